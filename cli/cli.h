@@ -1,0 +1,40 @@
+/*
+ * cli.h - the `sieve` command: one verb per file, one row per verb in the table of main.c.
+ *
+ * Adding a verb (git's builtin.h checklist):
+ *   1. write cli/cmd_<verb>.c with `int cmd_<verb>(int argc, char **argv)`; argv[0] is the
+ *      verb; parse options with getopt_long; print --help to stdout and exit 0;
+ *   2. declare it below and add a row to the table in cli/main.c (keep it sorted);
+ *   3. add a test under tests/integration/ and a section in docs/cli.md.
+ *
+ * Exit codes (documented in docs/cli.md): 0 success; 1 the work failed (a task failed, a file
+ * is invalid); 2 usage error (bad option or argument); 3 nothing found (no such run, plugin
+ * or file); 130 interrupted.
+ */
+#ifndef SIEVE_CLI_H
+#define SIEVE_CLI_H
+
+enum cli_exit {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAIL = 1,
+    CLI_EXIT_USAGE = 2,
+    CLI_EXIT_NOTFOUND = 3,
+    CLI_EXIT_INTERRUPTED = 130,
+};
+
+/* Maps a SIEVE_E* code to an exit status. */
+int cli_exit_from_error(int code);
+
+/* Prints "sieve <verb>: <message>" to stderr. */
+void cli_error(const char *verb, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* The store directory: --store value if given, else $SIEVE_STORE, else "./.sieve". */
+const char *cli_store_dir(const char *opt);
+
+int cmd_version(int argc, char **argv);
+
+#endif

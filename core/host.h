@@ -1,0 +1,95 @@
+/*
+ * host.h - the plugin host: finds plugin files, loads and checks their descriptors, validates
+ * parameters against their tables, and runs a plugin on bundles.
+ *
+ * Search path, first match of a name wins: $SIEVE_PLUGIN_PATH (colon-separated), then the
+ * build tree's plugins directory, then the install directory. A file `<name>.so` or
+ * `sieve-<name>.so` is a plugin candidate.
+ *
+ * Loading is defensive: a registry scan opens each candidate in a forked child first, so a
+ * plugin that crashes in its constructor or entry function is reported ("plugin
+ * 'x.so': crashed while loading (signal 11)") and skipped, and the host keeps going. Each
+ * rejection is one line naming the file and the reason (wrong ABI major, newer minor, missing
+ * entry symbol, name mismatch, malformed parameter table).
+ *
+ * Usage:
+ *     struct host_registry *reg;
+ *     host_registry_scan(NULL, &reg, &err);         // NULL = default search path
+ *     const struct host_plugin *p = host_registry_find(reg, "example-topk");
+ *     struct sieve_value *vals;
+ *     host_params_build(p, keys, values, n, "cli", &vals, &err);
+ *     ... host_plugin_run(p, vals, ctx, inputs, outputs, &err) ...
+ *     host_params_free(p, vals);
+ *     host_registry_free(reg);
+ */
+#ifndef SIEVE_CORE_HOST_H
+#define SIEVE_CORE_HOST_H
+
+#include <stddef.h>
+
+#include <sieve/plugin.h>
+
+struct host_plugin {
+    char *name;                      /* from the file name */
+    char *path;                      /* absolute path of the .so */
+    void *handle;                    /* dlopen handle */
+    const struct sieve_plugin *desc; /* validated descriptor */
+};
+
+struct host_registry;
+
+/*
+ * Scans `path` (colon-separated directories; NULL for the default search path) and loads
+ * every valid plugin. Rejected plugins are listed as problems (host_registry_problem_*), not
+ * errors: the scan fails only on out-of-memory.
+ * Ownership: the caller frees *out with host_registry_free.
+ */
+int host_registry_scan(const char *path, struct host_registry **out, struct sieve_errbuf *err);
+void host_registry_free(struct host_registry *reg);
+
+size_t host_registry_count(const struct host_registry *reg);
+const struct host_plugin *host_registry_at(const struct host_registry *reg, size_t i);
+const struct host_plugin *host_registry_find(const struct host_registry *reg, const char *name);
+/* One-line messages for files that were rejected, e.g. "plugin '/x/bad.so': ABI major 2, host 1". */
+size_t host_registry_problem_count(const struct host_registry *reg);
+const char *host_registry_problem_at(const struct host_registry *reg, size_t i);
+
+/*
+ * Loads one plugin file in this process (no child), checking the descriptor fully.
+ * Errors: SIEVE_ENOENT, SIEVE_EABI (with the reason in err). Ownership: host_plugin_free.
+ */
+int host_plugin_open(const char *path, struct host_plugin **out, struct sieve_errbuf *err);
+void host_plugin_free(struct host_plugin *p);
+
+/* Index of a port or parameter by name, or -1. */
+int host_plugin_input_index(const struct host_plugin *p, const char *name);
+int host_plugin_output_index(const struct host_plugin *p, const char *name);
+int host_plugin_param_index(const struct host_plugin *p, const char *name);
+
+/*
+ * Parses one textual value (a YAML scalar or flow list) for parameter `row`.
+ * Errors: SIEVE_EINVAL with a message like "parameter 'keep': 1.5 is above the maximum 1".
+ * Ownership: release with host_value_release.
+ */
+int host_value_parse(const struct sieve_param *row, const char *text, struct sieve_value *out,
+                     struct sieve_errbuf *err);
+void host_value_release(struct sieve_value *v);
+
+/*
+ * Builds the full value array for `p` from n key/text pairs, filling defaults, rejecting
+ * unknown names, missing required parameters and ill-typed or out-of-range values.
+ * Ownership: the caller frees *out with host_params_free.
+ */
+int host_params_build(const struct host_plugin *p, const char *const *keys,
+                      const char *const *texts, size_t n, struct sieve_value **out,
+                      struct sieve_errbuf *err);
+void host_params_free(const struct host_plugin *p, struct sieve_value *vals);
+
+/*
+ * The canonical text of a value array: sorted keys, normalised numbers (shortest round-trip
+ * form, 1 and 1.0 equal for FLOAT), one JSON object. It is what cache keys hash.
+ * Ownership: the caller frees the string.
+ */
+char *host_params_canonical(const struct host_plugin *p, const struct sieve_value *vals);
+
+#endif

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package sieve needs to build, run, test and benchmark.
+# Idempotent: packages already present are left alone, and apt is only asked when
+# something is missing. Run as root (CI and a fresh machine are root); otherwise
+# it uses sudo when available.
+set -euo pipefail
+
+# Build and run.
+BUILD_PKGS=(
+    build-essential cmake pkg-config git
+    libuv1-dev libyaml-dev libjansson-dev libsqlite3-dev libssl-dev
+    libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
+    libopenblas-dev
+    libh2o-evloop-dev
+    ffmpeg
+)
+# Tests and fixtures (numpy makes and reads reference fixtures; never used at run time).
+TEST_PKGS=(
+    libcmocka-dev python3 python3-numpy python3-yaml sqlite3 clang-format
+)
+# Benchmarks run peers side by side; torch is only used by bench/ and fixture scripts.
+BENCH_PKGS=(
+    snakemake python3-torch hyperfine valgrind
+)
+
+want=("${BUILD_PKGS[@]}")
+case "${1:-all}" in
+    build) ;;
+    test) want+=("${TEST_PKGS[@]}") ;;
+    all) want+=("${TEST_PKGS[@]}" "${BENCH_PKGS[@]}") ;;
+    *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#want[@]} packages already installed"
+    exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null; then SUDO=sudo; else
+        echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1
+    fi
+fi
+echo "install-deps: installing ${#missing[@]} missing package(s): ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"
