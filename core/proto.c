@@ -65,6 +65,12 @@ proto_msg_release(struct proto_msg *m)
     free(m->text);
     free(m->error_class);
     free(m->message);
+    for (size_t i = 0; m->artifacts && i < m->n_artifacts; i++) {
+        free(m->artifacts[i].port);
+        free(m->artifacts[i].sha256);
+    }
+    free(m->artifacts);
+    free(m->metrics);
     memset(m, 0, sizeof *m);
 }
 
@@ -152,6 +158,18 @@ build_payload(const struct proto_msg *m, struct sieve_errbuf *err)
         json_object_set_new(o, "init_ms", json_integer(m->init_ms));
         json_object_set_new(o, "run_ms", json_integer(m->run_ms));
         json_object_set_new(o, "write_ms", json_integer(m->write_ms));
+        {
+            json_t *a = json_array();
+            for (size_t i = 0; i < m->n_artifacts; i++) {
+                json_t *e = json_object();
+                set_str(e, "port", m->artifacts[i].port);
+                set_str(e, "sha256", m->artifacts[i].sha256);
+                json_object_set_new(e, "bytes", json_integer(m->artifacts[i].bytes));
+                json_array_append_new(a, e);
+            }
+            json_object_set_new(o, "artifacts", a);
+        }
+        set_str(o, "metrics", m->metrics);
         break;
     case PROTO_SHUTDOWN:
         break;
@@ -355,6 +373,34 @@ get_samples(struct field_ctx *c, json_t *o, struct proto_msg *m)
 }
 
 static int
+get_artifacts(struct field_ctx *c, json_t *o, struct proto_msg *m)
+{
+    json_t *a = json_object_get(o, "artifacts");
+    if (!a)
+        return fail(c, "artifacts", "is missing");
+    if (!json_is_array(a))
+        return fail(c, "artifacts", "is not an array");
+    size_t len = json_array_size(a);
+    if (len > PROTO_LIST_MAX)
+        return fail(c, "artifacts", "has too many entries");
+    m->artifacts = calloc(len ? len : 1, sizeof *m->artifacts);
+    if (!m->artifacts)
+        return sieve_errbuf_set(c->err, SIEVE_ENOMEM, "out of memory");
+    m->n_artifacts = len;
+    for (size_t i = 0; i < len; i++) {
+        json_t *e = json_array_get(a, i);
+        int rc;
+        if (!json_is_object(e))
+            return fail(c, "artifacts", "has an entry that is not an object");
+        if ((rc = get_str(c, e, "port", &m->artifacts[i].port)) < 0 ||
+            (rc = get_str(c, e, "sha256", &m->artifacts[i].sha256)) < 0 ||
+            (rc = get_int(c, e, "bytes", 0, INT64_MAX / 2, &m->artifacts[i].bytes)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int
 parse_payload(int type, json_t *o, struct proto_msg *m, struct sieve_errbuf *err)
 {
     struct field_ctx c = {proto_type_name(type), err};
@@ -417,7 +463,8 @@ parse_payload(int type, json_t *o, struct proto_msg *m, struct sieve_errbuf *err
             (rc = get_int(&c, o, "bytes_written", 0, INT64_MAX / 2, &m->bytes_written)) < 0 ||
             (rc = get_int(&c, o, "init_ms", 0, INT64_MAX / 2, &m->init_ms)) < 0 ||
             (rc = get_int(&c, o, "run_ms", 0, INT64_MAX / 2, &m->run_ms)) < 0 ||
-            (rc = get_int(&c, o, "write_ms", 0, INT64_MAX / 2, &m->write_ms)) < 0)
+            (rc = get_int(&c, o, "write_ms", 0, INT64_MAX / 2, &m->write_ms)) < 0 ||
+            (rc = get_artifacts(&c, o, m)) < 0 || (rc = get_str(&c, o, "metrics", &m->metrics)) < 0)
             return rc;
         return 0;
     case PROTO_SHUTDOWN:

@@ -26,7 +26,7 @@
  *   heartbeat  task_id, progress (0..1)
  *   log        task_id, level, text
  *   result     task_id, status (0 or SIEVE_E*), error_class, message, bytes_written,
- *              init_ms, run_ms, write_ms
+ *              init_ms, run_ms, write_ms, artifacts [{port, sha256, bytes}], metrics
  *   shutdown   (no fields)
  *
  * Usage:
@@ -72,6 +72,14 @@ struct proto_sample {
     char *fields;
 };
 
+/* One output a worker wrote: its port, sha256 (hex) and size, so the scheduler need not
+ * re-read the object to index it. */
+struct proto_artifact {
+    char *port;
+    char *sha256;
+    int64_t bytes;
+};
+
 /*
  * A decoded (or to-be-encoded) message. Only the fields of `type` are meaningful; the others
  * are zero. Strings are NUL-terminated and owned by the message.
@@ -111,6 +119,9 @@ struct proto_msg {
     char *message;
     int64_t bytes_written;
     int64_t init_ms, run_ms, write_ms;
+    struct proto_artifact *artifacts;
+    size_t n_artifacts;
+    char *metrics; /* the `sieve.metrics` metadata of the outputs (a JSON array), or "" */
 };
 
 /* The name of a message type ("run-task"), or "unknown". */

@@ -1,0 +1,95 @@
+/*
+ * sched.h - the scheduler: runs a plan's tasks on a device pool in worker processes, on one
+ * libuv loop, and survives failing devices, crashing workers and its own death.
+ *
+ * Order: ready tasks wait in two priority queues (GPU tasks, CPU tasks) keyed by (sample index,
+ * task index): an early sample's downstream tasks run before a later sample's first ones, so
+ * samples finish instead of all starting at once. A reduce task sorts after every sample.
+ * Each device slot has one long-lived `sieve worker` process (started with
+ * CUDA_VISIBLE_DEVICES); a GPU task needs a GPU slot and a CPU task a CPU slot, except that a
+ * pool with no slot of a class runs those tasks on the other class.
+ *
+ * Failures (DESIGN §4, §7):
+ *   bad input, internal errors          the task fails at once, dependents are skipped;
+ *   transient, out of memory, timeout   retried with exponential backoff and jitter while
+ *                                       attempts <= retries;
+ *   device error (SIEVE_EDEVICE)        the device is quarantined, the task moves to another
+ *                                       device at once (not counted against retries);
+ *   worker killed by a signal, lost     the device turns suspect (quarantined on a second fault
+ *   heartbeat                           within a minute), the worker is respawned and the task
+ *                                       moves; a task that keeps killing workers fails after
+ *                                       retries + 1 crashes;
+ *   no healthy device                   the run waits, says so, and probes quarantined devices
+ *                                       with backoff until one returns.
+ * Only the scheduler writes the store: task states, artifacts (with the checksums the workers
+ * computed), metric rows, events and device states.
+ *
+ * Cancellation: SIGINT/SIGTERM (or a "cancel" event appended by `sieve cancel`) stops
+ * dispatching, asks running workers to stop (SIGTERM, then SIGKILL after a grace period),
+ * marks running tasks cancelled and the run cancelled; a second SIGINT kills at once.
+ *
+ * Usage:
+ *     struct sched_opts o = { .st = st, .run = run, .plan = plan, .devices = &ds, ... };
+ *     struct sched_summary sum;
+ *     rc = sched_run(&o, &sum, &err);   // 0: every task done or cached
+ *     sched_summary_release(&sum);
+ */
+#ifndef SIEVE_CORE_SCHED_H
+#define SIEVE_CORE_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <sieve/plugin.h>
+
+struct plan;
+struct store;
+struct device_set;
+
+struct sched_opts {
+    struct store *st;
+    int64_t run;
+    const struct plan *plan;
+    struct device_set *devices; /* borrowed; states change as the run goes */
+    const char *worker_exe;     /* the `sieve` binary to start workers from */
+    const char *plugin_path;    /* passed to workers; NULL: their default */
+    int max_parallel;           /* running tasks at most; 0: one per slot */
+    int heartbeat_ms;           /* worker heartbeat interval; 0: 500 */
+    int heartbeat_timeout_ms;   /* a busy worker silent this long is killed; 0: 10000 */
+    int cancel_grace_ms;        /* SIGTERM → SIGKILL delay on cancel; 0: 3000 */
+    int resume;                 /* task rows exist already (sieve resume) */
+    int tty;                    /* live progress line instead of log lines */
+    FILE *out;                  /* progress and log lines; NULL: stderr */
+};
+
+/* One task that did not finish, for the closing summary. */
+struct sched_failure {
+    uint32_t task;
+    char *label; /* "node/sample {variant}" */
+    char *error;
+};
+
+struct sched_summary {
+    uint32_t n_tasks, n_done, n_cached, n_failed, n_skipped, n_cancelled;
+    uint64_t n_executions; /* process() calls, retries included */
+    double seconds;
+    struct sched_failure *failures;
+    size_t n_failures;
+    int interrupted; /* cancelled by signal or `sieve cancel` */
+};
+
+/*
+ * Runs every task of the plan that is not cached and records the outcome in the store.
+ * Returns 0 when every task ended done or cached; SIEVE_EINTERNAL when some task failed (the
+ * summary says which); SIEVE_ECANCELED when cancelled. Errors: SIEVE_EINVAL (no device can run
+ * some task), SIEVE_ESTORE, SIEVE_EIO (workers cannot be started).
+ */
+int sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_errbuf *err);
+
+void sched_summary_release(struct sched_summary *sum);
+
+/* Prints the summary: counts, then one line per failed task with its error. */
+void sched_summary_print(const struct sched_summary *sum, FILE *f);
+
+#endif
