@@ -83,9 +83,12 @@ void spec_diags_print(const struct spec_diags *d, FILE *f);
 struct spec_param {
     char *name;
     char *text;
+    char *raw;                 /* a scalar's unquoted value (NULL for a list) */
     struct spec_mark mark;     /* of the value node */
     struct spec_mark key_mark; /* of the key */
-    int quoted;                /* the scalar was quoted (matters only for "${var}" rules) */
+    int quoted;                /* the scalar was quoted: substituted text is escaped */
+    char *origin;              /* "--set pv.keep=0.3" for a command-line value, else NULL */
+    uint64_t vars;             /* matrix variables referenced (after validate) */
 };
 
 /* One input port wiring: `port: node` or `port: node.out_port`. */
@@ -116,14 +119,20 @@ struct spec_node {
     uint64_t vars; /* bit i: the node's own params use matrix variable i (after validate) */
 };
 
-/* One matrix variable; values are texts in host_value_parse form. */
+/*
+ * One matrix variable. `values` are texts in host_value_parse form (quoted strings keep their
+ * quotes, lists are flow text); `plain` are the same values unquoted, for substitution inside
+ * a longer string.
+ */
 struct spec_var {
     char *name;
     struct spec_mark mark;
     char **values;
+    char **plain;
     struct spec_mark *value_marks;
     size_t n_values;
     int from_cli; /* set by spec_set */
+    int used;     /* set by spec_validate */
 };
 
 /* One dataset row; strings owned by the spec. `media` is absolute. */
