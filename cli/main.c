@@ -20,6 +20,7 @@ struct cli_command {
 static const struct cli_command commands[] = {
     {"inspect", cmd_inspect, "print the tensors and metadata of a bundle file"},
     {"version", cmd_version, "print the version of sieve and of the plugin ABI"},
+    {"worker", cmd_worker, "run tasks for a scheduler (started by sieve run)"},
 };
 
 static void

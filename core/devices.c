@@ -179,8 +179,8 @@ devices_parse(struct device_set *ds, const char *spec, struct sieve_errbuf *err)
         int v = 0;
         if (nlen == 0 || (kind == DEVICE_GPU && nlen == 3 && !strncmp(num, "all", 3))) {
             if (kind != DEVICE_GPU)
-                return sieve_errbuf_set(err, SIEVE_EINVAL, "device '%.*s': missing count",
-                                        (int)len, p);
+                return sieve_errbuf_set(err, SIEVE_EINVAL, "device '%.*s': missing count", (int)len,
+                                        p);
             int n = devices_nvml_count();
             for (int i = 0; i < n; i++)
                 if (add_gpu(ds, i, err) < 0)
@@ -278,21 +278,21 @@ parse_duration_ms(const char *s, size_t len, int64_t *out)
 static int
 fault_one(struct device_set *ds, const char *s, size_t len, struct sieve_errbuf *err)
 {
-    static const char *kinds[] = {"", "error-after=", "hang-after=", "crash-after=",
-                                  "vanish-after="};
+    static const char *kinds[] = {"",
+                                  "error-after=", "hang-after=", "crash-after=", "vanish-after="};
     char dev[32];
     const char *c1 = memchr(s, ':', len);
     const char *c2 = c1 ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - s)) : NULL;
     if (!c2 || (size_t)(c2 - s) >= sizeof dev)
-        return sieve_errbuf_set(err, SIEVE_EINVAL,
-                                "fault '%.*s': expected fake:<i>:<kind>-after=<n>[:return-after=<t>]",
-                                (int)len, s);
+        return sieve_errbuf_set(
+            err, SIEVE_EINVAL,
+            "fault '%.*s': expected fake:<i>:<kind>-after=<n>[:return-after=<t>]", (int)len, s);
     memcpy(dev, s, (size_t)(c2 - s));
     dev[c2 - s] = '\0';
     struct device *d = devices_find(ds, dev);
     if (!d || d->kind != DEVICE_FAKE)
-        return sieve_errbuf_set(err, SIEVE_EINVAL, "fault '%.*s': no fake device '%s'", (int)len,
-                                s, dev);
+        return sieve_errbuf_set(err, SIEVE_EINVAL, "fault '%.*s': no fake device '%s'", (int)len, s,
+                                dev);
     struct device_fault f = {.fired_ms = -1};
     const char *p = c2 + 1, *end = s + len;
     while (p < end) {
@@ -304,8 +304,8 @@ fault_one(struct device_set *ds, const char *s, size_t len, struct sieve_errbuf 
             int v;
             if (n > kl && !strncmp(p, kinds[k], kl)) {
                 if (parse_uint(p + kl, n - kl, &v) < 0)
-                    return sieve_errbuf_set(err, SIEVE_EINVAL, "fault '%.*s': bad count",
-                                            (int)len, s);
+                    return sieve_errbuf_set(err, SIEVE_EINVAL, "fault '%.*s': bad count", (int)len,
+                                            s);
                 f.kind = k;
                 f.after = (uint64_t)v;
                 matched = 1;

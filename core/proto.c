@@ -364,7 +364,8 @@ get_samples(struct field_ctx *c, json_t *o, struct proto_msg *m)
         int rc;
         if (!json_is_object(e))
             return fail(c, "samples", "has an entry that is not an object");
-        if ((rc = get_str(c, e, "id", &s->id)) < 0 || (rc = get_str(c, e, "media", &s->media)) < 0 ||
+        if ((rc = get_str(c, e, "id", &s->id)) < 0 ||
+            (rc = get_str(c, e, "media", &s->media)) < 0 ||
             (rc = get_opt_str(c, e, "category", &s->category)) < 0 ||
             (rc = get_opt_str(c, e, "fields", &s->fields)) < 0)
             return rc;
@@ -484,8 +485,8 @@ proto_decoder_next(struct proto_decoder *d, struct proto_msg *m, struct sieve_er
     if (avail < 4)
         return 0;
     const uint8_t *p = d->buf + d->off;
-    uint32_t flen = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                    (uint32_t)p[3] << 24;
+    uint32_t flen =
+        (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     if (flen == 0 || flen > PROTO_FRAME_MAX) {
         d->failed = 1;
         return sieve_errbuf_set(err, SIEVE_EPROTO, "frame length %u outside 1..%u", flen,

@@ -273,9 +273,11 @@ sched_task_done(struct sched *s, uint32_t t, const void *result_msg)
             }
         }
     }
-    struct store_task_update u = {
-        .state = "done", .attempts = s->t[t].attempts, .error = "", .started_ms = -1,
-        .finished_ms = wall_ms()};
+    struct store_task_update u = {.state = "done",
+                                  .attempts = s->t[t].attempts,
+                                  .error = "",
+                                  .started_ms = -1,
+                                  .finished_ms = wall_ms()};
     int rc = store_task_finish(s->st, s->o->run, t, &u, arts, n_arts, rows, n_rows, &err);
     free(rows);
     json_decref(metrics);
@@ -591,9 +593,9 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     else
         rc = 0;
     store_run_set_state(s.st, o->run,
-                        rc == 0                    ? "done"
-                        : rc == SIEVE_ECANCELED    ? "cancelled"
-                                                   : "failed",
+                        rc == 0                 ? "done"
+                        : rc == SIEVE_ECANCELED ? "cancelled"
+                                                : "failed",
                         rc == 0 ? NULL : err->msg, NULL);
     sched_event(&s, -1, "end", "%u done, %u cached, %u failed, %u skipped, %u cancelled", s.n_done,
                 s.n_cached, s.n_failed, s.n_skipped, s.n_cancelled);

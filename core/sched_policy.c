@@ -35,7 +35,10 @@ sched_device_changed(struct sched *s, struct device *d, const char *why)
     snprintf(info, sizeof info,
              "{\"model\":\"%s\",\"kind\":\"%s\",\"tasks\":%llu,\"reason\":\"%s\","
              "\"next_probe_ms\":%lld}",
-             d->model, d->kind == DEVICE_CPU ? "cpu" : d->kind == DEVICE_GPU ? "gpu" : "fake",
+             d->model,
+             d->kind == DEVICE_CPU   ? "cpu"
+             : d->kind == DEVICE_GPU ? "gpu"
+                                     : "fake",
              (unsigned long long)d->dispatched, d->reason, (long long)(wait > 0 ? wait : 0));
     for (char *c = info; *c; c++)
         if (*c == '\n' || *c == '\\')
@@ -122,8 +125,8 @@ sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, const 
     }
     if (sieve_error_retryable(code) && st->attempts <= st->retries) {
         int64_t delay = backoff_ms(st->attempts);
-        sched_log(s, "task %s: %s; retry %u/%u in %.1f s", label, text, st->attempts,
-                  st->retries, (double)delay / 1000.0);
+        sched_log(s, "task %s: %s; retry %u/%u in %.1f s", label, text, st->attempts, st->retries,
+                  (double)delay / 1000.0);
         sched_event(s, t, "task-retry", "%s: %s", label, text);
         sched_task_requeue(s, t, delay);
         return;

@@ -40,7 +40,8 @@ device_states(const struct sched *s, char *buf, size_t len)
     buf[0] = '\0';
     for (size_t i = 0; i < s->n_slots && off + 40 < len; i++) {
         const struct slot *sl = &s->slots[i];
-        const char *st = sl->dev->state == DEVICE_HEALTHY   ? (sl->state == SLOT_BUSY ? "busy" : "idle")
+        const char *st = sl->dev->state == DEVICE_HEALTHY
+                             ? (sl->state == SLOT_BUSY ? "busy" : "idle")
                          : sl->dev->state == DEVICE_SUSPECT ? "suspect"
                                                             : "quarantined";
         off += (size_t)snprintf(buf + off, len - off, " %s:%s", sl->dev->name, st);
@@ -101,8 +102,9 @@ sched_report_waiting(struct sched *s, int64_t now)
 void
 sched_summary_print(const struct sched_summary *sum, FILE *f)
 {
-    fprintf(f, "%u tasks: %u done, %u cached, %u failed, %u skipped, %u cancelled (%.2f s, %llu "
-               "executions)\n",
+    fprintf(f,
+            "%u tasks: %u done, %u cached, %u failed, %u skipped, %u cancelled (%.2f s, %llu "
+            "executions)\n",
             sum->n_tasks, sum->n_done, sum->n_cached, sum->n_failed, sum->n_skipped,
             sum->n_cancelled, sum->seconds, (unsigned long long)sum->n_executions);
     for (size_t i = 0; i < sum->n_failures; i++)

@@ -257,7 +257,7 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
     struct proto_path *ins = calloc(pt->n_deps + 1, sizeof *ins);
     struct proto_path *outs = calloc(n->n_outputs + 1, sizeof *outs);
     struct proto_sample *smp = calloc(p->n_samples + 1, sizeof *smp);
-    char (*paths)[STORE_PATH_MAX] = calloc(pt->n_deps + n->n_outputs + 1, sizeof *paths);
+    char(*paths)[STORE_PATH_MAX] = calloc(pt->n_deps + n->n_outputs + 1, sizeof *paths);
     char log_path[STORE_PATH_MAX] = "";
     int rc = 0;
     int64_t now = sched_now_ms();
@@ -355,8 +355,8 @@ sched_slots_check(struct sched *s, int64_t now)
                          sl->dev->name, (double)(now - sl->last_beat_ms) / 1000.0);
                 sched_slot_kill(sl, SIEVE_ECRASH, why);
             } else if (sl->deadline_ms && now > sl->deadline_ms) {
-                snprintf(why, sizeof why, "timed out after %d s on '%s'",
-                         s->t[sl->task].timeout_s, sl->dev->name);
+                snprintf(why, sizeof why, "timed out after %d s on '%s'", s->t[sl->task].timeout_s,
+                         sl->dev->name);
                 sched_slot_kill(sl, SIEVE_ETIMEDOUT, why);
             }
         }

@@ -23,6 +23,7 @@
 #include "core/base/err.h"
 #include "core/host.h"
 #include "core/proto.h"
+#include "core/runner.h"
 #include "store/store.h"
 
 struct state_entry {
@@ -196,8 +197,7 @@ heartbeat_set(struct worker *w, const char *task_id)
 static void
 entry_release(struct state_entry *e)
 {
-    if (e->plugin->desc->free)
-        e->plugin->desc->free(e->state);
+    host_plugin_state_free(e->plugin, e->state);
     host_params_free(e->plugin, e->vals);
     free(e->key);
 }
@@ -211,8 +211,7 @@ params_from_json(const struct host_plugin *p, const char *json, struct sieve_val
     json_t *o = json_loads(json, 0, &jerr);
     if (!o || !json_is_object(o)) {
         json_decref(o);
-        return sieve_errbuf_set(err, SIEVE_EINVAL, "params of '%s': not a JSON object",
-                                p->name);
+        return sieve_errbuf_set(err, SIEVE_EINVAL, "params of '%s': not a JSON object", p->name);
     }
     size_t n = json_object_size(o), i = 0;
     const char **keys = calloc(n + 1, sizeof *keys);
@@ -269,13 +268,11 @@ state_get(struct worker *w, const struct host_plugin *p, const char *params,
         free(key);
         return rc;
     }
-    if (p->desc->init) {
-        rc = p->desc->init(&w->host, e.vals, &e.state, err);
-        if (rc < 0) {
-            host_params_free(p, e.vals);
-            free(key);
-            return sieve_errbuf_prefix(err, rc, "init '%s'", p->name);
-        }
+    rc = host_plugin_state_new(p, &w->host, e.vals, &e.state, err);
+    if (rc < 0) {
+        host_params_free(p, e.vals);
+        free(key);
+        return sieve_errbuf_prefix(err, rc, "init '%s'", p->name);
     }
     *init_ms = now_ms() - t0;
     size_t max = w->o->cache_states > 0 ? (size_t)w->o->cache_states : 8;
@@ -349,8 +346,7 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
     if (!strcmp(m->fault, "crash"))
         raise(SIGKILL);
     if (!p) {
-        rc = sieve_errbuf_set(&err, SIEVE_ENOENT, "plugin '%s' not found by the worker",
-                              m->plugin);
+        rc = sieve_errbuf_set(&err, SIEVE_ENOENT, "plugin '%s' not found by the worker", m->plugin);
         goto done;
     }
     const struct sieve_plugin *d = p->desc;
@@ -404,8 +400,8 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
         .samples = samples,
     };
     t0 = now_ms();
-    rc = d->process(se->state, &ctx, (const struct sieve_bundle *const *)in,
-                    (struct sieve_bundle *const *)out, &err);
+    rc = host_plugin_process(p, se->state, &ctx, (const struct sieve_bundle *const *)in,
+                             (struct sieve_bundle *const *)out, &err);
     r->run_ms = now_ms() - t0;
     if (rc > 0)
         rc = sieve_errbuf_set(&err, SIEVE_EINTERNAL, "plugin '%s' returned %d", p->name, rc);
