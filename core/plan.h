@@ -98,7 +98,10 @@ struct plan_task {
     uint32_t n_dependents;
     const uint32_t *dependents;
     const uint8_t (*out_keys)[32]; /* one per output port */
-    int cached;                    /* all outputs indexed and present (after plan_lookup) */
+    /* After plan_lookup: 0 must run; 1 every output is indexed and present; 2 outputs are
+     * missing but not needed, because every consumer is cached (count it as done, never read
+     * its outputs). */
+    int cached;
 };
 
 struct plan {

@@ -231,7 +231,7 @@ spec_set(struct spec *s, const char *assignment, struct sieve_errbuf *err)
 /* ---- substitution ---------------------------------------------------------------------- */
 
 /* Finds the next "${name}" at or after *p; returns its variable index (-2: undefined, with
- * the name span in *name/*len) or -1 when there are no more. */
+ * the name span in name and len) or -1 when there are no more. */
 static int
 next_ref(const struct spec *s, const char **p, const char **start, const char **name,
          size_t *len)
