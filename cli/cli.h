@@ -37,6 +37,13 @@ const char *cli_store_dir(const char *opt);
 
 int cmd_inspect(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
+int cmd_devices(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 #endif

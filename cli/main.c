@@ -18,7 +18,14 @@ struct cli_command {
 
 /* Sorted by name. */
 static const struct cli_command commands[] = {
+    {"cancel", cmd_cancel, "ask a running scheduler to cancel its run"},
+    {"devices", cmd_devices, "list devices and their recorded health"},
     {"inspect", cmd_inspect, "print the tensors and metadata of a bundle file"},
+    {"logs", cmd_logs, "show a run's events or a task's captured log"},
+    {"ls", cmd_ls, "list runs"},
+    {"resume", cmd_resume, "continue a killed or cancelled run"},
+    {"run", cmd_run, "run a pipeline on the device pool"},
+    {"status", cmd_status, "show where a run stands"},
     {"version", cmd_version, "print the version of sieve and of the plugin ABI"},
     {"worker", cmd_worker, "run tasks for a scheduler (started by sieve run)"},
 };

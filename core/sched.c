@@ -572,7 +572,7 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     uv_timer_start(&s.tick, on_tick, 0, TICK_MS);
     for (size_t i = 0; i < s.n_slots; i++) {
         struct sieve_errbuf serr;
-        if (sched_slot_usable(&s, &s.slots[i], sched_now_ms()) &&
+        if (s.n_left > 0 && sched_slot_usable(&s, &s.slots[i], sched_now_ms()) &&
             sched_slot_spawn(&s, &s.slots[i], &serr) < 0) {
             rc = sieve_errbuf_set(err, SIEVE_EIO, "%s", serr.msg);
             finish(&s);

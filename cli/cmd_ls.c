@@ -1,0 +1,101 @@
+/*
+ * cmd_ls.c - `sieve ls`: the runs in the store, newest first.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "store/store.h"
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: sieve ls [--json] [--store DIR]\n\nLists runs, newest first: id, state, "
+               "progress, failures, start time, name.\n");
+}
+
+static void
+format_time(int64_t ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms <= 0) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    localtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+int
+cmd_ls(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"store", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *store_dir = NULL;
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'j')
+            json = 1;
+        else if (c == 's')
+            store_dir = optarg;
+        else if (c == 'h') {
+            usage(stdout);
+            return CLI_EXIT_OK;
+        } else {
+            usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    struct sieve_errbuf err;
+    struct store *st;
+    struct store_run *runs = NULL;
+    size_t n = 0;
+    if (store_open(cli_store_dir(store_dir), &st, &err) < 0 ||
+        store_run_list(st, &runs, &n, &err) < 0) {
+        cli_error("ls", "%s", err.msg);
+        return CLI_EXIT_FAIL;
+    }
+    if (json) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < n; i++) {
+            struct store_run *r = &runs[i];
+            json_array_append_new(
+                a, json_pack("{s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "id",
+                             (json_int_t)r->id, "name", r->name ? r->name : "", "pipeline",
+                             r->pipeline_path ? r->pipeline_path : "", "state", r->state, "tasks",
+                             (json_int_t)r->n_tasks, "done", (json_int_t)r->n_done, "cached",
+                             (json_int_t)r->n_cached, "failed", (json_int_t)r->n_failed,
+                             "created_ms", (json_int_t)r->created_ms, "started_ms",
+                             (json_int_t)r->started_ms, "finished_ms", (json_int_t)r->finished_ms));
+        }
+        char *text = json_dumps(a, JSON_INDENT(2));
+        puts(text ? text : "[]");
+        free(text);
+        json_decref(a);
+    } else {
+        printf("%5s  %-9s  %-13s  %6s  %-19s  %s\n", "RUN", "STATE", "PROGRESS", "FAILED",
+               "CREATED", "NAME");
+        for (size_t i = 0; i < n; i++) {
+            struct store_run *r = &runs[i];
+            char when[32], prog[32];
+            format_time(r->created_ms, when, sizeof when);
+            snprintf(prog, sizeof prog, "%lld/%lld", (long long)(r->n_done + r->n_cached),
+                     (long long)r->n_tasks);
+            printf("%5lld  %-9s  %-13s  %6lld  %-19s  %s\n", (long long)r->id, r->state, prog,
+                   (long long)r->n_failed, when, r->name ? r->name : "");
+        }
+    }
+    store_run_list_free(runs, n);
+    store_close(st);
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,56 @@
+/*
+ * cmd_resume.c - `sieve resume RUN`: continue a run whose scheduler was killed or cancelled.
+ * What was running goes back to the queue; every finished artifact that still verifies is
+ * reused, so no finished task runs again.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/cli.h"
+#include "cli/run_exec.h"
+#include "cli/run_opts.h"
+
+#define MAX_LIST 256
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: sieve resume [options] RUN\n\n"
+               "Continues run RUN (see 'sieve ls') with the pipeline and --set values it was\n"
+               "started with: running tasks are requeued, finished ones are not run again.\n\n"
+               "options:\n" RUN_OPTS_HELP "  -h, --help               show this help\n");
+}
+
+int
+cmd_resume(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        RUN_OPTS_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    const char *faults[MAX_LIST];
+    struct run_exec_opts o = {.verb = "resume"};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int r = run_opts_apply("resume", c, optarg, &o, faults, MAX_LIST);
+        if (r < 0)
+            return CLI_EXIT_USAGE;
+        if (r > 0)
+            continue;
+        if (c == 'h') {
+            usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (optind != argc - 1 || atoll(argv[optind]) <= 0) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    o.resume_run = atoll(argv[optind]);
+    return cli_run_exec(&o);
+}

@@ -1,0 +1,201 @@
+/*
+ * cmd_status.c - `sieve status [RUN]`: where a run stands: counts per node and state, running
+ * tasks and their devices, failures with their errors, device health.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "store/store.h"
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: sieve status [--json] [--store DIR] [RUN]\n\n"
+               "Shows run RUN (default: the newest): task counts per node and state, running\n"
+               "and failed tasks, and device health.\n");
+}
+
+static const char *states[] = {"pending", "ready",  "running",  "done",
+                               "cached",  "failed", "cancelled"};
+#define N_STATES 7
+
+static int
+state_index(const char *s)
+{
+    for (int i = 0; i < N_STATES; i++)
+        if (!strcmp(s, states[i]))
+            return i;
+    return 0;
+}
+
+static int
+newest_run(struct store *st, int64_t *id, struct sieve_errbuf *err)
+{
+    struct store_run *runs = NULL;
+    size_t n = 0;
+    int rc = store_run_list(st, &runs, &n, err);
+    if (rc < 0)
+        return rc;
+    *id = n ? runs[0].id : 0;
+    store_run_list_free(runs, n);
+    return 0;
+}
+
+int
+cmd_status(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"store", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *store_dir = NULL;
+    int json = 0, c, status = CLI_EXIT_OK;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'j')
+            json = 1;
+        else if (c == 's')
+            store_dir = optarg;
+        else if (c == 'h') {
+            usage(stdout);
+            return CLI_EXIT_OK;
+        } else {
+            usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc - 1) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    struct sieve_errbuf err;
+    struct store *st;
+    struct store_run run = {0};
+    struct store_task_row *rows = NULL;
+    struct store_device *devs = NULL;
+    size_t n = 0, n_dev = 0;
+    int64_t id = optind < argc ? atoll(argv[optind]) : 0;
+    if (store_open(cli_store_dir(store_dir), &st, &err) < 0)
+        goto fail;
+    if (id <= 0 && optind < argc) {
+        cli_error("status", "'%s' is not a run id", argv[optind]);
+        store_close(st);
+        return CLI_EXIT_USAGE;
+    }
+    if (id == 0 && newest_run(st, &id, &err) < 0)
+        goto fail;
+    if (id == 0) {
+        cli_error("status", "no runs in the store");
+        store_close(st);
+        return CLI_EXIT_NOTFOUND;
+    }
+    if (store_run_get(st, id, &run, &err) < 0) {
+        cli_error("status", "%s", err.msg);
+        store_close(st);
+        return CLI_EXIT_NOTFOUND;
+    }
+    if (store_task_list(st, id, NULL, NULL, &rows, &n, &err) < 0 ||
+        store_device_list(st, &devs, &n_dev, &err) < 0)
+        goto fail;
+
+    /* per node: counts per state, in plan order of first appearance */
+    const char *nodes[256];
+    int64_t counts[256][N_STATES];
+    size_t n_nodes = 0;
+    memset(counts, 0, sizeof counts);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < n_nodes && strcmp(nodes[k], rows[i].node))
+            k++;
+        if (k == n_nodes && n_nodes < 256)
+            nodes[n_nodes++] = rows[i].node;
+        if (k < 256)
+            counts[k][state_index(rows[i].state)]++;
+    }
+    if (json) {
+        json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id", (json_int_t)run.id, "name",
+                              run.name ? run.name : "", "state", run.state, "pipeline",
+                              run.pipeline_path ? run.pipeline_path : "", "tasks",
+                              (json_int_t)run.n_tasks, "done", (json_int_t)run.n_done, "cached",
+                              (json_int_t)run.n_cached, "failed", (json_int_t)run.n_failed);
+        if (run.error)
+            json_object_set_new(o, "error", json_string(run.error));
+        json_t *jn = json_array();
+        for (size_t k = 0; k < n_nodes; k++) {
+            json_t *e = json_pack("{s:s}", "node", nodes[k]);
+            for (int s = 0; s < N_STATES; s++)
+                json_object_set_new(e, states[s], json_integer(counts[k][s]));
+            json_array_append_new(jn, e);
+        }
+        json_object_set_new(o, "nodes", jn);
+        json_t *jt = json_array();
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(rows[i].state, "running") && strcmp(rows[i].state, "failed"))
+                continue;
+            json_array_append_new(
+                jt, json_pack("{s:I,s:s,s:s,s:s,s:s,s:i}", "task", (json_int_t)rows[i].idx, "node",
+                              rows[i].node, "sample", rows[i].sample ? rows[i].sample : "", "state",
+                              rows[i].state, "device", rows[i].device ? rows[i].device : "",
+                              "attempts", rows[i].attempts));
+            if (rows[i].error)
+                json_object_set_new(json_array_get(jt, json_array_size(jt) - 1), "error",
+                                    json_string(rows[i].error));
+        }
+        json_object_set_new(o, "active", jt);
+        json_t *jd = json_array();
+        for (size_t i = 0; i < n_dev; i++)
+            json_array_append_new(jd, json_pack("{s:s,s:s,s:s}", "name", devs[i].name, "state",
+                                                devs[i].state, "info",
+                                                devs[i].info ? devs[i].info : "{}"));
+        json_object_set_new(o, "devices", jd);
+        char *text = json_dumps(o, JSON_INDENT(2));
+        puts(text ? text : "{}");
+        free(text);
+        json_decref(o);
+    } else {
+        printf("run %lld  %s  %s\n", (long long)run.id, run.name ? run.name : "", run.state);
+        printf("  %lld tasks: %lld done, %lld cached, %lld failed\n", (long long)run.n_tasks,
+               (long long)run.n_done, (long long)run.n_cached, (long long)run.n_failed);
+        if (run.error)
+            printf("  error: %s\n", run.error);
+        printf("\n  %-20s %8s %8s %8s %8s %8s %9s\n", "NODE", "pending", "running", "done",
+               "cached", "failed", "cancelled");
+        for (size_t k = 0; k < n_nodes; k++)
+            printf("  %-20s %8lld %8lld %8lld %8lld %8lld %9lld\n", nodes[k],
+                   (long long)(counts[k][0] + counts[k][1]), (long long)counts[k][2],
+                   (long long)counts[k][3], (long long)counts[k][4], (long long)counts[k][5],
+                   (long long)counts[k][6]);
+        int header = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(rows[i].state, "running") && strcmp(rows[i].state, "failed"))
+                continue;
+            if (!header++)
+                printf("\n");
+            printf("  %-8s task %u %s/%s on %s (attempt %d)%s%s\n", rows[i].state, rows[i].idx,
+                   rows[i].node, rows[i].sample ? rows[i].sample : "*",
+                   rows[i].device ? rows[i].device : "-", rows[i].attempts,
+                   rows[i].error ? ": " : "", rows[i].error ? rows[i].error : "");
+        }
+        if (n_dev) {
+            printf("\n  devices:");
+            for (size_t i = 0; i < n_dev; i++)
+                printf(" %s %s%s", devs[i].name, devs[i].state, i + 1 < n_dev ? "," : "\n");
+        }
+    }
+    goto out;
+fail:
+    cli_error("status", "%s", err.msg);
+    status = CLI_EXIT_FAIL;
+out:
+    store_task_rows_free(rows, n);
+    store_device_list_free(devs, n_dev);
+    store_run_release(&run);
+    store_close(st);
+    return status;
+}

@@ -1,0 +1,72 @@
+/*
+ * run_opts.c - parsing of the execution options shared by `sieve run` and `sieve resume`.
+ */
+#include "cli/run_opts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+/* "500ms", "2s", "1.5" (seconds) → milliseconds, or -1. */
+static int
+duration_ms(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v < 0)
+        return -1;
+    if (!strcmp(end, "ms"))
+        return (int)v;
+    if (!strcmp(end, "s") || !*end)
+        return (int)(v * 1000);
+    if (!strcmp(end, "m"))
+        return (int)(v * 60000);
+    return -1;
+}
+
+int
+run_opts_apply(const char *verb, int c, const char *arg, struct run_exec_opts *o,
+               const char **faults, size_t cap)
+{
+    int v;
+    switch (c) {
+    case RUN_OPT_DEVICES:
+        o->devices = arg;
+        return 1;
+    case RUN_OPT_FAULT:
+        if (o->n_faults >= cap) {
+            cli_error(verb, "too many --fault options");
+            return -1;
+        }
+        faults[o->n_faults++] = arg;
+        o->faults = faults;
+        return 1;
+    case RUN_OPT_MAX_PARALLEL:
+        v = atoi(arg);
+        if (v < 1) {
+            cli_error(verb, "--max-parallel '%s': expected a positive number", arg);
+            return -1;
+        }
+        o->max_parallel = v;
+        return 1;
+    case RUN_OPT_HEARTBEAT:
+    case RUN_OPT_HEARTBEAT_TIMEOUT:
+        v = duration_ms(arg);
+        if (v <= 0) {
+            cli_error(verb, "'%s': expected a duration such as 500ms or 10s", arg);
+            return -1;
+        }
+        if (c == RUN_OPT_HEARTBEAT)
+            o->heartbeat_ms = v;
+        else
+            o->heartbeat_timeout_ms = v;
+        return 1;
+    case RUN_OPT_STORE:
+        o->store_dir = arg;
+        return 1;
+    default:
+        return 0;
+    }
+}

@@ -1,0 +1,48 @@
+/*
+ * run_opts.h - the execution options `sieve run` and `sieve resume` share (--devices, --fault,
+ * --max-parallel, --heartbeat-*), parsed in one place so both verbs read them alike.
+ */
+#ifndef SIEVE_CLI_RUN_OPTS_H
+#define SIEVE_CLI_RUN_OPTS_H
+
+#include "cli/run_exec.h"
+
+/* getopt_long codes of the shared options; each verb adds these rows to its own table. */
+enum {
+    RUN_OPT_DEVICES = 1000,
+    RUN_OPT_FAULT,
+    RUN_OPT_MAX_PARALLEL,
+    RUN_OPT_HEARTBEAT,
+    RUN_OPT_HEARTBEAT_TIMEOUT,
+    RUN_OPT_STORE,
+};
+
+#define RUN_OPTS_LONGOPTS                                                                          \
+    {"devices", required_argument, NULL, RUN_OPT_DEVICES},                                         \
+        {"fault", required_argument, NULL, RUN_OPT_FAULT},                                         \
+        {"max-parallel", required_argument, NULL, RUN_OPT_MAX_PARALLEL},                           \
+        {"heartbeat", required_argument, NULL, RUN_OPT_HEARTBEAT},                                 \
+        {"heartbeat-timeout", required_argument, NULL, RUN_OPT_HEARTBEAT_TIMEOUT},                 \
+    {                                                                                              \
+        "store", required_argument, NULL, RUN_OPT_STORE                                            \
+    }
+
+#define RUN_OPTS_HELP                                                                              \
+    "  --devices LIST           devices: gpu:0,1  cpu:4  fake:4 (comma-combinable);\n"             \
+    "                           default: every NVML GPU plus one CPU slot per core\n"              \
+    "  --fault SPEC             fake-device fault, e.g. fake:1:error-after=3,\n"                   \
+    "                           fake:0:vanish-after=2:return-after=5s (repeatable; also\n"         \
+    "                           $SIEVE_FAULTS); kinds: error, hang, crash, vanish\n"               \
+    "  --max-parallel N         at most N tasks at once (default: one per device slot)\n"          \
+    "  --heartbeat DUR          worker heartbeat interval (default 500ms)\n"                       \
+    "  --heartbeat-timeout DUR  kill a busy worker silent this long (default 10s)\n"               \
+    "  --store DIR              the store (default $SIEVE_STORE or ./.sieve)\n"
+
+/*
+ * Applies one shared option to `o` (faults are collected into `faults`, capacity `cap`).
+ * Returns 1 when `c` was a shared option, 0 when not, -1 on a bad value (message printed).
+ */
+int run_opts_apply(const char *verb, int c, const char *arg, struct run_exec_opts *o,
+                   const char **faults, size_t cap);
+
+#endif

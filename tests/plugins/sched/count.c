@@ -1,0 +1,111 @@
+/*
+ * count.c - `sched-count`, the scheduler tests' worker bee: sleeps `ms` (checking for
+ * cancellation and reporting progress), then outputs its input tensor "x" plus `add`.
+ * Every execution appends a line to `log`, so a test can count how often each task ran;
+ * `pidfile` receives the worker's pid at the start (so a test can kill it mid-task);
+ * `metric` adds a `sieve.metrics` row with the output's first value. It also writes a line to
+ * stderr and one through the host log, which `sieve logs` must show.
+ */
+#include <stdlib.h>
+#include <time.h>
+
+#include "common.h"
+
+static const struct sieve_port inputs[] = {{"in", "a bundle with F64 tensor x", 0}};
+static const struct sieve_port outputs[] = {{"out", "x + add", 0}};
+static const struct sieve_param params[] = {
+    {.name = "add", .type = SIEVE_PARAM_FLOAT, .doc = "added to x", .def = "1"},
+    {.name = "ms",
+     .type = SIEVE_PARAM_INT,
+     .doc = "sleep before working",
+     .def = "0",
+     .min = 0,
+     .max = 600000,
+     .flags = SIEVE_PARAM_HAS_MIN | SIEVE_PARAM_HAS_MAX},
+    {.name = "log", .type = SIEVE_PARAM_STRING, .doc = "execution log file", .def = ""},
+    {.name = "pidfile", .type = SIEVE_PARAM_STRING, .doc = "write the pid here", .def = ""},
+    {.name = "metric", .type = SIEVE_PARAM_BOOL, .doc = "emit a sieve.metrics row", .def = "false"},
+};
+
+struct state {
+    double add;
+    long ms;
+    char *log, *pidfile;
+    int metric;
+};
+
+static int
+count_init(const struct sieve_host *host, const struct sieve_value *p, void **out,
+           struct sieve_errbuf *err)
+{
+    (void)host;
+    struct state *s = calloc(1, sizeof *s);
+    if (!s)
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+    s->add = p[0].f;
+    s->ms = (long)p[1].i;
+    s->log = strdup(p[2].s);
+    s->pidfile = strdup(p[3].s);
+    s->metric = (int)p[4].i;
+    *out = s;
+    return 0;
+}
+
+static void
+count_free(void *state)
+{
+    struct state *s = state;
+    if (!s)
+        return;
+    free(s->log);
+    free(s->pidfile);
+    free(s);
+}
+
+static int
+count_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *const *in,
+              struct sieve_bundle *const *out, struct sieve_errbuf *err)
+{
+    struct state *s = state;
+    const struct sieve_host *h = ctx->host;
+    if (s->pidfile[0]) {
+        FILE *f = fopen(s->pidfile, "w");
+        if (f) {
+            fprintf(f, "%d\n", (int)getpid());
+            fclose(f);
+        }
+    }
+    fprintf(stderr, "count: stderr of %s\n", ctx->task_id);
+    h->log(ctx, SIEVE_LOG_INFO, "count: adding %g on %s", s->add, ctx->device);
+    for (long slept = 0; slept < s->ms; slept += 10) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+        h->progress(ctx, (double)slept / (double)s->ms);
+        if (h->cancelled(ctx))
+            return sieve_errbuf_set(err, SIEVE_ECANCELED, "cancelled");
+    }
+    const struct sieve_tensor *x = h->tensor_get(in[0], "x");
+    if (!x || x->dtype != SIEVE_DTYPE_F64 || x->ndim != 1)
+        return sieve_errbuf_set(err, SIEVE_EBADINPUT, "need a 1-d F64 tensor 'x'");
+    struct sieve_tensor *y;
+    int rc = h->tensor_new(out[0], "x", SIEVE_DTYPE_F64, 1, x->shape, &y);
+    if (rc < 0)
+        return sieve_errbuf_set(err, rc, "allocate 'x'");
+    for (int64_t i = 0; i < x->shape[0]; i++)
+        ((double *)y->data)[i] = ((const double *)x->data)[i] + s->add;
+    if (s->metric) {
+        char m[256];
+        snprintf(m, sizeof m,
+                 "[{\"metric\":\"value\",\"category\":\"%s\",\"value\":%.17g,\"sample\":\"%s\"}]",
+                 ctx->samples[0].category ? ctx->samples[0].category : "all",
+                 ((double *)y->data)[0], ctx->samples[0].id);
+        h->meta_set(out[0], "sieve.metrics", m);
+    }
+    sched_test_log_exec(s->log, ctx);
+    return 0;
+}
+
+static const struct sieve_plugin desc = SIEVE_PLUGIN_INIT(
+    "sched-count", "1.0.0", "adds a constant after a sleep (scheduler test plugin)", inputs,
+    outputs, params, SIEVE_PLUGIN_DETERMINISTIC, count_init, count_process, count_free);
+SIEVE_PLUGIN_DEFINE(desc)
