@@ -460,6 +460,11 @@ init_tasks(struct sched *s, struct sieve_errbuf *err)
         /* Rows that the dead scheduler left running or ready go back to pending; cached
          * tasks (finished artifacts that verify) are reused as they are. */
         store_tasks_requeue(s->st, s->o->run, err);
+        for (uint32_t t = 0; t < p->n_tasks; t++)
+            if (s->t[t].state == ST_PENDING && sched_resume_adopt(s, t)) {
+                s->t[t].state = ST_CACHED;
+                s->n_adopted++;
+            }
     }
     for (uint32_t t = 0; t < p->n_tasks; t++) {
         if (s->t[t].state == ST_CACHED) {

@@ -87,7 +87,7 @@ struct sched {
     int max_parallel, n_running;
 
     uint32_t n_left; /* tasks not yet in an end state */
-    uint32_t n_done, n_cached, n_failed, n_skipped, n_cancelled;
+    uint32_t n_done, n_cached, n_failed, n_skipped, n_cancelled, n_adopted;
     uint64_t n_exec;
 
     int cancelling, cancel_kill, finished;
@@ -128,6 +128,9 @@ void sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, c
 void sched_device_changed(struct sched *s, struct device *d, const char *why);
 void sched_devices_probe(struct sched *s, int64_t now);
 int sched_slot_usable(const struct sched *s, const struct slot *sl, int64_t now);
+
+/* sched_resume.c */
+int sched_resume_adopt(struct sched *s, uint32_t t);
 
 /* sched_report.c */
 void sched_report(struct sched *s, int64_t now, int force);

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -534,6 +535,9 @@ worker_main(const struct worker_opts *o)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A worker must not outlive its scheduler: a killed scheduler's tasks are requeued by
+     * `sieve resume`, and a worker still computing would race with their second run. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
 
     const char *tmp = getenv("TMPDIR");
     snprintf(w.scratch, sizeof w.scratch, "%s/sieve-worker-%d-XXXXXX", tmp && tmp[0] ? tmp : "/tmp",

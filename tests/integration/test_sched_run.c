@@ -1,0 +1,156 @@
+/*
+ * test_sched_run.c - `sieve run` end to end on fake devices: a DAG runs to completion with the
+ * right values, a second run is all cache hits, bad input fails at once without retries and
+ * skips what depends on it, transient errors are retried up to the limit, `sieve cancel`
+ * stops a run cleanly and `sieve resume` finishes it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "sched_util.h"
+
+static const char *dag =
+    "name: t\n"
+    "dataset: { manifest: clips.jsonl }\n"
+    "matrix: { k: [1, 2] }\n"
+    "defaults: { retries: 2 }\n"
+    "nodes:\n"
+    "  src: { plugin: sched-source, with: { log: \"%1$s\" } }\n"
+    "  a: { plugin: sched-count, in: { in: src }, with: { add: \"${k}\", log: \"%1$s\" },"
+    " resources: { gpu: 1 } }\n"
+    "  b: { plugin: sched-count, in: { in: a }, with: { add: 10, log: \"%1$s\", metric: true },"
+    " resources: { gpu: 1 } }\n";
+
+static const double dag_adds[] = {0, 1, 2, 11, 12};
+
+static void
+test_sched_run__dag_completes_then_is_cached(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 4);
+    ws_pipeline(&w, dag);
+    const char *args[] = {"run", "--devices", "fake:2,cpu:1", "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 30, args), 0);
+    assert_int_equal(ws_exec_count(&w, ""), 20);
+    assert_int_equal(ws_exec_max_repeat(&w), 1);
+    assert_int_equal(ws_check_objects(&w, dag_adds, 5), 20);
+    /* GPU tasks ran on the fake GPUs only, CPU tasks on the CPU slot */
+    char *log = ws_read(w.log);
+    for (char *line = log; *line;) {
+        char *nl = strchr(line, '\n');
+        if (!nl)
+            break;
+        *nl = '\0';
+        if (!strncmp(line, "src/", 4))
+            assert_non_null(strstr(line, " cpu:0"));
+        else
+            assert_non_null(strstr(line, " fake:"));
+        line = nl + 1;
+    }
+    free(log);
+    /* again: nothing runs */
+    assert_int_equal(ws_sieve(&w, 30, args), 0);
+    assert_int_equal(ws_exec_count(&w, ""), 20);
+    assert_true(ws_out_has(&w, "0 done, 20 cached"));
+    char *st = ws_status_json(&w);
+    assert_non_null(strstr(st, "\"state\": \"done\""));
+    free(st);
+    ws_release(&w);
+}
+
+static void
+test_sched_run__bad_input_fails_without_retry_and_skips_dependents(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 2);
+    ws_pipeline(&w, "name: t\n"
+                    "dataset: { manifest: clips.jsonl }\n"
+                    "defaults: { retries: 3 }\n"
+                    "nodes:\n"
+                    "  src: { plugin: sched-source, with: { log: \"%1$s\" } }\n"
+                    "  f: { plugin: fail, in: { in: src }, with: { class: bad-input,"
+                    " message: \"corrupt frame\" } }\n"
+                    "  b: { plugin: sched-count, in: { in: f }, with: { log: \"%1$s\" } }\n");
+    const char *args[] = {"run", "--devices", "cpu:2", "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 30, args), 1);
+    assert_true(ws_out_has(&w, "corrupt frame"));
+    assert_true(ws_out_has(&w, "2 failed, 2 skipped"));
+    assert_int_equal(ws_exec_count(&w, "b/"), 0);
+    char *st = ws_status_json(&w);
+    assert_non_null(strstr(st, "\"attempts\": 1"));
+    assert_null(strstr(st, "\"attempts\": 2"));
+    assert_non_null(strstr(st, "\"state\": \"failed\""));
+    free(st);
+    ws_release(&w);
+}
+
+static void
+test_sched_run__transient_errors_retry_up_to_the_limit(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 1);
+    ws_pipeline(&w,
+                "name: t\n"
+                "dataset: { manifest: clips.jsonl }\n"
+                "nodes:\n"
+                "  src: { plugin: sched-source, with: { log: \"%1$s\" } }\n"
+                "  f: { plugin: fail, in: { in: src }, with: { class: transient }, retries: 2 }\n");
+    const char *args[] = {"run", "--devices", "cpu:1", "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 30, args), 1);
+    assert_true(ws_out_has(&w, "retry 2/2"));
+    char *st = ws_status_json(&w);
+    assert_non_null(strstr(st, "\"attempts\": 3"));
+    free(st);
+    ws_release(&w);
+}
+
+static void
+test_sched_run__cancel_then_resume(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 6);
+    ws_pipeline(
+        &w, "name: t\n"
+            "dataset: { manifest: clips.jsonl }\n"
+            "nodes:\n"
+            "  src: { plugin: sched-source, with: { log: \"%1$s\" } }\n"
+            "  a: { plugin: sched-count, in: { in: src }, with: { ms: 400, log: \"%1$s\" } }\n");
+    const char *args[] = {"run", "--devices", "cpu:2", "p.yaml", NULL};
+    pid_t pid = ws_spawn(&w, args);
+    for (int i = 0; i < 500 && ws_exec_count(&w, "a/") < 1; i++)
+        usleep(10000);
+    const char *cancel[] = {"cancel", "1", NULL};
+    assert_int_equal(ws_sieve(&w, 10, cancel), 0);
+    assert_int_equal(ws_wait(pid, 15), 130);
+    assert_true(ws_out_has(&w, "cancelling"));
+    char *st = ws_status_json(&w);
+    assert_non_null(strstr(st, "\"state\": \"cancelled\""));
+    free(st);
+    int before = ws_exec_count(&w, "a/");
+    assert_true(before < 6);
+    const char *resume[] = {"resume", "--devices", "cpu:2", "1", NULL};
+    assert_int_equal(ws_sieve(&w, 30, resume), 0);
+    assert_int_equal(ws_exec_count(&w, "a/"), 6);
+    assert_int_equal(ws_exec_max_repeat(&w), 1);
+    ws_release(&w);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sched_run__dag_completes_then_is_cached),
+        cmocka_unit_test(test_sched_run__bad_input_fails_without_retry_and_skips_dependents),
+        cmocka_unit_test(test_sched_run__transient_errors_retry_up_to_the_limit),
+        cmocka_unit_test(test_sched_run__cancel_then_resume),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
