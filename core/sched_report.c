@@ -73,22 +73,27 @@ sched_report(struct sched *s, int64_t now, int force)
 void
 sched_report_waiting(struct sched *s, int64_t now)
 {
-    if (s->cancelling || s->n_running > 0 || (s->ready[0].n == 0 && s->ready[1].n == 0))
+    if (s->cancelling || (s->ready[0].n == 0 && s->ready[1].n == 0))
         return;
-    int usable = 0;
+    /* Waiting means: some class of ready tasks has no usable slot of its class. */
+    int usable[2] = {0, 0};
     for (size_t i = 0; i < s->n_slots; i++)
         if (sched_slot_usable(s, &s->slots[i], now))
-            usable = 1;
-    if (usable)
+            usable[device_is_gpu(s->slots[i].dev) ? 1 : 0] = 1;
+    if ((s->ready[0].n == 0 || usable[0]) && (s->ready[1].n == 0 || usable[1]))
         return;
     char msg[256];
     size_t off = (size_t)snprintf(msg, sizeof msg, "waiting: no healthy device (");
+    int first = 1;
     for (size_t i = 0; i < s->n_slots && off + 48 < sizeof msg; i++) {
         const struct device *d = s->slots[i].dev;
+        if (d->state != DEVICE_QUARANTINED)
+            continue;
         int64_t in = d->next_probe_ms - now;
         off += (size_t)snprintf(msg + off, sizeof msg - off, "%s%s %s, retry in %llds",
-                                i ? "; " : "", d->name, device_state_name(d->state),
+                                first ? "" : "; ", d->name, device_state_name(d->state),
                                 (long long)((in > 0 ? in : 0) + 999) / 1000);
+        first = 0;
     }
     snprintf(msg + off, sizeof msg - off, ")");
     int changed = strncmp(msg, s->last_wait_msg, 40) != 0;

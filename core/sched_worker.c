@@ -123,9 +123,10 @@ on_tr_close(struct transport *t, int status, const char *why, void *data)
         char msg[200];
         snprintf(msg, sizeof msg, "worker on '%s': %s", sl->dev->name, why);
         sched_slot_kill(sl, SIEVE_ECRASH, msg);
-    } else if (sl->proc && sl->state != SLOT_STOPPING) {
-        sched_slot_kill(sl, SIEVE_ECRASH, "worker closed its pipe");
     }
+    /* A clean EOF with the process alive is nearly always a worker on its way out: its exit
+     * callback follows and says why (a signal, a status). A worker that closed its pipe but
+     * lingers is caught by the heartbeat check if it held a task. */
 }
 
 int

@@ -75,7 +75,7 @@ ws_init(struct ws *w, int n)
         fprintf(m, "{\"id\":\"clip%02d\",\"media\":\"%s\",\"category\":\"c%d\"}\n", i, name, i % 2);
     }
     fclose(m);
-    setenv("SIEVE_PLUGIN_PATH", SIEVE_TEST_PLUGIN_DIR, 1);
+    setenv("SIEVE_PLUGIN_PATH", SIEVE_BUILD_DIR "/test-plugins-sched:" SIEVE_TEST_PLUGIN_DIR, 1);
     setenv("SIEVE_STORE", w->store, 1);
     unsetenv("SIEVE_FAULTS");
 }

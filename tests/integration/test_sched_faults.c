@@ -1,0 +1,146 @@
+/*
+ * test_sched_faults.c - the failures a GPU pool has at 3 a.m., on fake devices: a worker killed
+ * with SIGKILL mid-task, a device that keeps raising device errors, a hung device that stops
+ * sending heartbeats, and every device failing at once until one returns. In each case the
+ * run must complete with correct outputs.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "sched_util.h"
+
+/* One GPU node after the source; `ms` and extra params come from the caller. */
+static void
+pipeline(struct ws *w, int ms, const char *extra)
+{
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "name: t\n"
+             "dataset: { manifest: clips.jsonl }\n"
+             "defaults: { retries: 1 }\n"
+             "nodes:\n"
+             "  src: { plugin: sched-source, with: { log: \"%%1$s\" } }\n"
+             "  a: { plugin: sched-count, in: { in: src }, with: { ms: %d, add: 5,"
+             " log: \"%%1$s\"%s }, resources: { gpu: 1 } }\n",
+             ms, extra);
+    ws_pipeline(w, yaml);
+}
+
+static const double adds[] = {0, 5};
+
+static void
+test_sched_faults__worker_killed_mid_task_completes_elsewhere(void **state)
+{
+    (void)state;
+    struct ws w;
+    char pidfile[400], extra[500];
+    ws_init(&w, 1);
+    ws_path(&w, "worker.pid", pidfile, sizeof pidfile);
+    snprintf(extra, sizeof extra, ", pidfile: \"%s\"", pidfile);
+    pipeline(&w, 1500, extra);
+    const char *args[] = {"run", "--devices", "fake:2,cpu:1", "p.yaml", NULL};
+    pid_t sieve = ws_spawn(&w, args);
+    int victim = 0;
+    for (int i = 0; i < 1000 && victim <= 0; i++) {
+        char *text = ws_read(pidfile);
+        victim = atoi(text);
+        free(text);
+        usleep(10000);
+    }
+    assert_true(victim > 0);
+    unlink(pidfile);
+    assert_int_equal(kill(victim, SIGKILL), 0);
+    assert_int_equal(ws_wait(sieve, 20), 0);
+    /* it ran once to completion, in another worker process; the output is right */
+    assert_int_equal(ws_exec_count(&w, "a/"), 1);
+    char *log = ws_read(w.log), needle[32];
+    snprintf(needle, sizeof needle, " %d ", victim);
+    assert_null(strstr(log, needle));
+    free(log);
+    assert_int_equal(ws_check_objects(&w, adds, 2), 2);
+    assert_true(ws_out_has(&w, "killed by signal 9"));
+    char *st = ws_status_json(&w);
+    assert_non_null(strstr(st, "\"state\": \"suspect\""));
+    free(st);
+    ws_release(&w);
+}
+
+static void
+test_sched_faults__device_errors_quarantine_one_of_four(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 12);
+    pipeline(&w, 50, "");
+    const char *args[] = {"run",    "--devices", "fake:4,cpu:1", "--fault", "fake:1:error-after=1",
+                          "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 30, args), 0);
+    assert_int_equal(ws_exec_count(&w, "a/"), 12);
+    assert_int_equal(ws_exec_max_repeat(&w), 1);
+    assert_int_equal(ws_check_objects(&w, adds, 2), 24);
+    /* fake:1 ran its one good task at most, then was quarantined; the others did the rest */
+    char *log = ws_read(w.log);
+    int on_1 = 0;
+    for (char *p = log; (p = strstr(p, "fake:1\n")); p++)
+        on_1++;
+    free(log);
+    assert_true(on_1 <= 1);
+    assert_true(ws_out_has(&w, "device fake:1 quarantined"));
+    char *st = ws_status_json(&w);
+    assert_non_null(strstr(st, "\"name\": \"fake:1\",\n      \"state\": \"quarantined\""));
+    free(st);
+    ws_release(&w);
+}
+
+static void
+test_sched_faults__hang_is_caught_by_heartbeat_timeout(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 3);
+    pipeline(&w, 300, "");
+    const char *args[] = {
+        "run",         "--devices", "fake:2,cpu:1",        "--fault", "fake:0:hang-after=0",
+        "--heartbeat", "100ms",     "--heartbeat-timeout", "1s",      "p.yaml",
+        NULL};
+    assert_int_equal(ws_sieve(&w, 30, args), 0);
+    assert_int_equal(ws_exec_count(&w, "a/"), 3);
+    assert_int_equal(ws_check_objects(&w, adds, 2), 6);
+    assert_true(ws_out_has(&w, "no heartbeat from the worker on 'fake:0'"));
+    ws_release(&w);
+}
+
+static void
+test_sched_faults__all_devices_failing_waits_then_finishes(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 2);
+    pipeline(&w, 10, "");
+    setenv("SIEVE_FAULTS",
+           "fake:0:error-after=0:return-after=1500ms fake:1:vanish-after=0:return-after=1500ms", 1);
+    const char *args[] = {"run", "--devices", "fake:2,cpu:1", "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 30, args), 0);
+    unsetenv("SIEVE_FAULTS");
+    assert_true(ws_out_has(&w, "waiting: no healthy device"));
+    assert_true(ws_out_has(&w, "back in service"));
+    assert_int_equal(ws_exec_count(&w, "a/"), 2);
+    assert_int_equal(ws_check_objects(&w, adds, 2), 4);
+    ws_release(&w);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sched_faults__worker_killed_mid_task_completes_elsewhere),
+        cmocka_unit_test(test_sched_faults__device_errors_quarantine_one_of_four),
+        cmocka_unit_test(test_sched_faults__hang_is_caught_by_heartbeat_timeout),
+        cmocka_unit_test(test_sched_faults__all_devices_failing_waits_then_finishes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
