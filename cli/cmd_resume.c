@@ -19,7 +19,9 @@ usage(FILE *f)
     fprintf(f, "usage: sieve resume [options] RUN\n\n"
                "Continues run RUN (see 'sieve ls') with the pipeline and --set values it was\n"
                "started with: running tasks are requeued, finished ones are not run again.\n\n"
-               "options:\n" RUN_OPTS_HELP "  -h, --help               show this help\n");
+               "options:\n" RUN_OPTS_HELP
+               "  --store DIR              the store (default $SIEVE_STORE or ./.sieve)\n"
+               "  -h, --help               show this help\n");
 }
 
 int
@@ -27,6 +29,7 @@ cmd_resume(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
+        {"store", required_argument, NULL, 'S'},
         RUN_OPTS_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -35,6 +38,10 @@ cmd_resume(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'S') {
+            o.store_dir = optarg;
+            continue;
+        }
         int r = run_opts_apply("resume", c, optarg, &o, faults, MAX_LIST);
         if (r < 0)
             return CLI_EXIT_USAGE;

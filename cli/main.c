@@ -18,8 +18,10 @@ struct cli_command {
 
 /* Sorted by name. */
 static const struct cli_command commands[] = {
+    {"cache", cmd_cache, "list, garbage-collect or verify the artifact cache"},
     {"cancel", cmd_cancel, "ask a running scheduler to cancel its run"},
     {"devices", cmd_devices, "list devices and their recorded health"},
+    {"explain", cmd_explain, "say why a node's tasks missed the cache"},
     {"inspect", cmd_inspect, "print the tensors and metadata of a bundle file"},
     {"logs", cmd_logs, "show a run's events or a task's captured log"},
     {"ls", cmd_ls, "list runs"},

@@ -82,81 +82,32 @@ build_devices(const struct run_exec_opts *o, struct device_set *ds, struct sieve
     return 0;
 }
 
-int
-cli_run_exec(const struct run_exec_opts *o)
+/* Schedules `plan` as run `run_id` (whose task rows exist) and prints the summary. */
+static int
+execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int64_t run_id,
+        int resumed)
 {
     struct sieve_errbuf err = {{0}};
-    struct store *st = NULL;
-    struct host_registry *reg = NULL;
-    struct plan *plan = NULL;
-    struct spec_diags diags;
     struct device_set ds = {0};
-    struct store_run run = {0};
-    char **saved_sets = NULL;
-    size_t n_saved = 0;
-    char exe[PATH_MAX], abspath[PATH_MAX];
-    int64_t run_id = o->resume_run;
+    char exe[PATH_MAX];
     int status = CLI_EXIT_FAIL, rc;
 
-    spec_diags_init(&diags);
-    if ((rc = store_open(cli_store_dir(o->store_dir), &st, &err)) < 0)
-        goto fail;
     if ((rc = build_devices(o, &ds, &err)) < 0) {
         cli_error(o->verb, "%s", err.msg);
-        status = CLI_EXIT_USAGE;
-        goto out;
-    }
-    if ((rc = host_registry_scan(NULL, &reg, &err)) < 0)
-        goto fail;
-
-    struct plan_opts po = {.path = o->pipeline, .sets = o->sets, .n_sets = o->n_sets};
-    if (run_id > 0) {
-        if ((rc = store_run_get(st, run_id, &run, &err)) < 0)
-            goto fail;
-        if ((rc = load_args(st, run_id, &saved_sets, &n_saved, &err)) < 0)
-            goto fail;
-        po.path = run.pipeline_path;
-        po.sets = (const char *const *)saved_sets;
-        po.n_sets = n_saved;
-    } else if (realpath(o->pipeline, abspath)) {
-        po.path = abspath;
-    }
-    rc = plan_prepare(&po, reg, st, &plan, &diags, &err);
-    if (rc < 0) {
-        spec_diags_print(&diags, stderr);
-        goto fail;
-    }
-    if (run_id > 0) {
-        struct store_task_row *rows = NULL;
-        size_t n = 0;
-        if ((rc = store_task_list(st, run_id, NULL, NULL, &rows, &n, &err)) < 0)
-            goto fail;
-        store_task_rows_free(rows, n);
-        if (n != plan->n_tasks) {
-            cli_error(o->verb,
-                      "run %lld: '%s' now plans %u tasks, the run has %zu; start a new "
-                      "run instead",
-                      (long long)run_id, po.path, plan->n_tasks, n);
-            goto out;
-        }
-    } else {
-        if ((rc = store_run_create(st, plan->spec->name, po.path, plan->spec->text, &run_id,
-                                   &err)) < 0 ||
-            (rc = save_args(st, run_id, o, &err)) < 0 ||
-            (rc = plan_store_tasks(plan, st, run_id, &err)) < 0)
-            goto fail;
+        devices_release(&ds);
+        return CLI_EXIT_USAGE;
     }
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) {
         cli_error(o->verb, "cannot find the sieve binary to start workers");
-        goto out;
+        devices_release(&ds);
+        return CLI_EXIT_FAIL;
     }
     exe[n] = '\0';
     fprintf(stderr, "sieve: run %lld%s '%s': %u tasks, %u cached, %zu device slot%s\n",
-            (long long)run_id, run_id == o->resume_run ? " (resumed)" : "",
+            (long long)run_id, resumed ? " (resumed)" : "",
             plan->spec->name ? plan->spec->name : "", plan->n_tasks, plan->n_cached, ds.n,
             ds.n == 1 ? "" : "s");
-
     struct sched_opts so = {
         .st = st,
         .run = run_id,
@@ -166,7 +117,7 @@ cli_run_exec(const struct run_exec_opts *o)
         .max_parallel = o->max_parallel,
         .heartbeat_ms = o->heartbeat_ms,
         .heartbeat_timeout_ms = o->heartbeat_timeout_ms,
-        .resume = o->resume_run > 0,
+        .resume = resumed,
         .tty = isatty(2),
         .out = stderr,
     };
@@ -185,6 +136,70 @@ cli_run_exec(const struct run_exec_opts *o)
     }
     if (rc == SIEVE_ECANCELED || rc == SIEVE_EINTERNAL)
         fprintf(stderr, "sieve: resume with 'sieve resume %lld'\n", (long long)run_id);
+    devices_release(&ds);
+    return status;
+}
+
+int
+cli_run_exec_prepared(const struct run_exec_opts *o, struct store *st, struct plan *plan)
+{
+    struct sieve_errbuf err = {{0}};
+    char abspath[PATH_MAX];
+    int64_t run_id;
+    int rc;
+    /* The absolute path, so `sieve resume` finds the pipeline from any directory. */
+    const char *path = realpath(o->pipeline, abspath) ? abspath : o->pipeline;
+    if ((rc = store_run_create(st, plan->spec->name, path, plan->spec->text, &run_id, &err)) < 0 ||
+        (rc = save_args(st, run_id, o, &err)) < 0 ||
+        (rc = plan_store_tasks(plan, st, run_id, &err)) < 0) {
+        cli_error(o->verb, "%s", err.msg);
+        return cli_exit_from_error(rc);
+    }
+    return execute(o, st, plan, run_id, 0);
+}
+
+int
+cli_run_exec(const struct run_exec_opts *o)
+{
+    struct sieve_errbuf err = {{0}};
+    struct store *st = NULL;
+    struct host_registry *reg = NULL;
+    struct plan *plan = NULL;
+    struct spec_diags diags;
+    struct store_run run = {0};
+    char **saved_sets = NULL;
+    size_t n_saved = 0;
+    int64_t run_id = o->resume_run;
+    int status = CLI_EXIT_FAIL, rc;
+
+    spec_diags_init(&diags);
+    if ((rc = store_open(cli_store_dir(o->store_dir), &st, &err)) < 0)
+        goto fail;
+    if ((rc = host_registry_scan(NULL, &reg, &err)) < 0)
+        goto fail;
+    if ((rc = store_run_get(st, run_id, &run, &err)) < 0)
+        goto fail;
+    if ((rc = load_args(st, run_id, &saved_sets, &n_saved, &err)) < 0)
+        goto fail;
+    struct plan_opts po = {
+        .path = run.pipeline_path, .sets = (const char *const *)saved_sets, .n_sets = n_saved};
+    rc = plan_prepare(&po, reg, st, &plan, &diags, &err);
+    if (rc < 0) {
+        spec_diags_print(&diags, stderr);
+        goto fail;
+    }
+    struct store_task_row *rows = NULL;
+    size_t n = 0;
+    if ((rc = store_task_list(st, run_id, NULL, NULL, &rows, &n, &err)) < 0)
+        goto fail;
+    store_task_rows_free(rows, n);
+    if (n != plan->n_tasks) {
+        cli_error(o->verb,
+                  "run %lld: '%s' now plans %u tasks, the run has %zu; start a new run instead",
+                  (long long)run_id, po.path, plan->n_tasks, n);
+        goto out;
+    }
+    status = execute(o, st, plan, run_id, 1);
     goto out;
 fail:
     cli_error(o->verb, "%s", err.msg);
@@ -196,7 +211,6 @@ out:
     store_run_release(&run);
     plan_free(plan);
     host_registry_free(reg);
-    devices_release(&ds);
     spec_diags_release(&diags);
     store_close(st);
     return status;

@@ -23,7 +23,18 @@ struct run_exec_opts {
     int64_t resume_run; /* resume: the run id */
 };
 
-/* Runs (or resumes) and returns the process exit status (enum cli_exit). */
+struct plan;
+struct store;
+
+/* Resumes run o->resume_run: replans its pipeline with its --set values, then executes.
+ * Returns the process exit status (enum cli_exit). */
 int cli_run_exec(const struct run_exec_opts *o);
+
+/*
+ * Executes a plan that `sieve run` prepared (cli_run_setup): records a new run with its
+ * tasks, builds the device pool, schedules, prints the summary. The plan and store stay the
+ * caller's. Returns the process exit status.
+ */
+int cli_run_exec_prepared(const struct run_exec_opts *o, struct store *st, struct plan *plan);
 
 #endif

@@ -22,9 +22,8 @@ enum {
         {"fault", required_argument, NULL, RUN_OPT_FAULT},                                         \
         {"max-parallel", required_argument, NULL, RUN_OPT_MAX_PARALLEL},                           \
         {"heartbeat", required_argument, NULL, RUN_OPT_HEARTBEAT},                                 \
-        {"heartbeat-timeout", required_argument, NULL, RUN_OPT_HEARTBEAT_TIMEOUT},                 \
     {                                                                                              \
-        "store", required_argument, NULL, RUN_OPT_STORE                                            \
+        "heartbeat-timeout", required_argument, NULL, RUN_OPT_HEARTBEAT_TIMEOUT                    \
     }
 
 #define RUN_OPTS_HELP                                                                              \

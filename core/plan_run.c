@@ -139,8 +139,8 @@ plan_prepare(const struct plan_opts *o, const struct host_registry *reg, struct 
         rc = SIEVE_ESPEC;
     if (diags->n_errors) {
         spec_free(s);
-        return sieve_errbuf_set(err, SIEVE_ESPEC, "'%s' has %zu error%s", o->path,
-                                diags->n_errors, diags->n_errors == 1 ? "" : "s");
+        return sieve_errbuf_set(err, SIEVE_ESPEC, "'%s' has %zu error%s", o->path, diags->n_errors,
+                                diags->n_errors == 1 ? "" : "s");
     }
     if ((rc = plan_build(s, st, out, err)) < 0)
         return rc;

@@ -131,7 +131,7 @@ const char *
 spec_suggest(const char *word, const char *const *names, size_t n)
 {
     const char *best = NULL;
-    size_t cap = strlen(word) <= 3 ? 1 : 2, best_d = cap + 1;
+    size_t cap = strlen(word) <= 2 ? 1 : 2, best_d = cap + 1;
     for (size_t i = 0; i < n; i++) {
         size_t d = spec_edit_distance(word, names[i], cap);
         if (d < best_d) {
@@ -176,8 +176,10 @@ spec_diags_init(struct spec_diags *d)
 void
 spec_diags_release(struct spec_diags *d)
 {
-    for (size_t i = 0; i < d->n; i++)
+    for (size_t i = 0; i < d->n; i++) {
         free(d->items[i].text);
+        free(d->items[i].file);
+    }
     free(d->items);
     memset(d, 0, sizeof *d);
 }
@@ -222,8 +224,36 @@ spec_diags_add(struct spec_diags *d, int warning, const char *file, struct spec_
     }
     d->items[d->n].text = sbuf_take(&b);
     d->items[d->n].warning = warning;
+    d->items[d->n].file = strdup(file);
+    d->items[d->n].mark = mark;
     d->n++;
     d->n_errors += !warning;
+}
+
+static int
+diag_before(const struct spec_diag *a, const struct spec_diag *b)
+{
+    int c = strcmp(a->file ? a->file : "", b->file ? b->file : "");
+    if (c)
+        return c < 0;
+    if (a->mark.line != b->mark.line)
+        return a->mark.line < b->mark.line;
+    return a->mark.col < b->mark.col;
+}
+
+void
+spec_diags_sort(struct spec_diags *d)
+{
+    /* insertion sort: stable, and lists are short */
+    for (size_t i = 1; i < d->n; i++) {
+        struct spec_diag x = d->items[i];
+        size_t j = i;
+        while (j > 0 && diag_before(&x, &d->items[j - 1])) {
+            d->items[j] = d->items[j - 1];
+            j--;
+        }
+        d->items[j] = x;
+    }
 }
 
 void
@@ -378,8 +408,7 @@ collect(struct parse *p, yaml_node_t *map, struct kvs *out, const char *what, in
             continue;
         }
         if ((prev = kvs_find(out, key))) {
-            problem(p, k, "duplicate %s '%s' (first at line %u)", what, key,
-                    mark_of(prev->k).line);
+            problem(p, k, "duplicate %s '%s' (first at line %u)", what, key, mark_of(prev->k).line);
             continue;
         }
         kvs_push(out, key, k, v);
@@ -413,8 +442,8 @@ check_keys(struct parse *p, const struct kvs *m, const char *const *known, size_
             problem(p, m->items[i].k, "%sunknown key '%s' (did you mean '%s'?)", prefix,
                     m->items[i].key, near);
         else
-            problem(p, m->items[i].k, "%sunknown key '%s' (expected %s)", prefix,
-                    m->items[i].key, list);
+            problem(p, m->items[i].k, "%sunknown key '%s' (expected %s)", prefix, m->items[i].key,
+                    list);
     }
 }
 
@@ -459,8 +488,8 @@ value_text(struct parse *p, yaml_node_t *n, const char *prefix, int depth)
             sbuf_str(&b, scalar(n));
     } else if (n->type == YAML_SEQUENCE_NODE) {
         sbuf_ch(&b, '[');
-        for (yaml_node_item_t *it = n->data.sequence.items.start;
-             it < n->data.sequence.items.top; it++) {
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++) {
             yaml_node_t *item = node_at(p, *it);
             char *t = item ? value_text(p, item, prefix, depth + 1) : NULL;
             if (!t) {
@@ -518,8 +547,8 @@ parse_matrix(struct parse *p, yaml_node_t *n)
         yaml_node_item_t one = 0, *items, *end;
 
         if (!valid_name(m.items[i].key, 0)) {
-            problem(p, m.items[i].k,
-                    "matrix variable '%s' may only use letters, digits and '_'", m.items[i].key);
+            problem(p, m.items[i].k, "matrix variable '%s' may only use letters, digits and '_'",
+                    m.items[i].key);
             continue;
         }
         if (p->s->n_vars >= SPEC_MAX_VARS) {
@@ -630,7 +659,8 @@ parse_dataset(struct parse *p, yaml_node_t *n)
         goto out;
     }
     if (!scalar((man ? man : glob)->v) || !*scalar((man ? man : glob)->v)) {
-        problem(p, (man ? man : glob)->v, "dataset: '%s' must be a path", man ? "manifest" : "glob");
+        problem(p, (man ? man : glob)->v, "dataset: '%s' must be a path",
+                man ? "manifest" : "glob");
         goto out;
     }
     if (p->s->limit == -2)
@@ -724,8 +754,7 @@ out:
 static void
 parse_node(struct parse *p, const struct kv *e)
 {
-    static const char *const known[] = {"plugin", "in", "with", "resources", "retries",
-                                        "timeout"};
+    static const char *const known[] = {"plugin", "in", "with", "resources", "retries", "timeout"};
     struct spec_node *sn = &p->s->nodes[p->s->n_nodes];
     struct kvs m = {0};
     const struct kv *f;
