@@ -542,7 +542,9 @@ add_candidate(struct candidates *c, const char *path)
         return 0;
     if (grow((void **)&c->v, &c->cap, c->n + 1, sizeof *c->v) < 0)
         return SIEVE_ENOMEM;
-    if (!(c->v[c->n].path = strdup(path)))
+    /* Absolute, so that every message names the same file the same way. */
+    c->v[c->n].path = realpath(path, NULL);
+    if (!c->v[c->n].path && !(c->v[c->n].path = strdup(path)))
         return SIEVE_ENOMEM;
     memcpy(c->v[c->n].name, name, sizeof name);
     c->n++;
