@@ -8,6 +8,9 @@
  * read-only; each requested output is written atomically (tmp, fsync, rename), and nothing is
  * written when the plugin fails.
  *
+ * The plugin runs in a forked child (which also writes the outputs), so a plugin that
+ * crashes is reported with its signal; --no-fork keeps it in this process for a debugger.
+ *
  * `--in FILE` without PORT= is accepted when the plugin has one input port; `--out FILE`
  * without PORT= means the first output port. Outputs not asked for are discarded.
  */
@@ -21,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -41,6 +45,7 @@ struct apply_args {
     const char **keys, **texts;
     size_t n_set;
     const char *sample_id, *media, *category;
+    int no_fork;
 };
 
 static void
@@ -57,7 +62,9 @@ usage(FILE *f)
             "  --out [PORT=]FILE  where to write output PORT (the first output without PORT=)\n"
             "  --sample-id ID     the sample's id in the plugin's context (default 'sample')\n"
             "  --media PATH       the sample's media file (plugins without inputs read it)\n"
-            "  --category C       the sample's category\n\n"
+            "  --category C       the sample's category\n"
+            "  --no-fork          run the plugin in this process (for a debugger); by default\n"
+            "                     it runs in a child so that a crash is reported\n\n"
             "Exit status: 0 done, 1 the plugin or a file failed, 2 usage, 3 not found.\n");
 }
 
@@ -142,10 +149,15 @@ static int
 parse_args(int argc, char **argv, struct apply_args *a)
 {
     static const struct option opts[] = {
-        {"in", required_argument, NULL, 'i'},    {"set", required_argument, NULL, 's'},
-        {"out", required_argument, NULL, 'o'},   {"sample-id", required_argument, NULL, 'I'},
-        {"media", required_argument, NULL, 'm'}, {"category", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"in", required_argument, NULL, 'i'},
+        {"set", required_argument, NULL, 's'},
+        {"out", required_argument, NULL, 'o'},
+        {"sample-id", required_argument, NULL, 'I'},
+        {"media", required_argument, NULL, 'm'},
+        {"category", required_argument, NULL, 'c'},
+        {"no-fork", no_argument, NULL, 'F'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct binding b;
     char *eq;
@@ -188,6 +200,9 @@ parse_args(int argc, char **argv, struct apply_args *a)
         case 'c':
             a->category = optarg;
             break;
+        case 'F':
+            a->no_fork = 1;
+            break;
         case 'h':
             usage(stdout);
             return -1;
@@ -207,6 +222,109 @@ parse_args(int argc, char **argv, struct apply_args *a)
         return CLI_EXIT_USAGE;
     }
     return CLI_EXIT_OK;
+}
+
+/*
+ * Runs the plugin and writes the requested outputs. Returns 0, or a negative code with the
+ * whole user-facing message in err.
+ */
+static int
+run_and_write(const struct host_plugin *p, const struct sieve_value *vals,
+              const struct sieve_ctx *ctx, struct bundle **in, struct bundle **out,
+              const char **out_file, struct sieve_errbuf *err)
+{
+    const struct sieve_plugin *d = p->desc;
+    int code;
+
+    err->msg[0] = '\0';
+    code = host_plugin_run(p, vals, ctx, (const struct sieve_bundle *const *)in,
+                           (struct sieve_bundle *const *)out, err);
+    if (code < 0)
+        return sieve_errbuf_prefix(err, code, "plugin '%s' failed (%s)", p->name,
+                                   sieve_error_class(code));
+    for (uint32_t i = 0; i < d->n_outputs; i++) {
+        if (!out_file[i])
+            continue;
+        if ((code = bundle_write(out[i], out_file[i], err)) < 0)
+            return code;
+        printf("%s: wrote '%s' (%zu tensors, %zu metadata entries)\n", d->outputs[i].name,
+               out_file[i], bundle_tensor_count(out[i]), bundle_meta_count(out[i]));
+    }
+    return 0;
+}
+
+/* What the child reports to the parent: the code and the message. */
+struct verdict {
+    int32_t code;
+    char msg[SIEVE_ERRBUF_SIZE];
+};
+
+/*
+ * run_and_write in a forked child, so that a plugin that crashes is reported as such
+ * ("plugin 'x' crashed (signal 11)") instead of taking `sieve apply` down without a word.
+ */
+static int
+run_in_child(const struct host_plugin *p, const struct sieve_value *vals,
+             const struct sieve_ctx *ctx, struct bundle **in, struct bundle **out,
+             const char **out_file, struct sieve_errbuf *err)
+{
+    struct verdict v;
+    size_t got = 0;
+    int fds[2], status;
+    pid_t pid;
+
+    if (pipe(fds) < 0)
+        return sieve_errbuf_set(err, SIEVE_EIO, "pipe: %s", strerror(errno));
+    fflush(NULL);
+    if ((pid = fork()) < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return sieve_errbuf_set(err, SIEVE_EIO, "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        struct sieve_errbuf e;
+        const char *b = (const char *)&v;
+        size_t off = 0;
+
+        close(fds[0]);
+        memset(&v, 0, sizeof v);
+        v.code = run_and_write(p, vals, ctx, in, out, out_file, &e);
+        if (v.code < 0)
+            memcpy(v.msg, e.msg, sizeof v.msg);
+        fflush(NULL);
+        while (off < sizeof v) {
+            ssize_t w = write(fds[1], b + off, sizeof v - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                break;
+            off += (size_t)w;
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    while (got < sizeof v) {
+        ssize_t r = read(fds[0], (char *)&v + got, sizeof v - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fds[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (got == sizeof v) {
+        v.msg[sizeof v.msg - 1] = '\0';
+        if (v.code < 0)
+            return sieve_errbuf_set(err, v.code, "%s", v.msg);
+        return 0;
+    }
+    if (WIFSIGNALED(status))
+        return sieve_errbuf_set(err, SIEVE_ECRASH, "plugin '%s' crashed (signal %d)", p->name,
+                                WTERMSIG(status));
+    return sieve_errbuf_set(err, SIEVE_ECRASH, "plugin '%s' crashed (exit status %d)", p->name,
+                            WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
 /* Runs the plugin with the parsed arguments; returns an exit status. */
@@ -295,25 +413,14 @@ apply(const struct host_plugin *p, const struct apply_args *a)
         t.ctx.scratch_dir = scratch;
     }
 
-    err.msg[0] = '\0';
-    code = host_plugin_run(p, vals, &t.ctx, (const struct sieve_bundle *const *)in,
-                           (struct sieve_bundle *const *)out, &err);
+    if (a->no_fork)
+        code = run_and_write(p, vals, &t.ctx, in, out, out_file, &err);
+    else
+        code = run_in_child(p, vals, &t.ctx, in, out, out_file, &err);
     if (code < 0) {
-        cli_error("apply", "plugin '%s' failed (%s): %s", p->name, sieve_error_class(code),
-                  err.msg);
+        cli_error("apply", "%s", err.msg);
         rc = CLI_EXIT_FAIL;
         goto done;
-    }
-    for (uint32_t i = 0; i < d->n_outputs; i++) {
-        if (!out_file[i])
-            continue;
-        if (bundle_write(out[i], out_file[i], &err) < 0) {
-            cli_error("apply", "%s", err.msg);
-            rc = CLI_EXIT_FAIL;
-            goto done;
-        }
-        printf("%s: wrote '%s' (%zu tensors, %zu metadata entries)\n", d->outputs[i].name,
-               out_file[i], bundle_tensor_count(out[i]), bundle_meta_count(out[i]));
     }
     rc = CLI_EXIT_OK;
 

@@ -298,6 +298,31 @@ test_apply__plugin_failures_name_the_class(void **state)
 }
 
 static void
+test_apply__plugin_crash_is_reported(void **state)
+{
+    struct cli_result r;
+    char args[2048];
+    const char *out = path_of("never.safetensors");
+
+    (void)state;
+    snprintf(args, sizeof args, "apply crash-process --out %s", out);
+    assert_int_equal(cli_run(&r, TEST_PATH, args), 0);
+    assert_int_equal(r.status, 1);
+    /* Under AddressSanitizer the child reports the fault itself and exits with status 1. */
+    assert_true(strstr(r.err, "sieve apply: plugin 'crash-process' crashed (signal 11)\n") ||
+                strstr(r.err, "sieve apply: plugin 'crash-process' crashed (exit status 1)\n"));
+    cli_result_release(&r);
+
+    snprintf(args, sizeof args, "apply crash-process --set how=exit --out %s", out);
+    expect_failure(TEST_PATH, args, 1, "plugin 'crash-process' crashed (exit status 3)");
+    assert_int_not_equal(access(out, F_OK), 0);
+
+    /* In-process mode gives the same answers for a plugin that does not crash. */
+    snprintf(args, sizeof args, "apply --no-fork fail --set class=oom --out %s", out);
+    expect_failure(TEST_PATH, args, 1, "plugin 'fail' failed (oom): failed on purpose");
+}
+
+static void
 test_apply__good_plugin_copies_and_tags(void **state)
 {
     struct cli_result r;
@@ -308,7 +333,7 @@ test_apply__good_plugin_copies_and_tags(void **state)
     (void)state;
     snprintf(args, sizeof args,
              "apply good --in %s --set tag=hello --set sizes='[3, 4]' --sample-id clip01 "
-             "--media /dev/null --category 'Daily Life' --out %s",
+             "--media /dev/null --category 'Daily Life' --no-fork --out %s",
              path_of("six.safetensors"), path_of("copy.safetensors"));
     assert_int_equal(cli_run(&r, TEST_PATH, args), 0);
     assert_int_equal(r.status, 0);
@@ -329,6 +354,7 @@ main(void)
         cmocka_unit_test(test_apply__topk_keeps_at_least_one_and_reads_named_tensor),
         cmocka_unit_test(test_apply__usage_errors),
         cmocka_unit_test(test_apply__plugin_failures_name_the_class),
+        cmocka_unit_test(test_apply__plugin_crash_is_reported),
         cmocka_unit_test(test_apply__good_plugin_copies_and_tags),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
