@@ -370,6 +370,17 @@ probe_child(const char *path, int fd)
     char buf[1 + SIEVE_ERRBUF_SIZE];
     size_t len, off = 0;
 
+    /*
+     * A fault must kill this child, whatever handlers the host installed (a test framework
+     * catches SIGSEGV and would carry on running the parent's code in here).
+     */
+    static const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
+        signal(fatal[i], SIG_DFL);
+
     err.msg[0] = '\0';
     if (host_plugin_open(path, &p, &err) == 0) {
         buf[0] = 'K';
