@@ -81,6 +81,22 @@ int host_value_parse(const struct sieve_param *row, const char *text, struct sie
 void host_value_release(struct sieve_value *v);
 
 /*
+ * Like host_value_parse, for a scalar a YAML parser has already unquoted: `text` is taken
+ * as it is (a STRING keeps its spaces and quote characters), numbers and booleans parse as
+ * usual. For a LIST row the value becomes a list of one item.
+ */
+int host_value_parse_literal(const struct sieve_param *row, const char *text,
+                             struct sieve_value *out, struct sieve_errbuf *err);
+
+/*
+ * Builds a LIST value from `n` literal items (a YAML flow or block sequence after parsing),
+ * each checked against the row's item type and bounds ("parameter 'sizes': item 2: 0 is
+ * below the minimum 1"). For a non-LIST row, n must be 1.
+ */
+int host_value_parse_items(const struct sieve_param *row, const char *const *items, size_t n,
+                           struct sieve_value *out, struct sieve_errbuf *err);
+
+/*
  * Builds the full value array for `p` from n key/text pairs, filling defaults, rejecting
  * unknown names, missing required parameters and ill-typed or out-of-range values.
  * Ownership: the caller frees *out with host_params_free.

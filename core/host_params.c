@@ -235,24 +235,19 @@ choices_text(const struct sieve_param *row, char *buf, size_t cap)
 }
 
 /*
- * Parses one scalar of type `type` (never LIST) from `raw` (trimmed text), checking `row`'s
- * bounds and choices. Writes the message without the "parameter 'x': " prefix.
+ * Converts the plain text `s` (unquoted; ownership passes in) to a value of type `type`
+ * (never LIST), checking `row`'s bounds and choices. Writes the message without the
+ * "parameter 'x': " prefix.
  */
 static int
-parse_scalar(uint32_t type, const struct sieve_param *row, const char *raw, struct sieve_value *out,
-             struct sieve_errbuf *err)
+scalar_from_plain(uint32_t type, const struct sieve_param *row, char *s, struct sieve_value *out,
+                  struct sieve_errbuf *err)
 {
-    char *s, *end;
+    char *end;
     int rc = 0;
 
     memset(out, 0, sizeof *out);
     out->type = type;
-    if (*raw == '[')
-        return sieve_errbuf_set(err, SIEVE_EINVAL, "expected a single %s, got a list %s",
-                                host_param_type_name(type), raw);
-    if (!(s = scalar_text(raw, err)))
-        return SIEVE_EINVAL;
-
     switch (type) {
     case SIEVE_PARAM_INT: {
         long long v;
@@ -318,6 +313,23 @@ parse_scalar(uint32_t type, const struct sieve_param *row, const char *raw, stru
     }
     free(s);
     return rc;
+}
+
+/* Parses one scalar written as YAML-ish text (`raw` is trimmed; it may be quoted). */
+static int
+parse_scalar(uint32_t type, const struct sieve_param *row, const char *raw, struct sieve_value *out,
+             struct sieve_errbuf *err)
+{
+    char *s;
+
+    memset(out, 0, sizeof *out);
+    out->type = type;
+    if (*raw == '[')
+        return sieve_errbuf_set(err, SIEVE_EINVAL, "expected a single %s, got a list %s",
+                                host_param_type_name(type), raw);
+    if (!(s = scalar_text(raw, err)))
+        return SIEVE_EINVAL;
+    return scalar_from_plain(type, row, s, out, err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -473,6 +485,61 @@ host_value_parse(const struct sieve_param *row, const char *text, struct sieve_v
     if ((rc = value_parse_detail(row, text ? text : "", out, &detail)) < 0)
         return sieve_errbuf_set(err, rc, "parameter '%s': %s", row->name, detail.msg);
     return 0;
+}
+
+int
+host_value_parse_literal(const struct sieve_param *row, const char *text, struct sieve_value *out,
+                         struct sieve_errbuf *err)
+{
+    return host_value_parse_items(row, &text, 1, out, err);
+}
+
+int
+host_value_parse_items(const struct sieve_param *row, const char *const *items, size_t n,
+                       struct sieve_value *out, struct sieve_errbuf *err)
+{
+    struct sieve_errbuf detail;
+    struct sieve_value *vals = NULL;
+    uint32_t type = row->type == SIEVE_PARAM_LIST ? row->item_type : row->type;
+    size_t i;
+    char *s;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    detail.msg[0] = '\0';
+    if (row->type != SIEVE_PARAM_LIST && n != 1)
+        return sieve_errbuf_set(err, SIEVE_EINVAL,
+                                "parameter '%s': expected a single %s, got a "
+                                "list of %zu",
+                                row->name, host_param_type_name(row->type), n);
+    if (row->type == SIEVE_PARAM_LIST && n > 0 && !(vals = calloc(n, sizeof *vals)))
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+    for (i = 0; i < n; i++) {
+        if (!(s = strdup(items[i] ? items[i] : ""))) {
+            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+            goto fail;
+        }
+        rc = scalar_from_plain(type, row, s, vals ? &vals[i] : out, &detail);
+        if (rc < 0) {
+            if (vals)
+                sieve_errbuf_set(err, rc, "parameter '%s': item %zu: %s", row->name, i + 1,
+                                 detail.msg);
+            else
+                sieve_errbuf_set(err, rc, "parameter '%s': %s", row->name, detail.msg);
+            goto fail;
+        }
+    }
+    if (row->type == SIEVE_PARAM_LIST) {
+        out->type = SIEVE_PARAM_LIST;
+        out->items = vals;
+        out->n = n;
+    }
+    return 0;
+
+fail:
+    values_release(vals, i);
+    free(vals);
+    return rc;
 }
 
 void
