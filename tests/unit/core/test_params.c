@@ -302,6 +302,32 @@ test_params__build_rejects_bad_sets(void **state)
     build(k5, t5, 2, &vals, SIEVE_EINVAL, "parameter 'keep': 2 is above the maximum 1");
 }
 
+static void
+test_params__build_from_yaml_values(void **state)
+{
+    const char *model[] = {"m"}, *keep[] = {"0.25"}, *sizes[] = {"3", "5"}, *kep[] = {"1"};
+    const struct host_param_literal ok[] = {
+        {"model", model, 1, 0}, {"keep", keep, 1, 0}, {"sizes", sizes, 2, 1}};
+    const struct host_param_literal seq_for_scalar[] = {{"model", model, 1, 0},
+                                                        {"keep", sizes, 2, 1}};
+    const struct host_param_literal typo[] = {{"model", model, 1, 0}, {"kep", kep, 1, 0}};
+    struct sieve_value *vals;
+    struct sieve_errbuf err = {{0}};
+
+    (void)state;
+    assert_int_equal(host_params_build_literal(&plugin, ok, 3, &vals, &err), 0);
+    assert_true(vals[KEEP].f == 0.25);
+    assert_int_equal(vals[SIZES].n, 2);
+    assert_int_equal(vals[SIZES].items[1].i, 5);
+    assert_int_equal(vals[SEGMENTS].i, 10); /* default */
+    host_params_free(&plugin, vals);
+    assert_int_equal(host_params_build_literal(&plugin, seq_for_scalar, 2, &vals, &err),
+                     SIEVE_EINVAL);
+    assert_string_equal(err.msg, "parameter 'keep': expected a single float, got a list");
+    assert_int_equal(host_params_build_literal(&plugin, typo, 2, &vals, &err), SIEVE_EINVAL);
+    assert_string_equal(err.msg, "unknown parameter 'kep' (did you mean 'keep'?)");
+}
+
 static char *
 canonical_of(const char *const *keys, const char *const *texts, size_t n)
 {
@@ -445,6 +471,7 @@ main(void)
         cmocka_unit_test(test_params__literal_values_from_a_yaml_parser),
         cmocka_unit_test(test_params__build_fills_defaults),
         cmocka_unit_test(test_params__build_rejects_bad_sets),
+        cmocka_unit_test(test_params__build_from_yaml_values),
         cmocka_unit_test(test_params__canonical_is_sorted_and_normalised),
         cmocka_unit_test(test_params__number_format_round_trips),
         cmocka_unit_test(test_params__row_checks),
