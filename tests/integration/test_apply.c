@@ -292,6 +292,19 @@ test_apply__plugin_failures_name_the_class(void **state)
     expect_failure(TEST_PATH, args, 1, "plugin 'fail' failed (transient): disk busy");
     snprintf(args, sizeof args, "apply fail --set class=device --set in_init=true --out %s", out);
     expect_failure(TEST_PATH, args, 1, "plugin 'fail' failed (device): failed on purpose");
+    /* times=2: the first two calls fail, the third (in another process) succeeds. */
+    snprintf(args, sizeof args,
+             "apply fail --set class=transient --set times=2 --set counter=%s --out %s",
+             path_of("count"), path_of("third.safetensors"));
+    expect_failure(TEST_PATH, args, 1, "(transient): failed on purpose");
+    expect_failure(TEST_PATH, args, 1, "(transient): failed on purpose");
+    {
+        struct cli_result r;
+        assert_int_equal(cli_run(&r, TEST_PATH, args), 0);
+        assert_int_equal(r.status, 0);
+        cli_result_release(&r);
+        assert_int_equal(access(path_of("third.safetensors"), F_OK), 0);
+    }
     snprintf(args, sizeof args, "apply fail --set class=loud --out %s", out);
     expect_failure(TEST_PATH, args, 2, "'loud' is not one of bad-input, oom, device");
     assert_int_not_equal(access(out, F_OK), 0);
