@@ -24,12 +24,13 @@
 
 static char dir[] = "/tmp/sieve-apply-test-XXXXXX";
 
+/* A path in the test directory. The result lives until 16 more calls; copy it to keep it. */
 static const char *
 path_of(const char *name)
 {
-    static char buf[4][512];
+    static char buf[16][512];
     static int next;
-    char *p = buf[next++ % 4];
+    char *p = buf[next++ % 16];
     snprintf(p, 512, "%s/%s", dir, name);
     return p;
 }
@@ -267,13 +268,14 @@ static void
 test_apply__plugin_failures_name_the_class(void **state)
 {
     char args[2048];
-    const char *out = path_of("never.safetensors");
+    char out[512];
     struct bundle *b = bundle_new();
     struct sieve_tensor *t;
     struct sieve_errbuf err;
     const int64_t shape[2] = {2, 2};
 
     (void)state;
+    snprintf(out, sizeof out, "%s", path_of("never.safetensors"));
     /* I32 tokens: the plugin refuses them as bad input. */
     assert_int_equal(bundle_tensor_new(b, "tokens", SIEVE_DTYPE_I32, 2, shape, &t, &err), 0);
     assert_int_equal(bundle_write(b, path_of("i32.safetensors"), &err), 0);
@@ -315,9 +317,10 @@ test_apply__plugin_crash_is_reported(void **state)
 {
     struct cli_result r;
     char args[2048];
-    const char *out = path_of("never.safetensors");
+    char out[512];
 
     (void)state;
+    snprintf(out, sizeof out, "%s", path_of("never.safetensors"));
     snprintf(args, sizeof args, "apply crash-process --out %s", out);
     assert_int_equal(cli_run(&r, TEST_PATH, args), 0);
     assert_int_equal(r.status, 1);
