@@ -18,6 +18,7 @@ struct cli_command {
 
 /* Sorted by name. */
 static const struct cli_command commands[] = {
+    {"apply", cmd_apply, "run one plugin on bundle files, outside any pipeline"},
     {"cache", cmd_cache, "list, garbage-collect or verify the artifact cache"},
     {"cancel", cmd_cancel, "ask a running scheduler to cancel its run"},
     {"devices", cmd_devices, "list devices and their recorded health"},
@@ -25,6 +26,7 @@ static const struct cli_command commands[] = {
     {"inspect", cmd_inspect, "print the tensors and metadata of a bundle file"},
     {"logs", cmd_logs, "show a run's events or a task's captured log"},
     {"ls", cmd_ls, "list runs"},
+    {"plugins", cmd_plugins, "list plugins, or show one plugin's ports and parameters"},
     {"resume", cmd_resume, "continue a killed or cancelled run"},
     {"run", cmd_run, "run a pipeline on the device pool"},
     {"status", cmd_status, "show where a run stands"},
