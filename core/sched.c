@@ -16,8 +16,10 @@
 #include "core/proto.h"
 #include "core/sched_int.h"
 #include "store/store.h"
+#include "store/store_sched.h"
 
 #define TICK_MS 50
+#define PREFETCH_MAX_MS 20.0 /* tasks shorter than this on average get prefetched */
 
 int64_t
 sched_now_ms(void)
@@ -105,7 +107,18 @@ sched_store_update(struct sched *s, uint32_t t, const char *state, const char *d
                                   .started_ms = started,
                                   .finished_ms = finished};
     struct sieve_errbuf err;
-    if (store_task_update(s->st, s->o->run, t, &u, &err) < 0 && !s->store_failed) {
+    if (store_batch_task_update(s->batch, s->o->run, t, &u, &err) < 0 && !s->store_failed) {
+        s->store_failed = 1;
+        s->store_err = err;
+    }
+}
+
+/* Commits the batch of task updates: every tick, and before any other store call. */
+void
+sched_flush(struct sched *s)
+{
+    struct sieve_errbuf err;
+    if (s->batch && store_batch_commit(s->batch, &err) < 0 && !s->store_failed) {
         s->store_failed = 1;
         s->store_err = err;
     }
@@ -120,6 +133,7 @@ sched_event(struct sched *s, int64_t task, const char *kind, const char *fmt, ..
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     struct sieve_errbuf err;
+    sched_flush(s);
     store_event_append(s->st, s->o->run, task, kind, msg, &err);
 }
 
@@ -273,12 +287,8 @@ sched_task_done(struct sched *s, uint32_t t, const void *result_msg)
             }
         }
     }
-    struct store_task_update u = {.state = "done",
-                                  .attempts = s->t[t].attempts,
-                                  .error = "",
-                                  .started_ms = -1,
-                                  .finished_ms = wall_ms()};
-    int rc = store_task_finish(s->st, s->o->run, t, &u, arts, n_arts, rows, n_rows, &err);
+    int rc = store_batch_task_done(s->batch, s->o->run, t, s->t[t].attempts, wall_ms(), arts,
+                                   n_arts, rows, n_rows, &err);
     free(rows);
     json_decref(metrics);
     if (rc < 0) {
@@ -323,6 +333,28 @@ dispatch(struct sched *s)
                 theap_push(h, s, t);
                 sched_slot_kill(sl, SIEVE_ECRASH, err.msg);
             }
+        }
+    }
+    /* Prefetch: a busy healthy worker gets its next task queued behind the current one when
+     * tasks of that node are short, so it never waits for a round trip to the scheduler.
+     * Long tasks are never queued behind another (an idle worker could have taken them). */
+    for (size_t i = 0; i < s->n_slots; i++) {
+        struct slot *sl = &s->slots[i];
+        if (sl->state != SLOT_BUSY || sl->next != UINT32_MAX || !sl->tr ||
+            sl->dev->state != DEVICE_HEALTHY || sl->kill_code)
+            continue;
+        struct theap *h = &s->ready[device_is_gpu(sl->dev) ? 1 : 0];
+        if (h->n == 0)
+            continue;
+        uint32_t t = h->v[0];
+        double avg = s->node_ms[s->p->tasks[t].node];
+        if (avg < 0 || avg > PREFETCH_MAX_MS)
+            continue;
+        theap_pop(h, s);
+        struct sieve_errbuf err;
+        if (sched_slot_dispatch(s, sl, t, &err) < 0) {
+            theap_push(h, s, t);
+            sched_slot_kill(sl, SIEVE_ECRASH, err.msg);
         }
     }
 }
@@ -384,6 +416,7 @@ poll_cancel(struct sched *s, int64_t now)
     struct store_event *ev = NULL;
     size_t n = 0;
     struct sieve_errbuf err;
+    sched_flush(s);
     if (store_event_list(s->st, s->o->run, s->last_event_id, 0, &ev, &n, &err) < 0)
         return;
     for (size_t i = 0; i < n; i++) {
@@ -418,8 +451,9 @@ on_tick(uv_timer_t *h)
     dispatch(s);
     sched_report_waiting(s, now);
     sched_report(s, now, 0);
-    if (s->n_left == 0 && s->n_running == 0)
+    if (s->n_left == 0 && s->n_running == 0 && s->n_prefetched == 0)
         finish(s);
+    sched_flush(s);
 }
 
 static void
@@ -498,9 +532,15 @@ init_slots(struct sched *s, struct sieve_errbuf *err)
         sl->index = (int)i;
         sl->dev = &ds->dev[i];
         sl->task = UINT32_MAX;
+        sl->next = UINT32_MAX;
         s->has_class[device_is_gpu(sl->dev) ? 1 : 0] = 1;
     }
     s->max_parallel = s->o->max_parallel > 0 ? s->o->max_parallel : (int)ds->n;
+    s->node_ms = malloc((s->p->n_nodes ? s->p->n_nodes : 1) * sizeof *s->node_ms);
+    if (!s->node_ms)
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < s->p->n_nodes; i++)
+        s->node_ms[i] = -1;
     return 0;
 }
 
@@ -551,7 +591,8 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     s.started_ms = sched_now_ms();
     if ((rc = uv_loop_init(&s.loop)) < 0)
         return sieve_errbuf_set(err, SIEVE_EIO, "event loop: %s", uv_strerror(rc));
-    if ((rc = init_slots(&s, err)) < 0 || (rc = init_tasks(&s, err)) < 0)
+    if ((rc = init_slots(&s, err)) < 0 || (rc = init_tasks(&s, err)) < 0 ||
+        (rc = store_batch_new(s.st, &s.batch, err)) < 0)
         goto out;
     store_run_set_state(s.st, o->run, "running", NULL, err);
     for (size_t i = 0; i < s.o->devices->n; i++)
@@ -587,6 +628,7 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     }
     dispatch(&s);
     uv_run(&s.loop, UV_RUN_DEFAULT);
+    sched_flush(&s);
     sched_report(&s, sched_now_ms(), 1);
 
     if (s.store_failed)
@@ -607,6 +649,7 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     for (size_t i = 0; i < s.o->devices->n; i++)
         sched_device_changed(&s, &s.o->devices->dev[i], NULL);
 out:
+    store_batch_free(s.batch);
     fill_summary(&s, sum);
     if (uv_loop_close(&s.loop) != 0) {
         uv_run(&s.loop, UV_RUN_DEFAULT);
@@ -618,5 +661,6 @@ out:
     free(s.ready[0].v);
     free(s.ready[1].v);
     free(s.slots);
+    free(s.node_ms);
     return rc;
 }

@@ -16,6 +16,7 @@
 #include "core/sched.h"
 
 struct transport;
+struct store_batch;
 
 enum stask_state {
     ST_PENDING = 0,
@@ -54,6 +55,8 @@ struct slot {
     int pid;
     uint32_t task; /* UINT32_MAX when idle */
     char task_id[160];
+    uint32_t next; /* a prefetched task queued behind `task`, or UINT32_MAX */
+    char next_id[160];
     int64_t started_ms, last_beat_ms, deadline_ms, spawned_ms;
     int64_t respawn_at_ms;
     int kill_code; /* why we killed it: SIEVE_ETIMEDOUT, SIEVE_ECRASH (heartbeat), cancel */
@@ -71,6 +74,9 @@ struct sched {
     const struct sched_opts *o;
     const struct plan *p;
     struct store *st;
+    struct store_batch *batch; /* task updates, committed every tick */
+    uint8_t shard_made[256];   /* objects/<xx>/ directories known to exist */
+    int log_dir_made;
     uv_loop_t loop;
     uv_timer_t tick;
     uv_signal_t sigint, sigterm;
@@ -84,7 +90,8 @@ struct sched {
     struct slot *slots;
     size_t n_slots;
     int has_class[2]; /* the pool has CPU / GPU slots */
-    int max_parallel, n_running;
+    int max_parallel, n_running, n_prefetched;
+    double *node_ms; /* per node: running average of task time, -1 until known */
 
     uint32_t n_left; /* tasks not yet in an end state */
     uint32_t n_done, n_cached, n_failed, n_skipped, n_cancelled, n_adopted;
@@ -103,6 +110,7 @@ struct sched {
 
 /* sched.c */
 int64_t sched_now_ms(void);
+void sched_flush(struct sched *s);
 void sched_kick(struct sched *s);
 void sched_task_label(const struct sched *s, uint32_t t, char *buf, size_t len);
 void sched_task_done(struct sched *s, uint32_t t, const void *result_msg);

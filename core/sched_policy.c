@@ -40,6 +40,7 @@ sched_device_changed(struct sched *s, struct device *d, const char *why)
              : d->kind == DEVICE_GPU ? "gpu"
                                      : "fake",
              (unsigned long long)d->dispatched, d->reason, (long long)(wait > 0 ? wait : 0));
+    sched_flush(s);
     for (char *c = info; *c; c++)
         if (*c == '\n' || *c == '\\')
             *c = ' ';

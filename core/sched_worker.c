@@ -28,12 +28,41 @@ static void
 lose_task(struct slot *sl, int code, const char *why)
 {
     struct sched *s = sl->s;
+    if (sl->next != UINT32_MAX) {
+        /* The prefetched task never started: back to the queue, no attempt used. */
+        uint32_t n = sl->next;
+        sl->next = UINT32_MAX;
+        s->n_prefetched--;
+        s->t[n].attempts--;
+        s->n_exec--;
+        sched_task_requeue(s, n, 0);
+    }
     if (sl->task == UINT32_MAX)
         return;
     uint32_t t = sl->task;
     sl->task = UINT32_MAX;
     s->n_running--;
     sched_task_failed(s, t, sl, code, why);
+}
+
+/* The prefetched task becomes the running one when the worker reaches it. */
+static void
+promote_next(struct slot *sl)
+{
+    struct sched *s = sl->s;
+    if (sl->next == UINT32_MAX)
+        return;
+    int64_t now = sched_now_ms();
+    const struct stask *st = &s->t[sl->next];
+    sl->task = sl->next;
+    memcpy(sl->task_id, sl->next_id, sizeof sl->task_id);
+    sl->next = UINT32_MAX;
+    s->n_prefetched--;
+    s->n_running++;
+    sl->state = SLOT_BUSY;
+    sl->started_ms = sl->last_beat_ms = now;
+    sl->deadline_ms = st->timeout_s > 0 ? now + (int64_t)st->timeout_s * 1000 : 0;
+    sl->progress = 0;
 }
 
 static void
@@ -97,6 +126,13 @@ on_msg(struct transport *t, const struct proto_msg *m, void *data)
         sl->task = UINT32_MAX;
         sl->state = SLOT_IDLE;
         s->n_running--;
+        {
+            /* Per-node running average of task time decides whether prefetching pays. */
+            double *avg = &s->node_ms[s->p->tasks[task].node];
+            double ms = (double)(sched_now_ms() - sl->started_ms);
+            *avg = *avg < 0 ? ms : 0.8 * *avg + 0.2 * ms;
+        }
+        promote_next(sl);
         if (m->status == 0) {
             device_success_record(sl->dev);
             sched_task_done(s, task, m);
@@ -286,10 +322,14 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
         plan_artifact_hex(p, t, i, hex);
         outs[i].port = (char *)d->outputs[i].name;
         outs[i].path = path;
-        if ((rc = store_object_path(s->st, hex, path, STORE_PATH_MAX, 1)) < 0) {
+        /* Each shard directory is created once per run, not once per task. */
+        int shard = (int)strtol((char[3]){hex[0], hex[1], 0}, NULL, 16) & 0xff;
+        int mk = !s->shard_made[shard];
+        if ((rc = store_object_path(s->st, hex, path, STORE_PATH_MAX, mk)) < 0) {
             sieve_errbuf_set(err, rc, "object path of '%s'", hex);
             goto out;
         }
+        s->shard_made[shard] = 1;
     }
     uint32_t first = pt->sample >= 0 ? (uint32_t)pt->sample : 0;
     uint32_t count = pt->sample >= 0 ? 1 : p->n_samples;
@@ -298,13 +338,16 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
         smp[i] = (struct proto_sample){(char *)ss->id, (char *)ss->media, (char *)ss->category,
                                        (char *)ss->fields_json};
     }
-    store_log_path(s->st, s->o->run, t, log_path, sizeof log_path, 1);
-    snprintf(sl->task_id, sizeof sl->task_id, "%s/%s/v%u", n->name,
+    store_log_path(s->st, s->o->run, t, log_path, sizeof log_path, !s->log_dir_made);
+    s->log_dir_made = 1;
+    int prefetch = sl->task != UINT32_MAX;
+    char *id = prefetch ? sl->next_id : sl->task_id;
+    snprintf(id, sizeof sl->task_id, "%s/%s/v%u", n->name,
              pt->sample >= 0 ? p->samples[pt->sample].id : "*", pt->variant);
 
     struct proto_msg m = {
         .type = PROTO_RUN_TASK,
-        .task_id = sl->task_id,
+        .task_id = id,
         .plugin = (char *)d->name,
         .params = n->variants[pt->variant].canonical,
         .inputs = ins,
@@ -326,13 +369,18 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
     st->attempts++;
     st->state = ST_RUNNING;
     st->slot = sl->index;
-    sl->task = t;
-    sl->state = SLOT_BUSY;
-    sl->started_ms = sl->last_beat_ms = now;
-    sl->deadline_ms = st->timeout_s > 0 ? now + (int64_t)st->timeout_s * 1000 : 0;
-    sl->progress = 0;
-    s->n_running++;
     s->n_exec++;
+    if (prefetch) {
+        sl->next = t;
+        s->n_prefetched++;
+    } else {
+        sl->task = t;
+        sl->state = SLOT_BUSY;
+        sl->started_ms = sl->last_beat_ms = now;
+        sl->deadline_ms = st->timeout_s > 0 ? now + (int64_t)st->timeout_s * 1000 : 0;
+        sl->progress = 0;
+        s->n_running++;
+    }
     sched_store_update(s, t, "running", sl->dev->name, NULL, -1, -1);
 out:
     free(ins);
