@@ -19,6 +19,9 @@
 #include "store/store_sched.h"
 
 #define TICK_MS 50
+/* Task rows are committed this often; a crash loses at most this much of the index, and
+ * resume adopts the objects those rows would have pointed at. */
+#define COMMIT_MS 250
 #define PREFETCH_MAX_MS 20.0 /* tasks shorter than this on average get prefetched */
 
 int64_t
@@ -453,7 +456,10 @@ on_tick(uv_timer_t *h)
     sched_report(s, now, 0);
     if (s->n_left == 0 && s->n_running == 0 && s->n_prefetched == 0)
         finish(s);
-    sched_flush(s);
+    if (now >= s->next_commit_ms || s->finished) {
+        s->next_commit_ms = now + COMMIT_MS;
+        sched_flush(s);
+    }
 }
 
 static void

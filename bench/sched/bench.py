@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+"""bench/sched/bench.py - scheduler throughput of sieve, side by side with Snakemake and make.
+
+The DAG: SAMPLES samples, each a chain of four no-op tasks (a leaf that reads the sample's
+media file, then three tasks that each read their input and write an output), so 2,500
+samples give 10,000 tasks. sieve runs it with persistent workers on 2 CPU slots; Snakemake
+(-j2, `run:` rules that only create their output file, its cheapest rule kind) and make (-j2,
+`touch`) run the same shape. Snakemake is slow enough that, by default, it runs the same shape
+on PEER_SAMPLES samples (tasks per second is a rate; a smaller DAG only flatters Snakemake).
+
+Each tool runs REPEATS times from a clean state; the table shows medians, tasks per second,
+per-task overhead (wall time / tasks) and sieve's ratio to each peer. Everything runs under
+WORKDIR (default /dev/shm, so the figures measure orchestration, not the disk); sieve is also
+run once with its store on WORKDIR_DISK (default /tmp) to show the cost of fsync per artifact.
+
+usage: bench/sched/bench.py [BUILD_DIR]    (env: SAMPLES, PEER_SAMPLES, REPEATS, WORKDIR,
+                                            WORKDIR_DISK, SLOTS)
+"""
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
+SAMPLES = int(os.environ.get("SAMPLES", 2500))
+PEER_SAMPLES = int(os.environ.get("PEER_SAMPLES", 50))
+REPEATS = int(os.environ.get("REPEATS", 3))
+SLOTS = int(os.environ.get("SLOTS", 2))
+WORKDIR = os.environ.get("WORKDIR", "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp")
+WORKDIR_DISK = os.environ.get("WORKDIR_DISK", "/tmp")
+NODES = 4
+
+
+def make_dataset(root, n):
+    os.makedirs(os.path.join(root, "media"), exist_ok=True)
+    with open(os.path.join(root, "clips.jsonl"), "w") as m:
+        for i in range(n):
+            p = "media/s%05d.bin" % i
+            with open(os.path.join(root, p), "wb") as f:
+                f.write(i.to_bytes(4, "little"))
+            m.write('{"id":"s%05d","media":"%s"}\n' % (i, p))
+    with open(os.path.join(root, "p.yaml"), "w") as f:
+        f.write("name: bench\n"
+                "dataset: { manifest: clips.jsonl }\n"
+                "nodes:\n"
+                "  n0: { plugin: sched-source }\n"
+                "  n1: { plugin: sched-count, in: { in: n0 } }\n"
+                "  n2: { plugin: sched-count, in: { in: n1 } }\n"
+                "  n3: { plugin: sched-count, in: { in: n2 } }\n")
+    rules = "".join(
+        'rule n%d:\n    input: "%s"\n    output: "out/n%d/{s}"\n    run:\n'
+        '        open(output[0], "w").close()\n' %
+        (k, "media/{s}.bin" if k == 0 else "out/n%d/{s}" % (k - 1), k) for k in range(NODES))
+    with open(os.path.join(root, "Snakefile"), "w") as f:
+        f.write('SAMPLES = ["s%%05d" %% i for i in range(%d)]\n'
+                'rule all:\n    input: expand("out/n3/{s}", s=SAMPLES)\n' % n + rules)
+    with open(os.path.join(root, "Makefile"), "w") as f:
+        f.write("SAMPLES := $(shell seq -f 's%%05g' 0 %d)\n" % (n - 1))
+        f.write("all: $(addprefix out/n3/,$(SAMPLES))\n")
+        f.write("out/n0/%: media/%.bin\n\t@touch $@\n")
+        for k in range(1, NODES):
+            f.write("out/n%d/%%: out/n%d/%%\n\t@touch $@\n" % (k, k - 1))
+        f.write(".SECONDARY:\n")
+    for k in range(NODES):
+        os.makedirs(os.path.join(root, "out", "n%d" % k), exist_ok=True)
+
+
+def clean(root):
+    for k in range(NODES):
+        d = os.path.join(root, "out", "n%d" % k)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+    shutil.rmtree(os.path.join(root, ".snakemake"), ignore_errors=True)
+
+
+def timed(cmd, cwd, env=None):
+    t0 = time.monotonic()
+    r = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dt = time.monotonic() - t0
+    if r.returncode != 0:
+        sys.exit("bench: %s failed (%d): %s" % (" ".join(cmd), r.returncode,
+                                                 r.stderr.decode()[-2000:]))
+    return dt
+
+
+def run_sieve(root, store):
+    env = dict(os.environ)
+    env["SIEVE_PLUGIN_PATH"] = os.path.join(BUILD, "test-plugins-sched")
+    shutil.rmtree(store, ignore_errors=True)
+    return timed([os.path.join(BUILD, "sieve"), "run", "--store", store, "--devices",
+                  "cpu:%d" % SLOTS, "p.yaml"], root, env)
+
+
+def main():
+    for tool in ("snakemake", "make"):
+        if not shutil.which(tool):
+            sys.exit("bench: '%s' not found (scripts/install-deps.sh)" % tool)
+    big = tempfile.mkdtemp(prefix="sieve-bench-", dir=WORKDIR)
+    small = tempfile.mkdtemp(prefix="sieve-bench-peer-", dir=WORKDIR)
+    disk = tempfile.mkdtemp(prefix="sieve-bench-disk-", dir=WORKDIR_DISK)
+    try:
+        make_dataset(big, SAMPLES)
+        make_dataset(small, PEER_SAMPLES)
+        n_big, n_small = SAMPLES * NODES, PEER_SAMPLES * NODES
+        rows = []
+        t = [run_sieve(big, os.path.join(big, ".sieve")) for _ in range(REPEATS)]
+        rows.append(("sieve (%d worker slots, store on %s)" % (SLOTS, WORKDIR), n_big, t))
+        t = [run_sieve(big, os.path.join(disk, ".sieve"))]
+        rows.append(("sieve (store on %s, fsync per artifact)" % WORKDIR_DISK, n_big, t))
+        t = []
+        for _ in range(REPEATS):
+            clean(big)
+            t.append(timed(["make", "-j2", "-s"], big))
+        rows.append(("make -j2 (touch)", n_big, t))
+        t = []
+        for _ in range(REPEATS):
+            clean(small)
+            t.append(timed(["snakemake", "-j2", "--quiet"], small))
+        rows.append(("snakemake -j2 (run: rules)", n_small, t))
+
+        print("DAG: chains of %d no-op tasks; %d tasks for sieve and make, %d for Snakemake; "
+              "%d repeats, medians" % (NODES, n_big, n_small, REPEATS))
+        print("%-44s %7s %10s %12s %14s" % ("tool", "tasks", "wall s", "tasks/s",
+                                           "ms per task"))
+        rates = {}
+        for name, n, ts in rows:
+            med = statistics.median(ts)
+            rates[name] = n / med
+            print("%-44s %7d %10.3f %12.0f %14.3f" % (name, n, med, n / med, 1000 * med / n))
+        sieve = rates[rows[0][0]]
+        for name, _, _ in rows[1:]:
+            print("ratio sieve / %-30s %8.1fx" % (name, sieve / rates[name]))
+    finally:
+        shutil.rmtree(big, ignore_errors=True)
+        shutil.rmtree(small, ignore_errors=True)
+        shutil.rmtree(disk, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
