@@ -67,6 +67,7 @@ sched_resume_adopt(struct sched *s, uint32_t t)
         if (store_object_path(s->st, hex, path, sizeof path, 0) < 0 || stat(path, &sb) < 0)
             return 0;
     }
+    sched_flush(s); /* the calls below run their own transactions */
     for (uint32_t i = 0; i < n->n_outputs; i++) {
         struct bundle *b;
         uint64_t bytes;
