@@ -1,0 +1,192 @@
+/*
+ * nn.c - linear layers, layer norm, activations and segmented multi-head attention (nn.h).
+ */
+#include "nn.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sieve/plugin.h>
+
+void
+nn_linear(const float *x, size_t n, size_t in, const float *w, const float *b, size_t out, float *y)
+{
+    if (n == 0)
+        return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)out, (int)in, 1.0f, x,
+                (int)in, w, (int)in, 0.0f, y, (int)out);
+    if (b)
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < out; j++)
+                y[i * out + j] += b[j];
+}
+
+void
+nn_layernorm(float *y, const float *x, size_t n, size_t d, const float *g, const float *b,
+             float eps)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float *r = x + i * d;
+        float *o = y + i * d;
+        double mean = 0, var = 0;
+        for (size_t j = 0; j < d; j++)
+            mean += r[j];
+        mean /= (double)d;
+        for (size_t j = 0; j < d; j++)
+            var += ((double)r[j] - mean) * ((double)r[j] - mean);
+        var /= (double)d;
+        float inv = (float)(1.0 / sqrt(var + (double)eps)), m = (float)mean;
+        for (size_t j = 0; j < d; j++)
+            o[j] = (r[j] - m) * inv * g[j] + b[j];
+    }
+}
+
+void
+nn_exp(float *x, size_t n)
+{
+    /* exp(x) = 2^k * exp(r), r = x - k ln2 in [-ln2/2, ln2/2], Taylor to degree 7, 2^k built
+       from exponent bits. Branch-free so the compiler vectorises it. */
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        v = v < -87.0f ? -87.0f : v > 88.0f ? 88.0f : v;
+        float k = floorf(v * 1.44269504f + 0.5f);
+        float r = v - k * 0.693145752f;
+        r = r - k * 1.42860677e-6f;
+        float p = 1.0f / 5040.0f;
+        p = p * r + 1.0f / 720.0f;
+        p = p * r + 1.0f / 120.0f;
+        p = p * r + 1.0f / 24.0f;
+        p = p * r + 1.0f / 6.0f;
+        p = p * r + 0.5f;
+        p = p * r + 1.0f;
+        p = p * r + 1.0f;
+        int32_t e = ((int32_t)k + 127) << 23;
+        float s;
+        memcpy(&s, &e, 4);
+        x[i] = p * s;
+    }
+}
+
+void
+nn_act(float *x, size_t n, enum nn_act act)
+{
+    switch (act) {
+    case NN_GELU_ERF:
+        for (size_t i = 0; i < n; i++)
+            x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+        break;
+    case NN_GELU_TANH:
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i];
+            x[i] = 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+        }
+        break;
+    case NN_QUICK_GELU:
+        for (size_t i = 0; i < n; i++)
+            x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+        break;
+    }
+}
+
+/* Row-wise softmax of s[m, m] in place. */
+static void
+softmax_rows(float *s, size_t rows, size_t cols)
+{
+    for (size_t i = 0; i < rows; i++) {
+        float *r = s + i * cols, mx = r[0], sum = 0;
+        for (size_t j = 1; j < cols; j++)
+            mx = r[j] > mx ? r[j] : mx;
+        for (size_t j = 0; j < cols; j++)
+            r[j] -= mx;
+        nn_exp(r, cols);
+        for (size_t j = 0; j < cols; j++)
+            sum += r[j];
+        float inv = 1.0f / sum;
+        for (size_t j = 0; j < cols; j++)
+            r[j] *= inv;
+    }
+}
+
+/* Multi-head attention of one segment: out[m, d] from q, k, v [m, d] (row stride d). */
+static void
+attend(const float *q, const float *k, const float *v, size_t m, size_t d, size_t heads, float *s,
+       float *out, float *received, float *first_row)
+{
+    size_t hd = d / heads;
+    float scale = 1.0f / sqrtf((float)hd);
+    if (received)
+        memset(received, 0, m * sizeof *received);
+    if (first_row)
+        memset(first_row, 0, m * sizeof *first_row);
+    for (size_t h = 0; h < heads; h++) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)m, (int)hd, scale,
+                    q + h * hd, (int)d, k + h * hd, (int)d, 0.0f, s, (int)m);
+        softmax_rows(s, m, m);
+        if (received)
+            for (size_t i = 0; i < m; i++)
+                for (size_t j = 0; j < m; j++)
+                    received[j] += s[i * m + j];
+        if (first_row)
+            for (size_t j = 0; j < m; j++)
+                first_row[j] += s[j];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)hd, (int)m, 1.0f, s,
+                    (int)m, v + h * hd, (int)d, 0.0f, out + h * hd, (int)d);
+    }
+    if (received)
+        for (size_t j = 0; j < m; j++)
+            received[j] /= (float)(heads * m);
+    if (first_row)
+        for (size_t j = 0; j < m; j++)
+            first_row[j] /= (float)heads;
+}
+
+int
+nn_block_forward(const struct nn_block *blk, float *x, size_t n, size_t d, size_t heads, size_t ffn,
+                 enum nn_act act, float eps, const size_t *seg, size_t nseg,
+                 const struct nn_attn_stats *stats)
+{
+    size_t maxseg = 0;
+    for (size_t i = 0; i < nseg; i++)
+        maxseg = seg[i] > maxseg ? seg[i] : maxseg;
+    size_t wide = ffn > 3 * d ? ffn : 3 * d;
+    float *h = malloc(n * d * sizeof *h);
+    float *qkv = malloc(n * wide * sizeof *qkv);
+    float *att = malloc(n * d * sizeof *att);
+    float *s = malloc((maxseg ? maxseg * maxseg : 1) * sizeof *s);
+    int rc = 0;
+    if (!h || !qkv || !att || !s) {
+        rc = SIEVE_ENOMEM;
+        goto out;
+    }
+    float *q = qkv, *k = qkv + n * d, *v = qkv + 2 * n * d;
+    nn_layernorm(h, x, n, d, blk->ln1_g, blk->ln1_b, eps);
+    nn_linear(h, n, d, blk->wq, blk->bq, d, q);
+    nn_linear(h, n, d, blk->wk, blk->bk, d, k);
+    nn_linear(h, n, d, blk->wv, blk->bv, d, v);
+    size_t off = 0;
+    for (size_t i = 0; i < nseg; i++) {
+        size_t o = off * d;
+        attend(q + o, k + o, v + o, seg[i], d, heads, s, att + o,
+               stats && stats->received ? stats->received + off : NULL,
+               stats && stats->first_row ? stats->first_row + off : NULL);
+        off += seg[i];
+    }
+    nn_linear(att, n, d, blk->wo, blk->bo, d, h);
+    for (size_t i = 0; i < n * d; i++)
+        x[i] += h[i];
+    nn_layernorm(h, x, n, d, blk->ln2_g, blk->ln2_b, eps);
+    nn_linear(h, n, d, blk->w1, blk->b1, ffn, qkv);
+    nn_act(qkv, n * ffn, act);
+    nn_linear(qkv, n, ffn, blk->w2, blk->b2, d, h);
+    for (size_t i = 0; i < n * d; i++)
+        x[i] += h[i];
+out:
+    free(h);
+    free(qkv);
+    free(att);
+    free(s);
+    return rc;
+}
