@@ -11,6 +11,18 @@
 
 #include <sieve/plugin.h>
 
+/*
+ * The element-wise loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load
+ * time (GCC function multiversioning); BLAS does the same inside OpenBLAS. Elsewhere, one
+ * portable build.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CLONES
+#endif
+
 void
 nn_linear(const float *x, size_t n, size_t in, const float *w, const float *b, size_t out, float *y)
 {
@@ -24,7 +36,7 @@ nn_linear(const float *x, size_t n, size_t in, const float *w, const float *b, s
                 y[i * out + j] += b[j];
 }
 
-void
+CLONES void
 nn_layernorm(float *y, const float *x, size_t n, size_t d, const float *g, const float *b,
              float eps)
 {
@@ -44,7 +56,7 @@ nn_layernorm(float *y, const float *x, size_t n, size_t d, const float *g, const
     }
 }
 
-void
+CLONES void
 nn_exp(float *x, size_t n)
 {
     /* exp(x) = 2^k * exp(r), r = x - k ln2 in [-ln2/2, ln2/2], Taylor to degree 7, 2^k built
@@ -52,7 +64,9 @@ nn_exp(float *x, size_t n)
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
         v = v < -87.0f ? -87.0f : v > 88.0f ? 88.0f : v;
-        float k = floorf(v * 1.44269504f + 0.5f);
+        /* Round to nearest by the 1.5 * 2^23 trick: plain adds vectorise, floorf does not
+           without SSE4.1. */
+        float k = (v * 1.44269504f + 12582912.0f) - 12582912.0f;
         float r = v - k * 0.693145752f;
         r = r - k * 1.42860677e-6f;
         float p = 1.0f / 5040.0f;
@@ -70,13 +84,36 @@ nn_exp(float *x, size_t n)
     }
 }
 
-void
+/* erf(x) for float by a rational approximation (the odd/even polynomial pair used by
+   Eigen and XLA), accurate to a few ulp, branch-free so that it vectorises; inputs beyond
+   +-4 give +-1 in float anyway. */
+static inline float
+erf_fast(float x)
+{
+    x = x > 4.0f ? 4.0f : x < -4.0f ? -4.0f : x;
+    float x2 = x * x;
+    float p = -2.72614225801306e-10f;
+    p = p * x2 + 2.77068142495902e-08f;
+    p = p * x2 - 2.10102402082508e-06f;
+    p = p * x2 - 5.69250639462346e-05f;
+    p = p * x2 - 7.34990630326855e-04f;
+    p = p * x2 - 2.95459980854025e-03f;
+    p = p * x2 - 1.60960333262415e-02f;
+    float q = -1.45660718464996e-05f;
+    q = q * x2 - 2.13374055278905e-04f;
+    q = q * x2 - 1.68282697438203e-03f;
+    q = q * x2 - 7.37332916720468e-03f;
+    q = q * x2 - 1.42647390514189e-02f;
+    return x * p / q;
+}
+
+CLONES void
 nn_act(float *x, size_t n, enum nn_act act)
 {
     switch (act) {
     case NN_GELU_ERF:
         for (size_t i = 0; i < n; i++)
-            x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+            x[i] = 0.5f * x[i] * (1.0f + erf_fast(x[i] * 0.70710678118654752f));
         break;
     case NN_GELU_TANH:
         for (size_t i = 0; i < n; i++) {
@@ -91,27 +128,43 @@ nn_act(float *x, size_t n, enum nn_act act)
     }
 }
 
-/* Row-wise softmax of s[m, m] in place. */
-static void
+/* Row-wise softmax of s[rows, cols] in place. Max and sum run over 16 partial lanes so they
+   vectorise (a single running sum would forbid it). */
+CLONES static void
 softmax_rows(float *s, size_t rows, size_t cols)
 {
     for (size_t i = 0; i < rows; i++) {
-        float *r = s + i * cols, mx = r[0], sum = 0;
-        for (size_t j = 1; j < cols; j++)
+        float *r = s + i * cols, m[16], a[16];
+        size_t j = 0;
+        for (int l = 0; l < 16; l++)
+            m[l] = r[0], a[l] = 0;
+        for (; j + 16 <= cols; j += 16)
+            for (int l = 0; l < 16; l++)
+                m[l] = r[j + l] > m[l] ? r[j + l] : m[l];
+        float mx = m[0];
+        for (int l = 1; l < 16; l++)
+            mx = m[l] > mx ? m[l] : mx;
+        for (; j < cols; j++)
             mx = r[j] > mx ? r[j] : mx;
-        for (size_t j = 0; j < cols; j++)
+        for (j = 0; j < cols; j++)
             r[j] -= mx;
         nn_exp(r, cols);
-        for (size_t j = 0; j < cols; j++)
+        for (j = 0; j + 16 <= cols; j += 16)
+            for (int l = 0; l < 16; l++)
+                a[l] += r[j + l];
+        float sum = 0;
+        for (int l = 0; l < 16; l++)
+            sum += a[l];
+        for (; j < cols; j++)
             sum += r[j];
         float inv = 1.0f / sum;
-        for (size_t j = 0; j < cols; j++)
+        for (j = 0; j < cols; j++)
             r[j] *= inv;
     }
 }
 
 /* Multi-head attention of one segment: out[m, d] from q, k, v [m, d] (row stride d). */
-static void
+CLONES static void
 attend(const float *q, const float *k, const float *v, size_t m, size_t d, size_t heads, float *s,
        float *out, float *received, float *first_row)
 {
@@ -143,7 +196,7 @@ attend(const float *q, const float *k, const float *v, size_t m, size_t d, size_
             first_row[j] /= (float)heads;
 }
 
-int
+CLONES int
 nn_block_forward(const struct nn_block *blk, float *x, size_t n, size_t d, size_t heads, size_t ffn,
                  enum nn_act act, float eps, const size_t *seg, size_t nseg,
                  const struct nn_attn_stats *stats)
