@@ -459,6 +459,71 @@ test_encode__bad_weights_name_the_tensor(void **unused)
     mock_bundle_free(vin);
 }
 
+/* Every single-byte corruption of a real header is either accepted or refused as bad input,
+   never a crash or an out-of-bounds read (the ASan build checks the latter). */
+static void
+test_encode__corrupt_headers_never_crash(void **unused)
+{
+    (void)unused;
+    FILE *f = fopen(FIX "whisper_tiny_f16.safetensors", "rb");
+    assert_non_null(f);
+    unsigned char *buf = malloc(1 << 17);
+    size_t n = fread(buf, 1, 1 << 17, f);
+    fclose(f);
+    assert_true(n > 8);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--)
+        hl = (hl << 8) | buf[i];
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/encode-fuzz-%d.safetensors", (int)getpid());
+    static const unsigned char subst[] = {'"', '{', '}', '[', ']', ',', ':', '9', '-', 0, '\\'};
+    size_t refused = 0, tried = 0;
+    for (size_t pos = 0; pos < 8 + hl; pos += 3) {
+        unsigned char keep = buf[pos];
+        buf[pos] = subst[pos % sizeof subst];
+        FILE *o = fopen(path, "wb");
+        fwrite(buf, 1, pos % 7 == 0 ? pos + 1 : n, o); /* sometimes truncated as well */
+        fclose(o);
+        buf[pos] = keep;
+        struct st_file *sf = NULL;
+        struct sieve_errbuf err;
+        int rc = st_open(path, &sf, &err);
+        assert_true(rc == 0 || rc == SIEVE_EBADINPUT);
+        if (rc == 0) {
+            for (size_t i = 0; i < sf->n; i++) {
+                int64_t dims[ST_MAX_DIMS];
+                float *w = NULL;
+                for (int d = 0; d < ST_MAX_DIMS; d++)
+                    dims[d] = -1;
+                if (st_load(sf, sf->t[i].name, sf->t[i].ndim, dims, &w, &err) == 0)
+                    free(w);
+            }
+            st_close(sf);
+        } else {
+            assert_non_null(strstr(err.msg, path));
+            refused++;
+        }
+        tried++;
+    }
+    unlink(path);
+    free(buf);
+    assert_true(refused > tried / 2); /* most corruptions must be caught */
+}
+
+static void
+test_encode__builtin_vision_ignores_thread_count(void **unused)
+{
+    (void)unused;
+    struct sieve_bundle *in = media(1, 0);
+    const char *one[] = {"dim", "64", "threads", "1", NULL};
+    const char *two[] = {"dim", "64", "threads", "2", NULL};
+    struct sieve_bundle *a = run_ok(one, in), *b = run_ok(two, in);
+    assert_true(same_outputs(a, b));
+    mock_bundle_free(a);
+    mock_bundle_free(b);
+    mock_bundle_free(in);
+}
+
 static void
 test_encode__half_floats_convert_exactly(void **unused)
 {
@@ -487,6 +552,8 @@ main(void)
         cmocka_unit_test(test_encode__builtin_audio_is_bit_identical),
         cmocka_unit_test(test_encode__missing_stream_is_bad_input),
         cmocka_unit_test(test_encode__bad_weights_name_the_tensor),
+        cmocka_unit_test(test_encode__corrupt_headers_never_crash),
+        cmocka_unit_test(test_encode__builtin_vision_ignores_thread_count),
         cmocka_unit_test(test_encode__half_floats_convert_exactly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
