@@ -30,6 +30,7 @@ struct nn_block {
     float *wq, *bq, *wk, *bk, *wv, *bv, *wo, *bo;
     float *ln2_g, *ln2_b;
     float *w1, *b1, *w2, *b2;
+    float *wqkv, *bqkv; /* [3d, d] and [3d] after nn_block_fuse; then wq..bv are NULL */
 };
 
 /* What the attention of a block should report besides its output. */
@@ -39,6 +40,13 @@ struct nn_attn_stats {
     float *first_row; /* [n]: attention from each segment's first token (CLIP's CLS), mean
                          over heads; NULL to skip */
 };
+
+/*
+ * Replaces wq, wk, wv and their biases by one [3d, d] weight and [3d] bias (a missing bias
+ * becomes zeros), so that the block computes q, k and v in one GEMM.
+ * Returns: 0, or SIEVE_ENOMEM (the block is then unchanged).
+ */
+int nn_block_fuse(struct nn_block *b, size_t d);
 
 /* y[n, out] = x[n, in] * w[out, in]^T + b (b may be NULL). */
 void nn_linear(const float *x, size_t n, size_t in, const float *w, const float *b, size_t out,

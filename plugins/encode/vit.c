@@ -237,7 +237,9 @@ vit_load(const char *path, int siglip, int64_t heads, int64_t layer, struct vit 
     size_t total = m->n_layers;
     m->n_layers = m->layer;
     for (size_t i = 0; i < m->layer && rc == 0; i++)
-        rc = load_block(f, prefix, i, m->d, m->ffn, &m->blocks[i], err);
+        if ((rc = load_block(f, prefix, i, m->d, m->ffn, &m->blocks[i], err)) == 0 &&
+            nn_block_fuse(&m->blocks[i], m->d) < 0)
+            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
     if (rc < 0)
         goto fail;
     if (m->layer != total && siglip) {

@@ -225,7 +225,9 @@ whisper_load(const char *path, int64_t heads, int64_t layer, struct whisper **ou
     }
     m->n_layers = m->layer; /* only the layers that run are loaded */
     for (size_t i = 0; i < m->layer && rc == 0; i++)
-        rc = load_block(f, prefix, i, m->d, m->ffn, &m->blocks[i], err);
+        if ((rc = load_block(f, prefix, i, m->d, m->ffn, &m->blocks[i], err)) == 0 &&
+            nn_block_fuse(&m->blocks[i], m->d) < 0)
+            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
     if (rc < 0)
         goto fail;
     st_close(f);
@@ -293,6 +295,8 @@ whisper_builtin(uint64_t seed, size_t n_mels, size_t d, int64_t layer, struct wh
              (b->w2 = seeded(&st, d * F, F)) && (b->b2 = filled(d, 0));
     }
     ok = ok && (m->c1w = seeded(&st1, d * n_mels * 3, n_mels * 3)) && (m->c1b = filled(d, 0));
+    for (size_t i = 0; ok && i < m->n_layers; i++)
+        ok = nn_block_fuse(&m->blocks[i], d) == 0;
     if (!ok) {
         whisper_free(m);
         return sieve_errbuf_set(err, SIEVE_ENOMEM, "whisper: out of memory");
@@ -331,39 +335,65 @@ add_positions(const struct whisper *m, float *x, size_t n)
         }
 }
 
-/* Runs conv1 + GELU + conv2 + GELU on mel columns [c0, c0+len) into x[(len-1)/2+1, d]. */
+/* Mel frames convolved together: consecutive chunks are batched into one GEMM per conv up
+   to this many frames (one chunk at least), bounding the im2col buffers. */
+#define FRONT_BATCH 4096
+
+/*
+ * Runs conv1 + GELU + conv2 + GELU on mel columns [a, b), which hold whole chunks of
+ * `cf` frames (the last may be short) that each see zero padding at their own edges, into
+ * x (one row per encoder frame, chunk after chunk), and adds each chunk's positions.
+ */
 static int
-front(const struct whisper *m, const float *mel, size_t L, size_t c0, size_t len, float *x)
+front(const struct whisper *m, const float *mel, size_t L, size_t a, size_t b, size_t cf, float *x)
 {
-    size_t M = m->n_mels, d = m->d, n2 = (len - 1) / 2 + 1;
-    size_t wide = M > d ? M : d;
-    float *cols = malloc(len * wide * 3 * sizeof *cols), *h = malloc(len * d * sizeof *h);
-    if (!cols || !h) {
-        free(cols);
-        free(h);
-        return SIEVE_ENOMEM;
+    size_t M = m->n_mels, d = m->d, n = b - a, n2 = 0;
+    for (size_t c0 = a; c0 < b; c0 += cf)
+        n2 += ((b - c0 < cf ? b - c0 : cf) - 1) / 2 + 1;
+    float *cols1 = malloc(n * M * 3 * sizeof *cols1), *h = malloc(n * d * sizeof *h);
+    float *cols2 = malloc(n2 * d * 3 * sizeof *cols2);
+    int rc = 0;
+    if (!cols1 || !h || !cols2) {
+        rc = SIEVE_ENOMEM;
+        goto out;
     }
-    for (size_t t = 0; t < len; t++)
-        for (size_t c = 0; c < M; c++)
-            for (size_t k = 0; k < 3; k++) {
-                long s = (long)t + (long)k - 1;
-                cols[(t * M + c) * 3 + k] =
-                    s < 0 || s >= (long)len ? 0 : mel[c * L + c0 + (size_t)s];
-            }
-    nn_linear(cols, len, M * 3, m->c1w, m->c1b, d, h);
-    nn_act(h, len * d, NN_GELU_ERF);
-    for (size_t t = 0; t < n2; t++)
-        for (size_t c = 0; c < d; c++)
-            for (size_t k = 0; k < 3; k++) {
-                long s = 2 * (long)t + (long)k - 1;
-                cols[(t * d + c) * 3 + k] = s < 0 || s >= (long)len ? 0 : h[(size_t)s * d + c];
-            }
-    nn_linear(cols, n2, d * 3, m->c2w, m->c2b, d, x);
+    for (size_t c0 = a; c0 < b; c0 += cf) {
+        size_t len = b - c0 < cf ? b - c0 : cf;
+        for (size_t t = 0; t < len; t++)
+            for (size_t c = 0; c < M; c++)
+                for (size_t k = 0; k < 3; k++) {
+                    long s = (long)t + (long)k - 1;
+                    cols1[((c0 - a + t) * M + c) * 3 + k] =
+                        s < 0 || s >= (long)len ? 0 : mel[c * L + c0 + (size_t)s];
+                }
+    }
+    nn_linear(cols1, n, M * 3, m->c1w, m->c1b, d, h);
+    nn_act(h, n * d, NN_GELU_ERF);
+    size_t r = 0;
+    for (size_t c0 = a; c0 < b; c0 += cf) {
+        size_t len = b - c0 < cf ? b - c0 : cf, nc = (len - 1) / 2 + 1;
+        const float *hc = h + (c0 - a) * d;
+        for (size_t t = 0; t < nc; t++, r++)
+            for (size_t c = 0; c < d; c++)
+                for (size_t k = 0; k < 3; k++) {
+                    long s = 2 * (long)t + (long)k - 1;
+                    cols2[(r * d + c) * 3 + k] =
+                        s < 0 || s >= (long)len ? 0 : hc[(size_t)s * d + c];
+                }
+    }
+    nn_linear(cols2, n2, d * 3, m->c2w, m->c2b, d, x);
     nn_act(x, n2 * d, NN_GELU_ERF);
-    add_positions(m, x, n2);
-    free(cols);
+    r = 0;
+    for (size_t c0 = a; c0 < b; c0 += cf) {
+        size_t nc = ((b - c0 < cf ? b - c0 : cf) - 1) / 2 + 1;
+        add_positions(m, x + r * d, nc);
+        r += nc;
+    }
+out:
+    free(cols1);
+    free(cols2);
     free(h);
-    return 0;
+    return rc;
 }
 
 int
@@ -386,12 +416,15 @@ whisper_run(const struct whisper *m, const float *mel, size_t L, size_t chunk_fr
         goto out;
     }
     size_t off = 0;
-    for (size_t c0 = 0; c0 < L; c0 += chunk_frames) {
-        size_t len = L - c0 < chunk_frames ? L - c0 : chunk_frames;
-        if ((rc = front(m, mel, L, c0, len, x + off * d)) < 0)
+    size_t per = FRONT_BATCH / chunk_frames ? FRONT_BATCH / chunk_frames : 1;
+    for (size_t a = 0; a < L; a += per * chunk_frames) {
+        size_t b = L - a < per * chunk_frames ? L : a + per * chunk_frames;
+        if ((rc = front(m, mel, L, a, b, chunk_frames, x + off * d)) < 0)
             goto out;
-        seg[nseg++] = (len - 1) / 2 + 1;
-        off += seg[nseg - 1];
+        for (size_t c0 = a; c0 < b; c0 += chunk_frames) {
+            seg[nseg++] = ((b - c0 < chunk_frames ? b - c0 : chunk_frames) - 1) / 2 + 1;
+            off += seg[nseg - 1];
+        }
     }
     for (size_t l = 0; l < m->layer; l++) {
         struct nn_attn_stats st = {l + 1 == m->layer ? imp : NULL, NULL};

@@ -199,6 +199,51 @@ test_encode__whisper_matches_reference(void **unused)
     mock_bundle_free(in);
 }
 
+/* Qwen2.5-Omni chunks never see each other: encoding 44 s at once (more chunks than one
+   convolution batch) gives the same tokens as encoding each 2-s piece alone. */
+static void
+test_encode__omni_chunks_are_independent(void **unused)
+{
+    (void)unused;
+    const int64_t L = 4400, M = 16, CF = 200;
+    float *mel = malloc((size_t)(L * M) * sizeof *mel);
+    for (int64_t i = 0; i < L * M; i++)
+        mel[i] = (float)sin((double)i * 0.731) * 0.7f + (float)((i * 13) % 7) * 0.05f;
+    const char *kv[] = {"modality", "audio", "model", "whisper:" FIX "whisper_tiny.safetensors",
+                        "heads",    "2",     NULL};
+    struct sieve_bundle *in = mock_bundle_new();
+    int64_t ms[2] = {M, L};
+    mock_tensor_add(in, "mel", SIEVE_DTYPE_F32, 2, ms, mel);
+    struct sieve_bundle *whole = run_ok(kv, in);
+    const struct sieve_tensor *tw = mock_host.tensor_get(whole, "tokens");
+    const struct sieve_tensor *iw = mock_host.tensor_get(whole, "importance");
+    assert_int_equal(tw->shape[0], L / 4);
+    float *piece = malloc((size_t)(M * CF) * sizeof *piece);
+    for (int64_t c = 0; c < L / CF; c++) {
+        for (int64_t b = 0; b < M; b++)
+            memcpy(piece + b * CF, mel + b * L + c * CF, (size_t)CF * sizeof *piece);
+        struct sieve_bundle *pin = mock_bundle_new();
+        int64_t ps[2] = {M, CF};
+        mock_tensor_add(pin, "mel", SIEVE_DTYPE_F32, 2, ps, piece);
+        struct sieve_bundle *part = run_ok(kv, pin);
+        const struct sieve_tensor *tp = mock_host.tensor_get(part, "tokens");
+        const struct sieve_tensor *ip = mock_host.tensor_get(part, "importance");
+        assert_int_equal(tp->shape[0], CF / 4);
+        const float *a = (const float *)tw->data + c * (CF / 4) * tp->shape[1], *b = tp->data;
+        for (int64_t i = 0; i < (CF / 4) * tp->shape[1]; i++)
+            assert_float_equal(a[i], b[i], 1e-5 * (1 + fabs(b[i])));
+        for (int64_t i = 0; i < CF / 4; i++)
+            assert_float_equal(((const float *)iw->data)[c * (CF / 4) + i],
+                               ((const float *)ip->data)[i], 1e-6);
+        mock_bundle_free(part);
+        mock_bundle_free(pin);
+    }
+    free(piece);
+    free(mel);
+    mock_bundle_free(whole);
+    mock_bundle_free(in);
+}
+
 static void
 test_encode__half_precision_weights_load(void **unused)
 {
@@ -546,6 +591,7 @@ main(void)
         cmocka_unit_test(test_encode__clip_matches_reference),
         cmocka_unit_test(test_encode__siglip_matches_reference),
         cmocka_unit_test(test_encode__whisper_matches_reference),
+        cmocka_unit_test(test_encode__omni_chunks_are_independent),
         cmocka_unit_test(test_encode__half_precision_weights_load),
         cmocka_unit_test(test_encode__builtin_vision_matches_reference),
         cmocka_unit_test(test_encode__builtin_vision_is_bit_identical),
