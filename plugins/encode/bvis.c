@@ -160,7 +160,7 @@ project(const struct bvis *m, const float *v, size_t n, float *u, float *y)
 
 int
 bvis_run(const struct bvis *m, const uint8_t *frames, size_t T, size_t H, size_t W, float *tokens,
-         float *imp, struct sieve_errbuf *err)
+         float *imp, const struct job *job, struct sieve_errbuf *err)
 {
     size_t gw = W / 28, P = (H / 28) * gw, C = m->dim, G = (T + 1) / 2;
     float *v = malloc(TILE * BVIS_IN * sizeof *v), *u = malloc(TILE * C * sizeof *u);
@@ -170,6 +170,8 @@ bvis_run(const struct bvis *m, const uint8_t *frames, size_t T, size_t H, size_t
         goto out;
     }
     for (size_t g = 0; g < G; g++) {
+        if ((rc = job_step(job, (double)g, (double)G, err)) < 0)
+            goto out;
         const uint8_t *f0 = frames + 2 * g * H * W * 3;
         const uint8_t *f1 = 2 * g + 1 < T ? f0 + H * W * 3 : f0;
         float *y = tokens + g * P * C;

@@ -34,6 +34,8 @@
 
 #include <sieve/plugin.h>
 
+#include "job.h"
+
 #define BVIS_IN 4704 /* 2 * 28 * 28 * 3 */
 
 struct bvis;
@@ -53,6 +55,6 @@ size_t bvis_dim(const struct bvis *m);
  * Errors: SIEVE_ENOMEM.
  */
 int bvis_run(const struct bvis *m, const uint8_t *frames, size_t T, size_t H, size_t W,
-             float *tokens, float *importance, struct sieve_errbuf *err);
+             float *tokens, float *importance, const struct job *job, struct sieve_errbuf *err);
 
 #endif /* ENCODE_BVIS_H */

@@ -271,8 +271,9 @@ run_vision(struct state *s, const struct sieve_ctx *ctx, const struct sieve_bund
         (rc = new_tensor(h, out, "time", SIEVE_DTYPE_F32, 1, st, &tim, err)) < 0)
         return rc;
     const uint8_t *px = fr->data;
-    rc = s->bvis ? bvis_run(s->bvis, px, T, H, W, tok->data, imp->data, err)
-                 : vit_run(s->vit, px, T, H, W, tok->data, imp->data, err);
+    struct job job = {h, ctx};
+    rc = s->bvis ? bvis_run(s->bvis, px, T, H, W, tok->data, imp->data, &job, err)
+                 : vit_run(s->vit, px, T, H, W, tok->data, imp->data, &job, err);
     if (rc < 0)
         return rc;
     int32_t *gv = grid->data;
@@ -329,8 +330,9 @@ run_audio(struct state *s, const struct sieve_ctx *ctx, const struct sieve_bundl
         (rc = new_tensor(h, out, "importance", SIEVE_DTYPE_F32, 1, st, &imp, err)) < 0 ||
         (rc = new_tensor(h, out, "time", SIEVE_DTYPE_F32, 1, st, &tim, err)) < 0)
         return rc;
+    struct job job = {h, ctx};
     rc = whisper_run(s->whisper, mel->data, L, s->chunk_frames, (size_t)s->pool, tok->data,
-                     imp->data, err);
+                     imp->data, &job, err);
     if (rc < 0)
         return rc;
     for (size_t k = 0; k < na; k++)

@@ -308,7 +308,7 @@ embed(const struct vit *m, const float *img, float *cols, float *x)
 
 int
 vit_run(const struct vit *m, const uint8_t *frames, size_t T, size_t H, size_t W, float *tokens,
-        float *importance, struct sieve_errbuf *err)
+        float *importance, const struct job *job, struct sieve_errbuf *err)
 {
     size_t S = m->g * m->p, np = m->g * m->g, d = m->d, nt = m->n_tok, G = (T + 1) / 2;
     size_t skip = m->siglip ? 0 : 1;
@@ -335,6 +335,9 @@ vit_run(const struct vit *m, const uint8_t *frames, size_t T, size_t H, size_t W
         for (size_t b = 0; b < nb; b++)
             seg[b] = nt;
         for (size_t l = 0; l < m->layer; l++) {
+            rc = job_step(job, (double)(f0 * m->layer + l * nb), (double)(2 * G * m->layer), err);
+            if (rc < 0)
+                goto out;
             struct nn_attn_stats st = {NULL, NULL};
             if (l + 1 == m->layer) {
                 if (m->siglip)

@@ -26,6 +26,8 @@
 
 #include <sieve/plugin.h>
 
+#include "job.h"
+
 struct vit;
 
 /*
@@ -49,6 +51,6 @@ size_t vit_layer(const struct vit *m);
  * (preallocated). Errors: SIEVE_ENOMEM.
  */
 int vit_run(const struct vit *m, const uint8_t *frames, size_t T, size_t H, size_t W, float *tokens,
-            float *importance, struct sieve_errbuf *err);
+            float *importance, const struct job *job, struct sieve_errbuf *err);
 
 #endif /* ENCODE_VIT_H */

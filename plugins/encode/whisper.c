@@ -398,7 +398,7 @@ out:
 
 int
 whisper_run(const struct whisper *m, const float *mel, size_t L, size_t chunk_frames, size_t pool,
-            float *tokens, float *importance, struct sieve_errbuf *err)
+            float *tokens, float *importance, const struct job *job, struct sieve_errbuf *err)
 {
     size_t d = m->d, E = whisper_tokens(L, chunk_frames, 1), nseg = 0;
     size_t nchunks = (L + chunk_frames - 1) / chunk_frames;
@@ -427,6 +427,11 @@ whisper_run(const struct whisper *m, const float *mel, size_t L, size_t chunk_fr
         }
     }
     for (size_t l = 0; l < m->layer; l++) {
+        int jr = job_step(job, (double)l, (double)m->layer, err);
+        if (jr < 0) {
+            rc = jr;
+            goto out;
+        }
         struct nn_attn_stats st = {l + 1 == m->layer ? imp : NULL, NULL};
         if ((rc = nn_block_forward(&m->blocks[l], x, E, d, m->heads, m->ffn, NN_GELU_ERF, 1e-5f,
                                    seg, nseg, &st)) < 0)

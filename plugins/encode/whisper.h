@@ -27,6 +27,8 @@
 
 #include <sieve/plugin.h>
 
+#include "job.h"
+
 struct whisper;
 
 /*
@@ -62,6 +64,7 @@ size_t whisper_tokens(size_t L, size_t chunk_frames, size_t pool);
  * Errors: SIEVE_EBADINPUT (a chunk longer than the position table), SIEVE_ENOMEM.
  */
 int whisper_run(const struct whisper *m, const float *mel, size_t L, size_t chunk_frames,
-                size_t pool, float *tokens, float *importance, struct sieve_errbuf *err);
+                size_t pool, float *tokens, float *importance, const struct job *job,
+                struct sieve_errbuf *err);
 
 #endif /* ENCODE_WHISPER_H */

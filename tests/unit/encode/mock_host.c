@@ -33,11 +33,13 @@ m_progress(const struct sieve_ctx *ctx, double f)
     (void)f;
 }
 
+int mock_cancel;
+
 static int
 m_cancelled(const struct sieve_ctx *ctx)
 {
     (void)ctx;
-    return 0;
+    return mock_cancel;
 }
 
 static size_t

@@ -21,6 +21,8 @@ struct mock_plugin {
 };
 
 extern const struct sieve_host mock_host;
+/* What the host's cancelled() answers; 0 unless a test sets it. */
+extern int mock_cancel;
 
 /* dlopens a plugin and fetches its descriptor; returns 0 or -1 (message on stderr). */
 int mock_plugin_open(struct mock_plugin *mp, const char *path);

@@ -570,6 +570,22 @@ test_encode__builtin_vision_ignores_thread_count(void **unused)
 }
 
 static void
+test_encode__cancellation_stops_the_task(void **unused)
+{
+    (void)unused;
+    struct sieve_bundle *in = media(1, 1);
+    const char *audio[] = {"modality", "audio", NULL};
+    const char *vision[] = {"dim", "16", NULL};
+    const char *clip[] = {"model", "clip:" FIX "clip_tiny.safetensors", NULL};
+    mock_cancel = 1;
+    expect_error(audio, in, SIEVE_ECANCELED, "cancelled", NULL);
+    expect_error(vision, in, SIEVE_ECANCELED, "cancelled", NULL);
+    expect_error(clip, in, SIEVE_ECANCELED, "cancelled", NULL);
+    mock_cancel = 0;
+    mock_bundle_free(in);
+}
+
+static void
 test_encode__half_floats_convert_exactly(void **unused)
 {
     (void)unused;
@@ -600,6 +616,7 @@ main(void)
         cmocka_unit_test(test_encode__bad_weights_name_the_tensor),
         cmocka_unit_test(test_encode__corrupt_headers_never_crash),
         cmocka_unit_test(test_encode__builtin_vision_ignores_thread_count),
+        cmocka_unit_test(test_encode__cancellation_stops_the_task),
         cmocka_unit_test(test_encode__half_floats_convert_exactly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
