@@ -5,6 +5,7 @@
  * machine's OpenBLAS sgemm peak measured on square products at the same thread count.
  *
  * Usage: bench_encode PLUGIN.so INPUT.safetensors REPS THREADS [param value]...
+ *   REPS 0: interleaved mode, one forward per "run" line on stdin ("peak" measures sgemm).
  *   INPUT holds `frames` (U8) + `frame_pts` (F64) or `mel` (F32); params as in a pipeline.
  * Driven by bench/encode/run.py, which runs PyTorch on the same weights and input.
  */
@@ -115,28 +116,50 @@ main(int argc, char **argv)
     double t_init = now() - t0;
     struct sieve_sample sample = {"bench", "/dev/null", NULL, NULL};
     struct sieve_ctx ctx = {sizeof ctx, &mock_host, NULL, "bench", "cpu", -1, "/tmp", 1, &sample};
-    double *t = calloc((size_t)reps + 1, sizeof *t);
-    for (int r = 0; r <= reps; r++) { /* run 0 is a warm-up */
-        struct sieve_bundle *out = mock_bundle_new();
-        const struct sieve_bundle *ins[1] = {in};
-        struct sieve_bundle *outs[1] = {out};
-        double s = now();
-        if (mp.desc->process(state, &ctx, ins, outs, &err) < 0) {
-            fprintf(stderr, "bench: process: %s\n", err.msg);
-            return 1;
+    const struct sieve_bundle *ins[1] = {in};
+    if (reps == 0) {
+        /* Interleaved mode: one forward per "run" line on stdin, its seconds on stdout, so
+           the driver can alternate with PyTorch under the same machine load. */
+        char line[64];
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        while (fgets(line, sizeof line, stdin)) {
+            if (!strncmp(line, "peak", 4)) {
+                printf("%.2f\n", sgemm_peak(threads));
+                continue;
+            }
+            struct sieve_bundle *out = mock_bundle_new();
+            struct sieve_bundle *outs[1] = {out};
+            double s0 = now();
+            if (mp.desc->process(state, &ctx, ins, outs, &err) < 0) {
+                fprintf(stderr, "bench: process: %s\n", err.msg);
+                return 1;
+            }
+            printf("%.5f\n", now() - s0);
+            mock_bundle_free(out);
         }
-        t[r] = now() - s;
-        mock_bundle_free(out);
+    } else {
+        double *t = calloc((size_t)reps + 1, sizeof *t);
+        for (int r = 0; r <= reps; r++) { /* run 0 is a warm-up */
+            struct sieve_bundle *out = mock_bundle_new();
+            struct sieve_bundle *outs[1] = {out};
+            double s0 = now();
+            if (mp.desc->process(state, &ctx, ins, outs, &err) < 0) {
+                fprintf(stderr, "bench: process: %s\n", err.msg);
+                return 1;
+            }
+            t[r] = now() - s0;
+            mock_bundle_free(out);
+        }
+        printf("{\"init_s\": %.4f, \"times\": [", t_init);
+        for (int r = 1; r <= reps; r++)
+            printf("%s%.5f", r > 1 ? ", " : "", t[r]);
+        printf("], \"median_s\": %.5f, \"sgemm_peak_gflops\": %.2f}\n", median(t + 1, reps),
+               sgemm_peak(threads));
+        free(t);
     }
-    printf("{\"init_s\": %.4f, \"times\": [", t_init);
-    for (int r = 1; r <= reps; r++)
-        printf("%s%.5f", r > 1 ? ", " : "", t[r]);
-    printf("], \"median_s\": %.5f, \"sgemm_peak_gflops\": %.2f}\n", median(t + 1, reps),
-           sgemm_peak(threads));
     mp.desc->free(state);
     mock_bundle_free(in);
     st_close(f);
-    free(t);
     mock_plugin_close(&mp);
     return 0;
 }

@@ -11,15 +11,15 @@ Workloads (random weights of real model shapes, written as safetensors in a temp
 The PyTorch peer is written for speed (frames and heads batched, F.linear/conv), computes
 the same outputs including importance, and runs with torch.set_num_threads(THREADS). sieve
 runs through bench_encode (dlopen of build/plugins/encode.so, init once, process REPS times).
-Both report the median of REPS runs after one warm-up; ratio = torch median / sieve median
-(> 1 means sieve is faster). GFLOP/s counts matrix FLOPs only (linear, conv, attention) and is
+Runs alternate (one torch forward, one sieve forward, REPS times, after a warm-up of each) so
+both see the same load on a shared machine; ratio = torch median / sieve median (> 1 means
+sieve is faster). GFLOP/s counts matrix FLOPs only (linear, conv, attention) and is
 compared with the OpenBLAS sgemm peak bench_encode measures at the same thread count.
 
 Usage: /usr/bin/python3 bench/encode/run.py [--build build] [--threads 1] [--reps 3]
                                              [--only whisper-window,clip-vitb16]
 """
 import argparse
-import json
 import math
 import os
 import statistics
@@ -134,20 +134,34 @@ def clip_flops(T, n, d, ffn, layers, patch):
     return T * (2 * (n - 1) * d * 3 * patch * patch + layers * per_layer)
 
 
-def time_torch(fn, reps):
-    fn()
-    ts = []
+def compare(bench, plugin, inp, reps, threads, params, torch_fn):
+    """Alternates one PyTorch forward and one sieve forward (bench_encode in interleaved
+    mode, weights loaded once), after one warm-up each, so both see the same machine load.
+    The sgemm peak is measured before and after; the higher counts."""
+    p = subprocess.Popen([bench, plugin, inp, "0", str(threads)] + params, text=True,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def ask(cmd):
+        p.stdin.write(cmd + "\n")
+        p.stdin.flush()
+        line = p.stdout.readline()
+        if not line:
+            raise SystemExit("bench_encode failed")
+        return float(line)
+
+    peak = ask("peak")
+    torch_fn()
+    ask("run")
+    tt, ts = [], []
     for _ in range(reps):
         t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts), ts
-
-
-def run_sieve(bench, plugin, inp, reps, threads, params):
-    cmd = [bench, plugin, inp, str(reps), str(threads)] + params
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+        torch_fn()
+        tt.append(time.perf_counter() - t0)
+        ts.append(ask("run"))
+    peak = max(peak, ask("peak"))
+    p.stdin.close()
+    p.wait()
+    return statistics.median(tt), statistics.median(ts), peak
 
 
 def main():
@@ -185,11 +199,11 @@ def main():
                                           ("whisper-omni", 200, "2", 2)):
                 if name not in only:
                     continue
-                tt, _ = time_torch(lambda: torch_whisper(wt, mt, 6, chunk, pool), args.reps)
-                s = run_sieve(bench, plugin, mpath, args.reps, args.threads,
+                res = compare(bench, plugin, mpath, args.reps, args.threads,
                               ["modality", "audio", "model", "whisper:" + wpath,
-                               "chunk_seconds", cs, "pool", str(pool)])
-                rows.append((name, whisper_flops(3000, 80, 384, 1536, 4, chunk), tt, s))
+                               "chunk_seconds", cs, "pool", str(pool)],
+                              lambda: torch_whisper(wt, mt, 6, chunk, pool))
+                rows.append((name, whisper_flops(3000, 80, 384, 1536, 4, chunk)) + res)
         if "clip-vitb16" in only:
             cw = ref.vit_weights(rng, False, d=768, layers=12, ffn=3072, patch=16, grid=14)
             cpath = os.path.join(tmp, "clip.safetensors")
@@ -200,17 +214,16 @@ def main():
                                           "frame_pts": np.arange(8, dtype=np.float64) * 0.5})
             from_file = {k: torch.from_numpy(v) for k, v in cw.items()}
             ft = torch.from_numpy(frames)
-            tt, _ = time_torch(lambda: torch_clip(from_file, ft, 12, -2), args.reps)
-            s = run_sieve(bench, plugin, fpath, args.reps, args.threads,
-                          ["model", "clip:" + cpath, "layer", "-2"])
-            rows.append(("clip-vitb16", clip_flops(8, 197, 768, 3072, 11, 16), tt, s))
-    print(f"encode forward, CPU, {args.threads} thread(s), median of {args.reps} after warm-up")
+            res = compare(bench, plugin, fpath, args.reps, args.threads,
+                          ["model", "clip:" + cpath, "layer", "-2"],
+                          lambda: torch_clip(from_file, ft, 12, -2))
+            rows.append(("clip-vitb16", clip_flops(8, 197, 768, 3072, 11, 16)) + res)
+    print(f"encode forward, CPU, {args.threads} thread(s), median of {args.reps} interleaved "
+          f"runs after warm-up")
     print(f"{'workload':16s} {'torch s':>9s} {'sieve s':>9s} {'ratio':>7s} "
           f"{'sieve GFLOP/s':>14s} {'sgemm peak':>11s} {'% peak':>7s}")
-    for name, flops, tt, s in rows:
-        ms = s["median_s"]
+    for name, flops, tt, ms, peak in rows:
         g = flops / ms / 1e9
-        peak = s["sgemm_peak_gflops"]
         print(f"{name:16s} {tt:9.3f} {ms:9.3f} {tt / ms:6.2f}x {g:14.1f} {peak:11.1f} "
               f"{100 * g / peak:6.1f}%")
 

@@ -48,6 +48,15 @@ struct nn_attn_stats {
  */
 int nn_block_fuse(struct nn_block *b, size_t d);
 
+/* Scratch memory reused across blocks, so a forward pass faults its pages in once. */
+struct nn_work {
+    float *buf;
+    size_t cap; /* floats */
+};
+
+/* Frees the scratch memory; the struct can be reused. */
+void nn_work_release(struct nn_work *w);
+
 /* y[n, out] = x[n, in] * w[out, in]^T + b (b may be NULL). */
 void nn_linear(const float *x, size_t n, size_t in, const float *w, const float *b, size_t out,
                float *y);
@@ -64,11 +73,12 @@ void nn_exp(float *x, size_t n);
 
 /*
  * Runs one block on x[n, d] in place. `seg` holds `nseg` segment lengths summing to n;
- * attention never crosses a segment. `ffn` is fc1's width. `stats` may be NULL.
+ * attention never crosses a segment. `ffn` is fc1's width. `stats` may be NULL. `work`
+ * (zero-initialised before first use) grows as needed and is kept for the next call.
  * Returns: 0, or SIEVE_ENOMEM.
  */
 int nn_block_forward(const struct nn_block *blk, float *x, size_t n, size_t d, size_t heads,
                      size_t ffn, enum nn_act act, float eps, const size_t *seg, size_t nseg,
-                     const struct nn_attn_stats *stats);
+                     const struct nn_attn_stats *stats, struct nn_work *work);
 
 #endif /* ENCODE_NN_H */

@@ -316,6 +316,7 @@ vit_run(const struct vit *m, const uint8_t *frames, size_t T, size_t H, size_t W
     float *cols = malloc(np * 3 * m->p * m->p * sizeof *cols);
     float *x = malloc(BATCH * nt * d * sizeof *x), *imp = malloc(BATCH * nt * sizeof *imp);
     size_t seg[BATCH];
+    struct nn_work work = {NULL, 0};
     int rc = 0;
     if (!tmp || !img || !cols || !x || !imp) {
         rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "vit: out of memory");
@@ -346,7 +347,8 @@ vit_run(const struct vit *m, const uint8_t *frames, size_t T, size_t H, size_t W
                     st.first_row = imp;
             }
             rc = nn_block_forward(&m->blocks[l], x, nb * nt, d, m->heads, m->ffn,
-                                  m->siglip ? NN_GELU_TANH : NN_QUICK_GELU, m->eps, seg, nb, &st);
+                                  m->siglip ? NN_GELU_TANH : NN_QUICK_GELU, m->eps, seg, nb, &st,
+                                  &work);
             if (rc < 0) {
                 sieve_errbuf_set(err, rc, "vit: out of memory");
                 goto out;
@@ -366,6 +368,7 @@ vit_run(const struct vit *m, const uint8_t *frames, size_t T, size_t H, size_t W
         }
     }
 out:
+    nn_work_release(&work);
     free(tmp);
     free(img);
     free(cols);

@@ -410,6 +410,7 @@ whisper_run(const struct whisper *m, const float *mel, size_t L, size_t chunk_fr
                                 longest, (longest - 1) / 2 + 1, m->n_pos);
     float *x = malloc((E ? E : 1) * d * sizeof *x), *imp = malloc((E ? E : 1) * sizeof *imp);
     size_t *seg = malloc((nchunks ? nchunks : 1) * sizeof *seg);
+    struct nn_work work = {NULL, 0};
     int rc = 0;
     if (!x || !imp || !seg) {
         rc = SIEVE_ENOMEM;
@@ -434,7 +435,7 @@ whisper_run(const struct whisper *m, const float *mel, size_t L, size_t chunk_fr
         }
         struct nn_attn_stats st = {l + 1 == m->layer ? imp : NULL, NULL};
         if ((rc = nn_block_forward(&m->blocks[l], x, E, d, m->heads, m->ffn, NN_GELU_ERF, 1e-5f,
-                                   seg, nseg, &st)) < 0)
+                                   seg, nseg, &st, &work)) < 0)
             goto out;
     }
     size_t na = E / pool;
@@ -454,6 +455,7 @@ whisper_run(const struct whisper *m, const float *mel, size_t L, size_t chunk_fr
     if (m->final_norm)
         nn_layernorm(tokens, tokens, na, d, m->ln_g, m->ln_b, 1e-5f);
 out:
+    nn_work_release(&work);
     free(x);
     free(imp);
     free(seg);
