@@ -246,7 +246,6 @@ def whisper_forward(w_np, mel, heads, chunk_frames, pool):
     attention, AvgPool1d(pool), then ln_post. mel [n_mels, L]."""
     w = {k: torch.from_numpy(v) for k, v in w_np.items()}
     p = "model.encoder."
-    d = w[p + "conv1.weight"].shape[0]
     nl = len([k for k in w if k.endswith("fc1.weight")])
     mel = torch.from_numpy(mel)
     L = mel.shape[1]
