@@ -22,6 +22,7 @@
 #include "plugins/encode/st.h"
 
 #define FIX SIEVE_FIXTURES "/encode/"
+#define BUILTIN_VISION_HASH 0xe924f228573d35e3ull
 
 static struct mock_plugin plugin;
 static struct st_file *inputs, *expected;
@@ -340,6 +341,37 @@ test_encode__builtin_vision_is_bit_identical(void **unused)
     mock_bundle_free(in);
 }
 
+static uint64_t
+fnv1a(const void *p, size_t n, uint64_t h)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ c[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* The builtin vision model promises the same bytes on every machine. This pins the FNV-1a
+   hash of tokens and importance for the fixture frames at dim 48, seed 7 (the golden case),
+   as first computed on the x86-64 dev machine; a compiler, CPU or libm that changed one bit
+   fails here. If the model is changed on purpose, bump the plugin version and the hash. */
+static void
+test_encode__builtin_vision_bytes_are_pinned(void **unused)
+{
+    (void)unused;
+    struct sieve_bundle *in = media(1, 0);
+    const char *kv[] = {"dim", "48", "seed", "7", NULL};
+    struct sieve_bundle *out = run_ok(kv, in);
+    const struct sieve_tensor *t = mock_host.tensor_get(out, "tokens");
+    const struct sieve_tensor *i = mock_host.tensor_get(out, "importance");
+    uint64_t h = fnv1a(t->data, t->nbytes, 0xcbf29ce484222325ull);
+    h = fnv1a(i->data, i->nbytes, h);
+    if (h != BUILTIN_VISION_HASH)
+        fprintf(stderr, "builtin vision hash %016llx\n", (unsigned long long)h);
+    assert_true(h == BUILTIN_VISION_HASH);
+    mock_bundle_free(out);
+    mock_bundle_free(in);
+}
+
 static void
 test_encode__builtin_audio_is_bit_identical(void **unused)
 {
@@ -611,6 +643,7 @@ main(void)
         cmocka_unit_test(test_encode__half_precision_weights_load),
         cmocka_unit_test(test_encode__builtin_vision_matches_reference),
         cmocka_unit_test(test_encode__builtin_vision_is_bit_identical),
+        cmocka_unit_test(test_encode__builtin_vision_bytes_are_pinned),
         cmocka_unit_test(test_encode__builtin_audio_is_bit_identical),
         cmocka_unit_test(test_encode__missing_stream_is_bad_input),
         cmocka_unit_test(test_encode__bad_weights_name_the_tensor),
