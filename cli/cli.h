@@ -40,6 +40,17 @@ const char *cli_store_dir(const char *opt);
 int cmd_cache(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+struct host_registry;
+struct host_plugin;
+/*
+ * Finds plugin `name` in `reg` for `verb`; when it is missing, prints why (the file was
+ * rejected, or a close name) and returns the exit status (1 rejected, 3 unknown).
+ */
+int cli_plugin_lookup(const struct host_registry *reg, const char *verb, const char *name,
+                      const struct host_plugin **out);
+
+int cmd_apply(int argc, char **argv);
+int cmd_plugins(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
