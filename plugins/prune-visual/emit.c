@@ -1,0 +1,59 @@
+/*
+ * emit.c - allocation and row copying shared by every prune-visual method.
+ */
+#include "emit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sieve/plugin.h>
+
+void
+pv_out_release(struct pv_out *o)
+{
+    if (!o)
+        return;
+    free(o->tokens);
+    free(o->index);
+    free(o->importance);
+    free(o->mask);
+    memset(o, 0, sizeof *o);
+}
+
+int
+pv_out_alloc(struct pv_out *out, size_t k, size_t width, size_t n)
+{
+    memset(out, 0, sizeof *out);
+    /* malloc(0) may return NULL; ask for at least one element so NULL always means failure. */
+    out->tokens = malloc(((k * width) + ((k * width) == 0)) * sizeof(float));
+    out->index = malloc((k ? 3 * k : 1) * sizeof(int32_t));
+    out->importance = malloc((k ? k : 1) * sizeof(float));
+    out->mask = calloc(n ? n : 1, 1);
+    if (!out->tokens || !out->index || !out->importance || !out->mask) {
+        pv_out_release(out);
+        return SIEVE_ENOMEM;
+    }
+    out->k = k;
+    out->width = width;
+    out->n = n;
+    return 0;
+}
+
+int
+pv_emit(const struct pv_in *in, const int64_t *rows, size_t k, struct pv_out *out)
+{
+    size_t p = (size_t)(in->h * in->w), c = (size_t)in->c, n = (size_t)in->t * p;
+    int rc = pv_out_alloc(out, k, c, n);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < k; i++) {
+        size_t r = (size_t)rows[i], q = r % p;
+        memcpy(out->tokens + i * c, in->x + r * c, c * sizeof(float));
+        out->index[3 * i] = (int32_t)(r / p);
+        out->index[3 * i + 1] = (int32_t)(q / (size_t)in->w);
+        out->index[3 * i + 2] = (int32_t)(q % (size_t)in->w);
+        out->importance[i] = in->importance ? in->importance[r] : 0.0f;
+        out->mask[r] = 1;
+    }
+    return 0;
+}
