@@ -18,8 +18,8 @@
 
 enum { P_METHOD, P_KEEP, P_SEGMENTS, P_ALPHA, P_SEED };
 
-static const char *const methods[] = {"segment-topk", "topk", "threshold", "uniform", "random",
-                                      NULL};
+static const char *const methods[] = {"segment-topk", "topk",   "threshold",
+                                      "uniform",      "random", NULL};
 enum { M_SEGMENT, M_TOPK, M_THRESHOLD, M_UNIFORM, M_RANDOM };
 
 static const struct sieve_port inputs[] = {
@@ -186,8 +186,8 @@ pa_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
         break;
     }
     int rc = k;
-    if (k >= 0 && (rc = write_outputs(h, s, in[0], x, im, time ? time->data : NULL, mask,
-                                      (size_t)k, out[0])) >= 0)
+    if (k >= 0 && (rc = write_outputs(h, s, in[0], x, im, time ? time->data : NULL, mask, (size_t)k,
+                                      out[0])) >= 0)
         rc = 0;
     free(mask);
     if (rc < 0)
@@ -196,10 +196,9 @@ pa_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
     return 0;
 }
 
-static const struct sieve_plugin desc =
-    SIEVE_PLUGIN_INIT("prune-audio", "1.0.0",
-                      "audio token pruning: segment-wise top-K, top-K, mean threshold, uniform, "
-                      "random",
-                      inputs, outputs, params, SIEVE_PLUGIN_DETERMINISTIC, pa_init, pa_process,
-                      pa_free);
+static const struct sieve_plugin desc = SIEVE_PLUGIN_INIT(
+    "prune-audio", "1.0.0",
+    "audio token pruning: segment-wise top-K, top-K, mean threshold, uniform, "
+    "random",
+    inputs, outputs, params, SIEVE_PLUGIN_DETERMINISTIC, pa_init, pa_process, pa_free);
 SIEVE_PLUGIN_DEFINE(desc)

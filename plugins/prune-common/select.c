@@ -101,7 +101,7 @@ kvu_less(const struct kvu *a, const struct kvu *b)
                 i++;                                                                               \
                 j--;                                                                               \
             }                                                                                      \
-            /* Now v[lo..j] <= pivot <= v[j+1..hi] (as pairs, all distinct). */                   \
+            /* Now v[lo..j] <= pivot <= v[j+1..hi] (as pairs, all distinct). */                    \
             if (m <= j)                                                                            \
                 hi = j;                                                                            \
             else                                                                                   \

@@ -29,9 +29,10 @@ pool_shape(int64_t h, int64_t w, size_t budget, int64_t *sy, int64_t *sx)
             if ((size_t)cnt > budget)
                 continue;
             int64_t d = llabs(y - x), bd = llabs(by - bx);
-            int better = cnt > bcnt ||
-                         (cnt == bcnt && (d < bd || (d == bd && (y + x < by + bx ||
-                                                                 (y + x == by + bx && y < by)))));
+            int better =
+                cnt > bcnt ||
+                (cnt == bcnt &&
+                 (d < bd || (d == bd && (y + x < by + bx || (y + x == by + bx && y < by)))));
             if (better) {
                 by = y, bx = x, bcnt = cnt;
             }

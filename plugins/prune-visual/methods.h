@@ -55,12 +55,12 @@ struct pv_motion {
  */
 struct pv_out {
     size_t k, width, n;
-    float *tokens;      /* [k][width] */
-    int32_t *index;     /* [k][3]: t, y, x of the row's cell (top-left cell for a merge) */
-    float *importance;  /* [k]: the cell's importance, the mean over merged cells */
-    uint8_t *mask;      /* [n]: 1 at every cell that has a row */
-    double param_a;     /* method detail for the metadata (uniform: sy; visionzip: dominant) */
-    double param_b;     /* (uniform: sx; visionzip: contextual per group; codec: candidates) */
+    float *tokens;     /* [k][width] */
+    int32_t *index;    /* [k][3]: t, y, x of the row's cell (top-left cell for a merge) */
+    float *importance; /* [k]: the cell's importance, the mean over merged cells */
+    uint8_t *mask;     /* [n]: 1 at every cell that has a row */
+    double param_a;    /* method detail for the metadata (uniform: sy; visionzip: dominant) */
+    double param_b;    /* (uniform: sx; visionzip: contextual per group; codec: candidates) */
 };
 
 /* Frees the arrays of `o` and zeroes it; accepts an empty struct. */

@@ -141,22 +141,22 @@ codec_side(const struct sieve_host *h, const struct sieve_bundle *media, int64_t
     const struct sieve_tensor *ft = h->tensor_get(media, "frame_type");
     const struct sieve_tensor *mo = h->tensor_get(media, "motion");
     if (!ft || (ft->dtype != SIEVE_DTYPE_U8 && ft->dtype != SIEVE_DTYPE_BOOL) || ft->ndim != 1)
-        return sieve_errbuf_set(err, SIEVE_EBADINPUT, "media: need u8 tensor 'frame_type' [frames]");
+        return sieve_errbuf_set(err, SIEVE_EBADINPUT,
+                                "media: need u8 tensor 'frame_type' [frames]");
     if (!mo || mo->dtype != SIEVE_DTYPE_F32 || mo->ndim != 3 || mo->shape[0] != ft->shape[0] ||
         mo->shape[1] < 1 || mo->shape[2] < 1)
         return sieve_errbuf_set(err, SIEVE_EBADINPUT,
                                 "media: need f32 tensor 'motion' [%lld, mh, mw]",
                                 (long long)ft->shape[0]);
-    pv_codec_groups(ft->data, mo->data, ft->shape[0], mo->shape[1], mo->shape[2], t, hh, ww,
-                    is_key, cell_motion);
+    pv_codec_groups(ft->data, mo->data, ft->shape[0], mo->shape[1], mo->shape[2], t, hh, ww, is_key,
+                    cell_motion);
     return 0;
 }
 
 static int
 write_outputs(const struct sieve_host *h, const struct state *s, const struct sieve_bundle *in,
-              const struct pv_out *r, const struct sieve_tensor *grid, const float *time,
-              int64_t t, int64_t hh, int64_t ww, struct sieve_bundle *out,
-              struct sieve_errbuf *err)
+              const struct pv_out *r, const struct sieve_tensor *grid, const float *time, int64_t t,
+              int64_t hh, int64_t ww, struct sieve_bundle *out, struct sieve_errbuf *err)
 {
     struct sieve_tensor *o;
     int64_t k = (int64_t)r->k;
@@ -254,8 +254,9 @@ pv_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
                                 "%lld]",
                                 g[0], g[1], g[2], (long long)t, (long long)p, (long long)c);
     if (imp && (imp->dtype != SIEVE_DTYPE_F32 || sieve_tensor_numel(imp) != (uint64_t)(t * p)))
-        return sieve_errbuf_set(err, SIEVE_EBADINPUT, "tokens: 'importance' must be f32 [%lld, %lld]",
-                                (long long)t, (long long)p);
+        return sieve_errbuf_set(err, SIEVE_EBADINPUT,
+                                "tokens: 'importance' must be f32 [%lld, %lld]", (long long)t,
+                                (long long)p);
     if (!imp && (s->method == M_TOPK || s->method == M_VISIONZIP))
         return sieve_errbuf_set(err, SIEVE_EBADINPUT, "method '%s' needs tensor 'importance'",
                                 methods[s->method]);
@@ -309,8 +310,7 @@ pv_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
                          rc == SIEVE_ENOMEM ? "out of memory" : "invalid parameters");
         goto done;
     }
-    rc = write_outputs(h, s, in[0], &r, grid, time ? time->data : NULL, t, g[1], g[2], out[0],
-                       err);
+    rc = write_outputs(h, s, in[0], &r, grid, time ? time->data : NULL, t, g[1], g[2], out[0], err);
 done:
     pv_out_release(&r);
     free(cell_motion);
@@ -318,10 +318,9 @@ done:
     return rc;
 }
 
-static const struct sieve_plugin desc =
-    SIEVE_PLUGIN_INIT("prune-visual", "1.0.0",
-                      "visual token pruning: DyCoke TTM, uniform pooling, pixel-shuffle, random, "
-                      "top-k, VisionZip, codec-guided",
-                      inputs, outputs, params, SIEVE_PLUGIN_DETERMINISTIC, pv_init, pv_process,
-                      pv_free);
+static const struct sieve_plugin desc = SIEVE_PLUGIN_INIT(
+    "prune-visual", "1.0.0",
+    "visual token pruning: DyCoke TTM, uniform pooling, pixel-shuffle, random, "
+    "top-k, VisionZip, codec-guided",
+    inputs, outputs, params, SIEVE_PLUGIN_DETERMINISTIC, pv_init, pv_process, pv_free);
 SIEVE_PLUGIN_DEFINE(desc)

@@ -66,9 +66,8 @@ test_prune_audio__golden(void **state)
         assert_int_equal(pa_gather(gc->in->x, c, mask, n, tok, idx), (size_t)k);
         for (size_t i = 0; i < gc->k; i++) {
             if (idx[i] != gc->rows[i])
-                fail_msg("case %s (%s keep=%g segments=%g): row %zu is %d, reference %lld",
-                         gc->id, gc->method, gc->keep, gc->segments, i, idx[i],
-                         (long long)gc->rows[i]);
+                fail_msg("case %s (%s keep=%g segments=%g): row %zu is %d, reference %lld", gc->id,
+                         gc->method, gc->keep, gc->segments, i, idx[i], (long long)gc->rows[i]);
             assert_memory_equal(tok + i * c, gc->in->x + (size_t)idx[i] * c, c * sizeof(float));
         }
         free(tok);

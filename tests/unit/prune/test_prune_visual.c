@@ -99,8 +99,8 @@ test_prune_visual__golden(void **state)
             assert_non_null(imp);
             for (size_t i = 0; i < o.k * o.width; i++)
                 if (fabsf(tok[i] - o.tokens[i]) > 1e-5f * (1 + fabsf(tok[i])))
-                    fail_msg("case %s: token value %zu is %g, reference %g", gc->id, i,
-                             o.tokens[i], tok[i]);
+                    fail_msg("case %s: token value %zu is %g, reference %g", gc->id, i, o.tokens[i],
+                             tok[i]);
             for (size_t i = 0; i < o.k; i++)
                 assert_float_equal(o.importance[i], imp[i], 1e-6);
             free(tok);
@@ -329,7 +329,8 @@ test_prune_visual__codec_keeps_key_groups_and_budget(void **state)
     assert_int_equal(key[0], 1);
     assert_int_equal(key[3], 1);
     assert_int_equal(key[1] + key[2] + key[4] + key[5], 0);
-    assert_true(cm[0] == motion[16] && cm[16] == (motion[32] > motion[48] ? motion[32] : motion[48]));
+    assert_true(cm[0] == motion[16] &&
+                cm[16] == (motion[32] > motion[48] ? motion[32] : motion[48]));
     struct pv_motion mo = {key, cm};
     struct pv_out o;
     assert_int_equal(pv_codec(&g.in, &mo, 0.5, 2.0, -1.0, &o), 0);
