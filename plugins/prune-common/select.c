@@ -167,24 +167,27 @@ prune_select_lowest_u64(const uint64_t *key, size_t n, size_t k, uint8_t *mask)
 }
 
 /*
- * The accumulations below use four double partial sums so the compiler can keep them in
- * vector registers; the order differs from numpy's pairwise sum only in the last bits, which
- * matters only for keys closer than ~1e-15, and identical inputs always give identical keys.
+ * The accumulations below keep LANES double partial sums in an array, a shape the compiler
+ * turns into vector code (float loads widened to double); the summation order differs from
+ * numpy's pairwise sum only in the last bits, which matters only for keys closer than ~1e-15,
+ * and identical inputs always give identical keys.
  */
+#define LANES 8
+
 double
 prune_dot(const float *a, const float *b, size_t c)
 {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    double acc[LANES] = {0};
     size_t i = 0;
-    for (; i + 4 <= c; i += 4) {
-        s0 += (double)a[i] * b[i];
-        s1 += (double)a[i + 1] * b[i + 1];
-        s2 += (double)a[i + 2] * b[i + 2];
-        s3 += (double)a[i + 3] * b[i + 3];
-    }
+    for (; i + LANES <= c; i += LANES)
+        for (size_t j = 0; j < LANES; j++)
+            acc[j] += (double)a[i + j] * (double)b[i + j];
     for (; i < c; i++)
-        s0 += (double)a[i] * b[i];
-    return (s0 + s1) + (s2 + s3);
+        acc[0] += (double)a[i] * (double)b[i];
+    double s = 0;
+    for (size_t j = 0; j < LANES; j++)
+        s += acc[j];
+    return s;
 }
 
 double
@@ -196,22 +199,28 @@ prune_norm2(const float *a, size_t c)
 double
 prune_cosine(const float *a, const float *b, size_t c)
 {
-    double dot = 0, na = 0, nb = 0;
-    double d1 = 0, a1 = 0, b1 = 0;
+    double dot[LANES] = {0}, na[LANES] = {0}, nb[LANES] = {0};
     size_t i = 0;
-    for (; i + 2 <= c; i += 2) {
-        dot += (double)a[i] * b[i];
-        na += (double)a[i] * a[i];
-        nb += (double)b[i] * b[i];
-        d1 += (double)a[i + 1] * b[i + 1];
-        a1 += (double)a[i + 1] * a[i + 1];
-        b1 += (double)b[i + 1] * b[i + 1];
+    for (; i + LANES <= c; i += LANES) {
+        for (size_t j = 0; j < LANES; j++) {
+            double x = a[i + j], y = b[i + j];
+            dot[j] += x * y;
+            na[j] += x * x;
+            nb[j] += y * y;
+        }
     }
     for (; i < c; i++) {
-        dot += (double)a[i] * b[i];
-        na += (double)a[i] * a[i];
-        nb += (double)b[i] * b[i];
+        double x = a[i], y = b[i];
+        dot[0] += x * y;
+        na[0] += x * x;
+        nb[0] += y * y;
     }
-    double den = sqrt(na + a1) * sqrt(nb + b1);
-    return (dot + d1) / (den > 1e-8 ? den : 1e-8);
+    double d = 0, sa = 0, sb = 0;
+    for (size_t j = 0; j < LANES; j++) {
+        d += dot[j];
+        sa += na[j];
+        sb += nb[j];
+    }
+    double den = sqrt(sa) * sqrt(sb);
+    return d / (den > 1e-8 ? den : 1e-8);
 }
