@@ -84,7 +84,7 @@ run_vision(int argc, char **argv)
     uint8_t *ftype = load(dir, "ftype.u8", (size_t)(2 * t));
     float *motion = load(dir, "motion.f32", (size_t)(2 * t) * (size_t)(h * w) * sizeof(float));
     double keep = param(argc, argv, 9, "keep", 0.5);
-    struct pv_in in = {x, imp, t, h, w, c};
+    struct pv_in in = {x, imp, t, h, w, c, NULL, NULL};
     struct pv_out o;
     memset(&o, 0, sizeof o);
     uint8_t *key = malloc((size_t)t);

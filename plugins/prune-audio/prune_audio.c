@@ -11,6 +11,7 @@
  */
 #include <sieve/plugin.h>
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,6 +157,8 @@ pa_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
     if (!x || x->dtype != SIEVE_DTYPE_F32 || x->ndim != 2)
         return sieve_errbuf_set(err, SIEVE_EBADINPUT, "tokens: need f32 tensor 'tokens' [n, c]");
     size_t n = (size_t)x->shape[0];
+    if (n > INT32_MAX) /* counts and the index tensor are 32-bit */
+        return sieve_errbuf_set(err, SIEVE_EBADINPUT, "tokens: %zu tokens is too many", n);
     if (imp && (imp->dtype != SIEVE_DTYPE_F32 || sieve_tensor_numel(imp) != n))
         return sieve_errbuf_set(err, SIEVE_EBADINPUT, "tokens: 'importance' must be f32 [%zu]", n);
     if (!imp && s->method != M_UNIFORM && s->method != M_RANDOM)

@@ -14,7 +14,8 @@ pv_out_release(struct pv_out *o)
 {
     if (!o)
         return;
-    free(o->tokens);
+    if (!o->borrowed)
+        free(o->tokens);
     free(o->index);
     free(o->importance);
     free(o->mask);
@@ -40,17 +41,26 @@ big_alloc(size_t bytes)
 }
 
 int
-pv_out_alloc(struct pv_out *out, size_t k, size_t width, size_t n)
+pv_out_alloc(const struct pv_in *in, struct pv_out *out, size_t k, size_t width, size_t n)
 {
     memset(out, 0, sizeof *out);
+    int rc = 0;
+    if (in->tokens_alloc) {
+        out->borrowed = 1;
+        rc = in->tokens_alloc(in->alloc_ctx, k, width, &out->tokens);
+    } else {
+        out->tokens = big_alloc(k * width * sizeof(float));
+    }
     /* malloc(0) may return NULL; ask for at least one element so NULL always means failure. */
-    out->tokens = big_alloc(k * width * sizeof(float));
     out->index = malloc((k ? 3 * k : 1) * sizeof(int32_t));
     out->importance = malloc((k ? k : 1) * sizeof(float));
     out->mask = calloc(n ? n : 1, 1);
-    if (!out->tokens || !out->index || !out->importance || !out->mask) {
+    if (rc == 0 &&
+        (!out->index || !out->importance || !out->mask || (!out->tokens && k * width > 0)))
+        rc = SIEVE_ENOMEM;
+    if (rc < 0) {
         pv_out_release(out);
-        return SIEVE_ENOMEM;
+        return rc;
     }
     out->k = k;
     out->width = width;
@@ -62,7 +72,7 @@ int
 pv_emit(const struct pv_in *in, const int64_t *rows, size_t k, struct pv_out *out)
 {
     size_t p = (size_t)(in->h * in->w), c = (size_t)in->c, n = (size_t)in->t * p;
-    int rc = pv_out_alloc(out, k, c, n);
+    int rc = pv_out_alloc(in, out, k, c, n);
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < k; i++) {

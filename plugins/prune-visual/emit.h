@@ -9,9 +9,9 @@
 
 #include "methods.h"
 
-/* Allocates k rows of `width` channels and a zeroed mask of n cells. Returns 0 or
- * SIEVE_ENOMEM (with `out` empty). */
-int pv_out_alloc(struct pv_out *out, size_t k, size_t width, size_t n);
+/* Allocates k rows of `width` channels (through in->tokens_alloc when set) and a zeroed mask
+ * of n cells. Returns 0, SIEVE_ENOMEM or the allocator's error (with `out` empty). */
+int pv_out_alloc(const struct pv_in *in, struct pv_out *out, size_t k, size_t width, size_t n);
 
 /* Fills `out` with the cells rows[0..k) of `in`, in that order. Returns 0 or SIEVE_ENOMEM. */
 int pv_emit(const struct pv_in *in, const int64_t *rows, size_t k, struct pv_out *out);

@@ -49,7 +49,7 @@ pv_uniform(const struct pv_in *in, double keep, struct pv_out *out)
     size_t p = (size_t)(h * w), c = (size_t)in->c, n = (size_t)in->t * p;
     pool_shape(h, w, prune_budget(keep, p), &sy, &sx);
     int64_t oh = (h + sy - 1) / sy, ow = (w + sx - 1) / sx;
-    int rc = pv_out_alloc(out, (size_t)(in->t * oh * ow), c, n);
+    int rc = pv_out_alloc(in, out, (size_t)(in->t * oh * ow), c, n);
     if (rc < 0)
         return rc;
     out->param_a = (double)sy;
@@ -91,7 +91,7 @@ pv_pixel_shuffle(const struct pv_in *in, struct pv_out *out)
 {
     int64_t h = in->h, w = in->w, oh = (h + 1) / 2, ow = (w + 1) / 2;
     size_t c = (size_t)in->c, n = (size_t)(in->t * h * w);
-    int rc = pv_out_alloc(out, (size_t)(in->t * oh * ow), 4 * c, n);
+    int rc = pv_out_alloc(in, out, (size_t)(in->t * oh * ow), 4 * c, n);
     if (rc < 0)
         return rc;
     size_t r = 0;
@@ -275,7 +275,7 @@ pv_visionzip(const struct pv_in *in, double keep, double dominant_ratio, struct 
     double want = (double)budget * dominant_ratio;
     size_t dom = want >= (double)budget ? budget : want > 0 ? (size_t)want : 0;
     size_t ctx = budget - dom;
-    int rc = pv_out_alloc(out, (size_t)in->t * budget, c, n);
+    int rc = pv_out_alloc(in, out, (size_t)in->t * budget, c, n);
     if (rc < 0)
         return rc;
     out->param_a = (double)dom;

@@ -36,11 +36,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The input grid. `importance` may be NULL for methods that do not rank by it. Borrowed. */
+/*
+ * The input grid. `importance` may be NULL for methods that do not rank by it. Borrowed.
+ * `tokens_alloc` is optional: when set, a method asks it for the [k][width] output rows (the
+ * plugin hands out its output tensor, so rows are written once, straight into the bundle) and
+ * the result does not own them; it returns 0 or a negative SIEVE_E* code. When NULL the rows
+ * are malloc'd and owned by the result.
+ */
 struct pv_in {
     const float *x;
     const float *importance;
     int64_t t, h, w, c;
+    int (*tokens_alloc)(void *ctx, size_t k, size_t width, float **rows);
+    void *alloc_ctx;
 };
 
 /* Per-frame codec side information, already mapped onto the token grid by pv_codec_groups. */
@@ -51,7 +59,8 @@ struct pv_motion {
 
 /*
  * A method's result. Ownership: every pointer is malloc'd by the method and released by
- * pv_out_release; on failure the struct is left empty.
+ * pv_out_release, except tokens handed out by pv_in.tokens_alloc; on failure the struct is
+ * left empty.
  */
 struct pv_out {
     size_t k, width, n;
@@ -61,6 +70,7 @@ struct pv_out {
     uint8_t *mask;     /* [n]: 1 at every cell that has a row */
     double param_a;    /* method detail for the metadata (uniform: sy; visionzip: dominant) */
     double param_b;    /* (uniform: sx; visionzip: contextual per group; codec: candidates) */
+    int borrowed;      /* tokens came from pv_in.tokens_alloc and are not freed here */
 };
 
 /* Frees the arrays of `o` and zeroes it; accepts an empty struct. */

@@ -161,11 +161,8 @@ write_outputs(const struct sieve_host *h, const struct state *s, const struct si
     struct sieve_tensor *o;
     int64_t k = (int64_t)r->k;
     int rc;
-    int64_t shp[3] = {k, (int64_t)r->width, 0};
-    if ((rc = h->tensor_new(out, "tokens", SIEVE_DTYPE_F32, 2, shp, &o)) < 0)
-        goto fail;
-    memcpy(o->data, r->tokens, r->k * r->width * sizeof(float));
-    shp[1] = 3;
+    int64_t shp[2] = {k, 3};
+    /* `tokens` is already in the bundle: the method wrote it through alloc_tokens. */
     if ((rc = h->tensor_new(out, "index", SIEVE_DTYPE_I32, 2, shp, &o)) < 0)
         goto fail;
     memcpy(o->data, r->index, r->k * 3 * sizeof(int32_t));
@@ -232,6 +229,25 @@ fail:
     return sieve_errbuf_set(err, rc, "write output of prune-visual");
 }
 
+/* Hands a method the output bundle's `tokens` tensor as its row buffer. */
+struct alloc_ctx {
+    const struct sieve_host *h;
+    struct sieve_bundle *out;
+};
+
+static int
+alloc_tokens(void *ctx, size_t k, size_t width, float **rows)
+{
+    struct alloc_ctx *a = ctx;
+    struct sieve_tensor *t;
+    int64_t shape[2] = {(int64_t)k, (int64_t)width};
+    int rc = a->h->tensor_new(a->out, "tokens", SIEVE_DTYPE_F32, 2, shape, &t);
+    if (rc < 0)
+        return rc;
+    *rows = t->data;
+    return 0;
+}
+
 static int
 pv_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *const *in,
            struct sieve_bundle *const *out, struct sieve_errbuf *err)
@@ -264,7 +280,8 @@ pv_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
         return sieve_errbuf_set(err, SIEVE_EBADINPUT, "tokens: 'time' must be f32 [%lld]",
                                 (long long)t);
 
-    struct pv_in pin = {x->data, imp ? imp->data : NULL, t, g[1], g[2], c};
+    struct alloc_ctx actx = {h, out[0]};
+    struct pv_in pin = {x->data, imp ? imp->data : NULL, t, g[1], g[2], c, alloc_tokens, &actx};
     struct pv_out r;
     memset(&r, 0, sizeof r);
     uint8_t *is_key = NULL;

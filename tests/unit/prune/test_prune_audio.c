@@ -203,6 +203,23 @@ test_prune_audio__keep_one_is_identity_and_seeded(void **state)
     free(s);
 }
 
+static void
+test_prune_audio__empty_input_keeps_nothing(void **state)
+{
+    (void)state;
+    float imp[1] = {0};
+    uint8_t m[1] = {0};
+    assert_int_equal(pa_segment_topk(imp, 0, 0.5, 10, m), 0);
+    assert_int_equal(pa_topk(imp, 0, 0.5, m), 0);
+    assert_int_equal(pa_threshold(imp, 0, 1.0, m), 0);
+    assert_int_equal(pa_uniform(0, 0.5, m), 0);
+    assert_int_equal(pa_random(0, 0.5, 1, m), 0);
+    assert_int_equal(m[0], 0);
+    /* One token: every budgeted method keeps it, even at a tiny keep. */
+    assert_int_equal(pa_segment_topk(imp, 1, 0.01, 10, m), 1);
+    assert_int_equal(m[0], 1);
+}
+
 int
 main(void)
 {
@@ -212,6 +229,7 @@ main(void)
         cmocka_unit_test(test_prune_audio__segment_remainder_rule),
         cmocka_unit_test(test_prune_audio__threshold_keeps_above_alpha_mean),
         cmocka_unit_test(test_prune_audio__keep_one_is_identity_and_seeded),
+        cmocka_unit_test(test_prune_audio__empty_input_keeps_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,7 @@ static int
 run_case(const struct golden_case *gc, struct pv_out *out)
 {
     const struct golden_input *g = gc->in;
-    struct pv_in in = {g->x, g->imp, g->t, g->h, g->w, g->c};
+    struct pv_in in = {g->x, g->imp, g->t, g->h, g->w, g->c, NULL, NULL};
     const char *m = gc->method;
     if (strcmp(m, "dycoke") == 0)
         return pv_dycoke(&in, gc->keep, (int64_t)gc->window, (int)gc->faithful, out);
@@ -148,7 +148,7 @@ grid_make(struct grid *g, int64_t t, int64_t h, int64_t w, int64_t c, uint32_t s
     }
     for (size_t i = 0; i < n; i++)
         g->imp[i] = (float)(lcg(&seed) % 1000) / 1000.0f;
-    g->in = (struct pv_in){g->x, g->imp, t, h, w, c};
+    g->in = (struct pv_in){g->x, g->imp, t, h, w, c, NULL, NULL};
 }
 
 static void
@@ -303,7 +303,7 @@ test_prune_visual__dycoke_keeps_least_similar(void **state)
     /* Two groups of 4 cells, 2 channels: cell 2 of group 1 is the only one that changed, so
      * a keep of 0.25 keeps exactly that cell of group 1. */
     float x[16] = {1, 0, 0, 1, 1, 1, -1, 0, 1, 0, 0, 1, -1, 1, -1, 0};
-    struct pv_in in = {x, NULL, 2, 2, 2, 2};
+    struct pv_in in = {x, NULL, 2, 2, 2, 2, NULL, NULL};
     struct pv_out o;
     assert_int_equal(pv_dycoke(&in, 0.25, 4, 0, &o), 0);
     assert_int_equal(o.k, 5);
@@ -352,7 +352,7 @@ test_prune_visual__nan_importance_ranks_last(void **state)
 {
     (void)state;
     float x[4] = {1, 2, 3, 4}, imp[4] = {NAN, 0.1f, NAN, 0.1f};
-    struct pv_in in = {x, imp, 1, 1, 4, 1};
+    struct pv_in in = {x, imp, 1, 1, 4, 1, NULL, NULL};
     struct pv_out o;
     assert_int_equal(pv_topk(&in, 0.75, &o), 0);
     assert_int_equal(o.k, 3);
@@ -361,6 +361,100 @@ test_prune_visual__nan_importance_ranks_last(void **state)
     assert_int_equal(flat(&o, 1, 1, 4), 1);
     assert_int_equal(flat(&o, 2, 1, 4), 3);
     pv_out_release(&o);
+}
+
+/* Runs every method on `in` and checks the mask agrees with k; returns the total rows. */
+static size_t
+run_all(const struct pv_in *in)
+{
+    struct pv_out o;
+    size_t total = 0;
+    size_t cells = (size_t)(in->t * in->h * in->w);
+    uint8_t key[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+    float *cm = calloc(cells + 1, sizeof *cm);
+    assert_non_null(cm);
+    struct pv_motion mo = {key, cm};
+    for (int m = 0; m < 8; m++) {
+        int rc = m == 0   ? pv_dycoke(in, 0.5, 4, 0, &o)
+                 : m == 1 ? pv_dycoke(in, 0.5, 4, 1, &o)
+                 : m == 2 ? pv_uniform(in, 0.5, &o)
+                 : m == 3 ? pv_pixel_shuffle(in, &o)
+                 : m == 4 ? pv_random(in, 0.5, 1, &o)
+                 : m == 5 ? pv_topk(in, 0.5, &o)
+                 : m == 6 ? pv_visionzip(in, 0.5, 0.84375, &o)
+                          : pv_codec(in, &mo, 0.5, 0.5, 0.9, &o);
+        assert_int_equal(rc, 0);
+        size_t marked = 0;
+        for (size_t i = 0; i < cells; i++)
+            marked += o.mask[i];
+        assert_int_equal(marked, o.k);
+        total += o.k;
+        pv_out_release(&o);
+    }
+    free(cm);
+    return total;
+}
+
+static void
+test_prune_visual__degenerate_grids_do_not_crash(void **state)
+{
+    (void)state;
+    float x[8] = {0}, imp[8] = {0};
+    struct pv_in none = {x, imp, 0, 2, 2, 2, NULL, NULL};
+    assert_int_equal(run_all(&none), 0);
+    struct pv_in one = {x, imp, 1, 1, 1, 2, NULL, NULL};
+    /* One cell, kept by every method but faithful DyCoke, which drops an odd last group. */
+    assert_int_equal(run_all(&one), 7);
+    struct pv_in flat = {x, imp, 2, 2, 2, 0, NULL, NULL};
+    assert_true(run_all(&flat) > 0); /* zero channels: rows without features */
+    struct pv_in zeros = {x, imp, 2, 1, 4, 1, NULL, NULL};
+    assert_true(run_all(&zeros) > 0); /* all-zero tokens: cosine 0 everywhere */
+}
+
+struct arena {
+    float buf[4096];
+    int calls;
+};
+
+static int
+arena_rows(void *ctx, size_t k, size_t width, float **rows)
+{
+    struct arena *a = ctx;
+    a->calls++;
+    if (k * width > 4096)
+        return SIEVE_ENOMEM;
+    *rows = a->buf;
+    return 0;
+}
+
+static void
+test_prune_visual__tokens_alloc_receives_the_rows(void **state)
+{
+    (void)state;
+    struct grid g;
+    grid_make(&g, 4, 4, 4, 8, 5);
+    static struct arena a;
+    struct pv_in in = g.in;
+    in.tokens_alloc = arena_rows;
+    in.alloc_ctx = &a;
+    struct pv_out own, lent;
+    assert_int_equal(pv_visionzip(&g.in, 0.5, 0.5, &own), 0);
+    assert_int_equal(pv_visionzip(&in, 0.5, 0.5, &lent), 0);
+    assert_int_equal(a.calls, 1);
+    assert_ptr_equal(lent.tokens, a.buf);
+    assert_int_equal(own.k, lent.k);
+    assert_memory_equal(own.tokens, a.buf, own.k * own.width * sizeof(float));
+    pv_out_release(&own);
+    pv_out_release(&lent); /* must not free the arena */
+    /* An allocator failure is the method's failure, with nothing left to release. */
+    in.h = 8;
+    in.t = 2;
+    assert_int_equal(pv_pixel_shuffle(&in, &lent), 0); /* 2*4*2 rows of 32 fit */
+    pv_out_release(&lent);
+    in.c = 8 * 64;
+    assert_int_equal(pv_topk(&in, 1.0, &lent), SIEVE_ENOMEM);
+    assert_null(lent.index);
+    grid_free(&g);
 }
 
 int
@@ -375,6 +469,8 @@ main(void)
         cmocka_unit_test(test_prune_visual__dycoke_keeps_least_similar),
         cmocka_unit_test(test_prune_visual__codec_keeps_key_groups_and_budget),
         cmocka_unit_test(test_prune_visual__nan_importance_ranks_last),
+        cmocka_unit_test(test_prune_visual__degenerate_grids_do_not_crash),
+        cmocka_unit_test(test_prune_visual__tokens_alloc_receives_the_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
