@@ -256,6 +256,8 @@ test_prune_apply__bad_input_fails_with_message(void **state)
     (void)state;
     struct cli_result r;
     char args[2048];
+    for (size_t i = 0; i < gold.n_in; i++) /* each test stands alone */
+        write_input(&gold.in[i], 1);
     write_input(&gold.in[0], 0);
     snprintf(args, sizeof args,
              "apply prune-visual --in tokens=%s/va-nogrid.safetensors --out %s/nogrid.out", dir,
@@ -272,6 +274,14 @@ test_prune_apply__bad_input_fails_with_message(void **state)
     assert_int_equal(cli_run(&r, "", args), 0);
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "media"));
+    cli_result_release(&r);
+    /* keep 0 passes the table's range but is refused by the plugin */
+    snprintf(args, sizeof args,
+             "apply prune-audio --in tokens=%s/aa.safetensors --set keep=0 --out %s/z.out", dir,
+             dir);
+    assert_int_equal(cli_run(&r, "", args), 0);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "keep"));
     cli_result_release(&r);
     /* an audio bundle given to prune-visual */
     snprintf(args, sizeof args, "apply prune-visual --in tokens=%s/aa.safetensors --out %s/y.out",
