@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <sieve/plugin.h>
 
@@ -68,6 +71,35 @@ pv_out_alloc(const struct pv_in *in, struct pv_out *out, size_t k, size_t width,
     return 0;
 }
 
+/*
+ * Copies one token row. Output buffers are far larger than the caches and are never read back
+ * by the method, so on x86 aligned rows are written with streaming stores, which skip reading
+ * each destination line first (a third of the memory traffic of a gather).
+ */
+void
+pv_copy_row(float *dst, const float *src, size_t c)
+{
+#if defined(__SSE2__)
+    if (((uintptr_t)dst & 15) == 0 && c >= 64) {
+        size_t j = 0;
+        for (; j + 4 <= c; j += 4)
+            _mm_stream_ps(dst + j, _mm_loadu_ps(src + j));
+        for (; j < c; j++)
+            dst[j] = src[j];
+        return;
+    }
+#endif
+    memcpy(dst, src, c * sizeof *dst);
+}
+
+void
+pv_copy_done(void)
+{
+#if defined(__SSE2__)
+    _mm_sfence(); /* order the streaming stores before anyone reads the rows */
+#endif
+}
+
 int
 pv_emit(const struct pv_in *in, const int64_t *rows, size_t k, struct pv_out *out)
 {
@@ -77,12 +109,13 @@ pv_emit(const struct pv_in *in, const int64_t *rows, size_t k, struct pv_out *ou
         return rc;
     for (size_t i = 0; i < k; i++) {
         size_t r = (size_t)rows[i], q = r % p;
-        memcpy(out->tokens + i * c, in->x + r * c, c * sizeof(float));
+        pv_copy_row(out->tokens + i * c, in->x + r * c, c);
         out->index[3 * i] = (int32_t)(r / p);
         out->index[3 * i + 1] = (int32_t)(q / (size_t)in->w);
         out->index[3 * i + 2] = (int32_t)(q % (size_t)in->w);
         out->importance[i] = in->importance ? in->importance[r] : 0.0f;
         out->mask[r] = 1;
     }
+    pv_copy_done();
     return 0;
 }

@@ -16,4 +16,9 @@ int pv_out_alloc(const struct pv_in *in, struct pv_out *out, size_t k, size_t wi
 /* Fills `out` with the cells rows[0..k) of `in`, in that order. Returns 0 or SIEVE_ENOMEM. */
 int pv_emit(const struct pv_in *in, const int64_t *rows, size_t k, struct pv_out *out);
 
+/* Copies c floats of one row, with streaming stores where the destination allows; call
+ * pv_copy_done once after the last row. */
+void pv_copy_row(float *dst, const float *src, size_t c);
+void pv_copy_done(void);
+
 #endif

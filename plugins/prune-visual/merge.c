@@ -108,7 +108,7 @@ pv_pixel_shuffle(const struct pv_in *in, struct pv_out *out)
                         continue;
                     }
                     size_t cell = (size_t)((t * h + y) * w + x);
-                    memcpy(dst, in->x + cell * c, c * sizeof *dst);
+                    pv_copy_row(dst, in->x + cell * c, c);
                     imp += in->importance ? in->importance[cell] : 0.0;
                     cnt++;
                 }
@@ -120,6 +120,7 @@ pv_pixel_shuffle(const struct pv_in *in, struct pv_out *out)
             }
         }
     }
+    pv_copy_done();
     return 0;
 }
 
