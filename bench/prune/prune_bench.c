@@ -10,7 +10,8 @@
  * the method call, output rows included) and writes the kept cells of the last repetition
  * to DIR/rows.i64 (flat cell indices in output order) so run.py can check that C and numpy
  * agree. Keys: keep, window, faithful, seed, dominant_ratio, motion_threshold,
- * match_threshold, segments, alpha (defaults as in the plugins).
+ * match_threshold, segments, alpha (defaults as in the plugins); for audio `gather=0` times
+ * the selection alone, without copying the kept rows.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -149,6 +150,7 @@ run_audio(int argc, char **argv)
     float *x = load(dir, "x.f32", n * c * sizeof(float));
     float *imp = load(dir, "imp.f32", n * sizeof(float));
     double keep = param(argc, argv, 7, "keep", 0.5);
+    int gather = (int)param(argc, argv, 7, "gather", 1);
     uint8_t *mask = malloc(n);
     float *tok = malloc(n * c * sizeof *tok);
     int32_t *idx = malloc(n * sizeof *idx);
@@ -171,7 +173,7 @@ run_audio(int argc, char **argv)
             fprintf(stderr, "prune_bench: unknown audio method '%s'\n", method);
             return 2;
         }
-        if (k >= 0)
+        if (k >= 0 && gather)
             pa_gather(x, c, mask, n, tok, idx);
         double t1 = now_ms();
         if (k < 0) {

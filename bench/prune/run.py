@@ -68,7 +68,7 @@ def vision_ref(method, prm, x, imp, h, w, ftype, motion):
     raise ValueError(method)
 
 
-def audio_ref(method, prm, x, imp):
+def audio_ref(method, prm, x, imp, gather=True):
     keep = prm.get("keep", 0.5)
     if method == "segment-topk":
         mask = ref.a_segment_topk(imp, keep, prm["segments"])
@@ -81,7 +81,8 @@ def audio_ref(method, prm, x, imp):
     else:
         mask = ref.a_random(len(imp), keep, prm["seed"])
     rows = np.flatnonzero(mask)
-    x[rows]  # the kept tokens, as the C side gathers them
+    if gather:
+        x[rows]  # the kept tokens, as the C side gathers them
     return rows
 
 
@@ -107,13 +108,14 @@ def label(method, prm):
     return method + extra
 
 
-def report(rows_out, title):
+def report(rows_out, title, unit="ms", scale=1.0):
     print(title)
-    print("  %-20s %10s %12s %8s %7s %9s" % ("method", "C ms", "numpy ms", "ratio", "same",
-                                             "keep"))
+    print("  %-20s %10s %12s %8s %7s %9s" % ("method", "C " + unit, "numpy " + unit, "ratio",
+                                             "same", "keep"))
     for name, c_ms, np_ms, same, keep in rows_out:
-        print("  %-20s %10.2f %12.2f %7.1fx %7s %9.4f" % (name, c_ms, np_ms, np_ms / c_ms,
-                                                         "yes" if same else "NO", keep))
+        print("  %-20s %10.2f %12.2f %7.1fx %7s %9.4f" % (name, c_ms * scale, np_ms * scale,
+                                                         np_ms / c_ms, "yes" if same else "NO",
+                                                         keep))
 
 
 def main():
@@ -170,17 +172,21 @@ def main():
         aimp.tofile(os.path.join(tmp, "imp.f32"))
         areps = args.reps * 20
         print("\naudio: 30 s = %d tokens x %d dims; %d reps" % (N, C, areps))
-        out = []
-        for method, prm in AUDIO:
-            if only and method not in only:
-                continue
-            c_t, c_rows = time_c(driver, ["audio", tmp, str(N), str(C), method], areps, prm,
-                                 tmp)
-            n_t, n_rows = time_numpy(lambda: audio_ref(method, prm, ax, aimp), areps)
-            same = len(c_rows) == len(n_rows) and bool(np.all(c_rows == n_rows))
-            out.append((method, statistics.median(c_t), statistics.median(n_t), same,
-                        len(c_rows) / N))
-        report(out, "prune-audio (median wall ms per call, gather of kept tokens included)")
+        for gather in (1, 0):
+            out = []
+            for method, prm in AUDIO:
+                if only and method not in only:
+                    continue
+                c_t, c_rows = time_c(driver, ["audio", tmp, str(N), str(C), method], areps,
+                                     dict(prm, gather=gather), tmp)
+                n_t, n_rows = time_numpy(lambda: audio_ref(method, prm, ax, aimp, gather),
+                                         areps)
+                same = len(c_rows) == len(n_rows) and bool(np.all(c_rows == n_rows))
+                out.append((method, statistics.median(c_t), statistics.median(n_t), same,
+                            len(c_rows) / N))
+            report(out, "prune-audio (median wall us per call, %s)"
+                   % ("gather of kept tokens included" if gather else "selection only"),
+                   unit="us", scale=1e3)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
