@@ -137,16 +137,20 @@ codec_side(const struct sieve_host *h, const struct sieve_bundle *media, int64_t
 {
     if (!media)
         return sieve_errbuf_set(err, SIEVE_EBADINPUT,
-                                "method 'codec' needs the 'media' input (frame_type, motion)");
+                                "method 'codec' needs the 'media' input (decode's bundle)");
     const struct sieve_tensor *ft = h->tensor_get(media, "frame_type");
     const struct sieve_tensor *mo = h->tensor_get(media, "motion");
-    if (!ft || (ft->dtype != SIEVE_DTYPE_U8 && ft->dtype != SIEVE_DTYPE_BOOL) || ft->ndim != 1)
+    if (!ft)
         return sieve_errbuf_set(err, SIEVE_EBADINPUT,
-                                "media: need u8 tensor 'frame_type' [frames]");
-    if (!mo || mo->dtype != SIEVE_DTYPE_F32 || mo->ndim != 3 || mo->shape[0] != ft->shape[0] ||
+                                "media: no tensor 'frame_type' (decode with frame_types: true)");
+    if (!mo)
+        return sieve_errbuf_set(err, SIEVE_EBADINPUT,
+                                "media: no tensor 'motion' (decode with motion_vectors: true)");
+    if ((ft->dtype != SIEVE_DTYPE_U8 && ft->dtype != SIEVE_DTYPE_BOOL) || ft->ndim != 1)
+        return sieve_errbuf_set(err, SIEVE_EBADINPUT, "media: 'frame_type' must be u8 [frames]");
+    if (mo->dtype != SIEVE_DTYPE_F32 || mo->ndim != 3 || mo->shape[0] != ft->shape[0] ||
         mo->shape[1] < 1 || mo->shape[2] < 1)
-        return sieve_errbuf_set(err, SIEVE_EBADINPUT,
-                                "media: need f32 tensor 'motion' [%lld, mh, mw]",
+        return sieve_errbuf_set(err, SIEVE_EBADINPUT, "media: 'motion' must be f32 [%lld, mh, mw]",
                                 (long long)ft->shape[0]);
     pv_codec_groups(ft->data, mo->data, ft->shape[0], mo->shape[1], mo->shape[2], t, hh, ww, is_key,
                     cell_motion);
