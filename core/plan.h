@@ -159,6 +159,9 @@ struct plan_opts {
     const char *const *sets;
     size_t n_sets;
     int no_lookup; /* skip the cache lookup */
+    /* The pipeline's text, e.g. the copy a run recorded (resume plans what ran, even if the
+     * file changed since); NULL reads `path`. `path` still names it and anchors the dataset. */
+    const char *text;
 };
 
 /*

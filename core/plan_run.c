@@ -134,7 +134,10 @@ plan_prepare(const struct plan_opts *o, const struct host_registry *reg, struct 
     int rc;
 
     *out = NULL;
-    rc = spec_load(o->path, &s, diags, err);
+    if (o->text)
+        rc = spec_parse(o->path, o->text, strlen(o->text), &s, diags, err);
+    else
+        rc = spec_load(o->path, &s, diags, err);
     if (rc < 0 && rc != SIEVE_ESPEC) {
         spec_free(s);
         return rc;
