@@ -35,6 +35,7 @@ void cli_error(const char *verb, const char *fmt, ...)
 /* The store directory: --store value if given, else $SIEVE_STORE, else "./.sieve". */
 const char *cli_store_dir(const char *opt);
 
+int cmd_inspect(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 #endif

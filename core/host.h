@@ -10,15 +10,18 @@
  * plugin that crashes in its constructor or entry function is reported ("plugin
  * 'x.so': crashed while loading (signal 11)") and skipped, and the host keeps going. Each
  * rejection is one line naming the file and the reason (wrong ABI major, newer minor, missing
- * entry symbol, name mismatch, malformed parameter table).
+ * entry symbol, name mismatch, malformed parameter table). A child that has not answered
+ * within 5 s (SIEVE_PLUGIN_LOAD_TIMEOUT_MS overrides) is killed and reported the same way.
+ * When two files give the same plugin name, the first on the search path wins, whether or not
+ * it loads: a broken override is reported, never silently replaced by another copy.
  *
  * Usage:
  *     struct host_registry *reg;
  *     host_registry_scan(NULL, &reg, &err);         // NULL = default search path
  *     const struct host_plugin *p = host_registry_find(reg, "example-topk");
  *     struct sieve_value *vals;
- *     host_params_build(p, keys, values, n, "cli", &vals, &err);
- *     ... host_plugin_run(p, vals, ctx, inputs, outputs, &err) ...
+ *     host_params_build(p, keys, values, n, &vals, &err);
+ *     ... host_plugin_run(p, vals, ctx, inputs, outputs, &err) ...   // core/runner.h
  *     host_params_free(p, vals);
  *     host_registry_free(reg);
  */
@@ -50,6 +53,8 @@ void host_registry_free(struct host_registry *reg);
 size_t host_registry_count(const struct host_registry *reg);
 const struct host_plugin *host_registry_at(const struct host_registry *reg, size_t i);
 const struct host_plugin *host_registry_find(const struct host_registry *reg, const char *name);
+/* The loaded plugin whose name is closest to `name` (edit distance at most 2), or NULL. */
+const char *host_registry_suggest(const struct host_registry *reg, const char *name);
 /* One-line messages for files that were rejected, e.g. "plugin '/x/bad.so': ABI major 2, host 1". */
 size_t host_registry_problem_count(const struct host_registry *reg);
 const char *host_registry_problem_at(const struct host_registry *reg, size_t i);
@@ -91,5 +96,14 @@ void host_params_free(const struct host_plugin *p, struct sieve_value *vals);
  * Ownership: the caller frees the string.
  */
 char *host_params_canonical(const struct host_plugin *p, const struct sieve_value *vals);
+
+/* "int", "float", "string", "bool", "enum", "list" (or "unknown"); never NULL. */
+const char *host_param_type_name(uint32_t type);
+
+/*
+ * Writes `v` in its shortest form that reads back as the same double ("0.5", "1", "1e-07");
+ * -0 is written "0". This is the number form of canonical parameters and of messages.
+ */
+void host_number_format(double v, char *buf, size_t cap);
 
 #endif
