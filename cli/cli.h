@@ -36,6 +36,7 @@ void cli_error(const char *verb, const char *fmt, ...)
 const char *cli_store_dir(const char *opt);
 
 int cmd_inspect(int argc, char **argv);
+int cmd_table(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ struct cli_command {
 /* Sorted by name. */
 static const struct cli_command commands[] = {
     {"inspect", cmd_inspect, "print the tensors and metadata of a bundle file"},
+    {"table", cmd_table, "print the results table of a run (variants x categories)"},
     {"version", cmd_version, "print the version of sieve and of the plugin ABI"},
 };
 
