@@ -172,17 +172,13 @@ static const char *const metric_names[M_COUNT] = {
 static int
 compute(const struct state *s, const struct av_tokens full[2], const struct kept *k, double *m)
 {
-    double nd[2];
     for (int i = 0; i < 2; i++) {
         const struct av_tokens *f = &full[i];
         unsigned char *dropped = malloc((size_t)f->n + 1);
         if (!dropped)
             return SIEVE_ENOMEM;
-        nd[i] = 0;
-        for (int64_t j = 0; j < f->n; j++) {
+        for (int64_t j = 0; j < f->n; j++)
             dropped[j] = !k->mask[i][j];
-            nd[i] += dropped[j];
-        }
         m[i == 0 ? M_TIN_V : M_TIN_A] = (double)f->n;
         m[i == 0 ? M_TOUT_V : M_TOUT_A] = (double)k->n[i];
         m[i == 0 ? M_KEEP_V : M_KEEP_A] = f->n > 0 ? (double)k->n[i] / (double)f->n : 1.0;
@@ -195,10 +191,12 @@ compute(const struct state *s, const struct av_tokens full[2], const struct kept
     m[M_TIN] = m[M_TIN_V] + m[M_TIN_A];
     m[M_TOUT] = m[M_TOUT_V] + m[M_TOUT_A];
     m[M_KEEP] = m[M_TIN] > 0 ? m[M_TOUT] / m[M_TIN] : 1.0;
-    /* Overall retention weights each modality by its full token count; overall coverage is
-     * the mean over every dropped token of either modality. */
+    /* Overall retention and coverage weight each modality by its full token count. Fixed
+     * weights keep the overall value between the modalities' and moving with them; weighting
+     * coverage by dropped tokens instead would let the mix of what was dropped flip the
+     * trend (more video dropped at one keep ratio than at the next). */
     m[M_RET] = m[M_TIN] > 0 ? (m[M_RET_V] * m[M_TIN_V] + m[M_RET_A] * m[M_TIN_A]) / m[M_TIN] : 1;
-    m[M_COV] = nd[0] + nd[1] > 0 ? (m[M_COV_V] * nd[0] + m[M_COV_A] * nd[1]) / (nd[0] + nd[1]) : 1;
+    m[M_COV] = m[M_TIN] > 0 ? (m[M_COV_V] * m[M_TIN_V] + m[M_COV_A] * m[M_TIN_A]) / m[M_TIN] : 1;
     double text = (double)s->text;
     m[M_FLOPS_FULL] = eval_prefill_flops(&s->llm, m[M_TIN] + text);
     m[M_FLOPS_KEPT] = eval_prefill_flops(&s->llm, m[M_TOUT] + text);

@@ -9,6 +9,8 @@
  *               well what was dropped is still represented; 1 when nothing is dropped, 0 when
  *               everything is.
  *   importance  Σ importance(kept) / Σ importance(full): the encoder-attention mass kept.
+ * The overall retention and coverage of a sample weight the two modalities by their full
+ * token counts (evaluate.c).
  *
  * LLM cost of a prefill over n tokens (audio + video, plus optional text), per layer:
  *   projections  2·n·(2·h² + 2·h·kv·d)      Q and O are h×h, K and V are h×(kv·d) (GQA)

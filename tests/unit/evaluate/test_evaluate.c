@@ -139,6 +139,11 @@ test_evaluate__pruned_visual_bundle(void **st)
     /* Dropped (1,0) twice; best kept match (1,1): cos 1/sqrt(2). */
     assert_float_equal(metric(ob, "coverage_video"), sqrt(0.5), 1e-6);
     assert_float_equal(metric(ob, "importance_video"), 0.5, 1e-6); /* (2 + 3) / 10 */
+    /* Overall values weight the modalities by their full token counts, 4 video and 3 audio. */
+    assert_float_equal(metric(ob, "coverage"), (4 * sqrt(0.5) + 3 * 1.0) / 7, 1e-6);
+    assert_float_equal(metric(ob, "retention"),
+                       (4 * 0.875 / sqrt(0.8125 * 1.25) + 3 * metric(ob, "retention_audio")) / 7,
+                       1e-6);
     assert_float_equal(metric(ob, "tokens_out"), 5, 0);
     struct eval_llm m7;
     eval_llm_preset("qwen2.5-omni-7b", &m7);
