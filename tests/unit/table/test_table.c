@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include "core/table.h"
+#include "core/table_store.h"
 #include "store/store.h"
 
 /* Two methods × two keep ratios, categories Music and Daily Life, aggregate rows. */
@@ -218,6 +219,87 @@ test_table__cli_reads_store_rows(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A task row for store_tasks_insert. */
+static struct store_task
+task(uint32_t idx, const char *node, const char *sample, const char *variant, const char *key,
+     const char *state)
+{
+    struct store_task t;
+    memset(&t, 0, sizeof t);
+    t.idx = idx;
+    t.node = node;
+    t.sample_index = sample ? 0 : -1;
+    t.sample = sample;
+    t.variant_label = variant;
+    t.key = key;
+    t.components = "{}";
+    t.state = state;
+    return t;
+}
+
+static void
+test_table__cached_run_borrows_rows(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/sieve-table-XXXXXX", cmd[512];
+    struct sieve_errbuf err;
+    struct store *s;
+    int64_t r1, r2, r3;
+    const char *k1 = "aa11", *k2 = "bb22", *k3 = "cc33";
+    const char *v = "{\"keep\":0.5}";
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(store_open(dir, &s, &err), 0);
+    /* Run 1 computed the reduce task (key k1) and a per-sample task (k2). */
+    assert_int_equal(store_run_create(s, "a", "p.yaml", "", &r1, &err), 0);
+    struct store_task t1[2] = {task(0, "summary", NULL, v, k1, "done"),
+                               task(1, "score", "clip1", v, k2, "done")};
+    assert_int_equal(store_tasks_insert(s, r1, t1, 2, &err), 0);
+    struct store_metric m1[3] = {
+        {r1, "summary", v, NULL, "all", "retention", 0.9},
+        {r1, "summary", v, NULL, "Music", "retention", 0.8},
+        {r1, "score", v, "clip1", "Music", "retention", 0.7},
+    };
+    assert_int_equal(store_metrics_insert(s, m1, 3, &err), 0);
+    /* Run 2: same keys under another node name, all cached, no rows of its own; k3 ran. */
+    assert_int_equal(store_run_create(s, "a", "p.yaml", "", &r2, &err), 0);
+    struct store_task t2[3] = {task(0, "reduce", NULL, v, k1, "cached"),
+                               task(1, "eval", "clip1", v, k2, "cached"),
+                               task(2, "reduce", NULL, "{\"keep\":0.25}", k3, "done")};
+    assert_int_equal(store_tasks_insert(s, r2, t2, 3, &err), 0);
+    struct store_metric m2 = {r2, "reduce", "{\"keep\":0.25}", NULL, "all", "retention", 0.5};
+    assert_int_equal(store_metrics_insert(s, &m2, 1, &err), 0);
+    /* Run 3 caches k1 again: run 2 has no rows for it, run 1 has. */
+    assert_int_equal(store_run_create(s, "a", "p.yaml", "", &r3, &err), 0);
+    struct store_task t3 = task(0, "reduce", NULL, v, k1, "cached");
+    assert_int_equal(store_tasks_insert(s, r3, &t3, 1, &err), 0);
+
+    struct store_metric *got;
+    size_t n;
+    assert_int_equal(table_store_rows(s, r2, NULL, &got, &n, &err), 0);
+    assert_int_equal(n, 4); /* its own row and three borrowed, relabelled */
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(got[i].run, r2);
+        if (got[i].sample) {
+            assert_string_equal(got[i].node, "eval");
+            assert_float_equal(got[i].value, 0.7, 0);
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 1);
+    store_metric_rows_free(got, n);
+    assert_int_equal(table_store_rows(s, r2, "reduce", &got, &n, &err), 0);
+    assert_int_equal(n, 3);
+    store_metric_rows_free(got, n);
+    assert_int_equal(table_store_rows(s, r3, NULL, &got, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(got[0].node, "reduce");
+    store_metric_rows_free(got, n);
+    store_close(s);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -230,6 +312,7 @@ main(void)
         cmocka_unit_test(test_table__metric_choice_and_errors),
         cmocka_unit_test(test_table__per_sample_rows_are_averaged),
         cmocka_unit_test(test_table__cli_reads_store_rows),
+        cmocka_unit_test(test_table__cached_run_borrows_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
