@@ -12,6 +12,12 @@
 /* Whether `s` is a non-empty run of [a-z0-9_] (with '-' too when `dash` is set). */
 int host_name_valid(const char *s, int dash);
 
+/*
+ * The plugin name a file name implies: "sieve-topk.so" and "topk.so" both give "topk".
+ * Returns 0 and writes into `name`, or -1 when the file is not a plugin candidate.
+ */
+int host_name_from_file(const char *path, char *name, size_t cap);
+
 /* Levenshtein distance between two short names (case-sensitive). */
 size_t host_edit_distance(const char *a, const char *b);
 

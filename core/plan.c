@@ -129,8 +129,8 @@ build_variants(struct plan *p, struct plan_node *pn, const struct spec_node *sn,
         if (pn->vars & (1ull << i))
             count *= s->vars[i].n_values;
     if (count > 1000000)
-        return sieve_errbuf_set(err, SIEVE_ESPEC, "node '%s': %llu variants is too many",
-                                pn->name, (unsigned long long)count);
+        return sieve_errbuf_set(err, SIEVE_ESPEC, "node '%s': %llu variants is too many", pn->name,
+                                (unsigned long long)count);
     pn->n_variants = (uint32_t)count;
     pn->variants = calloc(count, sizeof *pn->variants);
     keys = calloc(sn->n_params + 1, sizeof *keys);
@@ -151,8 +151,10 @@ build_variants(struct plan *p, struct plan_node *pn, const struct spec_node *sn,
             keys[i] = sn->params[i].name;
             texts[i] = spec_param_expand(s, &sn->params[i], pv->assign);
             if (!texts[i]) {
-                rc = sieve_errbuf_set(err, SIEVE_ESPEC, "node '%s': parameter '%s': undefined "
-                                      "variable", pn->name, sn->params[i].name);
+                rc = sieve_errbuf_set(err, SIEVE_ESPEC,
+                                      "node '%s': parameter '%s': undefined "
+                                      "variable",
+                                      pn->name, sn->params[i].name);
                 goto out;
             }
         }
@@ -203,11 +205,14 @@ wire_nodes(struct plan *p, struct sieve_errbuf *err)
         pn->flags = d->flags;
         pn->n_inputs = d->n_inputs;
         pn->n_outputs = d->n_outputs;
-        pn->gpu = sn->gpu >= 0 ? sn->gpu : s->def_gpu >= 0 ? s->def_gpu
-                                 : (d->flags & SIEVE_PLUGIN_NEEDS_DEVICE) ? 1 : 0;
+        pn->gpu = sn->gpu >= 0                             ? sn->gpu
+                  : s->def_gpu >= 0                        ? s->def_gpu
+                  : (d->flags & SIEVE_PLUGIN_NEEDS_DEVICE) ? 1
+                                                           : 0;
         pn->retries = sn->retries >= 0 ? sn->retries : s->def_retries >= 0 ? s->def_retries : 2;
-        pn->timeout_s = sn->timeout_s >= 0 ? sn->timeout_s
-                        : s->def_timeout_s >= 0 ? s->def_timeout_s : 0;
+        pn->timeout_s = sn->timeout_s >= 0      ? sn->timeout_s
+                        : s->def_timeout_s >= 0 ? s->def_timeout_s
+                                                : 0;
         pn->inputs = calloc(pn->n_inputs ? pn->n_inputs : 1, sizeof *pn->inputs);
         if (!pn->inputs)
             return sieve_errbuf_set(err, SIEVE_ENOMEM, "plan: out of memory");
@@ -283,8 +288,8 @@ wire_tasks(struct plan *p, struct sieve_errbuf *err)
                 goto out;
             }
             for (uint32_t v = 0; v < n->n_variants; v++)
-                proj[j][v] = variant_encode(p->spec, p->nodes[in->node].vars,
-                                            n->variants[v].assign);
+                proj[j][v] =
+                    variant_encode(p->spec, p->nodes[in->node].vars, n->variants[v].assign);
         }
         free(assign);
         for (uint32_t j = 0; j < ni; j++)

@@ -119,6 +119,8 @@ struct plan {
     uint32_t *dependent_pool;
     uint8_t (*key_pool)[32];
     char (*media_hex)[PLAN_KEY_HEX]; /* per sample, content hash of the media file */
+    /* Wall-clock milliseconds of the phases of plan_prepare (for the dry run and bench/). */
+    double ms_spec, ms_build, ms_lookup;
 };
 
 /*

@@ -21,219 +21,6 @@
 #define MAX_DEPTH 32
 #define MAX_TEXT (64 * 1024)
 
-/* ---- small helpers shared by the spec files -------------------------------------------- */
-
-void
-sbuf_add(struct sbuf *b, const char *s, size_t len)
-{
-    if (b->oom)
-        return;
-    if (b->len + len + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 64;
-        char *ns;
-        while (nc < b->len + len + 1)
-            nc *= 2;
-        if (!(ns = realloc(b->s, nc))) {
-            b->oom = 1;
-            return;
-        }
-        b->s = ns;
-        b->cap = nc;
-    }
-    memcpy(b->s + b->len, s, len);
-    b->len += len;
-    b->s[b->len] = '\0';
-}
-
-void
-sbuf_str(struct sbuf *b, const char *s)
-{
-    sbuf_add(b, s, strlen(s));
-}
-
-void
-sbuf_ch(struct sbuf *b, char c)
-{
-    sbuf_add(b, &c, 1);
-}
-
-void
-sbuf_quoted(struct sbuf *b, const char *s)
-{
-    sbuf_ch(b, '"');
-    for (; *s; s++) {
-        switch (*s) {
-        case '"':
-            sbuf_str(b, "\\\"");
-            break;
-        case '\\':
-            sbuf_str(b, "\\\\");
-            break;
-        case '\n':
-            sbuf_str(b, "\\n");
-            break;
-        case '\t':
-            sbuf_str(b, "\\t");
-            break;
-        case '\r':
-            sbuf_str(b, "\\r");
-            break;
-        default:
-            sbuf_ch(b, *s);
-        }
-    }
-    sbuf_ch(b, '"');
-}
-
-char *
-sbuf_take(struct sbuf *b)
-{
-    char *s;
-    if (b->oom) {
-        free(b->s);
-        memset(b, 0, sizeof *b);
-        return NULL;
-    }
-    s = b->s ? b->s : strdup("");
-    memset(b, 0, sizeof *b);
-    return s;
-}
-
-size_t
-spec_edit_distance(const char *a, const char *b, size_t cap)
-{
-    size_t la = strlen(a), lb = strlen(b), row[64], prev, tmp;
-
-    if (lb >= 64 || la >= 64)
-        return cap + 1;
-    if ((la > lb ? la - lb : lb - la) > cap)
-        return cap + 1;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        prev = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t best = prev + (a[i - 1] != b[j - 1]);
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            tmp = row[j];
-            row[j] = best;
-            prev = tmp;
-        }
-    }
-    return row[lb] > cap ? cap + 1 : row[lb];
-}
-
-const char *
-spec_suggest(const char *word, const char *const *names, size_t n)
-{
-    const char *best = NULL;
-    size_t cap = strlen(word) <= 3 ? 1 : 2, best_d = cap + 1;
-    for (size_t i = 0; i < n; i++) {
-        size_t d = spec_edit_distance(word, names[i], cap);
-        if (d < best_d) {
-            best_d = d;
-            best = names[i];
-        }
-    }
-    return best;
-}
-
-char *
-spec_dirname(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return strdup(".");
-    if (slash == path)
-        return strdup("/");
-    return strndup(path, (size_t)(slash - path));
-}
-
-char *
-spec_path_join(const char *dir, const char *rel)
-{
-    struct sbuf b = {0};
-    if (rel[0] == '/' || !strcmp(dir, "."))
-        return strdup(rel);
-    sbuf_str(&b, dir);
-    sbuf_ch(&b, '/');
-    sbuf_str(&b, rel);
-    return sbuf_take(&b);
-}
-
-/* ---- diagnostics ----------------------------------------------------------------------- */
-
-void
-spec_diags_init(struct spec_diags *d)
-{
-    memset(d, 0, sizeof *d);
-}
-
-void
-spec_diags_release(struct spec_diags *d)
-{
-    for (size_t i = 0; i < d->n; i++)
-        free(d->items[i].text);
-    free(d->items);
-    memset(d, 0, sizeof *d);
-}
-
-void
-spec_diags_add(struct spec_diags *d, int warning, const char *file, struct spec_mark mark,
-               const char *fmt, ...)
-{
-    char msg[1024], where[600];
-    struct sbuf b = {0};
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (mark.line && mark.col)
-        snprintf(where, sizeof where, "%s:%u:%u: ", file, mark.line, mark.col);
-    else if (mark.line)
-        snprintf(where, sizeof where, "%s:%u: ", file, mark.line);
-    else
-        snprintf(where, sizeof where, "%s: ", file);
-    sbuf_str(&b, where);
-    if (warning)
-        sbuf_str(&b, "warning: ");
-    sbuf_str(&b, msg);
-    /* The same problem found twice (an alias used in two places) is reported once. */
-    for (size_t i = 0; i < d->n; i++)
-        if (b.s && !strcmp(d->items[i].text, b.s)) {
-            free(b.s);
-            return;
-        }
-    if (d->n == d->cap) {
-        size_t nc = d->cap ? d->cap * 2 : 16;
-        struct spec_diag *ni = realloc(d->items, nc * sizeof *ni);
-        if (!ni) {
-            free(b.s);
-            d->n_errors += !warning;
-            return;
-        }
-        d->items = ni;
-        d->cap = nc;
-    }
-    d->items[d->n].text = sbuf_take(&b);
-    d->items[d->n].warning = warning;
-    d->n++;
-    d->n_errors += !warning;
-}
-
-void
-spec_diags_print(const struct spec_diags *d, FILE *f)
-{
-    for (size_t i = 0; i < d->n; i++)
-        if (d->items[i].text)
-            fprintf(f, "%s\n", d->items[i].text);
-}
-
 /* ---- YAML walking ---------------------------------------------------------------------- */
 
 struct parse {
@@ -378,8 +165,7 @@ collect(struct parse *p, yaml_node_t *map, struct kvs *out, const char *what, in
             continue;
         }
         if ((prev = kvs_find(out, key))) {
-            problem(p, k, "duplicate %s '%s' (first at line %u)", what, key,
-                    mark_of(prev->k).line);
+            problem(p, k, "duplicate %s '%s' (first at line %u)", what, key, mark_of(prev->k).line);
             continue;
         }
         kvs_push(out, key, k, v);
@@ -413,8 +199,8 @@ check_keys(struct parse *p, const struct kvs *m, const char *const *known, size_
             problem(p, m->items[i].k, "%sunknown key '%s' (did you mean '%s'?)", prefix,
                     m->items[i].key, near);
         else
-            problem(p, m->items[i].k, "%sunknown key '%s' (expected %s)", prefix,
-                    m->items[i].key, list);
+            problem(p, m->items[i].k, "%sunknown key '%s' (expected %s)", prefix, m->items[i].key,
+                    list);
     }
 }
 
@@ -459,8 +245,8 @@ value_text(struct parse *p, yaml_node_t *n, const char *prefix, int depth)
             sbuf_str(&b, scalar(n));
     } else if (n->type == YAML_SEQUENCE_NODE) {
         sbuf_ch(&b, '[');
-        for (yaml_node_item_t *it = n->data.sequence.items.start;
-             it < n->data.sequence.items.top; it++) {
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++) {
             yaml_node_t *item = node_at(p, *it);
             char *t = item ? value_text(p, item, prefix, depth + 1) : NULL;
             if (!t) {
@@ -518,8 +304,8 @@ parse_matrix(struct parse *p, yaml_node_t *n)
         yaml_node_item_t one = 0, *items, *end;
 
         if (!valid_name(m.items[i].key, 0)) {
-            problem(p, m.items[i].k,
-                    "matrix variable '%s' may only use letters, digits and '_'", m.items[i].key);
+            problem(p, m.items[i].k, "matrix variable '%s' may only use letters, digits and '_'",
+                    m.items[i].key);
             continue;
         }
         if (p->s->n_vars >= SPEC_MAX_VARS) {
@@ -630,7 +416,8 @@ parse_dataset(struct parse *p, yaml_node_t *n)
         goto out;
     }
     if (!scalar((man ? man : glob)->v) || !*scalar((man ? man : glob)->v)) {
-        problem(p, (man ? man : glob)->v, "dataset: '%s' must be a path", man ? "manifest" : "glob");
+        problem(p, (man ? man : glob)->v, "dataset: '%s' must be a path",
+                man ? "manifest" : "glob");
         goto out;
     }
     if (p->s->limit == -2)
@@ -724,8 +511,7 @@ out:
 static void
 parse_node(struct parse *p, const struct kv *e)
 {
-    static const char *const known[] = {"plugin", "in", "with", "resources", "retries",
-                                        "timeout"};
+    static const char *const known[] = {"plugin", "in", "with", "resources", "retries", "timeout"};
     struct spec_node *sn = &p->s->nodes[p->s->n_nodes];
     struct kvs m = {0};
     const struct kv *f;

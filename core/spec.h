@@ -55,6 +55,8 @@ struct spec_mark {
 struct spec_diag {
     char *text;
     int warning; /* non-zero: does not fail validation */
+    char *file;  /* the spec's path, the manifest's, or "--set ..." */
+    struct spec_mark mark;
 };
 
 /* A growable list of diagnostics. */
@@ -73,6 +75,8 @@ __attribute__((format(printf, 5, 6)))
 void
 spec_diags_add(struct spec_diags *d, int warning, const char *file, struct spec_mark mark,
                const char *fmt, ...);
+/* Orders diagnostics by file, line and column (stable). */
+void spec_diags_sort(struct spec_diags *d);
 /* Prints each diagnostic on its own line ("error: " is implied, warnings say so). */
 void spec_diags_print(const struct spec_diags *d, FILE *f);
 

@@ -168,8 +168,10 @@ spec_set(struct spec *s, const char *assignment, struct sieve_errbuf *err)
     int idx;
 
     if (!eq || eq == assignment)
-        return sieve_errbuf_set(err, SIEVE_EINVAL, "--set '%s': expected var=value or "
-                                "node.param=value", assignment);
+        return sieve_errbuf_set(err, SIEVE_EINVAL,
+                                "--set '%s': expected var=value or "
+                                "node.param=value",
+                                assignment);
     value = eq + 1;
     if (memchr(assignment, '.', (size_t)(eq - assignment)))
         return set_param(s, assignment, (size_t)(eq - assignment), value, assignment, err);
@@ -177,8 +179,7 @@ spec_set(struct spec *s, const char *assignment, struct sieve_errbuf *err)
     for (const char *c = assignment; c < eq; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
               *c == '_'))
-            return sieve_errbuf_set(err, SIEVE_EINVAL, "--set '%s': bad variable name",
-                                    assignment);
+            return sieve_errbuf_set(err, SIEVE_EINVAL, "--set '%s': bad variable name", assignment);
     if (value[0] == '[' && value[strlen(value) - 1] == ']') {
         if (split_list(value, &items, &n) < 0)
             return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
@@ -194,8 +195,7 @@ spec_set(struct spec *s, const char *assignment, struct sieve_errbuf *err)
     idx = var_find(s, assignment, (size_t)(eq - assignment));
     if (idx < 0) {
         struct spec_var *nv;
-        if (s->n_vars >= SPEC_MAX_VARS ||
-            !(nv = realloc(s->vars, (s->n_vars + 1) * sizeof *nv))) {
+        if (s->n_vars >= SPEC_MAX_VARS || !(nv = realloc(s->vars, (s->n_vars + 1) * sizeof *nv))) {
             for (size_t i = 0; i < n; i++)
                 free(items[i]);
             free(items);
@@ -233,8 +233,7 @@ spec_set(struct spec *s, const char *assignment, struct sieve_errbuf *err)
 /* Finds the next "${name}" at or after *p; returns its variable index (-2: undefined, with
  * the name span in name and len) or -1 when there are no more. */
 static int
-next_ref(const struct spec *s, const char **p, const char **start, const char **name,
-         size_t *len)
+next_ref(const struct spec *s, const char **p, const char **start, const char **name, size_t *len)
 {
     const char *a = strstr(*p, "${"), *b;
     if (!a || !(b = strchr(a + 2, '}')))
@@ -544,8 +543,8 @@ check_inputs(struct check *c, struct spec_node *n, const char *const *node_names
         if (!in->out_port) {
             if (sd->n_outputs == 0)
                 spec_diags_add(c->d, 0, c->s->path, in->mark,
-                               "node '%s': input '%s': node '%s' has no outputs", n->name,
-                               in->port, src->name);
+                               "node '%s': input '%s': node '%s' has no outputs", n->name, in->port,
+                               src->name);
             else
                 in->out_index = 0;
             continue;
@@ -566,8 +565,8 @@ check_inputs(struct check *c, struct spec_node *n, const char *const *node_names
         for (i = 0; i < n->n_inputs && strcmp(n->inputs[i].port, d->inputs[j].name); i++)
             ;
         if (i == n->n_inputs)
-            spec_diags_add(c->d, 0, c->s->path, n->mark, "node '%s': missing input '%s'",
-                           n->name, d->inputs[j].name);
+            spec_diags_add(c->d, 0, c->s->path, n->mark, "node '%s': missing input '%s'", n->name,
+                           d->inputs[j].name);
     }
 }
 

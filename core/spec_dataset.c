@@ -381,8 +381,7 @@ load_glob(struct loader *l, const char *base_dir, struct spec_mark mark)
 }
 
 int
-spec_dataset_load(struct spec *s, const char *base_dir, struct spec_mark mark,
-                  struct spec_diags *d)
+spec_dataset_load(struct spec *s, const char *base_dir, struct spec_mark mark, struct spec_diags *d)
 {
     struct loader l = {.s = s, .d = d};
     FILE *f;

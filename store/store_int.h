@@ -18,8 +18,7 @@ struct store {
 int store_fail(struct store *st, struct sieve_errbuf *err, const char *what);
 
 /* Prepares `sql`; on failure fills err and returns SIEVE_ESTORE. */
-int store_prepare(struct store *st, const char *sql, sqlite3_stmt **out,
-                  struct sieve_errbuf *err);
+int store_prepare(struct store *st, const char *sql, sqlite3_stmt **out, struct sieve_errbuf *err);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
 int store_begin(struct store *st, struct sieve_errbuf *err);

@@ -57,8 +57,7 @@ store_object_path(const struct store *st, const char *key, char *buf, size_t len
 }
 
 int
-store_log_path(const struct store *st, int64_t run, uint32_t idx, char *buf, size_t len,
-               int mkdirs)
+store_log_path(const struct store *st, int64_t run, uint32_t idx, char *buf, size_t len, int mkdirs)
 {
     int n;
     if (mkdirs) {
@@ -75,8 +74,7 @@ store_log_path(const struct store *st, int64_t run, uint32_t idx, char *buf, siz
 }
 
 int
-store_file_sha256(const char *path, char hex[STORE_HEX], uint64_t *bytes,
-                  struct sieve_errbuf *err)
+store_file_sha256(const char *path, char hex[STORE_HEX], uint64_t *bytes, struct sieve_errbuf *err)
 {
     static const char digits[] = "0123456789abcdef";
     unsigned char buf[1 << 16], md[EVP_MAX_MD_SIZE];
@@ -143,13 +141,11 @@ store_artifact_index_locked(struct store *st, const struct store_artifact *a,
                                 strerror(errno));
     if (a->checksum) {
         if (!is_hex_key(a->checksum))
-            return sieve_errbuf_set(err, SIEVE_EINVAL, "index artifact '%s': bad checksum",
-                                    a->key);
+            return sieve_errbuf_set(err, SIEVE_EINVAL, "index artifact '%s': bad checksum", a->key);
         if ((uint64_t)sb.st_size != a->bytes)
-            return sieve_errbuf_set(err, SIEVE_EFORMAT,
-                                    "index artifact '%s': %llu bytes on disk, writer wrote %llu",
-                                    path, (unsigned long long)sb.st_size,
-                                    (unsigned long long)a->bytes);
+            return sieve_errbuf_set(
+                err, SIEVE_EFORMAT, "index artifact '%s': %llu bytes on disk, writer wrote %llu",
+                path, (unsigned long long)sb.st_size, (unsigned long long)a->bytes);
         memcpy(sum, a->checksum, STORE_HEX);
         bytes = a->bytes;
     } else if ((rc = store_file_sha256(path, sum, &bytes, err)) < 0) {
@@ -276,8 +272,8 @@ store_artifact_pin(struct store *st, int64_t run, const char *const *keys, size_
 
     if ((rc = store_begin(st, err)) < 0)
         return rc;
-    if ((rc = store_prepare(st, "INSERT OR IGNORE INTO artifact_pins(run, key) VALUES(?2, ?1)",
-                            &s, err)) == 0)
+    if ((rc = store_prepare(st, "INSERT OR IGNORE INTO artifact_pins(run, key) VALUES(?2, ?1)", &s,
+                            err)) == 0)
         for (size_t i = 0; i < n; i++)
             if (exec_key(st, s, keys[i], run) < 0) {
                 rc = store_fail(st, err, "pin artifact");
@@ -350,8 +346,7 @@ store_artifact_list(struct store *st, struct store_artifact_row **out, size_t *n
 /* ---- media hash cache ------------------------------------------------------------------ */
 
 int
-store_media_hash(struct store *st, const char *path, char hex[STORE_HEX],
-                 struct sieve_errbuf *err)
+store_media_hash(struct store *st, const char *path, char hex[STORE_HEX], struct sieve_errbuf *err)
 {
     struct stat sb;
     sqlite3_stmt *s = NULL;

@@ -121,8 +121,7 @@ store_run_get(struct store *st, int64_t id, struct store_run *out, struct sieve_
     int rc, step;
 
     memset(out, 0, sizeof *out);
-    if ((rc = store_prepare(st, "SELECT " RUN_COLUMNS " FROM runs r WHERE r.id = ?", &s, err)) <
-        0)
+    if ((rc = store_prepare(st, "SELECT " RUN_COLUMNS " FROM runs r WHERE r.id = ?", &s, err)) < 0)
         return rc;
     sqlite3_bind_int64(s, 1, id);
     step = sqlite3_step(s);
@@ -146,8 +145,8 @@ store_run_list(struct store *st, struct store_run **out, size_t *n, struct sieve
 
     *out = NULL;
     *n = 0;
-    if ((rc = store_prepare(st, "SELECT " RUN_COLUMNS " FROM runs r ORDER BY r.id DESC", &s,
-                            err)) < 0)
+    if ((rc = store_prepare(st, "SELECT " RUN_COLUMNS " FROM runs r ORDER BY r.id DESC", &s, err)) <
+        0)
         return rc;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         if (len == cap) {
@@ -237,8 +236,8 @@ store_tasks_insert(struct store *st, int64_t run, const struct store_task *rows,
                             " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             &ins, err)) < 0)
         goto out;
-    if ((rc = store_prepare(st, "INSERT OR IGNORE INTO artifact_pins(run, key) VALUES(?, ?)",
-                            &pin, err)) < 0)
+    if ((rc = store_prepare(st, "INSERT OR IGNORE INTO artifact_pins(run, key) VALUES(?, ?)", &pin,
+                            err)) < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
         const struct store_task *t = &rows[i];
@@ -663,8 +662,7 @@ store_device_upsert(struct store *st, const char *name, const char *state, const
 }
 
 int
-store_device_list(struct store *st, struct store_device **out, size_t *n,
-                  struct sieve_errbuf *err)
+store_device_list(struct store *st, struct store_device **out, size_t *n, struct sieve_errbuf *err)
 {
     sqlite3_stmt *s;
     struct store_device *d = NULL;

@@ -38,6 +38,10 @@ bad(struct sieve_errbuf *err, const char *label, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* jansson quotes raw tokens of the file; keep the message on one line whatever they hold. */
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     return sieve_errbuf_set(err, SIEVE_EFORMAT, "read '%s': %s", label, msg);
 }
 

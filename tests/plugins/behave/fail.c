@@ -2,9 +2,17 @@
  * fail.c - a test plugin that fails with the error class named by `class`, in process or
  * (with `in_init`) in init, with `message` as its message. `class: none` makes it succeed
  * (copying its input), so one pipeline can switch failures on and off by parameter.
+ *
+ * With `times: N` and a `counter` file it fails only on its first N calls of process, counted
+ * across processes (the file holds the count, under an flock), then succeeds: the shape of a
+ * transient fault that a retry on another worker gets past.
  */
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <sieve/plugin.h>
 
@@ -21,25 +29,38 @@ static const int codes[] = {SIEVE_EBADINPUT,
                             SIEVE_EINTERNAL,
                             SIEVE_ECANCELED,
                             0};
+enum { P_CLASS, P_MESSAGE, P_IN_INIT, P_TIMES, P_COUNTER };
 static const struct sieve_param params[] = {
-    {.name = "class",
-     .type = SIEVE_PARAM_ENUM,
-     .doc = "error class to return",
-     .def = "internal",
-     .choices = classes},
-    {.name = "message",
-     .type = SIEVE_PARAM_STRING,
-     .doc = "error message",
-     .def = "failed on purpose"},
-    {.name = "in_init",
-     .type = SIEVE_PARAM_BOOL,
-     .doc = "fail in init instead of process",
-     .def = "false"},
+    [P_CLASS] = {.name = "class",
+                 .type = SIEVE_PARAM_ENUM,
+                 .doc = "error class to return",
+                 .def = "internal",
+                 .choices = classes},
+    [P_MESSAGE] = {.name = "message",
+                   .type = SIEVE_PARAM_STRING,
+                   .doc = "error message",
+                   .def = "failed on purpose"},
+    [P_IN_INIT] = {.name = "in_init",
+                   .type = SIEVE_PARAM_BOOL,
+                   .doc = "fail in init instead of process",
+                   .def = "false"},
+    [P_TIMES] = {.name = "times",
+                 .type = SIEVE_PARAM_INT,
+                 .doc = "fail only the first N calls (0: always); needs 'counter'",
+                 .def = "0",
+                 .min = 0,
+                 .flags = SIEVE_PARAM_HAS_MIN},
+    [P_COUNTER] = {.name = "counter",
+                   .type = SIEVE_PARAM_STRING,
+                   .doc = "file that counts calls across processes (for 'times')",
+                   .def = "''"},
 };
 
 struct fail_state {
     int code;
+    long times;
     char message[256];
+    char counter[512];
 };
 
 static int
@@ -49,14 +70,44 @@ fail_init(const struct sieve_host *host, const struct sieve_value *p, void **sta
     struct fail_state *s;
 
     (void)host;
-    if (p[2].i && codes[p[0].i])
-        return sieve_errbuf_set(err, codes[p[0].i], "%s", p[1].s);
+    if (p[P_IN_INIT].i && codes[p[P_CLASS].i])
+        return sieve_errbuf_set(err, codes[p[P_CLASS].i], "%s", p[P_MESSAGE].s);
+    if (p[P_TIMES].i > 0 && !p[P_COUNTER].s[0])
+        return sieve_errbuf_set(err, SIEVE_EINVAL, "parameter 'times' needs 'counter'");
     if (!(s = calloc(1, sizeof *s)))
         return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
-    s->code = codes[p[0].i];
-    strncpy(s->message, p[1].s, sizeof s->message - 1);
+    s->code = codes[p[P_CLASS].i];
+    s->times = (long)p[P_TIMES].i;
+    snprintf(s->message, sizeof s->message, "%s", p[P_MESSAGE].s);
+    snprintf(s->counter, sizeof s->counter, "%s", p[P_COUNTER].s);
     *state = s;
     return 0;
+}
+
+/* Increments the count in `path` and returns the new value, or -1. */
+static long
+bump(const char *path)
+{
+    char buf[32] = {0};
+    long n = 0;
+    ssize_t r;
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX) < 0) {
+        close(fd);
+        return -1;
+    }
+    r = pread(fd, buf, sizeof buf - 1, 0);
+    if (r > 0)
+        n = strtol(buf, NULL, 10);
+    n++;
+    r = snprintf(buf, sizeof buf, "%ld\n", n);
+    if (pwrite(fd, buf, (size_t)r, 0) != r || ftruncate(fd, r) < 0)
+        n = -1;
+    close(fd); /* releases the lock */
+    return n;
 }
 
 static int
@@ -64,8 +115,15 @@ fail_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle
              struct sieve_bundle *const *out, struct sieve_errbuf *err)
 {
     const struct fail_state *s = state;
+    int fail = s->code != 0;
 
-    if (s->code)
+    if (fail && s->times > 0) {
+        long n = bump(s->counter);
+        if (n < 0)
+            return sieve_errbuf_set(err, SIEVE_EINTERNAL, "update counter '%s'", s->counter);
+        fail = n <= s->times;
+    }
+    if (fail)
         return sieve_errbuf_set(err, s->code, "%s", s->message);
     return echo_copy(ctx->host, in[0], out[0], err);
 }

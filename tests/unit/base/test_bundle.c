@@ -65,11 +65,10 @@ build(const struct spec *specs, size_t n, const char *const (*meta)[2], size_t n
     return b;
 }
 
-/* Asserts that `b` holds exactly `specs` in order with pattern values, aligned. */
+/* Asserts that the first `n` tensors of `b` are `specs` in order, with pattern values. */
 static void
-check(const struct bundle *b, const struct spec *specs, size_t n)
+check_first(const struct bundle *b, const struct spec *specs, size_t n)
 {
-    assert_int_equal(bundle_tensor_count(b), n);
     for (size_t i = 0; i < n; i++) {
         const struct sieve_tensor *t = bundle_tensor_at(b, i);
         assert_non_null(t);
@@ -83,6 +82,14 @@ check(const struct bundle *b, const struct spec *specs, size_t n)
         assert_int_equal((uintptr_t)t->data % sieve_dtype_size(t->dtype), 0);
         assert_int_equal(pattern_mismatches(t), 0);
     }
+}
+
+/* Asserts that `b` holds exactly `specs` in order with pattern values, aligned. */
+static void
+check(const struct bundle *b, const struct spec *specs, size_t n)
+{
+    assert_int_equal(bundle_tensor_count(b), n);
+    check_first(b, specs, n);
     assert_null(bundle_tensor_at(b, n));
 }
 
@@ -425,6 +432,53 @@ test_bundle__write_replaces_atomically(void **state)
 }
 
 static void
+test_bundle__write_refuses_names_that_are_not_utf8(void **state)
+{
+    struct sieve_errbuf err = {{0}};
+    struct bundle *b = bundle_new();
+    struct sieve_tensor *t;
+    char path[512];
+    void *buf = (void *)1;
+    size_t len;
+    (void)state;
+
+    snprintf(path, sizeof path, "%s/bad.safetensors", tmpdir);
+    assert_int_equal(bundle_tensor_new(b, "ok\xff", SIEVE_DTYPE_U8, 0, NULL, &t, &err), 0);
+    assert_int_equal(bundle_write(b, path, &err), SIEVE_EINVAL);
+    assert_non_null(strstr(err.msg, "not valid UTF-8"));
+    assert_non_null(strstr(err.msg, path));
+    assert_int_equal(bundle_serialize(b, &buf, &len, &err), SIEVE_EINVAL);
+    assert_null(buf);
+    assert_int_equal(count_dir_entries(), 0);
+    bundle_free(b);
+}
+
+static void
+test_bundle__read_bundle_can_grow_and_be_written(void **state)
+{
+    struct sieve_errbuf err = {{0}};
+    struct bundle *r, *again;
+    struct sieve_tensor *t;
+    int64_t shape[1] = {3};
+    char path[512];
+    (void)state;
+
+    assert_int_equal(bundle_read(FIX "foreign_misaligned.safetensors", &r, &err), 0);
+    assert_int_equal(bundle_tensor_new(r, "added", SIEVE_DTYPE_F32, 1, shape, &t, &err), 0);
+    pattern_fill(t);
+    assert_int_equal(bundle_meta_set(r, "writer", "sieve", &err), 0);
+    snprintf(path, sizeof path, "%s/grown.safetensors", tmpdir);
+    assert_int_equal(bundle_write(r, path, &err), 0);
+    bundle_free(r);
+    assert_int_equal(bundle_read(path, &again, &err), 0);
+    check_first(again, foreign, sizeof foreign / sizeof foreign[0]);
+    assert_int_equal(pattern_mismatches(bundle_tensor_get(again, "added")), 0);
+    assert_string_equal(bundle_meta_get(again, "writer"), "sieve");
+    assert_int_equal(bundle_tensor_count(again), sizeof foreign / sizeof foreign[0] + 1);
+    bundle_free(again);
+}
+
+static void
 test_bundle__read_reports_missing_file(void **state)
 {
     struct sieve_errbuf err = {{0}};
@@ -487,6 +541,10 @@ main(void)
         cmocka_unit_test(test_bundle__reads_hand_made_fixtures),
         cmocka_unit_test(test_bundle__reads_foreign_writer_files),
         cmocka_unit_test_setup_teardown(test_bundle__write_replaces_atomically, setup_tmp,
+                                        teardown_tmp),
+        cmocka_unit_test_setup_teardown(test_bundle__write_refuses_names_that_are_not_utf8,
+                                        setup_tmp, teardown_tmp),
+        cmocka_unit_test_setup_teardown(test_bundle__read_bundle_can_grow_and_be_written, setup_tmp,
                                         teardown_tmp),
         cmocka_unit_test_setup_teardown(test_bundle__read_reports_missing_file, setup_tmp,
                                         teardown_tmp),

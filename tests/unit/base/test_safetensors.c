@@ -140,6 +140,7 @@ static const struct bad_header corpus[] = {
     {"metadata-not-object", "{\"__metadata__\":[\"k\",\"v\"]}", 0, "__metadata__ is not an object"},
     {"metadata-duplicate-key", "{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0,
      "duplicate name 'k'"},
+    {"raw-newline-in-string", "{\"a\nb\":1}", 0, "not valid JSON"},
     {"control-char-name", "{\"a\\nb\":{\"dtype\":\"Q\",\"shape\":[],\"data_offsets\":[0,1]}}", 1,
      "tensor 'a?b': unknown dtype"},
 };

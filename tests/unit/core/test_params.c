@@ -217,6 +217,40 @@ test_params__lists(void **state)
 }
 
 static void
+test_params__literal_values_from_a_yaml_parser(void **state)
+{
+    struct sieve_value v;
+    struct sieve_errbuf err = {{0}};
+    const char *items[] = {"4", "8"}, *bad[] = {"4", "0"}, *names[] = {"'q'", " sp "};
+
+    (void)state;
+    /* Already unquoted by YAML: quotes and spaces are part of the string. */
+    assert_int_equal(host_value_parse_literal(&table[LABEL], "'x' ", &v, &err), 0);
+    assert_string_equal(v.s, "'x' ");
+    host_value_release(&v);
+    assert_int_equal(host_value_parse_literal(&table[KEEP], "0.5", &v, &err), 0);
+    assert_true(v.f == 0.5);
+    assert_int_equal(host_value_parse_literal(&table[KEEP], "2", &v, &err), SIEVE_EINVAL);
+    assert_string_equal(err.msg, "parameter 'keep': 2 is above the maximum 1");
+
+    assert_int_equal(host_value_parse_items(&table[SIZES], items, 2, &v, &err), 0);
+    assert_int_equal(v.type, SIEVE_PARAM_LIST);
+    assert_int_equal(v.n, 2);
+    assert_int_equal(v.items[1].i, 8);
+    host_value_release(&v);
+    assert_int_equal(host_value_parse_items(&table[NAMES], names, 2, &v, &err), 0);
+    assert_string_equal(v.items[0].s, "'q'");
+    assert_string_equal(v.items[1].s, " sp ");
+    host_value_release(&v);
+    assert_int_equal(host_value_parse_items(&table[WEIGHTS], NULL, 0, &v, &err), 0);
+    assert_int_equal(v.n, 0);
+    assert_int_equal(host_value_parse_items(&table[SIZES], bad, 2, &v, &err), SIEVE_EINVAL);
+    assert_string_equal(err.msg, "parameter 'sizes': item 2: 0 is below the minimum 1");
+    assert_int_equal(host_value_parse_items(&table[SEGMENTS], items, 2, &v, &err), SIEVE_EINVAL);
+    assert_string_equal(err.msg, "parameter 'segments': expected a single int, got a list of 2");
+}
+
+static void
 build(const char *const *keys, const char *const *texts, size_t n, struct sieve_value **vals,
       int want, const char *msg)
 {
@@ -266,6 +300,32 @@ test_params__build_rejects_bad_sets(void **state)
     build(k3, t3, 1, &vals, SIEVE_EINVAL, "missing required parameter 'model'");
     build(k4, t4, 3, &vals, SIEVE_EINVAL, "parameter 'keep' is set twice");
     build(k5, t5, 2, &vals, SIEVE_EINVAL, "parameter 'keep': 2 is above the maximum 1");
+}
+
+static void
+test_params__build_from_yaml_values(void **state)
+{
+    const char *model[] = {"m"}, *keep[] = {"0.25"}, *sizes[] = {"3", "5"}, *kep[] = {"1"};
+    const struct host_param_literal ok[] = {
+        {"model", model, 1, 0}, {"keep", keep, 1, 0}, {"sizes", sizes, 2, 1}};
+    const struct host_param_literal seq_for_scalar[] = {{"model", model, 1, 0},
+                                                        {"keep", sizes, 2, 1}};
+    const struct host_param_literal typo[] = {{"model", model, 1, 0}, {"kep", kep, 1, 0}};
+    struct sieve_value *vals;
+    struct sieve_errbuf err = {{0}};
+
+    (void)state;
+    assert_int_equal(host_params_build_literal(&plugin, ok, 3, &vals, &err), 0);
+    assert_true(vals[KEEP].f == 0.25);
+    assert_int_equal(vals[SIZES].n, 2);
+    assert_int_equal(vals[SIZES].items[1].i, 5);
+    assert_int_equal(vals[SEGMENTS].i, 10); /* default */
+    host_params_free(&plugin, vals);
+    assert_int_equal(host_params_build_literal(&plugin, seq_for_scalar, 2, &vals, &err),
+                     SIEVE_EINVAL);
+    assert_string_equal(err.msg, "parameter 'keep': expected a single float, got a list");
+    assert_int_equal(host_params_build_literal(&plugin, typo, 2, &vals, &err), SIEVE_EINVAL);
+    assert_string_equal(err.msg, "unknown parameter 'kep' (did you mean 'keep'?)");
 }
 
 static char *
@@ -408,8 +468,10 @@ main(void)
         cmocka_unit_test(test_params__booleans_and_strings),
         cmocka_unit_test(test_params__enum_choices),
         cmocka_unit_test(test_params__lists),
+        cmocka_unit_test(test_params__literal_values_from_a_yaml_parser),
         cmocka_unit_test(test_params__build_fills_defaults),
         cmocka_unit_test(test_params__build_rejects_bad_sets),
+        cmocka_unit_test(test_params__build_from_yaml_values),
         cmocka_unit_test(test_params__canonical_is_sorted_and_normalised),
         cmocka_unit_test(test_params__number_format_round_trips),
         cmocka_unit_test(test_params__row_checks),

@@ -24,64 +24,42 @@
 #endif
 
 /* Every pinned field, once, for both the static and the runtime checks. */
+/* clang-format off */
 #define LAYOUT(X, S)                                                                               \
     S(sieve_errbuf, 512)                                                                           \
-    X(sieve_tensor, name, 0)                                                                       \
-    X(sieve_tensor, dtype, 8) X(sieve_tensor, ndim, 12) X(sieve_tensor, shape, 16) X(              \
-        sieve_tensor, data, 80) X(sieve_tensor, nbytes, 88) S(sieve_tensor, 96)                    \
-        X(sieve_port, name, 0) X(sieve_port, doc, 8) X(sieve_port, flags, 16) S(sieve_port, 24) X( \
-            sieve_param, name, 0) X(sieve_param, type, 8) X(sieve_param, doc, 16)                  \
-            X(sieve_param, def, 24) X(sieve_param, min, 32) X(sieve_param, max, 40) X(             \
-                sieve_param, choices, 48) X(sieve_param, flags, 56) X(sieve_param, item_type, 60)  \
-                S(sieve_param, 64) X(sieve_value, type, 0) X(sieve_value, i, 8)                    \
-                    X(sieve_value, f, 16) X(sieve_value, s, 24) X(sieve_value, n, 32)              \
-                        X(sieve_value, items, 40) S(sieve_value, 48) X(sieve_sample, id, 0) X(     \
-                            sieve_sample,                                                          \
-                            media,                                                                 \
-                            8) X(sieve_sample, category,                                           \
-                                 16) X(sieve_sample, fields_json,                                  \
-                                       24) S(sieve_sample,                                         \
-                                             32) X(sieve_ctx, struct_size, 0)                      \
-                            X(sieve_ctx, host, 8) X(sieve_ctx, host_data, 16) X(                   \
-                                sieve_ctx,                                                         \
-                                task_id, 24) X(sieve_ctx, device,                                  \
-                                               32) X(sieve_ctx, device_index, 40)                  \
-                                X(sieve_ctx, scratch_dir, 48) X(sieve_ctx, n_samples, 56) X(       \
-                                    sieve_ctx, samples,                                            \
-                                    64) S(sieve_ctx, 72) X(sieve_host, abi_major, 0)               \
-                                    X(sieve_host, abi_minor,                                       \
-                                      4) X(sieve_host, struct_size, 8)                             \
-                                        X(sieve_host, log, 16) X(sieve_host, progress, 24) X(      \
-                                            sieve_host,                                            \
-                                            cancelled, 32) X(sieve_host, tensor_count, 40)         \
-                                            X(sieve_host,                                          \
-                                              tensor_at, 48) X(sieve_host, tensor_get,             \
-                                                               56) X(sieve_host, tensor_new,       \
-                                                                     64) X(sieve_host, meta_get,   \
-                                                                           72) X(sieve_host,       \
-                                                                                 meta_set,         \
-                                                                                 80) X(sieve_host, \
-                                                                                       meta_count, \
-                                                                                       88)         \
-                                                X(sieve_host, meta_at, 96) S(sieve_host, 104) X(   \
-                                                    sieve_plugin,                                  \
-                                                    abi_major,                                     \
-                                                    0) X(sieve_plugin, abi_minor, 4)               \
-                                                    X(sieve_plugin, struct_size,                   \
-                                                      8) X(sieve_plugin, name,                     \
-                                                           16) X(sieve_plugin, version,            \
-                                                                 24) X(sieve_plugin, summary, 32)  \
-                                                        X(sieve_plugin, inputs,                    \
-                                                          40) X(sieve_plugin, n_inputs,            \
-                                                                48) X(sieve_plugin, outputs, 56)   \
-                                                            X(sieve_plugin, n_outputs,             \
-                                                              64) X(sieve_plugin, params, 72)      \
-                                                                X(sieve_plugin, n_params,          \
-                                                                  80) X(sieve_plugin, flags, 84)   \
-                                                                    X(sieve_plugin, init, 88) X(   \
-                                                                        sieve_plugin, process, 96) \
-                                                                        X(sieve_plugin, free, 104) \
-                                                                            S(sieve_plugin, 112)
+    X(sieve_tensor, name, 0) X(sieve_tensor, dtype, 8) X(sieve_tensor, ndim, 12)                   \
+    X(sieve_tensor, shape, 16) X(sieve_tensor, data, 80) X(sieve_tensor, nbytes, 88)               \
+    S(sieve_tensor, 96)                                                                            \
+    X(sieve_port, name, 0) X(sieve_port, doc, 8) X(sieve_port, flags, 16)                          \
+    S(sieve_port, 24)                                                                              \
+    X(sieve_param, name, 0) X(sieve_param, type, 8) X(sieve_param, doc, 16)                        \
+    X(sieve_param, def, 24) X(sieve_param, min, 32) X(sieve_param, max, 40)                        \
+    X(sieve_param, choices, 48) X(sieve_param, flags, 56) X(sieve_param, item_type, 60)            \
+    S(sieve_param, 64)                                                                             \
+    X(sieve_value, type, 0) X(sieve_value, i, 8) X(sieve_value, f, 16) X(sieve_value, s, 24)       \
+    X(sieve_value, n, 32) X(sieve_value, items, 40)                                                \
+    S(sieve_value, 48)                                                                             \
+    X(sieve_sample, id, 0) X(sieve_sample, media, 8) X(sieve_sample, category, 16)                 \
+    X(sieve_sample, fields_json, 24)                                                               \
+    S(sieve_sample, 32)                                                                            \
+    X(sieve_ctx, struct_size, 0) X(sieve_ctx, host, 8) X(sieve_ctx, host_data, 16)                 \
+    X(sieve_ctx, task_id, 24) X(sieve_ctx, device, 32) X(sieve_ctx, device_index, 40)              \
+    X(sieve_ctx, scratch_dir, 48) X(sieve_ctx, n_samples, 56) X(sieve_ctx, samples, 64)            \
+    S(sieve_ctx, 72)                                                                               \
+    X(sieve_host, abi_major, 0) X(sieve_host, abi_minor, 4) X(sieve_host, struct_size, 8)          \
+    X(sieve_host, log, 16) X(sieve_host, progress, 24) X(sieve_host, cancelled, 32)                \
+    X(sieve_host, tensor_count, 40) X(sieve_host, tensor_at, 48) X(sieve_host, tensor_get, 56)     \
+    X(sieve_host, tensor_new, 64) X(sieve_host, meta_get, 72) X(sieve_host, meta_set, 80)          \
+    X(sieve_host, meta_count, 88) X(sieve_host, meta_at, 96)                                       \
+    S(sieve_host, 104)                                                                             \
+    X(sieve_plugin, abi_major, 0) X(sieve_plugin, abi_minor, 4) X(sieve_plugin, struct_size, 8)    \
+    X(sieve_plugin, name, 16) X(sieve_plugin, version, 24) X(sieve_plugin, summary, 32)            \
+    X(sieve_plugin, inputs, 40) X(sieve_plugin, n_inputs, 48) X(sieve_plugin, outputs, 56)         \
+    X(sieve_plugin, n_outputs, 64) X(sieve_plugin, params, 72) X(sieve_plugin, n_params, 80)       \
+    X(sieve_plugin, flags, 84) X(sieve_plugin, init, 88) X(sieve_plugin, process, 96)              \
+    X(sieve_plugin, free, 104)                                                                     \
+    S(sieve_plugin, 112)
+/* clang-format on */
 
 LAYOUT(PIN_OFF, PIN_SIZE)
 
