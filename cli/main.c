@@ -24,6 +24,7 @@ static const struct cli_command commands[] = {
     {"inspect", cmd_inspect, "print the tensors and metadata of a bundle file"},
     {"plugins", cmd_plugins, "list plugins, or show one plugin's ports and parameters"},
     {"run", cmd_run, "run a pipeline (or --dry-run: print its plan)"},
+    {"table", cmd_table, "print the results table of a run (variants x categories)"},
     {"version", cmd_version, "print the version of sieve and of the plugin ABI"},
 };
 
