@@ -370,6 +370,9 @@ def main():
     exp["clip_last.tokens"], exp["clip_last.importance"] = vit_forward(clip, frames, False, 1, -1)
     # SigLIP: last layer with post_layernorm, 1 head.
     exp["siglip.tokens"], exp["siglip.importance"] = vit_forward(siglip, frames, True, 1, -1)
+    # SigLIP, penultimate layer (no post_layernorm), 2 heads.
+    exp["siglip_pen.tokens"], exp["siglip_pen.importance"] = \
+        vit_forward(siglip, frames, True, 2, -2)
     # Whisper: Omni chunks of 2 s (200 mel frames), pool 2; and one whole window, pool 1.
     exp["whisper_omni.tokens"], exp["whisper_omni.importance"] = \
         whisper_forward(whisper, mel, 2, 200, 2)

@@ -163,6 +163,14 @@ test_encode__siglip_matches_reference(void **unused)
     struct sieve_bundle *out = run_ok(kv, in);
     assert_golden(out, "tokens", "siglip.tokens");
     assert_golden(out, "importance", "siglip.importance");
+    assert_string_equal(mock_host.meta_get(out, "importance"), "attention-received");
+    mock_bundle_free(out);
+    /* The default layer (-2) skips post_layernorm. */
+    const char *pen[] = {"model", "siglip:" FIX "siglip_tiny.safetensors", "heads", "2", NULL};
+    out = run_ok(pen, in);
+    assert_golden(out, "tokens", "siglip_pen.tokens");
+    assert_golden(out, "importance", "siglip_pen.importance");
+    assert_string_equal(mock_host.meta_get(out, "layer"), "1");
     mock_bundle_free(out);
     mock_bundle_free(in);
 }
@@ -538,6 +546,26 @@ test_encode__bad_weights_name_the_tensor(void **unused)
 
 /* Every single-byte corruption of a real header is either accepted or refused as bad input,
    never a crash or an out-of-bounds read (the ASan build checks the latter). */
+/* Without a stored position table (Qwen2.5-Omni checkpoints compute it) the sinusoids are
+   computed; they must equal the table the reference wrote (§7.2 formula, computed in torch). */
+static void
+test_encode__computed_positions_match_stored(void **unused)
+{
+    (void)unused;
+    char path[256], model[300];
+    snprintf(path, sizeof path, "/tmp/encode-nopos-%d.safetensors", (int)getpid());
+    snprintf(model, sizeof model, "whisper:%s", path);
+    write_variant(FIX "whisper_tiny.safetensors", path, "model.encoder.embed_positions.weight", 0);
+    const char *kv[] = {"modality", "audio", "model", model, "heads", "2", NULL};
+    struct sieve_bundle *in = media(0, 1);
+    struct sieve_bundle *out = run_ok(kv, in);
+    assert_golden(out, "tokens", "whisper_omni.tokens");
+    assert_golden(out, "importance", "whisper_omni.importance");
+    mock_bundle_free(out);
+    mock_bundle_free(in);
+    unlink(path);
+}
+
 static void
 test_encode__corrupt_headers_never_crash(void **unused)
 {
@@ -647,6 +675,7 @@ main(void)
         cmocka_unit_test(test_encode__builtin_audio_is_bit_identical),
         cmocka_unit_test(test_encode__missing_stream_is_bad_input),
         cmocka_unit_test(test_encode__bad_weights_name_the_tensor),
+        cmocka_unit_test(test_encode__computed_positions_match_stored),
         cmocka_unit_test(test_encode__corrupt_headers_never_crash),
         cmocka_unit_test(test_encode__builtin_vision_ignores_thread_count),
         cmocka_unit_test(test_encode__cancellation_stops_the_task),
