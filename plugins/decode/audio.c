@@ -29,6 +29,7 @@ struct audio_reader {
     int in_rate, in_format;
     float *buf;
     int64_t n, cap;
+    double expected; /* output samples the input amounts to; the resampler's tail is cut to it */
 };
 
 int
@@ -190,14 +191,22 @@ audio_reader_feed(struct audio_reader *ar, const AVPacket *pkt, struct sieve_err
         if (isnan(ar->first_time) && ar->frame->best_effort_timestamp != AV_NOPTS_VALUE)
             ar->first_time = (double)ar->frame->best_effort_timestamp * ar->tb;
         rc = setup_resampler(ar, ar->frame, err);
-        if (rc >= 0)
+        if (rc >= 0) {
+            ar->expected += (double)ar->frame->nb_samples * ar->rate / ar->frame->sample_rate;
             rc = convert(ar, ar->frame, err);
+        }
         av_frame_unref(ar->frame);
         if (rc < 0)
             return rc;
     }
-    if (!pkt && ar->swr)
-        return convert(ar, NULL, err);
+    if (!pkt && ar->swr) {
+        int64_t whole = (int64_t)ceil(ar->expected - 1e-6);
+        rc = convert(ar, NULL, err);
+        /* soxr's flush can run a few samples past the end; librosa stops at the end. */
+        if (rc == 0 && ar->n > whole)
+            ar->n = whole;
+        return rc;
+    }
     return 0;
 }
 

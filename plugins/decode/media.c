@@ -212,13 +212,9 @@ stream_rotation(const AVStream *st)
 }
 
 static double
-stream_fps(const AVStream *st)
+rate_of(AVRational r)
 {
-    if (st->avg_frame_rate.num > 0 && st->avg_frame_rate.den > 0)
-        return av_q2d(st->avg_frame_rate);
-    if (st->r_frame_rate.num > 0 && st->r_frame_rate.den > 0)
-        return av_q2d(st->r_frame_rate);
-    return 0.0;
+    return r.num > 0 && r.den > 0 ? av_q2d(r) : 0.0;
 }
 
 static void
@@ -233,7 +229,8 @@ describe(const AVFormatContext *fmt, int vidx, int aidx, struct media_info *info
         info->src_width = st->codecpar->width;
         info->src_height = st->codecpar->height;
         info->rotation = stream_rotation(st);
-        info->src_fps = stream_fps(st);
+        /* The average rate, as decord's get_avg_fps; video.c fills it in when unknown. */
+        info->src_fps = rate_of(st->avg_frame_rate);
     }
     if (aidx >= 0) {
         const AVStream *st = fmt->streams[aidx];
@@ -381,6 +378,7 @@ decode_src(const struct media_src *src, const struct media_opts *o, const struct
     if (o->video && vidx >= 0) {
         p.vidx = vidx;
         p.tb = av_q2d(in.fmt->streams[vidx]->time_base);
+        vi.base_fps = rate_of(in.fmt->streams[vidx]->r_frame_rate);
     }
     if (o->audio && aidx >= 0) {
         p.aidx = aidx;

@@ -94,6 +94,7 @@ struct video_index {
     int64_t cap;
     int missing_pts; /* some packet had no timestamp: select in output order */
     int64_t before;  /* frames before the requested start (so pass 2 seeks) */
+    double base_fps; /* the stream's r_frame_rate, a last resort for the frame rate */
 };
 
 int video_index_push(struct video_index *vi, int64_t ts);

@@ -17,6 +17,7 @@
 
 #define MAX_FACTORS 16
 #define MAX_RADIX 5
+#define TWO_PI 6.283185307179586476925286766559
 
 struct cpx {
     double re, im;
@@ -126,11 +127,11 @@ mel_bank_new(int sample_rate, int n_mels, struct mel_bank **out)
         return SIEVE_EINVAL; /* MEL_N_FFT must factor into 2, 3, 4 and 5 */
     }
     for (int i = 0; i < MEL_N_FFT; i++) {
-        double a = -2.0 * M_PI * i / MEL_N_FFT;
+        double a = -TWO_PI * i / MEL_N_FFT;
         mb->twiddle[i].re = cos(a);
         mb->twiddle[i].im = sin(a);
         /* Periodic Hann: torch.hann_window(400) = np.hanning(401)[:-1]. */
-        mb->window[i] = 0.5 - 0.5 * cos(2.0 * M_PI * i / MEL_N_FFT);
+        mb->window[i] = 0.5 - 0.5 * cos(TWO_PI * i / MEL_N_FFT);
     }
     mb->filters = calloc((size_t)n_mels * MEL_N_BINS, sizeof *mb->filters);
     mb->bands = calloc((size_t)n_mels, sizeof *mb->bands);

@@ -114,10 +114,15 @@ plan(struct vrun *r, const struct video_index *vi, struct sieve_errbuf *err)
         return sieve_errbuf_set(err, SIEVE_EBADINPUT, "decode '%s': no video frames%s",
                                 r->src->name, o->start > 0 || o->duration > 0 ? " in range" : "");
     if (!(info->src_fps > 0)) {
-        /* No declared rate: derive it from the timestamps, or assume 25 as FFmpeg does. */
+        /*
+         * No average rate declared (Matroska, raw streams): derive it from the timestamps,
+         * else take the stream's base rate, else 25 as FFmpeg assumes.
+         */
         double span = (double)(vi->ts[total - 1] - vi->ts[0]) * r->tb;
-        info->src_fps =
-            !vi->missing_pts && total > 1 && span > 0 ? (double)(total - 1) / span : 25.0;
+        if (!vi->missing_pts && total > 1 && span > 0)
+            info->src_fps = (double)(total - 1) / span;
+        else
+            info->src_fps = vi->base_fps > 0 ? vi->base_fps : 25.0;
     }
     if (total == 1) {
         /* One picture (a still image): the encoder takes frames in pairs, so show it twice. */
@@ -470,7 +475,8 @@ decode_pass(struct vrun *r, AVFormatContext *fmt, int vidx, AVCodecContext *dec,
         rc = receive_all(r, dec, f, err);
         if (rc < 0)
             goto out;
-        if (r->sink->tick && r->sink->tick(r->sink->opaque, 0.2 + 0.8 * r->next / r->n)) {
+        double done = 0.2 + 0.8 * ((double)r->next / (double)r->n);
+        if (r->sink->tick && r->sink->tick(r->sink->opaque, done < 1 ? done : 1)) {
             rc = sieve_errbuf_set(err, SIEVE_ECANCELED, "decode '%s': cancelled", r->src->name);
             goto out;
         }
@@ -526,7 +532,11 @@ video_run(const struct media_src *src, int vidx, struct video_index *vi, const s
     st = in.fmt->streams[vidx];
     r.tb = av_q2d(st->time_base);
     r.origin = media_origin(in.fmt);
-    index_range(vi, r.tb, r.origin, info->src_fps > 0 ? info->src_fps : 25.0, o);
+    index_range(vi, r.tb, r.origin,
+                info->src_fps > 0  ? info->src_fps
+                : vi->base_fps > 0 ? vi->base_fps
+                                   : 25.0,
+                o);
     rc = plan(&r, vi, err);
     if (rc < 0)
         goto out;
