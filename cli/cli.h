@@ -35,6 +35,18 @@ void cli_error(const char *verb, const char *fmt, ...)
 /* The store directory: --store value if given, else $SIEVE_STORE, else "./.sieve". */
 const char *cli_store_dir(const char *opt);
 
+int cmd_inspect(int argc, char **argv);
+struct host_registry;
+struct host_plugin;
+/*
+ * Finds plugin `name` in `reg` for `verb`; when it is missing, prints why (the file was
+ * rejected, or a close name) and returns the exit status (1 rejected, 3 unknown).
+ */
+int cli_plugin_lookup(const struct host_registry *reg, const char *verb, const char *name,
+                      const struct host_plugin **out);
+
+int cmd_apply(int argc, char **argv);
+int cmd_plugins(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 #endif

@@ -18,6 +18,9 @@ struct cli_command {
 
 /* Sorted by name. */
 static const struct cli_command commands[] = {
+    {"apply", cmd_apply, "run one plugin on bundle files, outside any pipeline"},
+    {"inspect", cmd_inspect, "print the tensors and metadata of a bundle file"},
+    {"plugins", cmd_plugins, "list plugins, or show one plugin's ports and parameters"},
     {"version", cmd_version, "print the version of sieve and of the plugin ABI"},
 };
 

@@ -2,23 +2,29 @@
  * host.h - the plugin host: finds plugin files, loads and checks their descriptors, validates
  * parameters against their tables, and runs a plugin on bundles.
  *
- * Search path, first match of a name wins: $SIEVE_PLUGIN_PATH (colon-separated), then the
- * build tree's plugins directory, then the install directory. A file `<name>.so` or
- * `sieve-<name>.so` is a plugin candidate.
+ * Search path, first match of a name wins: $SIEVE_PLUGIN_PATH (colon-separated directories
+ * or single .so files), then the build tree's plugins directory, then the install directory;
+ * each directory is read in sorted order. A file `<name>.so` or `sieve-<name>.so` is a plugin
+ * candidate.
  *
  * Loading is defensive: a registry scan opens each candidate in a forked child first, so a
  * plugin that crashes in its constructor or entry function is reported ("plugin
  * 'x.so': crashed while loading (signal 11)") and skipped, and the host keeps going. Each
  * rejection is one line naming the file and the reason (wrong ABI major, newer minor, missing
- * entry symbol, name mismatch, malformed parameter table).
+ * entry symbol, name mismatch, malformed parameter table). A child that has not answered
+ * within 5 s (SIEVE_PLUGIN_LOAD_TIMEOUT_MS overrides) is killed and reported the same way.
+ * The child keeps its stderr quiet and restores default fault handlers, so what reaches the
+ * user is the one line, and a fault always ends the child.
+ * When two files give the same plugin name, the first on the search path wins, whether or not
+ * it loads: a broken override is reported, never silently replaced by another copy.
  *
  * Usage:
  *     struct host_registry *reg;
  *     host_registry_scan(NULL, &reg, &err);         // NULL = default search path
  *     const struct host_plugin *p = host_registry_find(reg, "example-topk");
  *     struct sieve_value *vals;
- *     host_params_build(p, keys, values, n, "cli", &vals, &err);
- *     ... host_plugin_run(p, vals, ctx, inputs, outputs, &err) ...
+ *     host_params_build(p, keys, values, n, &vals, &err);
+ *     ... host_plugin_run(p, vals, ctx, inputs, outputs, &err) ...   // core/runner.h
  *     host_params_free(p, vals);
  *     host_registry_free(reg);
  */
@@ -30,7 +36,7 @@
 #include <sieve/plugin.h>
 
 struct host_plugin {
-    char *name;                      /* from the file name */
+    char *name;                      /* equal to the file name without sieve- and .so */
     char *path;                      /* absolute path of the .so */
     void *handle;                    /* dlopen handle */
     const struct sieve_plugin *desc; /* validated descriptor */
@@ -39,9 +45,12 @@ struct host_plugin {
 struct host_registry;
 
 /*
- * Scans `path` (colon-separated directories; NULL for the default search path) and loads
- * every valid plugin. Rejected plugins are listed as problems (host_registry_problem_*), not
- * errors: the scan fails only on out-of-memory.
+ * Scans `path` (colon-separated directories or .so files; NULL for the default search path)
+ * and loads every valid plugin. Rejected plugins are listed as problems
+ * (host_registry_problem_*), not errors: the scan fails only on out-of-memory. A directory
+ * named explicitly (in `path` or $SIEVE_PLUGIN_PATH) that cannot be read is a problem too.
+ * Thread: forks one short-lived child per candidate; call it before starting threads that
+ * hold locks the child could need (malloc's are safe with glibc).
  * Ownership: the caller frees *out with host_registry_free.
  */
 int host_registry_scan(const char *path, struct host_registry **out, struct sieve_errbuf *err);
@@ -50,7 +59,9 @@ void host_registry_free(struct host_registry *reg);
 size_t host_registry_count(const struct host_registry *reg);
 const struct host_plugin *host_registry_at(const struct host_registry *reg, size_t i);
 const struct host_plugin *host_registry_find(const struct host_registry *reg, const char *name);
-/* One-line messages for files that were rejected, e.g. "plugin '/x/bad.so': ABI major 2, host 1". */
+/* The loaded plugin whose name is closest to `name` (edit distance at most 2), or NULL. */
+const char *host_registry_suggest(const struct host_registry *reg, const char *name);
+/* One-line messages for rejected files: "plugin '/x/bad.so': ABI major 2, host supports 1". */
 size_t host_registry_problem_count(const struct host_registry *reg);
 const char *host_registry_problem_at(const struct host_registry *reg, size_t i);
 
@@ -76,6 +87,22 @@ int host_value_parse(const struct sieve_param *row, const char *text, struct sie
 void host_value_release(struct sieve_value *v);
 
 /*
+ * Like host_value_parse, for a scalar a YAML parser has already unquoted: `text` is taken
+ * as it is (a STRING keeps its spaces and quote characters), numbers and booleans parse as
+ * usual. For a LIST row the value becomes a list of one item.
+ */
+int host_value_parse_literal(const struct sieve_param *row, const char *text,
+                             struct sieve_value *out, struct sieve_errbuf *err);
+
+/*
+ * Builds a LIST value from `n` literal items (a YAML flow or block sequence after parsing),
+ * each checked against the row's item type and bounds ("parameter 'sizes': item 2: 0 is
+ * below the minimum 1"). For a non-LIST row, n must be 1.
+ */
+int host_value_parse_items(const struct sieve_param *row, const char *const *items, size_t n,
+                           struct sieve_value *out, struct sieve_errbuf *err);
+
+/*
  * Builds the full value array for `p` from n key/text pairs, filling defaults, rejecting
  * unknown names, missing required parameters and ill-typed or out-of-range values.
  * Ownership: the caller frees *out with host_params_free.
@@ -85,11 +112,36 @@ int host_params_build(const struct host_plugin *p, const char *const *keys,
                       struct sieve_errbuf *err);
 void host_params_free(const struct host_plugin *p, struct sieve_value *vals);
 
+/* One parameter as a YAML parser delivers it: a scalar (one item) or a sequence. */
+struct host_param_literal {
+    const char *key;
+    const char *const *items; /* already unquoted values; one for a scalar */
+    size_t n;
+    int is_list; /* the node was a sequence */
+};
+
+/*
+ * host_params_build for values that come from a YAML parser rather than as text: scalars are
+ * taken literally (host_value_parse_literal), sequences item by item; a sequence for a
+ * non-list parameter is an error. Messages and ownership as host_params_build.
+ */
+int host_params_build_literal(const struct host_plugin *p, const struct host_param_literal *given,
+                              size_t n, struct sieve_value **out, struct sieve_errbuf *err);
+
 /*
  * The canonical text of a value array: sorted keys, normalised numbers (shortest round-trip
  * form, 1 and 1.0 equal for FLOAT), one JSON object. It is what cache keys hash.
  * Ownership: the caller frees the string.
  */
 char *host_params_canonical(const struct host_plugin *p, const struct sieve_value *vals);
+
+/* "int", "float", "string", "bool", "enum", "list" (or "unknown"); never NULL. */
+const char *host_param_type_name(uint32_t type);
+
+/*
+ * Writes `v` in its shortest form that reads back as the same double ("0.5", "1", "1e-07");
+ * -0 is written "0". This is the number form of canonical parameters and of messages.
+ */
+void host_number_format(double v, char *buf, size_t cap);
 
 #endif
