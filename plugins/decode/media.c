@@ -256,7 +256,7 @@ struct pass1 {
     const struct media_opts *o;
     const struct media_sink *sink;
     int vidx, aidx;
-    double origin, tb;
+    double origin, atb;
     struct video_index *vi;
     struct audio_reader *ar;
     int64_t read_v, read_a;
@@ -279,6 +279,10 @@ pass1_packet(struct pass1 *p, AVPacket *pkt, struct sieve_errbuf *err)
             return sieve_errbuf_set(err, SIEVE_ENOMEM, "read '%s': out of memory", p->src->name);
     } else if (pkt->stream_index == p->aidx) {
         p->read_a++;
+        /* Past the end of the range by a second: no need to decode (the reader cuts anyway). */
+        if (p->o->duration > 0 && pkt->pts != AV_NOPTS_VALUE &&
+            (double)pkt->pts * p->atb - p->origin > p->o->start + p->o->duration + 1.0)
+            return 0;
         return audio_reader_feed(p->ar, pkt, err);
     }
     return 0;
@@ -377,11 +381,11 @@ decode_src(const struct media_src *src, const struct media_opts *o, const struct
     p.origin = media_origin(in.fmt);
     if (o->video && vidx >= 0) {
         p.vidx = vidx;
-        p.tb = av_q2d(in.fmt->streams[vidx]->time_base);
         vi.base_fps = rate_of(in.fmt->streams[vidx]->r_frame_rate);
     }
     if (o->audio && aidx >= 0) {
         p.aidx = aidx;
+        p.atb = av_q2d(in.fmt->streams[aidx]->time_base);
         rc = audio_reader_open(in.fmt->streams[aidx], o, src->name, &p.ar, err);
         if (rc < 0)
             goto out;

@@ -97,7 +97,11 @@ struct vrun {
     uint8_t *pic; /* aligned scratch RGB picture, sh x stride */
     int stride;
     double *cell_sum, *cell_area; /* [gh * gw] motion accumulators */
+    int after_seek;               /* the next frame is the first after a seek */
 };
+
+/* decode_pass's answer when a seek landed after the first target. */
+#define OVERSHOT 1
 
 /* Chooses n and the target timestamps, and the output size (sampling.h). */
 static int
@@ -353,6 +357,11 @@ take_frame(struct vrun *r, const AVFrame *f, struct sieve_errbuf *err)
         ts = f->pts != AV_NOPTS_VALUE ? f->pts : f->best_effort_timestamp;
         if (ts == AV_NOPTS_VALUE)
             return 0;
+        if (r->after_seek) {
+            r->after_seek = 0;
+            if (ts > r->want[0])
+                return OVERSHOT;
+        }
     } else {
         ts = r->shown++;
     }
@@ -432,7 +441,7 @@ receive_all(struct vrun *r, AVCodecContext *dec, AVFrame *f, struct sieve_errbuf
                                  (long long)r->next);
         rc = take_frame(r, f, err);
         av_frame_unref(f);
-        if (rc < 0)
+        if (rc != 0)
             return rc;
         if (r->next == r->n)
             return 0;
@@ -473,7 +482,7 @@ decode_pass(struct vrun *r, AVFormatContext *fmt, int vidx, AVCodecContext *dec,
             goto out;
         }
         rc = receive_all(r, dec, f, err);
-        if (rc < 0)
+        if (rc != 0)
             goto out;
         double done = 0.2 + 0.8 * ((double)r->next / (double)r->n);
         if (r->sink->tick && r->sink->tick(r->sink->opaque, done < 1 ? done : 1)) {
@@ -519,7 +528,7 @@ video_run(const struct media_src *src, int vidx, struct video_index *vi, const s
     struct media_input in = {0};
     AVCodecContext *dec = NULL;
     AVStream *st;
-    int rc;
+    int rc, seek;
 
     rc = media_input_open(src, &in, err);
     if (rc < 0)
@@ -558,17 +567,37 @@ video_run(const struct media_src *src, int vidx, struct video_index *vi, const s
         r.out.types = NULL;
     if (!o->motion_vectors)
         r.out.motion = NULL;
-    rc = open_decoder(&r, st, &dec, err);
-    if (rc < 0)
-        goto out;
-    for (unsigned i = 0; i < in.fmt->nb_streams; i++)
-        in.fmt->streams[i]->discard = (int)i == vidx ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
-    if (info->by_pts && vi->before > 0) {
+    seek = info->by_pts && vi->before > 0;
+    for (;;) {
+        rc = open_decoder(&r, st, &dec, err);
+        if (rc < 0)
+            goto out;
+        for (unsigned i = 0; i < in.fmt->nb_streams; i++)
+            in.fmt->streams[i]->discard = (int)i == vidx ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
         /* A later start: jump to the keyframe before the first target; on failure, read on. */
-        if (av_seek_frame(in.fmt, vidx, r.want[0], AVSEEK_FLAG_BACKWARD) < 0)
-            media_log_reset();
+        r.after_seek = seek && av_seek_frame(in.fmt, vidx, r.want[0], AVSEEK_FLAG_BACKWARD) >= 0;
+        media_log_reset();
+        rc = decode_pass(&r, in.fmt, vidx, dec, err);
+        if (rc != OVERSHOT)
+            break;
+        /*
+         * The seek landed after the first target (seeking is approximate in MPEG-TS and other
+         * containers without an index): read from the beginning instead.
+         */
+        seek = 0;
+        r.next = r.shown = 0;
+        avcodec_free_context(&dec);
+        media_input_close(&in);
+        rc = media_input_open(src, &in, err);
+        if (rc < 0)
+            goto out;
+        if (vidx >= (int)in.fmt->nb_streams) {
+            rc = sieve_errbuf_set(err, SIEVE_EBADINPUT, "open '%s': streams changed between reads",
+                                  src->name);
+            goto out;
+        }
+        st = in.fmt->streams[vidx];
     }
-    rc = decode_pass(&r, in.fmt, vidx, dec, err);
     if (rc < 0)
         goto out;
     rc = fill_missing(&r, err);

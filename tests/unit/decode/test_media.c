@@ -23,7 +23,8 @@
 
 /* The media every test shares, made once. */
 static struct {
-    const char *av, *mpeg4, *rot, *wav, *video_only, *odd, *short_clip, *png, *vfr, *moving, *fast;
+    const char *av, *mpeg4, *rot, *wav, *video_only, *odd, *short_clip, *png, *vfr, *moving, *fast,
+        *ts;
 } m;
 
 /* A sink that mallocs the buffers. */
@@ -140,13 +141,14 @@ setup(void **state)
                       "-pix_fmt yuv420p",
                       venc);
     /* A window sliding 4 pixels right per frame over a wide test pattern. */
+    m.ts = gen_media("av.ts", "-i '%s' -c copy", m.av);
     m.fast = gen_media("fast.mp4", "-i '%s' -c copy -movflags +faststart", m.av);
     m.moving = gen_media("moving.mp4",
                          "-f lavfi -i \"testsrc=s=640x120:r=25:d=2,crop=160:120:x=n*4:y=0\" "
                          "-c:v %s -bf 0 -g 25 -pix_fmt yuv420p",
                          venc);
     if (!m.av || !m.mpeg4 || !m.video_only || !m.wav || !m.odd || !m.short_clip || !m.png ||
-        !m.rot || !m.vfr || !m.moving || !m.fast)
+        !m.rot || !m.vfr || !m.moving || !m.fast || !m.ts)
         return -1;
     return 0;
 }
@@ -486,6 +488,27 @@ test_media__start_and_duration_cut_both_streams(void **state)
     result_free(&r);
 }
 
+/* MPEG-TS seeks approximately (here past the start); the frames must still be the right ones. */
+static void
+test_media__start_in_mpegts_is_exact(void **state)
+{
+    struct media_opts o;
+    struct result r;
+    (void)state;
+
+    media_opts_init(&o);
+    o.start = 0.5;
+    o.duration = 1.0;
+    run(m.ts, &o, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.info.total_frames, 25);
+    assert_true(r.g.out.pts[0] >= 0.5 && r.g.out.pts[0] < 0.54);
+    for (int64_t k = 1; k < r.info.n_frames; k++)
+        assert_true(r.g.out.pts[k] > r.g.out.pts[k - 1] + 0.2);
+    assert_true(r.g.out.pts[r.info.n_frames - 1] < 1.5);
+    result_free(&r);
+}
+
 /* Motion: zero on the I-frame, about the window's speed (in output pixels) elsewhere. */
 static void
 test_media__motion_vectors_measure_movement(void **state)
@@ -611,6 +634,7 @@ main(void)
         cmocka_unit_test(test_media__still_image_is_two_equal_frames),
         cmocka_unit_test(test_media__variable_frame_rate_selects_by_time),
         cmocka_unit_test(test_media__start_and_duration_cut_both_streams),
+        cmocka_unit_test(test_media__start_in_mpegts_is_exact),
         cmocka_unit_test(test_media__motion_vectors_measure_movement),
         cmocka_unit_test(test_media__memory_input_equals_file_input),
         cmocka_unit_test(test_media__bad_files_fail_as_bad_input),
