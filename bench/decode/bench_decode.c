@@ -102,6 +102,8 @@ main(int argc, char **argv)
             o.fps = atof(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             o.threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-video"))
+            o.video = 0;
         else if (!strcmp(argv[i], "--no-audio"))
             o.audio = 0;
         else if (!strcmp(argv[i], "--out") && i + 1 < argc)

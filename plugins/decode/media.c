@@ -395,7 +395,6 @@ decode_src(const struct media_src *src, const struct media_opts *o, const struct
         if (rc < 0)
             goto out;
     }
-    media_input_close(&in);
     if (p.ar) {
         rc = audio_reader_finish(p.ar, p.origin, o, audio, n_audio, err);
         if (rc < 0)
@@ -404,7 +403,7 @@ decode_src(const struct media_src *src, const struct media_opts *o, const struct
         info->audio_read = *n_audio > 0;
     }
     if (p.vidx >= 0) {
-        rc = video_run(src, p.vidx, &vi, o, sink, info, err);
+        rc = video_run(src, &in, p.vidx, &vi, o, sink, info, err);
         if (rc < 0)
             goto out;
     }

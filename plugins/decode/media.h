@@ -7,9 +7,9 @@
  *      requested time range (that is the clip's frame count, as decord's len() would give), and
  *      decode and resample the audio on the way.
  *   2. Choose the frames (sampling.h: smart_nframes, torch-style linspace, nearest-pts), ask
- *      the sink for output buffers of the final shape, then reopen the file and decode the video
- *      stream, converting only the chosen frames (swscale straight into the output buffer),
- *      and stop after the last one.
+ *      the sink for output buffers of the final shape, then seek back to the keyframe before
+ *      the first chosen frame (or open the file again when the seek fails or overshoots) and
+ *      decode the video stream, converting only the chosen frames, and stop after the last.
  *
  * Frame selection by timestamps: target k sits at first_pts + idx_k * (last_pts - first_pts) /
  * (N - 1), and the frame with the nearest timestamp is taken. For constant frame rate that is

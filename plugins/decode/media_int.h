@@ -102,10 +102,11 @@ void video_index_release(struct video_index *vi);
 
 /*
  * Chooses the frames from the first pass's index, asks the sink for buffers, and decodes the
- * video stream `vidx` in a second opening of `src`, filling them. `info` has the stream facts
- * (src size, fps, rotation) on entry and gets the sampling facts.
+ * video stream `vidx` of `in` (left at its end by the first pass: it seeks back, or opens
+ * `src` again), filling them. `info` has the stream facts (src size, fps, rotation) on entry
+ * and gets the sampling facts.
  */
-int video_run(const struct media_src *src, int vidx, struct video_index *vi,
+int video_run(const struct media_src *src, struct media_input *in, int vidx, struct video_index *vi,
               const struct media_opts *o, const struct media_sink *sink, struct media_info *info,
               struct sieve_errbuf *err);
 

@@ -520,27 +520,34 @@ fill_missing(struct vrun *r, struct sieve_errbuf *err)
     return 0;
 }
 
+/* Closes `in` and opens the source again, positioned at its beginning. */
+static int
+reopen(struct vrun *r, struct media_input *in, int vidx, struct sieve_errbuf *err)
+{
+    int rc;
+    media_input_close(in);
+    rc = media_input_open(r->src, in, err);
+    if (rc < 0)
+        return rc;
+    if (vidx >= (int)in->fmt->nb_streams ||
+        in->fmt->streams[vidx]->codecpar->codec_type != AVMEDIA_TYPE_VIDEO)
+        return sieve_errbuf_set(err, SIEVE_EBADINPUT, "open '%s': streams changed between reads",
+                                r->src->name);
+    return 0;
+}
+
 int
-video_run(const struct media_src *src, int vidx, struct video_index *vi, const struct media_opts *o,
-          const struct media_sink *sink, struct media_info *info, struct sieve_errbuf *err)
+video_run(const struct media_src *src, struct media_input *in, int vidx, struct video_index *vi,
+          const struct media_opts *o, const struct media_sink *sink, struct media_info *info,
+          struct sieve_errbuf *err)
 {
     struct vrun r = {.src = src, .o = o, .sink = sink, .info = info};
-    struct media_input in = {0};
     AVCodecContext *dec = NULL;
-    AVStream *st;
+    AVStream *st = in->fmt->streams[vidx];
     int rc, seek;
 
-    rc = media_input_open(src, &in, err);
-    if (rc < 0)
-        goto out;
-    if (vidx >= (int)in.fmt->nb_streams) {
-        rc = sieve_errbuf_set(err, SIEVE_EBADINPUT, "open '%s': streams changed between reads",
-                              src->name);
-        goto out;
-    }
-    st = in.fmt->streams[vidx];
     r.tb = av_q2d(st->time_base);
-    r.origin = media_origin(in.fmt);
+    r.origin = media_origin(in->fmt);
     index_range(vi, r.tb, r.origin,
                 info->src_fps > 0  ? info->src_fps
                 : vi->base_fps > 0 ? vi->base_fps
@@ -567,36 +574,42 @@ video_run(const struct media_src *src, int vidx, struct video_index *vi, const s
         r.out.types = NULL;
     if (!o->motion_vectors)
         r.out.motion = NULL;
-    seek = info->by_pts && vi->before > 0;
+    /*
+     * The first pass left the input at its end. Seeking back to the keyframe before the first
+     * target is cheaper than opening again (which probes the streams anew); a stream without
+     * timestamps cannot be checked after a seek, so it is opened again instead.
+     */
+    seek = info->by_pts;
+    if (!seek) {
+        rc = reopen(&r, in, vidx, err);
+        if (rc < 0)
+            goto out;
+    }
     for (;;) {
+        st = in->fmt->streams[vidx];
         rc = open_decoder(&r, st, &dec, err);
         if (rc < 0)
             goto out;
-        for (unsigned i = 0; i < in.fmt->nb_streams; i++)
-            in.fmt->streams[i]->discard = (int)i == vidx ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
-        /* A later start: jump to the keyframe before the first target; on failure, read on. */
-        r.after_seek = seek && av_seek_frame(in.fmt, vidx, r.want[0], AVSEEK_FLAG_BACKWARD) >= 0;
+        for (unsigned i = 0; i < in->fmt->nb_streams; i++)
+            in->fmt->streams[i]->discard = (int)i == vidx ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
+        r.after_seek = seek && av_seek_frame(in->fmt, vidx, r.want[0], AVSEEK_FLAG_BACKWARD) >= 0;
         media_log_reset();
-        rc = decode_pass(&r, in.fmt, vidx, dec, err);
+        if (seek && !r.after_seek)
+            rc = OVERSHOT; /* could not seek back: open again */
+        else
+            rc = decode_pass(&r, in->fmt, vidx, dec, err);
         if (rc != OVERSHOT)
             break;
         /*
-         * The seek landed after the first target (seeking is approximate in MPEG-TS and other
-         * containers without an index): read from the beginning instead.
+         * The seek failed or landed after the first target (seeking is approximate in MPEG-TS
+         * and other containers without an index): read from the beginning instead.
          */
         seek = 0;
         r.next = r.shown = 0;
         avcodec_free_context(&dec);
-        media_input_close(&in);
-        rc = media_input_open(src, &in, err);
+        rc = reopen(&r, in, vidx, err);
         if (rc < 0)
             goto out;
-        if (vidx >= (int)in.fmt->nb_streams) {
-            rc = sieve_errbuf_set(err, SIEVE_EBADINPUT, "open '%s': streams changed between reads",
-                                  src->name);
-            goto out;
-        }
-        st = in.fmt->streams[vidx];
     }
     if (rc < 0)
         goto out;
@@ -606,7 +619,6 @@ video_run(const struct media_src *src, int vidx, struct video_index *vi, const s
     info->video_read = 1;
 out:
     avcodec_free_context(&dec);
-    media_input_close(&in);
     sws_freeContext(r.sws);
     av_free(r.pic);
     free(r.cell_sum);
