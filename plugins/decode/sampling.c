@@ -57,7 +57,21 @@ sampling_smart_resize(int64_t h, int64_t w, double min_pixels, double max_pixels
         hb = ceil_by_factor((double)h * beta, f);
         wb = ceil_by_factor((double)w * beta, f);
     }
-    /* The reference would hand a zero size to the resizer here; make the smallest frame. */
+    /*
+     * At extreme aspect ratios with a small max_pixels a side rounds down to 0, where the
+     * reference would hand a zero size to the resizer. Make that side 28 and shorten the other
+     * so the frame stays within max_pixels.
+     */
+    if (hb < f) {
+        int64_t cap = floor_by_factor(max_pixels / (double)f, f);
+        hb = f;
+        wb = wb > cap ? cap : wb;
+    }
+    if (wb < f) {
+        int64_t cap = floor_by_factor(max_pixels / (double)f, f);
+        wb = f;
+        hb = hb > cap ? cap : hb;
+    }
     *out_h = hb < f ? f : hb;
     *out_w = wb < f ? f : wb;
     return 0;

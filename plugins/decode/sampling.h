@@ -37,7 +37,8 @@
  * Errors: SIEVE_EBADINPUT when a side is not positive or the aspect ratio exceeds 200 (the
  * reference raises ValueError).
  * One guard the reference lacks: a side that would round down to 0 (only possible at extreme
- * aspect ratios with a small max_pixels) becomes 28, since a zero-sized frame cannot be made.
+ * aspect ratios with a small max_pixels) becomes 28 and the other side is shortened to keep
+ * within max_pixels, since a zero-sized frame cannot be made.
  */
 int sampling_smart_resize(int64_t h, int64_t w, double min_pixels, double max_pixels,
                           int64_t *out_h, int64_t *out_w);

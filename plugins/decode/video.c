@@ -67,7 +67,8 @@ index_range(struct video_index *vi, double tb, double origin, double fps,
         for (int64_t i = 0; i < vi->count; i++)
             vi->ts[i] = i;
     } else {
-        qsort(vi->ts, (size_t)vi->count, sizeof *vi->ts, cmp_i64);
+        if (vi->count > 1)
+            qsort(vi->ts, (size_t)vi->count, sizeof *vi->ts, cmp_i64);
     }
     vi->before = 0;
     for (int64_t i = 0; i < vi->count; i++) {
@@ -100,7 +101,10 @@ struct vrun {
     int after_seek;               /* the next frame is the first after a seek */
 };
 
-/* decode_pass's answer when a seek landed after the first target. */
+/*
+ * decode_pass's answer when a seek did not lead to the first target: it landed after it, on
+ * no frame at all, or where the decoder cannot start. The pass is then run from the start.
+ */
 #define OVERSHOT 1
 
 /* Chooses n and the target timestamps, and the output size (sampling.h). */
@@ -436,6 +440,8 @@ receive_all(struct vrun *r, AVCodecContext *dec, AVFrame *f, struct sieve_errbuf
         int rc = avcodec_receive_frame(dec, f);
         if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
             return 0;
+        if (rc < 0 && r->after_seek)
+            return OVERSHOT; /* a seek to a point the decoder cannot start from */
         if (rc < 0)
             return media_averror(err, rc, r->src->name, "decode video frame %lld of",
                                  (long long)r->next);
@@ -476,6 +482,10 @@ decode_pass(struct vrun *r, AVFormatContext *fmt, int vidx, AVCodecContext *dec,
             rc = avcodec_send_packet(dec, pkt);
             av_packet_unref(pkt);
         }
+        if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_EOF && r->after_seek) {
+            rc = OVERSHOT; /* a seek to a point the decoder cannot start from */
+            goto out;
+        }
         if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_EOF) {
             rc = media_averror(err, rc, r->src->name, "decode video frame %lld of",
                                (long long)r->next);
@@ -490,7 +500,8 @@ decode_pass(struct vrun *r, AVFormatContext *fmt, int vidx, AVCodecContext *dec,
             goto out;
         }
     }
-    rc = 0;
+    /* A seek that led to no frame at all (past the last keyframe) failed as well. */
+    rc = r->after_seek ? OVERSHOT : 0;
 out:
     av_packet_free(&pkt);
     av_frame_free(&f);

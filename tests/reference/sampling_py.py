@@ -65,8 +65,13 @@ def frame_size(h, w, min_px, max_px):
         beta = math.sqrt(min_px / (h * w))
         hh = up_multiple(h * beta, FACTOR)
         ww = up_multiple(w * beta, FACTOR)
-    # The plugin makes a side that rounds to 0 the smallest legal one (the reference cannot
-    # resize to zero); no case below reaches it except the one that checks this guard.
+    # The plugin makes a side that rounds to 0 the smallest legal one and shortens the other to
+    # stay within max_px (the reference would try to resize to zero); only the extreme-aspect
+    # cases with a small budget reach this.
+    if hh < FACTOR:
+        hh, ww = FACTOR, min(ww, down_multiple(max_px / FACTOR, FACTOR))
+    if ww < FACTOR:
+        ww, hh = FACTOR, min(hh, down_multiple(max_px / FACTOR, FACTOR))
     return max(hh, FACTOR), max(ww, FACTOR)
 
 
@@ -84,7 +89,7 @@ def main():
     rates = [24000 / 1001, 25.0, 30000 / 1001, 30.0, 50.0, 60.0, 12.5, 7.0, 1.0]
     sizes = [(120, 160), (1080, 1920), (1920, 1080), (480, 640), (720, 1280), (33, 47),
              (28, 5600), (10, 2100), (2160, 3840), (101, 99), (14, 14), (42, 70), (70, 42),
-             (1, 1), (3, 601), (239, 321)]
+             (1, 1), (3, 601), (239, 321), (95, 8191), (8191, 95)]
     variants = [  # fps, min_frames, max_frames, min_px, max_px, total_px
         (2.0, 4, 768, 128 * 28 * 28, 768 * 28 * 28, VIDEO_TOTAL_PIXELS),
         (1.0, 4, 768, 128 * 28 * 28, 768 * 28 * 28, VIDEO_TOTAL_PIXELS),
@@ -116,6 +121,13 @@ def main():
             oh, ow = frame_size(h, w, 128 * 28 * 28, cap)
             print("case", total, repr(rate), repr(2.0), 4, 768, h, w, 128 * 28 * 28,
                   768 * 28 * 28, VIDEO_TOTAL_PIXELS, n, oh, ow, *indices(total, n))
+    # A tiny budget at extreme aspect ratios: a side would round down to 0 (the guard).
+    for h, w in ((95, 8191), (8191, 95), (28, 5600), (60, 12000)):
+        n = frame_count(16, 10.0, 2.0, 1, 8)
+        cap = pixel_cap(28 * 28 * 16, 28 * 28, 28 * 28 * 64, n)
+        oh, ow = frame_size(h, w, 28 * 28, cap)
+        print("case", 16, repr(10.0), repr(2.0), 1, 8, h, w, 28 * 28, 28 * 28 * 16, 28 * 28 * 64,
+              n, oh, ow, *indices(16, n))
     for _ in range(4000):
         total = rng.randrange(2, 20000)
         n = rng.randrange(2, min(total, 800) + 1)

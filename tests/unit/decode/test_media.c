@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 
 #include <sieve/plugin.h>
 
@@ -617,6 +618,48 @@ test_media__bad_files_fail_as_bad_input(void **state)
     free(good);
 }
 
+/*
+ * The fuzzer's seeds (tests/fuzz/corpus/decode: mp4, MPEG-TS, Matroska, WebM, AVI and raw
+ * H.264 without timestamps, WAV, Ogg/Opus, PNG, GIF, a rotated clip) all decode from memory.
+ */
+static void
+test_media__seed_corpus_decodes(void **state)
+{
+    DIR *d = opendir(SIEVE_SOURCE_DIR "/tests/fuzz/corpus/decode");
+    struct dirent *e;
+    int files = 0;
+    (void)state;
+
+    assert_non_null(d);
+    while ((e = readdir(d))) {
+        char path[1024];
+        struct media_opts o;
+        struct result r;
+        struct media_sink sink = {.opaque = &r.g, .video_alloc = grab_alloc};
+        size_t size;
+        char *bytes;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, SIEVE_SOURCE_DIR "/tests/fuzz/corpus/decode/%s", e->d_name);
+        bytes = gen_read(path, &size);
+        assert_non_null(bytes);
+        media_opts_init(&o);
+        memset(&r, 0, sizeof r);
+        r.rc = media_decode_buffer(e->d_name, (const uint8_t *)bytes, size, &o, &sink, &r.info,
+                                   &r.audio, &r.n_audio, &r.err);
+        if (r.rc != 0)
+            fail_msg("%s: %s", e->d_name, r.err.msg);
+        assert_true(r.info.video_read || r.info.audio_read);
+        if (r.info.video_read)
+            assert_true(r.info.n_frames >= 2 && r.info.n_frames % 2 == 0);
+        result_free(&r);
+        free(bytes);
+        files++;
+    }
+    closedir(d);
+    assert_true(files >= 10);
+}
+
 int
 main(void)
 {
@@ -638,6 +681,7 @@ main(void)
         cmocka_unit_test(test_media__motion_vectors_measure_movement),
         cmocka_unit_test(test_media__memory_input_equals_file_input),
         cmocka_unit_test(test_media__bad_files_fail_as_bad_input),
+        cmocka_unit_test(test_media__seed_corpus_decodes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
