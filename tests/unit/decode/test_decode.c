@@ -388,6 +388,21 @@ test_decode__switches_add_and_remove_tensors(void **state)
     assert_int_equal(need(&b, "mel", SIEVE_DTYPE_F32, 2)->shape[0], 80);
     bundle_release(&b);
 
+    {
+        /* Another resize filter: the same shape, other pixels. */
+        static const char *const area[] = {"resize=area", "audio=false", NULL};
+        struct sieve_bundle c, d;
+        const struct sieve_tensor *x, *y;
+        assert_int_equal(apply(clip, area, &c, &err), 0);
+        assert_int_equal(apply(clip, NULL, &d, &err), 0);
+        x = need(&c, "frames", SIEVE_DTYPE_U8, 4);
+        y = need(&d, "frames", SIEVE_DTYPE_U8, 4);
+        assert_int_equal(x->nbytes, y->nbytes);
+        assert_true(memcmp(x->data, y->data, x->nbytes) != 0);
+        bundle_release(&c);
+        bundle_release(&d);
+    }
+
     assert_int_equal(apply(clip, no_audio, &b, &err), 0);
     assert_null(h_tensor_get(&b, "audio"));
     assert_null(h_tensor_get(&b, "mel"));
