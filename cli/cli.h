@@ -14,6 +14,8 @@
 #ifndef SIEVE_CLI_H
 #define SIEVE_CLI_H
 
+#include <stdio.h>
+
 enum cli_exit {
     CLI_EXIT_OK = 0,
     CLI_EXIT_FAIL = 1,
@@ -35,7 +37,10 @@ void cli_error(const char *verb, const char *fmt, ...)
 /* The store directory: --store value if given, else $SIEVE_STORE, else "./.sieve". */
 const char *cli_store_dir(const char *opt);
 
+int cmd_cache(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_table(int argc, char **argv);
 struct host_registry;
 struct host_plugin;
 /*
@@ -47,6 +52,22 @@ int cli_plugin_lookup(const struct host_registry *reg, const char *verb, const c
 
 int cmd_apply(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+
+/*
+ * `sieve run` shared setup (cli/cmd_run.c): scans plugins, opens the store, and runs
+ * plan_prepare (parse, --set, validate, plan, cache lookup), printing every diagnostic.
+ * Returns 0 with all three outputs set, or an exit status with none of them held.
+ * Ownership: the caller frees plan, store and registry.
+ */
+struct plan;
+struct plan_opts;
+struct store;
+struct host_registry;
+int cli_run_setup(const char *verb, const struct plan_opts *o, const char *store_opt,
+                  struct host_registry **reg, struct store **st, struct plan **plan);
+/* Prints the dry-run plan: per node tasks, cached, to run, and totals (text or JSON). */
+int cli_run_print_plan(const struct plan *p, int json, FILE *f);
 
 #endif

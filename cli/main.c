@@ -19,8 +19,12 @@ struct cli_command {
 /* Sorted by name. */
 static const struct cli_command commands[] = {
     {"apply", cmd_apply, "run one plugin on bundle files, outside any pipeline"},
+    {"cache", cmd_cache, "list, garbage-collect or verify the artifact cache"},
+    {"explain", cmd_explain, "say why a node's tasks missed the cache"},
     {"inspect", cmd_inspect, "print the tensors and metadata of a bundle file"},
     {"plugins", cmd_plugins, "list plugins, or show one plugin's ports and parameters"},
+    {"run", cmd_run, "run a pipeline (or --dry-run: print its plan)"},
+    {"table", cmd_table, "print the results table of a run (variants x categories)"},
     {"version", cmd_version, "print the version of sieve and of the plugin ABI"},
 };
 

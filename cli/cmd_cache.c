@@ -1,0 +1,165 @@
+/*
+ * cmd_cache.c - `sieve cache ls|gc|verify`: look at and maintain the artifact cache.
+ */
+#include <getopt.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "store/store.h"
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: sieve cache ls [--json] [--store DIR]\n"
+               "       sieve cache gc --max-size SIZE [--store DIR]\n"
+               "       sieve cache verify [--store DIR]\n"
+               "\n"
+               "  ls       list artifacts, least recently used first\n"
+               "  gc       remove tmp files and unindexed objects, then evict least recently used\n"
+               "           artifacts (never those a pending or running run needs) until the\n"
+               "           cache holds at most SIZE (suffixes K, M, G, T; powers of 1024)\n"
+               "  verify   re-hash every object; report and drop the corrupt or missing ones\n");
+}
+
+static void
+human(uint64_t b, char *buf, size_t len)
+{
+    const char *u[] = {"B", "K", "M", "G", "T"};
+    double v = (double)b;
+    int i = 0;
+    while (v >= 1024 && i < 4) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(buf, len, i ? "%.1f%s" : "%.0f%s", v, u[i]);
+}
+
+static void
+print_problem(void *arg, const char *key, const char *problem)
+{
+    (void)arg;
+    printf("%s  %s\n", key, problem);
+}
+
+int
+cmd_cache(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"store", required_argument, NULL, 'S'},
+        {"max-size", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *store_opt = NULL, *sub, *max_text = NULL;
+    struct sieve_errbuf err = {{0}};
+    struct store *st;
+    int json = 0, ch, rc = 0;
+
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    }
+    sub = argv[1];
+    optind = 1;
+    while ((ch = getopt_long(argc - 1, argv + 1, "jS:m:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'j':
+            json = 1;
+            break;
+        case 'S':
+            store_opt = optarg;
+            break;
+        case 'm':
+            max_text = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_EXIT_OK;
+        default:
+            usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1 || (strcmp(sub, "ls") && strcmp(sub, "gc") && strcmp(sub, "verify"))) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (!strcmp(sub, "gc") && !max_text) {
+        cli_error("cache", "gc needs --max-size SIZE");
+        return CLI_EXIT_USAGE;
+    }
+    uint64_t max = UINT64_MAX;
+    if (max_text && store_size_parse(max_text, &max) < 0) {
+        cli_error("cache", "invalid size '%s' (examples: 500M, 2G)", max_text);
+        return CLI_EXIT_USAGE;
+    }
+    if ((rc = store_open(cli_store_dir(store_opt), &st, &err)) < 0) {
+        cli_error("cache", "%s", err.msg);
+        return cli_exit_from_error(rc);
+    }
+    if (!strcmp(sub, "ls")) {
+        struct store_artifact_row *rows;
+        size_t n;
+        uint64_t total = 0;
+        if ((rc = store_artifact_list(st, &rows, &n, &err)) == 0) {
+            if (json)
+                printf("[");
+            for (size_t i = 0; i < n; i++) {
+                char size[32], when[32];
+                time_t t = (time_t)(rows[i].last_used_ms / 1000);
+                total += rows[i].bytes;
+                if (json) {
+                    printf("%s{\"key\":\"%s\",\"bytes\":%llu,\"checksum\":\"%s\",\"run\":%lld,"
+                           "\"created_ms\":%lld,\"last_used_ms\":%lld,\"pinned\":%s}",
+                           i ? "," : "", rows[i].key, (unsigned long long)rows[i].bytes,
+                           rows[i].checksum, (long long)rows[i].run, (long long)rows[i].created_ms,
+                           (long long)rows[i].last_used_ms, rows[i].pinned ? "true" : "false");
+                    continue;
+                }
+                human(rows[i].bytes, size, sizeof size);
+                strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
+                printf("%s  %8s  %s  run %-4lld%s\n", rows[i].key, size, when,
+                       (long long)rows[i].run, rows[i].pinned ? "  pinned" : "");
+            }
+            if (json) {
+                printf("]\n");
+            } else {
+                char size[32];
+                human(total, size, sizeof size);
+                printf("%zu artifact%s, %s\n", n, n == 1 ? "" : "s", size);
+            }
+            free(rows);
+        }
+    } else if (!strcmp(sub, "gc")) {
+        struct store_gc_report r;
+        if ((rc = store_gc(st, max, &r, &err)) == 0) {
+            char freed[32], left[32];
+            human(r.bytes_freed, freed, sizeof freed);
+            human(r.bytes_left, left, sizeof left);
+            printf("removed %llu tmp file%s and %llu orphan%s; evicted %llu artifact%s; freed %s, "
+                   "%s left\n",
+                   (unsigned long long)r.tmp_removed, r.tmp_removed == 1 ? "" : "s",
+                   (unsigned long long)r.orphans_removed, r.orphans_removed == 1 ? "" : "s",
+                   (unsigned long long)r.evicted, r.evicted == 1 ? "" : "s", freed, left);
+        }
+    } else {
+        struct store_verify_report r;
+        if ((rc = store_verify(st, print_problem, NULL, &r, &err)) == 0) {
+            printf("checked %llu artifact%s: %llu ok, %llu corrupt, %llu missing\n",
+                   (unsigned long long)r.checked, r.checked == 1 ? "" : "s",
+                   (unsigned long long)r.ok, (unsigned long long)r.corrupt,
+                   (unsigned long long)r.missing);
+            if (r.corrupt || r.missing)
+                rc = 1;
+        }
+    }
+    if (rc < 0)
+        cli_error("cache", "%s", err.msg);
+    store_close(st);
+    return rc < 0 ? cli_exit_from_error(rc) : rc ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}

@@ -1,0 +1,305 @@
+/*
+ * store.h - the store: a directory holding the SQLite index (`sieve.db`, WAL mode), the
+ * content-addressed objects (`objects/ab/<key>.safetensors`) and task logs (`logs/`).
+ *
+ * This room is the only code that includes sqlite3.h. Only the scheduler process writes the
+ * index; workers write object files and report back. Functions are coarse: each one is one
+ * transaction, so a crash leaves the index as it was before or after the call.
+ *
+ * Write protocol of an artifact (DESIGN §6):
+ *   1. the worker writes the bundle to store_object_path() through a temporary file, fsyncs
+ *      it and renames it into place (bundle_write does exactly this, `<path>.tmp.<pid>`);
+ *   2. the scheduler calls store_artifact_index() (or store_task_finish()), which inserts the
+ *      row with size and sha256 checksum in one transaction.
+ * A crash between 1 and 2 leaves an unindexed object or a tmp file; store_gc removes both.
+ * A lookup finds a hit only when the row exists and the object exists with the indexed size;
+ * otherwise the row is dropped and it is a miss. store_verify re-hashes objects and drops the
+ * corrupt ones. Nothing here crashes on a damaged store file: it becomes SIEVE_ESTORE.
+ *
+ * Schema versions: PRAGMA user_version holds the version; store_open applies the missing
+ * migrations in order, each in its own transaction.
+ *
+ * Usage:
+ *     struct store *st;
+ *     if (store_open(".sieve", &st, &err) < 0) die(err.msg);
+ *     int64_t run;
+ *     store_run_create(st, "sweep", "p.yaml", text, &run, &err);
+ *     ... plan_store_tasks(plan, st, run, &err) ...
+ *     char path[STORE_PATH_MAX];
+ *     store_object_path(st, key_hex, path, sizeof path, 1);   // creates objects/ab/
+ *     ... worker: bundle_write(b, path) ...
+ *     store_artifact_index(st, &(struct store_artifact){ .key = key_hex, .run = run }, &err);
+ *     store_close(st);
+ */
+#ifndef SIEVE_STORE_STORE_H
+#define SIEVE_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sieve/plugin.h>
+
+#define STORE_PATH_MAX 4096
+#define STORE_HEX 65 /* 64 hex digits and a NUL */
+
+/* The newest schema version this build knows. */
+#define STORE_SCHEMA_VERSION 2
+
+struct store;
+
+/*
+ * Opens (creating when missing) the store directory `dir`: the directory, `objects/`,
+ * `logs/`, and `sieve.db` with WAL, a busy timeout and the schema migrated to the newest
+ * version. Errors: SIEVE_EIO (directory), SIEVE_ESTORE (SQLite, or a schema newer than this
+ * build). Ownership: store_close.
+ */
+int store_open(const char *dir, struct store **out, struct sieve_errbuf *err);
+
+/* Like store_open but migrates only up to `version` (tests of migrations). */
+int store_open_version(const char *dir, int version, struct store **out, struct sieve_errbuf *err);
+
+/* Closes the store; accepts NULL. */
+void store_close(struct store *st);
+
+const char *store_dir(const struct store *st);
+/* The schema version of the open database. */
+int store_schema_version(struct store *st);
+
+/* ---- runs ------------------------------------------------------------------------------ */
+
+/* Run states: "pending", "running", "done", "failed", "cancelled". */
+struct store_run {
+    int64_t id;
+    char *name;
+    char *pipeline_path;
+    char *pipeline_text;
+    char *state;
+    char *error;                                 /* NULL when none */
+    int64_t created_ms, started_ms, finished_ms; /* unix ms; 0 when not yet */
+    int64_t n_tasks, n_done, n_cached, n_failed; /* counts from the task rows */
+};
+
+/* Creates a run in state "pending". Returns its id in *id. */
+int store_run_create(struct store *st, const char *name, const char *pipeline_path,
+                     const char *pipeline_text, int64_t *id, struct sieve_errbuf *err);
+/* Sets the state (and error, may be NULL); "running" stamps started, an end state finished. */
+int store_run_set_state(struct store *st, int64_t id, const char *state, const char *error,
+                        struct sieve_errbuf *err);
+/* Reads one run. Errors: SIEVE_ENOENT. Ownership: store_run_release(out). */
+int store_run_get(struct store *st, int64_t id, struct store_run *out, struct sieve_errbuf *err);
+/* All runs, newest first. Ownership: store_run_list_free(*out, *n). */
+int store_run_list(struct store *st, struct store_run **out, size_t *n, struct sieve_errbuf *err);
+/* The newest run of a pipeline path whose id is below `before` (0: any); *id 0 when none. */
+int store_run_previous(struct store *st, const char *pipeline_path, int64_t before, int64_t *id,
+                       struct sieve_errbuf *err);
+void store_run_release(struct store_run *r);
+void store_run_list_free(struct store_run *runs, size_t n);
+
+/* ---- tasks ----------------------------------------------------------------------------- */
+
+/* Task states: "pending", "ready", "running", "done", "cached", "failed", "cancelled". */
+struct store_task {
+    int64_t run;
+    uint32_t idx; /* index in the plan */
+    const char *node;
+    int32_t sample_index; /* -1 for reduce */
+    const char *sample;   /* sample id, NULL for reduce */
+    uint32_t variant;
+    const char *variant_label; /* JSON of the matrix assignment */
+    const char *key;           /* task key hex */
+    const char *components;    /* JSON of the key components (plan_task_components) */
+    const char *state;
+    int attempts;
+    const char *device;
+    const char *error;
+    int64_t started_ms, finished_ms;
+    /* artifact keys (hex) of the outputs; pinned for the run */
+    const char *const *out_keys;
+    uint32_t n_out;
+};
+
+/* Inserts the plan rows of a run and pins their artifacts, in one transaction. */
+int store_tasks_insert(struct store *st, int64_t run, const struct store_task *rows, size_t n,
+                       struct sieve_errbuf *err);
+
+/* A change of one task: fields left NULL / negative are not changed. */
+struct store_task_update {
+    const char *state;
+    int attempts;       /* < 0: unchanged */
+    const char *device; /* NULL: unchanged */
+    const char *error;  /* NULL: unchanged; "" clears */
+    int64_t started_ms; /* < 0: unchanged */
+    int64_t finished_ms;
+};
+int store_task_update(struct store *st, int64_t run, uint32_t idx,
+                      const struct store_task_update *u, struct sieve_errbuf *err);
+
+/* Task rows as read back; strings owned by the row. */
+struct store_task_row {
+    int64_t run;
+    uint32_t idx;
+    char *node, *sample, *variant_label, *key, *components, *state, *device, *error;
+    int32_t sample_index;
+    uint32_t variant;
+    int attempts;
+    int64_t started_ms, finished_ms;
+};
+/* Tasks of a run in index order, optionally only one state (NULL: all) and node (NULL: all).
+ * Ownership: store_task_rows_free. */
+int store_task_list(struct store *st, int64_t run, const char *state, const char *node,
+                    struct store_task_row **out, size_t *n, struct sieve_errbuf *err);
+void store_task_rows_free(struct store_task_row *rows, size_t n);
+/* Resume: tasks "running" or "ready" of the run go back to "pending". Returns how many. */
+int store_tasks_requeue(struct store *st, int64_t run, struct sieve_errbuf *err);
+
+/* ---- artifacts and objects ------------------------------------------------------------- */
+
+/*
+ * The object path of an artifact key: `<store>/objects/<first two hex>/<key>.safetensors`.
+ * With `mkdirs` the shard directory is created. Returns 0, or SIEVE_EINVAL for a bad key or
+ * a short buffer, SIEVE_EIO when the directory cannot be made.
+ */
+int store_object_path(const struct store *st, const char *key, char *buf, size_t len, int mkdirs);
+
+/* sha256 of a file's content in hex (and its size). Used for checksums and media. */
+int store_file_sha256(const char *path, char hex[STORE_HEX], uint64_t *bytes,
+                      struct sieve_errbuf *err);
+
+struct store_artifact {
+    const char *key;      /* hex */
+    int64_t run;          /* the run that produced it (0: none) */
+    const char *checksum; /* sha256 hex of the file; NULL: the store computes it */
+    uint64_t bytes;       /* with checksum: the size the writer saw */
+};
+
+/*
+ * Indexes an object already written at its object path (step 2 of the write protocol).
+ * Errors: SIEVE_ENOENT when the object is missing, SIEVE_EFORMAT when its size differs from
+ * `bytes`, SIEVE_ESTORE.
+ */
+int store_artifact_index(struct store *st, const struct store_artifact *a,
+                         struct sieve_errbuf *err);
+
+/*
+ * Looks up n artifact keys in one transaction: hits[i] = 1 when indexed and the object
+ * exists with the indexed size, else 0 (a dangling or damaged row is dropped). Hits get their
+ * last-used time refreshed. Returns the number of hits.
+ */
+int store_artifact_lookup(struct store *st, const char *const *keys, size_t n, uint8_t *hits,
+                          struct sieve_errbuf *err);
+
+/* Refreshes the last-used time of one artifact (the scheduler reading a cached input). */
+int store_artifact_touch(struct store *st, const char *key, struct sieve_errbuf *err);
+
+/* Pins artifact keys for a run (store_tasks_insert pins its outputs already). */
+int store_artifact_pin(struct store *st, int64_t run, const char *const *keys, size_t n,
+                       struct sieve_errbuf *err);
+
+struct store_artifact_row {
+    char key[STORE_HEX];
+    char checksum[STORE_HEX];
+    uint64_t bytes;
+    int64_t run;
+    int64_t created_ms, last_used_ms;
+    int pinned; /* pinned by a pending or running run */
+};
+/* All artifacts, least recently used first. Ownership: free(*out). */
+int store_artifact_list(struct store *st, struct store_artifact_row **out, size_t *n,
+                        struct sieve_errbuf *err);
+
+/* ---- metrics --------------------------------------------------------------------------- */
+
+struct store_metric {
+    int64_t run;
+    const char *node;
+    const char *variant; /* JSON label of the matrix assignment */
+    const char *sample;  /* NULL: aggregate */
+    const char *category;
+    const char *metric;
+    double value;
+};
+int store_metrics_insert(struct store *st, const struct store_metric *rows, size_t n,
+                         struct sieve_errbuf *err);
+/* Metric rows of a run (node NULL: all), strings owned by the array.
+ * Ownership: store_metric_rows_free. */
+int store_metrics_query(struct store *st, int64_t run, const char *node, struct store_metric **out,
+                        size_t *n, struct sieve_errbuf *err);
+void store_metric_rows_free(struct store_metric *rows, size_t n);
+
+/*
+ * The scheduler's end of a task in one transaction: index its artifacts, insert its metric
+ * rows, update the task. Any of the arrays may be empty.
+ */
+int store_task_finish(struct store *st, int64_t run, uint32_t idx,
+                      const struct store_task_update *u, const struct store_artifact *arts,
+                      size_t n_arts, const struct store_metric *metrics, size_t n_metrics,
+                      struct sieve_errbuf *err);
+
+/* ---- events, devices, logs ------------------------------------------------------------- */
+
+struct store_event {
+    int64_t id, run, time_ms;
+    int64_t task; /* -1: none */
+    char *kind;
+    char *message;
+};
+int store_event_append(struct store *st, int64_t run, int64_t task, const char *kind,
+                       const char *message, struct sieve_errbuf *err);
+/* Events of a run (run 0: all) with id > after, oldest first, at most `limit` (0: all).
+ * Ownership: store_event_list_free. */
+int store_event_list(struct store *st, int64_t run, int64_t after, size_t limit,
+                     struct store_event **out, size_t *n, struct sieve_errbuf *err);
+void store_event_list_free(struct store_event *ev, size_t n);
+
+struct store_device {
+    char *name;  /* "cuda:0", "fake:1", "cpu:0" */
+    char *state; /* "healthy", "suspect", "quarantined", "gone" */
+    char *info;  /* JSON, may be NULL */
+    int64_t updated_ms;
+};
+int store_device_upsert(struct store *st, const char *name, const char *state, const char *info,
+                        struct sieve_errbuf *err);
+int store_device_list(struct store *st, struct store_device **out, size_t *n,
+                      struct sieve_errbuf *err);
+void store_device_list_free(struct store_device *d, size_t n);
+
+/* The log file of a task: `<store>/logs/<run>/<idx>.log` (directory created with mkdirs). */
+int store_log_path(const struct store *st, int64_t run, uint32_t idx, char *buf, size_t len,
+                   int mkdirs);
+
+/* ---- media hash cache ------------------------------------------------------------------ */
+
+/*
+ * The sha256 of a media file's content, remembered by (path, size, mtime_ns) so an unchanged
+ * file is hashed once. Errors: SIEVE_ENOENT, SIEVE_EIO.
+ */
+int store_media_hash(struct store *st, const char *path, char hex[STORE_HEX],
+                     struct sieve_errbuf *err);
+
+/* ---- maintenance ----------------------------------------------------------------------- */
+
+struct store_gc_report {
+    uint64_t tmp_removed, orphans_removed, evicted;
+    uint64_t bytes_freed, bytes_left;
+};
+/*
+ * Removes tmp files of dead writers and objects without an index row, then evicts least
+ * recently used artifacts not pinned by a pending or running run until the indexed objects
+ * take at most `max_bytes` (UINT64_MAX: no eviction).
+ */
+int store_gc(struct store *st, uint64_t max_bytes, struct store_gc_report *rep,
+             struct sieve_errbuf *err);
+
+struct store_verify_report {
+    uint64_t checked, ok, corrupt, missing;
+};
+/* Re-hashes every indexed object; corrupt or missing ones are reported through `cb` (may be
+ * NULL) and dropped from the index (and disk). */
+typedef void (*store_verify_fn)(void *arg, const char *key, const char *problem);
+int store_verify(struct store *st, store_verify_fn cb, void *arg, struct store_verify_report *rep,
+                 struct sieve_errbuf *err);
+
+/* Parses "500M", "2G", "1024" (K/M/G/T, powers of 1024). Returns 0 or SIEVE_EINVAL. */
+int store_size_parse(const char *text, uint64_t *out);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * store_int.h - private to store/: the store struct and helpers shared by its files.
+ */
+#ifndef SIEVE_STORE_STORE_INT_H
+#define SIEVE_STORE_STORE_INT_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct store {
+    char *dir;
+    sqlite3 *db;
+};
+
+/* Translates a SQLite failure once: "<what>: <sqlite message>", SIEVE_ESTORE. */
+int store_fail(struct store *st, struct sieve_errbuf *err, const char *what);
+
+/* Prepares `sql`; on failure fills err and returns SIEVE_ESTORE. */
+int store_prepare(struct store *st, const char *sql, sqlite3_stmt **out, struct sieve_errbuf *err);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
+int store_begin(struct store *st, struct sieve_errbuf *err);
+int store_commit(struct store *st, struct sieve_errbuf *err);
+void store_rollback(struct store *st);
+
+/* Binds text or NULL. */
+int store_bind_text(sqlite3_stmt *s, int i, const char *text);
+
+/* Wall-clock milliseconds since the epoch. */
+int64_t store_now_ms(void);
+
+/* Indexes one artifact inside an open transaction (shared by index and task_finish). */
+int store_artifact_index_locked(struct store *st, const struct store_artifact *a,
+                                struct sieve_errbuf *err);
+int store_metrics_insert_locked(struct store *st, const struct store_metric *rows, size_t n,
+                                struct sieve_errbuf *err);
+int store_task_update_locked(struct store *st, int64_t run, uint32_t idx,
+                             const struct store_task_update *u, struct sieve_errbuf *err);
+
+/* A malloc'd copy of a column's text, or NULL for SQL NULL (and on no memory). */
+char *store_column_dup(sqlite3_stmt *s, int col);
+
+#endif

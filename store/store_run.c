@@ -1,0 +1,715 @@
+/*
+ * store_run.c - runs, tasks, metrics, events and devices in the index.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base/err.h"
+#include "store/store_int.h"
+
+/* ---- runs ------------------------------------------------------------------------------ */
+
+int
+store_run_create(struct store *st, const char *name, const char *pipeline_path,
+                 const char *pipeline_text, int64_t *id, struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s;
+    int rc = store_prepare(st,
+                           "INSERT INTO runs(name, pipeline_path, pipeline_text, state, "
+                           "created_ms) VALUES(?, ?, ?, 'pending', ?)",
+                           &s, err);
+    if (rc < 0)
+        return rc;
+    store_bind_text(s, 1, name ? name : "");
+    store_bind_text(s, 2, pipeline_path);
+    store_bind_text(s, 3, pipeline_text);
+    sqlite3_bind_int64(s, 4, store_now_ms());
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = store_fail(st, err, "create run");
+    else
+        *id = sqlite3_last_insert_rowid(st->db);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int
+is_end_state(const char *state)
+{
+    return !strcmp(state, "done") || !strcmp(state, "failed") || !strcmp(state, "cancelled");
+}
+
+int
+store_run_set_state(struct store *st, int64_t id, const char *state, const char *error,
+                    struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc;
+    int64_t now = store_now_ms();
+
+    if ((rc = store_begin(st, err)) < 0)
+        return rc;
+    rc = store_prepare(st,
+                       "UPDATE runs SET state = ?1, error = coalesce(?2, error),"
+                       " started_ms = CASE WHEN ?1 = 'running' THEN ?3 ELSE started_ms END,"
+                       " finished_ms = CASE WHEN ?4 THEN ?3 ELSE finished_ms END WHERE id = ?5",
+                       &s, err);
+    if (rc < 0)
+        goto out;
+    store_bind_text(s, 1, state);
+    store_bind_text(s, 2, error);
+    sqlite3_bind_int64(s, 3, now);
+    sqlite3_bind_int(s, 4, is_end_state(state));
+    sqlite3_bind_int64(s, 5, id);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        rc = store_fail(st, err, "update run");
+        goto out;
+    }
+    if (sqlite3_changes(st->db) == 0) {
+        rc = sieve_errbuf_set(err, SIEVE_ENOENT, "no run %lld", (long long)id);
+        goto out;
+    }
+    /* A finished run no longer protects its artifacts from eviction. */
+    if (is_end_state(state)) {
+        sqlite3_finalize(s);
+        if ((rc = store_prepare(st, "DELETE FROM artifact_pins WHERE run = ?", &s, err)) < 0)
+            goto out;
+        sqlite3_bind_int64(s, 1, id);
+        if (sqlite3_step(s) != SQLITE_DONE) {
+            rc = store_fail(st, err, "unpin run artifacts");
+            goto out;
+        }
+    }
+out:
+    sqlite3_finalize(s);
+    if (rc < 0) {
+        store_rollback(st);
+        return rc;
+    }
+    return store_commit(st, err);
+}
+
+#define RUN_COLUMNS                                                                                \
+    "r.id, r.name, r.pipeline_path, r.pipeline_text, r.state, r.error, r.created_ms,"              \
+    " r.started_ms, r.finished_ms,"                                                                \
+    " (SELECT count(*) FROM tasks t WHERE t.run = r.id),"                                          \
+    " (SELECT count(*) FROM tasks t WHERE t.run = r.id AND t.state = 'done'),"                     \
+    " (SELECT count(*) FROM tasks t WHERE t.run = r.id AND t.state = 'cached'),"                   \
+    " (SELECT count(*) FROM tasks t WHERE t.run = r.id AND t.state = 'failed')"
+
+static void
+read_run(sqlite3_stmt *s, struct store_run *r)
+{
+    r->id = sqlite3_column_int64(s, 0);
+    r->name = store_column_dup(s, 1);
+    r->pipeline_path = store_column_dup(s, 2);
+    r->pipeline_text = store_column_dup(s, 3);
+    r->state = store_column_dup(s, 4);
+    r->error = store_column_dup(s, 5);
+    r->created_ms = sqlite3_column_int64(s, 6);
+    r->started_ms = sqlite3_column_int64(s, 7);
+    r->finished_ms = sqlite3_column_int64(s, 8);
+    r->n_tasks = sqlite3_column_int64(s, 9);
+    r->n_done = sqlite3_column_int64(s, 10);
+    r->n_cached = sqlite3_column_int64(s, 11);
+    r->n_failed = sqlite3_column_int64(s, 12);
+}
+
+int
+store_run_get(struct store *st, int64_t id, struct store_run *out, struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s;
+    int rc, step;
+
+    memset(out, 0, sizeof *out);
+    if ((rc = store_prepare(st, "SELECT " RUN_COLUMNS " FROM runs r WHERE r.id = ?", &s, err)) < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    step = sqlite3_step(s);
+    if (step == SQLITE_ROW)
+        read_run(s, out);
+    else if (step == SQLITE_DONE)
+        rc = sieve_errbuf_set(err, SIEVE_ENOENT, "no run %lld", (long long)id);
+    else
+        rc = store_fail(st, err, "read run");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int
+store_run_list(struct store *st, struct store_run **out, size_t *n, struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s;
+    struct store_run *runs = NULL;
+    size_t len = 0, cap = 0;
+    int rc, step;
+
+    *out = NULL;
+    *n = 0;
+    if ((rc = store_prepare(st, "SELECT " RUN_COLUMNS " FROM runs r ORDER BY r.id DESC", &s, err)) <
+        0)
+        return rc;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            struct store_run *nr = realloc(runs, nc * sizeof *nr);
+            if (!nr) {
+                rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list runs: out of memory");
+                break;
+            }
+            runs = nr;
+            cap = nc;
+        }
+        read_run(s, &runs[len++]);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = store_fail(st, err, "list runs");
+    sqlite3_finalize(s);
+    if (rc < 0) {
+        store_run_list_free(runs, len);
+        return rc;
+    }
+    *out = runs;
+    *n = len;
+    return 0;
+}
+
+int
+store_run_previous(struct store *st, const char *pipeline_path, int64_t before, int64_t *id,
+                   struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s;
+    int rc, step;
+
+    *id = 0;
+    if ((rc = store_prepare(st,
+                            "SELECT id FROM runs WHERE pipeline_path = ?1 AND (?2 = 0 OR id < ?2)"
+                            " ORDER BY id DESC LIMIT 1",
+                            &s, err)) < 0)
+        return rc;
+    store_bind_text(s, 1, pipeline_path);
+    sqlite3_bind_int64(s, 2, before);
+    step = sqlite3_step(s);
+    if (step == SQLITE_ROW)
+        *id = sqlite3_column_int64(s, 0);
+    else if (step != SQLITE_DONE)
+        rc = store_fail(st, err, "find previous run");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+void
+store_run_release(struct store_run *r)
+{
+    if (!r)
+        return;
+    free(r->name);
+    free(r->pipeline_path);
+    free(r->pipeline_text);
+    free(r->state);
+    free(r->error);
+    memset(r, 0, sizeof *r);
+}
+
+void
+store_run_list_free(struct store_run *runs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        store_run_release(&runs[i]);
+    free(runs);
+}
+
+/* ---- tasks ----------------------------------------------------------------------------- */
+
+int
+store_tasks_insert(struct store *st, int64_t run, const struct store_task *rows, size_t n,
+                   struct sieve_errbuf *err)
+{
+    sqlite3_stmt *ins = NULL, *pin = NULL;
+    int rc;
+
+    if ((rc = store_begin(st, err)) < 0)
+        return rc;
+    if ((rc = store_prepare(st,
+                            "INSERT OR REPLACE INTO tasks(run, idx, node, sample, variant,"
+                            " task_key, state, attempts, device, error, started_ms, finished_ms,"
+                            " sample_index, variant_label, components)"
+                            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            &ins, err)) < 0)
+        goto out;
+    if ((rc = store_prepare(st, "INSERT OR IGNORE INTO artifact_pins(run, key) VALUES(?, ?)", &pin,
+                            err)) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const struct store_task *t = &rows[i];
+        sqlite3_reset(ins);
+        sqlite3_bind_int64(ins, 1, run);
+        sqlite3_bind_int64(ins, 2, t->idx);
+        store_bind_text(ins, 3, t->node);
+        store_bind_text(ins, 4, t->sample);
+        sqlite3_bind_int64(ins, 5, t->variant);
+        store_bind_text(ins, 6, t->key);
+        store_bind_text(ins, 7, t->state ? t->state : "pending");
+        sqlite3_bind_int(ins, 8, t->attempts);
+        store_bind_text(ins, 9, t->device);
+        store_bind_text(ins, 10, t->error);
+        sqlite3_bind_int64(ins, 11, t->started_ms);
+        sqlite3_bind_int64(ins, 12, t->finished_ms);
+        sqlite3_bind_int(ins, 13, t->sample_index);
+        store_bind_text(ins, 14, t->variant_label ? t->variant_label : "{}");
+        store_bind_text(ins, 15, t->components);
+        if (sqlite3_step(ins) != SQLITE_DONE) {
+            rc = store_fail(st, err, "insert task");
+            goto out;
+        }
+        for (uint32_t o = 0; o < t->n_out; o++) {
+            sqlite3_reset(pin);
+            sqlite3_bind_int64(pin, 1, run);
+            store_bind_text(pin, 2, t->out_keys[o]);
+            if (sqlite3_step(pin) != SQLITE_DONE) {
+                rc = store_fail(st, err, "pin artifact");
+                goto out;
+            }
+        }
+    }
+out:
+    sqlite3_finalize(pin);
+    sqlite3_finalize(ins);
+    if (rc < 0) {
+        store_rollback(st);
+        return rc;
+    }
+    return store_commit(st, err);
+}
+
+int
+store_task_update_locked(struct store *st, int64_t run, uint32_t idx,
+                         const struct store_task_update *u, struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s;
+    int rc = store_prepare(st,
+                           "UPDATE tasks SET state = coalesce(?3, state),"
+                           " attempts = CASE WHEN ?4 >= 0 THEN ?4 ELSE attempts END,"
+                           " device = coalesce(?5, device),"
+                           " error = CASE WHEN ?6 IS NULL THEN error WHEN ?6 = '' THEN NULL"
+                           "   ELSE ?6 END,"
+                           " started_ms = CASE WHEN ?7 >= 0 THEN ?7 ELSE started_ms END,"
+                           " finished_ms = CASE WHEN ?8 >= 0 THEN ?8 ELSE finished_ms END"
+                           " WHERE run = ?1 AND idx = ?2",
+                           &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, run);
+    sqlite3_bind_int64(s, 2, idx);
+    store_bind_text(s, 3, u->state);
+    sqlite3_bind_int(s, 4, u->attempts);
+    store_bind_text(s, 5, u->device);
+    store_bind_text(s, 6, u->error);
+    sqlite3_bind_int64(s, 7, u->started_ms);
+    sqlite3_bind_int64(s, 8, u->finished_ms);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = store_fail(st, err, "update task");
+    else if (sqlite3_changes(st->db) == 0)
+        rc = sieve_errbuf_set(err, SIEVE_ENOENT, "no task %u in run %lld", idx, (long long)run);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int
+store_task_update(struct store *st, int64_t run, uint32_t idx, const struct store_task_update *u,
+                  struct sieve_errbuf *err)
+{
+    /* A single statement is its own transaction. */
+    return store_task_update_locked(st, run, idx, u, err);
+}
+
+int
+store_task_finish(struct store *st, int64_t run, uint32_t idx, const struct store_task_update *u,
+                  const struct store_artifact *arts, size_t n_arts,
+                  const struct store_metric *metrics, size_t n_metrics, struct sieve_errbuf *err)
+{
+    int rc;
+
+    if ((rc = store_begin(st, err)) < 0)
+        return rc;
+    for (size_t i = 0; i < n_arts && rc == 0; i++)
+        rc = store_artifact_index_locked(st, &arts[i], err);
+    if (rc == 0 && n_metrics)
+        rc = store_metrics_insert_locked(st, metrics, n_metrics, err);
+    if (rc == 0 && u)
+        rc = store_task_update_locked(st, run, idx, u, err);
+    if (rc < 0) {
+        store_rollback(st);
+        return rc;
+    }
+    return store_commit(st, err);
+}
+
+int
+store_task_list(struct store *st, int64_t run, const char *state, const char *node,
+                struct store_task_row **out, size_t *n, struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s;
+    struct store_task_row *rows = NULL;
+    size_t len = 0, cap = 0;
+    int rc, step;
+
+    *out = NULL;
+    *n = 0;
+    if ((rc = store_prepare(st,
+                            "SELECT idx, node, sample, variant_label, task_key, components, state,"
+                            " device, error, sample_index, variant, attempts, started_ms,"
+                            " finished_ms FROM tasks WHERE run = ?1"
+                            " AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR node = ?3)"
+                            " ORDER BY idx",
+                            &s, err)) < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, run);
+    store_bind_text(s, 2, state);
+    store_bind_text(s, 3, node);
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_task_row *r;
+        if (len == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            struct store_task_row *nr = realloc(rows, nc * sizeof *nr);
+            if (!nr) {
+                rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list tasks: out of memory");
+                break;
+            }
+            rows = nr;
+            cap = nc;
+        }
+        r = &rows[len++];
+        r->run = run;
+        r->idx = (uint32_t)sqlite3_column_int64(s, 0);
+        r->node = store_column_dup(s, 1);
+        r->sample = store_column_dup(s, 2);
+        r->variant_label = store_column_dup(s, 3);
+        r->key = store_column_dup(s, 4);
+        r->components = store_column_dup(s, 5);
+        r->state = store_column_dup(s, 6);
+        r->device = store_column_dup(s, 7);
+        r->error = store_column_dup(s, 8);
+        r->sample_index = sqlite3_column_int(s, 9);
+        r->variant = (uint32_t)sqlite3_column_int64(s, 10);
+        r->attempts = sqlite3_column_int(s, 11);
+        r->started_ms = sqlite3_column_int64(s, 12);
+        r->finished_ms = sqlite3_column_int64(s, 13);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = store_fail(st, err, "list tasks");
+    sqlite3_finalize(s);
+    if (rc < 0) {
+        store_task_rows_free(rows, len);
+        return rc;
+    }
+    *out = rows;
+    *n = len;
+    return 0;
+}
+
+void
+store_task_rows_free(struct store_task_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct store_task_row *r = &rows[i];
+        free(r->node);
+        free(r->sample);
+        free(r->variant_label);
+        free(r->key);
+        free(r->components);
+        free(r->state);
+        free(r->device);
+        free(r->error);
+    }
+    free(rows);
+}
+
+int
+store_tasks_requeue(struct store *st, int64_t run, struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s;
+    int rc = store_prepare(st,
+                           "UPDATE tasks SET state = 'pending', device = NULL"
+                           " WHERE run = ? AND state IN ('running', 'ready')",
+                           &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, run);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = store_fail(st, err, "requeue tasks");
+    else
+        rc = sqlite3_changes(st->db);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* ---- metrics --------------------------------------------------------------------------- */
+
+int
+store_metrics_insert_locked(struct store *st, const struct store_metric *rows, size_t n,
+                            struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s;
+    int rc = store_prepare(st,
+                           "INSERT INTO metrics(run, node, variant, sample, category, metric,"
+                           " value) VALUES(?,?,?,?,?,?,?)",
+                           &s, err);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, rows[i].run);
+        store_bind_text(s, 2, rows[i].node);
+        store_bind_text(s, 3, rows[i].variant ? rows[i].variant : "{}");
+        store_bind_text(s, 4, rows[i].sample);
+        store_bind_text(s, 5, rows[i].category);
+        store_bind_text(s, 6, rows[i].metric);
+        sqlite3_bind_double(s, 7, rows[i].value);
+        if (sqlite3_step(s) != SQLITE_DONE) {
+            rc = store_fail(st, err, "insert metric");
+            break;
+        }
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int
+store_metrics_insert(struct store *st, const struct store_metric *rows, size_t n,
+                     struct sieve_errbuf *err)
+{
+    int rc;
+    if ((rc = store_begin(st, err)) < 0)
+        return rc;
+    if ((rc = store_metrics_insert_locked(st, rows, n, err)) < 0) {
+        store_rollback(st);
+        return rc;
+    }
+    return store_commit(st, err);
+}
+
+int
+store_metrics_query(struct store *st, int64_t run, const char *node, struct store_metric **out,
+                    size_t *n, struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s;
+    struct store_metric *rows = NULL;
+    size_t len = 0, cap = 0;
+    int rc, step;
+
+    *out = NULL;
+    *n = 0;
+    if ((rc = store_prepare(st,
+                            "SELECT node, variant, sample, category, metric, value FROM metrics"
+                            " WHERE run = ?1 AND (?2 IS NULL OR node = ?2) ORDER BY id",
+                            &s, err)) < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, run);
+    store_bind_text(s, 2, node);
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_metric *m;
+        if (len == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            struct store_metric *nr = realloc(rows, nc * sizeof *nr);
+            if (!nr) {
+                rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "query metrics: out of memory");
+                break;
+            }
+            rows = nr;
+            cap = nc;
+        }
+        m = &rows[len++];
+        m->run = run;
+        m->node = store_column_dup(s, 0);
+        m->variant = store_column_dup(s, 1);
+        m->sample = store_column_dup(s, 2);
+        m->category = store_column_dup(s, 3);
+        m->metric = store_column_dup(s, 4);
+        m->value = sqlite3_column_double(s, 5);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = store_fail(st, err, "query metrics");
+    sqlite3_finalize(s);
+    if (rc < 0) {
+        store_metric_rows_free(rows, len);
+        return rc;
+    }
+    *out = rows;
+    *n = len;
+    return 0;
+}
+
+void
+store_metric_rows_free(struct store_metric *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)rows[i].node);
+        free((char *)rows[i].variant);
+        free((char *)rows[i].sample);
+        free((char *)rows[i].category);
+        free((char *)rows[i].metric);
+    }
+    free(rows);
+}
+
+/* ---- events ---------------------------------------------------------------------------- */
+
+int
+store_event_append(struct store *st, int64_t run, int64_t task, const char *kind,
+                   const char *message, struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s;
+    int rc = store_prepare(st,
+                           "INSERT INTO events(run, task, time_ms, kind, message)"
+                           " VALUES(?,?,?,?,?)",
+                           &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, run);
+    sqlite3_bind_int64(s, 2, task);
+    sqlite3_bind_int64(s, 3, store_now_ms());
+    store_bind_text(s, 4, kind);
+    store_bind_text(s, 5, message);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = store_fail(st, err, "append event");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int
+store_event_list(struct store *st, int64_t run, int64_t after, size_t limit,
+                 struct store_event **out, size_t *n, struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s;
+    struct store_event *ev = NULL;
+    size_t len = 0, cap = 0;
+    int rc, step;
+
+    *out = NULL;
+    *n = 0;
+    if ((rc = store_prepare(st,
+                            "SELECT id, run, task, time_ms, kind, message FROM events"
+                            " WHERE (?1 = 0 OR run = ?1) AND id > ?2 ORDER BY id LIMIT ?3",
+                            &s, err)) < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, run);
+    sqlite3_bind_int64(s, 2, after);
+    sqlite3_bind_int64(s, 3, limit ? (int64_t)limit : -1);
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_event *e;
+        if (len == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            struct store_event *ne = realloc(ev, nc * sizeof *ne);
+            if (!ne) {
+                rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list events: out of memory");
+                break;
+            }
+            ev = ne;
+            cap = nc;
+        }
+        e = &ev[len++];
+        e->id = sqlite3_column_int64(s, 0);
+        e->run = sqlite3_column_int64(s, 1);
+        e->task = sqlite3_column_int64(s, 2);
+        e->time_ms = sqlite3_column_int64(s, 3);
+        e->kind = store_column_dup(s, 4);
+        e->message = store_column_dup(s, 5);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = store_fail(st, err, "list events");
+    sqlite3_finalize(s);
+    if (rc < 0) {
+        store_event_list_free(ev, len);
+        return rc;
+    }
+    *out = ev;
+    *n = len;
+    return 0;
+}
+
+void
+store_event_list_free(struct store_event *ev, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(ev[i].kind);
+        free(ev[i].message);
+    }
+    free(ev);
+}
+
+/* ---- devices --------------------------------------------------------------------------- */
+
+int
+store_device_upsert(struct store *st, const char *name, const char *state, const char *info,
+                    struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s;
+    int rc = store_prepare(st,
+                           "INSERT INTO devices(name, state, info, updated_ms) VALUES(?1,?2,?3,?4)"
+                           " ON CONFLICT(name) DO UPDATE SET state = ?2,"
+                           " info = coalesce(?3, info), updated_ms = ?4",
+                           &s, err);
+    if (rc < 0)
+        return rc;
+    store_bind_text(s, 1, name);
+    store_bind_text(s, 2, state);
+    store_bind_text(s, 3, info);
+    sqlite3_bind_int64(s, 4, store_now_ms());
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = store_fail(st, err, "update device");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int
+store_device_list(struct store *st, struct store_device **out, size_t *n, struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s;
+    struct store_device *d = NULL;
+    size_t len = 0, cap = 0;
+    int rc, step;
+
+    *out = NULL;
+    *n = 0;
+    if ((rc = store_prepare(st, "SELECT name, state, info, updated_ms FROM devices ORDER BY name",
+                            &s, err)) < 0)
+        return rc;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            struct store_device *nd = realloc(d, nc * sizeof *nd);
+            if (!nd) {
+                rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list devices: out of memory");
+                break;
+            }
+            d = nd;
+            cap = nc;
+        }
+        d[len].name = store_column_dup(s, 0);
+        d[len].state = store_column_dup(s, 1);
+        d[len].info = store_column_dup(s, 2);
+        d[len].updated_ms = sqlite3_column_int64(s, 3);
+        len++;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = store_fail(st, err, "list devices");
+    sqlite3_finalize(s);
+    if (rc < 0) {
+        store_device_list_free(d, len);
+        return rc;
+    }
+    *out = d;
+    *n = len;
+    return 0;
+}
+
+void
+store_device_list_free(struct store_device *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(d[i].name);
+        free(d[i].state);
+        free(d[i].info);
+    }
+    free(d);
+}

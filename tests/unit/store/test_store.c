@@ -1,0 +1,478 @@
+/*
+ * test_store.c - the store: opening and migrating, the write protocol under a crash,
+ * corrupt objects as misses, GC order and pins, verify, runs/tasks/metrics/events/devices and
+ * the media hash cache.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/base/bundle.h"
+#include "store/store.h"
+
+struct fixture {
+    char dir[256];
+    struct store *st;
+};
+
+static int
+setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    struct sieve_errbuf err = {{0}};
+    snprintf(f->dir, sizeof f->dir, "/tmp/sieve-store-test-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    strcat(f->dir, "/store");
+    if (store_open(f->dir, &f->st, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fixture *f = *state;
+    char cmd[600];
+    store_close(f->st);
+    /* the parent of the store dir is ours: remove the whole tree */
+    snprintf(cmd, sizeof cmd, "rm -rf '%.*s'", (int)(strlen(f->dir) - 6), f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+/* A distinct key per index: sha-like hex. */
+static void
+key_of(int i, char key[STORE_HEX])
+{
+    snprintf(key, STORE_HEX, "%02x%062d", (unsigned)(i * 37) & 0xff, i);
+}
+
+/* Writes an object for `key` of `n` floats with bundle_write (tmp + fsync + rename). */
+static void
+write_object(struct store *st, const char *key, int64_t n)
+{
+    struct sieve_errbuf err = {{0}};
+    struct sieve_tensor *t;
+    char path[STORE_PATH_MAX];
+    struct bundle *b = bundle_new();
+
+    assert_non_null(b);
+    assert_int_equal(store_object_path(st, key, path, sizeof path, 1), 0);
+    assert_int_equal(bundle_tensor_new(b, "x", SIEVE_DTYPE_F32, 1, &n, &t, &err), 0);
+    for (int64_t i = 0; i < n; i++)
+        ((float *)t->data)[i] = (float)i;
+    assert_int_equal(bundle_write(b, path, &err), 0);
+    bundle_free(b);
+}
+
+static int
+lookup1(struct store *st, const char *key)
+{
+    uint8_t hit = 9;
+    struct sieve_errbuf err = {{0}};
+    const char *keys[1] = {key};
+    assert_true(store_artifact_lookup(st, keys, 1, &hit, &err) >= 0);
+    return hit;
+}
+
+static void
+test_store__open_creates_layout_and_wal(void **state)
+{
+    struct fixture *f = *state;
+    char path[512];
+    struct stat sb;
+
+    snprintf(path, sizeof path, "%s/objects", f->dir);
+    assert_int_equal(stat(path, &sb), 0);
+    snprintf(path, sizeof path, "%s/logs", f->dir);
+    assert_int_equal(stat(path, &sb), 0);
+    snprintf(path, sizeof path, "%s/sieve.db-wal", f->dir);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(store_schema_version(f->st), STORE_SCHEMA_VERSION);
+    assert_int_equal(store_object_path(f->st, "nothex", path, sizeof path, 0), SIEVE_EINVAL);
+}
+
+static void
+test_store__migrates_an_older_schema(void **state)
+{
+    struct fixture *f = *state;
+    struct sieve_errbuf err = {{0}};
+    struct store *old;
+    struct store_run run;
+    char dir[300], key[STORE_HEX], hex[STORE_HEX];
+    int64_t id;
+
+    snprintf(dir, sizeof dir, "%s-v1", f->dir);
+    assert_int_equal(store_open_version(dir, 1, &old, &err), 0);
+    assert_int_equal(store_schema_version(old), 1);
+    assert_int_equal(store_run_create(old, "old", "p.yaml", "nodes: {}", &id, &err), 0);
+    key_of(1, key);
+    write_object(old, key, 4);
+    assert_int_equal(store_artifact_index(old, &(struct store_artifact){.key = key}, &err), 0);
+    store_close(old);
+
+    /* a newer build opens it: data kept, new tables usable */
+    assert_int_equal(store_open(dir, &old, &err), 0);
+    assert_int_equal(store_schema_version(old), STORE_SCHEMA_VERSION);
+    assert_int_equal(store_run_get(old, id, &run, &err), 0);
+    assert_string_equal(run.name, "old");
+    store_run_release(&run);
+    assert_int_equal(lookup1(old, key), 1);
+    snprintf(dir, sizeof dir, "%s/objects/%.2s/%s.safetensors", store_dir(old), key, key);
+    assert_int_equal(store_media_hash(old, dir, hex, &err), 0);
+    store_close(old);
+}
+
+static void
+test_store__crash_before_index_leaves_orphan_that_gc_removes(void **state)
+{
+    struct fixture *f = *state;
+    struct sieve_errbuf err = {{0}};
+    struct store_gc_report rep;
+    char key[STORE_HEX], key2[STORE_HEX], path[STORE_PATH_MAX], tmp[STORE_PATH_MAX + 32];
+    int status;
+    pid_t pid;
+    struct stat sb;
+
+    key_of(2, key);
+    key_of(3, key2);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* child: one object written completely, one only as a tmp file, then killed
+         * before the scheduler could index either */
+        FILE *t;
+        write_object(f->st, key, 16);
+        store_object_path(f->st, key2, path, sizeof path, 1);
+        snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+        t = fopen(tmp, "w");
+        fputs("partial", t);
+        fflush(t);
+        raise(SIGKILL);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+
+    /* consistent: both are misses, the index is readable */
+    assert_int_equal(lookup1(f->st, key), 0);
+    assert_int_equal(lookup1(f->st, key2), 0);
+    assert_int_equal(store_object_path(f->st, key, path, sizeof path, 0), 0);
+    assert_int_equal(stat(path, &sb), 0);
+
+    assert_int_equal(store_gc(f->st, UINT64_MAX, &rep, &err), 0);
+    assert_int_equal(rep.orphans_removed, 1);
+    assert_int_equal(rep.tmp_removed, 1);
+    assert_int_equal(rep.evicted, 0);
+    assert_int_equal(stat(path, &sb), -1);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)pid);
+    assert_int_equal(stat(tmp, &sb), -1);
+
+    /* the task is simply recomputed: write and index again */
+    write_object(f->st, key, 16);
+    assert_int_equal(store_artifact_index(f->st, &(struct store_artifact){.key = key}, &err), 0);
+    assert_int_equal(lookup1(f->st, key), 1);
+}
+
+static void
+test_store__corrupt_or_missing_object_is_a_miss(void **state)
+{
+    struct fixture *f = *state;
+    struct sieve_errbuf err = {{0}};
+    struct store_verify_report rep;
+    char k1[STORE_HEX], k2[STORE_HEX], k3[STORE_HEX], path[STORE_PATH_MAX];
+    FILE *fp;
+
+    key_of(10, k1);
+    key_of(11, k2);
+    key_of(12, k3);
+    for (int i = 0; i < 3; i++) {
+        const char *k = i == 0 ? k1 : i == 1 ? k2 : k3;
+        write_object(f->st, k, 8);
+        assert_int_equal(store_artifact_index(f->st, &(struct store_artifact){.key = k}, &err), 0);
+        assert_int_equal(lookup1(f->st, k), 1);
+    }
+    /* truncated: a miss at lookup, and the row is gone */
+    store_object_path(f->st, k1, path, sizeof path, 0);
+    assert_int_equal(truncate(path, 10), 0);
+    assert_int_equal(lookup1(f->st, k1), 0);
+    /* deleted: a miss */
+    store_object_path(f->st, k2, path, sizeof path, 0);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(lookup1(f->st, k2), 0);
+    /* same size, flipped byte: verify finds it by checksum and drops it */
+    store_object_path(f->st, k3, path, sizeof path, 0);
+    fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    fseek(fp, -1, SEEK_END);
+    fputc(0x5a, fp);
+    fclose(fp);
+    assert_int_equal(store_verify(f->st, NULL, NULL, &rep, &err), 0);
+    assert_int_equal(rep.corrupt, 1);
+    assert_int_equal(lookup1(f->st, k3), 0);
+    /* the writer's size must match what is on disk */
+    write_object(f->st, k3, 8);
+    assert_int_equal(
+        store_artifact_index(f->st, &(struct store_artifact){.key = k3, .checksum = k1, .bytes = 3},
+                             &err),
+        SIEVE_EFORMAT);
+}
+
+static void
+sleep_ms(int ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void
+test_store__gc_evicts_lru_first_and_respects_pins(void **state)
+{
+    struct fixture *f = *state;
+    struct sieve_errbuf err = {{0}};
+    struct store_gc_report rep;
+    struct store_artifact_row *rows;
+    size_t n;
+    char k[4][STORE_HEX];
+    uint64_t each = 0;
+    int64_t run;
+    const char *pin[1];
+
+    for (int i = 0; i < 4; i++) {
+        key_of(20 + i, k[i]);
+        write_object(f->st, k[i], 64);
+        assert_int_equal(store_artifact_index(f->st, &(struct store_artifact){.key = k[i]}, &err),
+                         0);
+        sleep_ms(3);
+    }
+    /* use order now: k1 oldest, then k0, k3, k2 (newest) */
+    int order[4] = {1, 0, 3, 2};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(lookup1(f->st, k[order[i]]), 1);
+        sleep_ms(3);
+    }
+    assert_int_equal(store_artifact_list(f->st, &rows, &n, &err), 0);
+    assert_int_equal(n, 4);
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(rows[i].key, k[order[i]]);
+    each = rows[0].bytes;
+    free(rows);
+
+    /* k1 is pinned by a running run: never evicted, even though least recently used */
+    assert_int_equal(store_run_create(f->st, "r", "p.yaml", "", &run, &err), 0);
+    assert_int_equal(store_run_set_state(f->st, run, "running", NULL, &err), 0);
+    pin[0] = k[1];
+    assert_int_equal(store_artifact_pin(f->st, run, pin, 1, &err), 0);
+
+    assert_int_equal(store_gc(f->st, 2 * each, &rep, &err), 0);
+    assert_int_equal(rep.evicted, 2);
+    assert_int_equal(rep.bytes_left, 2 * each);
+    assert_int_equal(lookup1(f->st, k[1]), 1); /* pinned */
+    assert_int_equal(lookup1(f->st, k[0]), 0); /* oldest unpinned */
+    assert_int_equal(lookup1(f->st, k[3]), 0);
+    assert_int_equal(lookup1(f->st, k[2]), 1); /* newest */
+
+    /* once the run ends, its pins go and GC may take everything */
+    assert_int_equal(store_run_set_state(f->st, run, "done", NULL, &err), 0);
+    assert_int_equal(store_gc(f->st, 0, &rep, &err), 0);
+    assert_int_equal(rep.evicted, 2);
+    assert_int_equal(rep.bytes_left, 0);
+}
+
+static void
+test_store__runs_tasks_metrics_events_devices(void **state)
+{
+    struct fixture *f = *state;
+    struct sieve_errbuf err = {{0}};
+    struct store_task rows[3];
+    struct store_task_row *got;
+    struct store_metric *mr;
+    struct store_event *ev;
+    struct store_device *dv;
+    struct store_run run;
+    size_t n;
+    int64_t id, prev;
+    char k[3][STORE_HEX], a[STORE_HEX];
+    const char *outs[1];
+
+    assert_int_equal(store_run_create(f->st, "sweep", "/p/x.yaml", "text", &id, &err), 0);
+    memset(rows, 0, sizeof rows);
+    for (int i = 0; i < 3; i++) {
+        key_of(40 + i, k[i]);
+        rows[i].idx = (uint32_t)i;
+        rows[i].node = i < 2 ? "media" : "score";
+        rows[i].sample = i < 2 ? (i ? "c2" : "c1") : NULL;
+        rows[i].sample_index = i < 2 ? i : -1;
+        rows[i].variant_label = "{\"keep\":0.5}";
+        rows[i].key = k[i];
+        rows[i].components = "{}";
+        rows[i].state = i == 0 ? "cached" : "pending";
+    }
+    key_of(50, a);
+    outs[0] = a;
+    rows[2].out_keys = outs;
+    rows[2].n_out = 1;
+    assert_int_equal(store_tasks_insert(f->st, id, rows, 3, &err), 0);
+    assert_int_equal(store_task_update(f->st, id, 1,
+                                       &(struct store_task_update){.state = "running",
+                                                                   .attempts = 1,
+                                                                   .device = "fake:0",
+                                                                   .started_ms = 5,
+                                                                   .finished_ms = -1},
+                                       &err),
+                     0);
+    assert_int_equal(
+        store_task_update(f->st, id, 9,
+                          &(struct store_task_update){
+                              .state = "done", .attempts = -1, .started_ms = -1, .finished_ms = -1},
+                          &err),
+        SIEVE_ENOENT);
+    assert_int_equal(store_task_list(f->st, id, "running", NULL, &got, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(got[0].device, "fake:0");
+    assert_int_equal(got[0].attempts, 1);
+    assert_string_equal(got[0].sample, "c2");
+    store_task_rows_free(got, n);
+    /* resume puts running tasks back */
+    assert_int_equal(store_tasks_requeue(f->st, id, &err), 1);
+    assert_int_equal(store_task_list(f->st, id, NULL, "score", &got, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_null(got[0].sample);
+    assert_int_equal(got[0].sample_index, -1);
+    store_task_rows_free(got, n);
+
+    /* finishing a task indexes its artifact and metric rows in one go */
+    write_object(f->st, a, 2);
+    struct store_metric m[2] = {
+        {id, "score", "{\"keep\":0.5}", NULL, "all", "retention", 0.9},
+        {id, "score", "{\"keep\":0.5}", "c1", "Tech", "retention", 0.8},
+    };
+    assert_int_equal(
+        store_task_finish(f->st, id, 2,
+                          &(struct store_task_update){
+                              .state = "done", .attempts = -1, .started_ms = -1, .finished_ms = 9},
+                          &(struct store_artifact){.key = a, .run = id}, 1, m, 2, &err),
+        0);
+    assert_int_equal(lookup1(f->st, a), 1);
+    assert_int_equal(store_metrics_query(f->st, id, "score", &mr, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(mr[1].category, "Tech");
+    assert_true(mr[0].value > 0.89 && mr[0].value < 0.91);
+    store_metric_rows_free(mr, n);
+
+    assert_int_equal(store_run_get(f->st, id, &run, &err), 0);
+    assert_int_equal(run.n_tasks, 3);
+    assert_int_equal(run.n_done, 1);
+    assert_int_equal(run.n_cached, 1);
+    store_run_release(&run);
+    assert_int_equal(store_run_previous(f->st, "/p/x.yaml", 0, &prev, &err), 0);
+    assert_int_equal(prev, id);
+    assert_int_equal(store_run_previous(f->st, "/p/x.yaml", id, &prev, &err), 0);
+    assert_int_equal(prev, 0);
+    assert_int_equal(store_run_get(f->st, 999, &run, &err), SIEVE_ENOENT);
+
+    assert_int_equal(store_event_append(f->st, id, 2, "task", "done", &err), 0);
+    assert_int_equal(store_event_append(f->st, id, -1, "run", "started", &err), 0);
+    assert_int_equal(store_event_list(f->st, id, 0, 0, &ev, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(ev[1].kind, "run");
+    store_event_list_free(ev, n);
+
+    assert_int_equal(store_device_upsert(f->st, "fake:0", "healthy", "{}", &err), 0);
+    assert_int_equal(store_device_upsert(f->st, "fake:0", "quarantined", NULL, &err), 0);
+    assert_int_equal(store_device_list(f->st, &dv, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(dv[0].state, "quarantined");
+    assert_string_equal(dv[0].info, "{}");
+    store_device_list_free(dv, n);
+}
+
+static void
+test_store__media_hash_is_remembered_by_size_and_mtime(void **state)
+{
+    struct fixture *f = *state;
+    struct sieve_errbuf err = {{0}};
+    char path[512], h1[STORE_HEX], h2[STORE_HEX], h3[STORE_HEX];
+    struct stat sb;
+    struct timespec times[2];
+    FILE *fp;
+
+    snprintf(path, sizeof path, "%s/clip.mp4", f->dir);
+    fp = fopen(path, "w");
+    fputs("aaaa", fp);
+    fclose(fp);
+    assert_int_equal(store_media_hash(f->st, path, h1, &err), 0);
+    assert_int_equal(stat(path, &sb), 0);
+    /* same size and mtime: the remembered hash, without reading the file */
+    fp = fopen(path, "w");
+    fputs("bbbb", fp);
+    fclose(fp);
+    times[0] = sb.st_atim;
+    times[1] = sb.st_mtim;
+    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+    assert_int_equal(store_media_hash(f->st, path, h2, &err), 0);
+    assert_string_equal(h1, h2);
+    /* a changed mtime: hashed again */
+    times[1].tv_sec -= 10;
+    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+    assert_int_equal(store_media_hash(f->st, path, h3, &err), 0);
+    assert_string_not_equal(h1, h3);
+    assert_int_equal(store_media_hash(f->st, "/nonexistent/x.mp4", h3, &err), SIEVE_ENOENT);
+}
+
+static void
+test_store__size_parse(void **state)
+{
+    uint64_t v;
+    (void)state;
+    assert_int_equal(store_size_parse("500M", &v), 0);
+    assert_int_equal(v, 500ull << 20);
+    assert_int_equal(store_size_parse("2G", &v), 0);
+    assert_int_equal(v, 2ull << 30);
+    assert_int_equal(store_size_parse("1024", &v), 0);
+    assert_int_equal(v, 1024);
+    assert_int_equal(store_size_parse("3kb", &v), 0);
+    assert_int_equal(v, 3072);
+    assert_int_equal(store_size_parse("-1", &v), SIEVE_EINVAL);
+    assert_int_equal(store_size_parse("12Q", &v), SIEVE_EINVAL);
+    assert_int_equal(store_size_parse("", &v), SIEVE_EINVAL);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_store__open_creates_layout_and_wal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store__migrates_an_older_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store__crash_before_index_leaves_orphan_that_gc_removes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store__corrupt_or_missing_object_is_a_miss, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store__gc_evicts_lru_first_and_respects_pins, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store__runs_tasks_metrics_events_devices, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store__media_hash_is_remembered_by_size_and_mtime,
+                                        setup, teardown),
+        cmocka_unit_test(test_store__size_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
