@@ -320,12 +320,15 @@ meta(struct task *t, const char *key, const char *fmt, ...)
 }
 
 static int
-put_metadata(struct task *t, const char *path, const struct media_info *in, int64_t n_audio)
+put_metadata(struct task *t, const struct media_info *in, int64_t n_audio)
 {
     const struct decode_state *s = t->s;
     int rc = 0;
 
-    rc |= meta(t, "media", "%s", path);
+    /*
+     * No file name: the artifact is keyed by the file's content, so two copies of one clip share
+     * it, and a path would make the bytes depend on where the file lives.
+     */
     rc |= meta(t, "has_video", "%d", in->video_read);
     rc |= meta(t, "has_audio", "%d", in->audio_read);
     rc |= meta(t, "video_stream", "%d", in->has_video);
@@ -397,7 +400,7 @@ decode_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bund
     free(audio);
     if (rc < 0)
         return rc;
-    rc = put_metadata(&t, path, &info, n_audio);
+    rc = put_metadata(&t, &info, n_audio);
     if (rc < 0)
         return sieve_errbuf_set(err, rc, "decode: write the metadata of '%s'", path);
     return 0;
