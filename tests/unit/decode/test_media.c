@@ -25,7 +25,7 @@
 /* The media every test shares, made once. */
 static struct {
     const char *av, *mpeg4, *rot, *wav, *video_only, *odd, *short_clip, *png, *vfr, *moving, *fast,
-        *ts;
+        *ts, *moving_rot;
 } m;
 
 /* A sink that mallocs the buffers. */
@@ -141,15 +141,20 @@ setup(void **state)
                       "\"[0:v][1:v]concat=n=2:v=1[v]\" -map \"[v]\" -fps_mode vfr -c:v %s "
                       "-pix_fmt yuv420p",
                       venc);
-    /* A window sliding 4 pixels right per frame over a wide test pattern. */
     m.ts = gen_media("av.ts", "-i '%s' -c copy", m.av);
     m.fast = gen_media("fast.mp4", "-i '%s' -c copy -movflags +faststart", m.av);
+    /* A window sliding 4 pixels right per frame over a wide test pattern, and turned. */
     m.moving = gen_media("moving.mp4",
                          "-f lavfi -i \"testsrc=s=640x120:r=25:d=2,crop=160:120:x=n*4:y=0\" "
                          "-c:v %s -bf 0 -g 25 -pix_fmt yuv420p",
                          venc);
+    m.moving_rot = m.moving ? gen_media("moving_rot.mp4",
+                                        "-i '%s' -c copy -metadata:s:v:0 "
+                                        "rotate=90",
+                                        m.moving)
+                            : NULL;
     if (!m.av || !m.mpeg4 || !m.video_only || !m.wav || !m.odd || !m.short_clip || !m.png ||
-        !m.rot || !m.vfr || !m.moving || !m.fast || !m.ts)
+        !m.rot || !m.vfr || !m.moving || !m.fast || !m.ts || !m.moving_rot)
         return -1;
     return 0;
 }
@@ -510,41 +515,56 @@ test_media__start_in_mpegts_is_exact(void **state)
     result_free(&r);
 }
 
-/* Motion: zero on the I-frame, about the window's speed (in output pixels) elsewhere. */
-static void
-test_media__motion_vectors_measure_movement(void **state)
+/* Mean motion over the P-frames of `path`, in output pixels; zero on every I-frame. */
+static double
+p_frame_motion(const char *path, struct result *r)
 {
     struct media_opts o;
-    struct result r;
     int64_t cells;
-    double scale, p_mean = 0;
+    double p_mean = 0;
     int p_frames = 0;
-    (void)state;
 
     media_opts_init(&o);
     o.motion_vectors = 1;
     o.fps = 1000;
-    run(m.moving, &o, &r);
-    assert_int_equal(r.rc, 0);
-    cells = (r.g.H / 28) * (r.g.W / 28);
-    scale = (double)r.g.W / 160.0;
-    for (int64_t k = 0; k < r.info.n_frames; k++) {
-        const float *c = r.g.out.motion + k * cells;
+    run(path, &o, r);
+    assert_int_equal(r->rc, 0);
+    cells = (r->g.H / 28) * (r->g.W / 28);
+    for (int64_t k = 0; k < r->info.n_frames; k++) {
+        const float *c = r->g.out.motion + k * cells;
         double s = 0;
         for (int64_t i = 0; i < cells; i++)
             s += c[i];
-        if (r.g.out.types[k] == 'I') {
+        if (r->g.out.types[k] == 'I') {
             assert_true(s == 0);
-        } else if (r.g.out.types[k] == 'P') {
+        } else if (r->g.out.types[k] == 'P') {
             p_mean += s / (double)cells;
             p_frames++;
         }
     }
     assert_true(p_frames > 10);
-    p_mean /= p_frames;
-    print_message("mean motion on P-frames %.2f output px, window speed %.2f\n", p_mean, 4 * scale);
-    assert_true(p_mean > 0.5 * 4 * scale && p_mean < 1.5 * 4 * scale);
+    return p_mean / p_frames;
+}
+
+/* Motion: zero on the I-frame, about the window's speed (in output pixels) elsewhere. */
+static void
+test_media__motion_vectors_measure_movement(void **state)
+{
+    struct result r, rr;
+    double speed, p_mean, p_rot;
+    (void)state;
+
+    p_mean = p_frame_motion(m.moving, &r);
+    speed = 4.0 * (double)r.g.W / 160.0;
+    print_message("mean motion on P-frames %.2f output px, window speed %.2f\n", p_mean, speed);
+    assert_true(p_mean > 0.5 * speed && p_mean < 1.5 * speed);
+    /* Turned upright, the same clip moves as much, on the rotated grid. */
+    p_rot = p_frame_motion(m.moving_rot, &rr);
+    assert_int_equal(rr.g.H, r.g.W);
+    assert_int_equal(rr.g.W, r.g.H);
+    assert_true(fabs(p_rot - p_mean) < 0.1 * p_mean);
     result_free(&r);
+    result_free(&rr);
 }
 
 /* The memory reader (the fuzzer's path) gives the same result as the file reader. */
