@@ -40,6 +40,7 @@ const char *cli_store_dir(const char *opt);
 int cmd_cache(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_table(int argc, char **argv);
 struct host_registry;
 struct host_plugin;
 /*

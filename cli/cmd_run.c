@@ -112,8 +112,10 @@ cli_run_print_plan(const struct plan *p, int json, FILE *f)
                     (n->flags & SIEVE_PLUGIN_REDUCE) ? "true" : "false", n->n_variants, c[i].tasks,
                     c[i].cached, c[i].run);
         }
-        fprintf(f, "],\"total\":{\"tasks\":%u,\"cached\":%u,\"run\":%u}}\n", tot.tasks, tot.cached,
-                tot.run);
+        fprintf(f,
+                "],\"total\":{\"tasks\":%u,\"cached\":%u,\"run\":%u},"
+                "\"timing_ms\":{\"spec\":%.3f,\"plan\":%.3f,\"lookup\":%.3f}}\n",
+                tot.tasks, tot.cached, tot.run, p->ms_spec, p->ms_build, p->ms_lookup);
     } else {
         fprintf(f, "plan '%s': %u sample%s", p->spec->name, p->n_samples,
                 p->n_samples == 1 ? "" : "s");

@@ -30,6 +30,7 @@ static const struct cli_command commands[] = {
     {"resume", cmd_resume, "continue a killed or cancelled run"},
     {"run", cmd_run, "run a pipeline on the device pool"},
     {"status", cmd_status, "show where a run stands"},
+    {"table", cmd_table, "print the results table of a run (variants x categories)"},
     {"version", cmd_version, "print the version of sieve and of the plugin ABI"},
     {"worker", cmd_worker, "run tasks for a scheduler (started by sieve run)"},
 };

@@ -119,6 +119,8 @@ struct plan {
     uint32_t *dependent_pool;
     uint8_t (*key_pool)[32];
     char (*media_hex)[PLAN_KEY_HEX]; /* per sample, content hash of the media file */
+    /* Wall-clock milliseconds of the phases of plan_prepare (for the dry run and bench/). */
+    double ms_spec, ms_build, ms_lookup;
 };
 
 /*
@@ -157,6 +159,9 @@ struct plan_opts {
     const char *const *sets;
     size_t n_sets;
     int no_lookup; /* skip the cache lookup */
+    /* The pipeline's text, e.g. the copy a run recorded (resume plans what ran, even if the
+     * file changed since); NULL reads `path`. `path` still names it and anchors the dataset. */
+    const char *text;
 };
 
 /*

@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/base/hash.h"
 #include "core/host.h"
@@ -116,15 +117,27 @@ out:
     return rc;
 }
 
+static double
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 int
 plan_prepare(const struct plan_opts *o, const struct host_registry *reg, struct store *st,
              struct plan **out, struct spec_diags *diags, struct sieve_errbuf *err)
 {
     struct spec *s = NULL;
+    double t0 = now_ms(), t1, t2;
     int rc;
 
     *out = NULL;
-    rc = spec_load(o->path, &s, diags, err);
+    if (o->text)
+        rc = spec_parse(o->path, o->text, strlen(o->text), &s, diags, err);
+    else
+        rc = spec_load(o->path, &s, diags, err);
     if (rc < 0 && rc != SIEVE_ESPEC) {
         spec_free(s);
         return rc;
@@ -142,12 +155,17 @@ plan_prepare(const struct plan_opts *o, const struct host_registry *reg, struct 
         return sieve_errbuf_set(err, SIEVE_ESPEC, "'%s' has %zu error%s", o->path, diags->n_errors,
                                 diags->n_errors == 1 ? "" : "s");
     }
+    t1 = now_ms();
     if ((rc = plan_build(s, st, out, err)) < 0)
         return rc;
+    t2 = now_ms();
     if (st && !o->no_lookup && (rc = plan_lookup(*out, st, err)) < 0) {
         plan_free(*out);
         *out = NULL;
         return rc;
     }
+    (*out)->ms_spec = t1 - t0;
+    (*out)->ms_build = t2 - t1;
+    (*out)->ms_lookup = now_ms() - t2;
     return 0;
 }

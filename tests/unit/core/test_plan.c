@@ -218,6 +218,19 @@ test_plan__mid_pipeline_parameter_changes_only_downstream_keys(void **state)
     assert_string_not_equal(key_of(a, "media", "{}", 0), key_of(a, "media", "{}", 1));
     assert_string_not_equal(key_of(a, "pa", "{\"keep\":0.25}", 0),
                             key_of(a, "pa", "{\"keep\":0.5}", 0));
+    /* planning the recorded text gives the same plan as the file */
+    {
+        struct plan_opts o = {.path = SWEEP, .text = a->spec->text, .no_lookup = 1};
+        struct sieve_errbuf err = {{0}};
+        struct spec_diags d;
+        struct plan *t;
+        spec_diags_init(&d);
+        assert_int_equal(plan_prepare(&o, reg, NULL, &t, &d, &err), 0);
+        assert_int_equal(t->n_tasks, a->n_tasks);
+        assert_string_equal(t->tasks[t->n_tasks - 1].key_hex, a->tasks[a->n_tasks - 1].key_hex);
+        plan_free(t);
+        spec_diags_release(&d);
+    }
     plan_free(a);
     plan_free(b);
     plan_free(c);

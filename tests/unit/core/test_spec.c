@@ -332,6 +332,105 @@ test_spec__hostile_input_does_not_crash(void **state)
     spec_diags_release(&d);
 }
 
+/* A small deterministic PRNG so a failure reproduces. */
+static uint32_t
+next_rand(uint32_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+static void
+test_spec__mutated_pipelines_never_crash(void **state)
+{
+    static const char alphabet[] = "{}[]:,-&*!|>'\"#%@`$ \n\tab01.<";
+    struct sieve_errbuf err = {{0}};
+    uint32_t seed = 12345;
+    char *text, *buf;
+    size_t len;
+    FILE *f;
+
+    (void)state;
+    f = fopen(GOOD_DIR "/sweep.yaml", "rb");
+    assert_non_null(f);
+    text = calloc(1, 8192);
+    len = fread(text, 1, 8191, f);
+    fclose(f);
+    assert_true(len > 100);
+    buf = malloc(len + 1);
+    for (int round = 0; round < 1500; round++) {
+        struct spec_diags d;
+        struct spec *s = NULL;
+        uint32_t edits = 1 + next_rand(&seed) % 4;
+        memcpy(buf, text, len + 1);
+        for (uint32_t e = 0; e < edits; e++)
+            buf[next_rand(&seed) % len] = alphabet[next_rand(&seed) % (sizeof alphabet - 1)];
+        spec_diags_init(&d);
+        spec_parse(GOOD_DIR "/sweep.yaml", buf, len, &s, &d, &err);
+        if (s)
+            spec_validate(s, reg, &d);
+        spec_diags_sort(&d);
+        for (size_t i = 0; i < d.n; i++)
+            assert_non_null(d.items[i].text);
+        spec_free(s);
+        spec_diags_release(&d);
+    }
+    free(buf);
+    free(text);
+}
+
+static void
+test_spec__mutated_manifests_never_crash(void **state)
+{
+    static const char *const base[] = {
+        "id,media,category\nc1,\"" GOOD_DIR "/media/c1.mp4\",Tech\n"
+        "c2,\"" GOOD_DIR "/media/c2.mp4\",\"A, \"\"B\"\"\"\n",
+        "{\"id\": \"c1\", \"media\": \"" GOOD_DIR "/media/c1.mp4\"}\n"
+        "{\"id\": 2, \"media\": \"" GOOD_DIR "/media/c2.mp4\", \"category\": \"T\"}\n",
+    };
+    static const char alphabet[] = ",\"\n{}[]:0a \\";
+    struct sieve_errbuf err = {{0}};
+    uint32_t seed = 777;
+    char dir[] = "/tmp/sieve-spec-test-XXXXXX", path[128], yaml[256], buf[1024];
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    for (int round = 0; round < 600; round++) {
+        int csv = round % 2;
+        size_t len = strlen(base[csv]);
+        struct spec_diags d;
+        struct spec *s = NULL;
+        FILE *f;
+        memcpy(buf, base[csv], len + 1);
+        for (uint32_t e = 0, n = 1 + next_rand(&seed) % 3; e < n; e++)
+            buf[next_rand(&seed) % len] = alphabet[next_rand(&seed) % (sizeof alphabet - 1)];
+        snprintf(path, sizeof path, "%s/m.%s", dir, csv ? "csv" : "jsonl");
+        f = fopen(path, "w");
+        fwrite(buf, 1, len, f);
+        fclose(f);
+        snprintf(yaml, sizeof yaml,
+                 "dataset: { manifest: m.%s }\nnodes: { media: { plugin: tp-source } }\n",
+                 csv ? "csv" : "jsonl");
+        snprintf(path, sizeof path, "%s/p.yaml", dir);
+        spec_diags_init(&d);
+        spec_parse(path, yaml, strlen(yaml), &s, &d, &err);
+        for (size_t i = 0; s && i < s->n_samples; i++) {
+            assert_non_null(s->samples[i].id);
+            assert_non_null(s->samples[i].media);
+        }
+        spec_free(s);
+        spec_diags_release(&d);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/m.csv", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/m.jsonl", dir);
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int
 main(void)
 {
@@ -342,6 +441,8 @@ main(void)
         cmocka_unit_test(test_spec__csv_glob_and_limit),
         cmocka_unit_test(test_spec__set_overrides_matrix_and_params),
         cmocka_unit_test(test_spec__hostile_input_does_not_crash),
+        cmocka_unit_test(test_spec__mutated_pipelines_never_crash),
+        cmocka_unit_test(test_spec__mutated_manifests_never_crash),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,195 @@
+#!/usr/bin/python3
+"""Benchmark: prune-visual and prune-audio methods in C against their numpy reference.
+
+Both run on the same inputs in one run: this script writes the inputs (64 temporal groups x
+1,024 tokens x 1,280 dims for vision; 30 s of audio tokens = 750 x 1,280), times the C driver
+(bench/prune/prune_bench, built by CMake) and the numpy reference
+(tests/reference/prune_ref.py), checks that both keep the same rows, and prints medians and
+the ratio numpy / C. OpenBLAS is pinned to one thread for both sides.
+
+    /usr/bin/python3 bench/prune/run.py [--build build] [--reps 5] [--quick] [--only m1,m2]
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import numpy as np  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
+import prune_ref as ref  # noqa: E402
+
+VISION = [
+    ("dycoke", {"keep": 0.5, "window": 4}),
+    ("dycoke", {"keep": 0.5, "window": 4, "faithful": 1}),
+    ("uniform", {"keep": 0.5}),
+    ("pixel-shuffle", {}),
+    ("random", {"keep": 0.5, "seed": 1}),
+    ("topk", {"keep": 0.5}),
+    ("visionzip", {"keep": 0.5, "dominant_ratio": 54 / 64}),
+    ("codec", {"keep": 0.5, "motion_threshold": 0.5, "match_threshold": 0.9}),
+]
+AUDIO = [
+    ("segment-topk", {"keep": 0.25, "segments": 10}),
+    ("topk", {"keep": 0.25}),
+    ("threshold", {"alpha": 1.0}),
+    ("uniform", {"keep": 0.25}),
+    ("random", {"keep": 0.25, "seed": 1}),
+]
+
+
+def vision_ref(method, prm, x, imp, h, w, ftype, motion):
+    keep = prm.get("keep", 0.5)
+    if method == "dycoke":
+        return ref.v_dycoke(x, imp, keep, prm["window"], bool(prm.get("faithful", 0)))[0]
+    if method == "uniform":
+        return ref.v_uniform(x, imp, keep, h, w)[0]
+    if method == "pixel-shuffle":
+        return ref.v_pixel_shuffle(x, imp, h, w)[0]
+    if method == "random":
+        return ref.v_random(x, imp, keep, prm["seed"])[0]
+    if method == "topk":
+        return ref.v_topk(x, imp, keep)[0]
+    if method == "visionzip":
+        return ref.v_visionzip(x, imp, keep, prm["dominant_ratio"], w)[0]
+    if method == "codec":
+        key, cm = ref.codec_groups(ftype, motion, x.shape[0], h, w)
+        return ref.v_codec(x, imp, keep, key, cm, prm["motion_threshold"],
+                           prm["match_threshold"])[0]
+    raise ValueError(method)
+
+
+def audio_ref(method, prm, x, imp, gather=True):
+    keep = prm.get("keep", 0.5)
+    if method == "segment-topk":
+        mask = ref.a_segment_topk(imp, keep, prm["segments"])
+    elif method == "topk":
+        mask = ref.a_topk(imp, keep)
+    elif method == "threshold":
+        mask = ref.a_threshold(imp, prm["alpha"])
+    elif method == "uniform":
+        mask = ref.a_uniform(len(imp), keep)
+    else:
+        mask = ref.a_random(len(imp), keep, prm["seed"])
+    rows = np.flatnonzero(mask)
+    if gather:
+        x[rows]  # the kept tokens, as the C side gathers them
+    return rows
+
+
+def time_numpy(fn, reps):
+    times, out = [], None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return times, out
+
+
+def time_c(driver, args, reps, prm, tmp):
+    cmd = [driver] + args + [str(reps)] + ["%s=%r" % kv for kv in prm.items()]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    times = [float(v) for v in res.stdout.split()[1:]]
+    rows = np.fromfile(os.path.join(tmp, "rows.i64"), dtype=np.int64)
+    return times, rows
+
+
+def label(method, prm):
+    extra = " faithful" if prm.get("faithful") else ""
+    return method + extra
+
+
+def report(rows_out, title, unit="ms", scale=1.0):
+    print(title)
+    print("  %-20s %10s %12s %8s %7s %9s" % ("method", "C " + unit, "numpy " + unit, "ratio",
+                                             "same", "keep"))
+    for name, c_ms, np_ms, same, keep in rows_out:
+        print("  %-20s %10.2f %12.2f %7.1fx %7s %9.4f" % (name, c_ms * scale, np_ms * scale,
+                                                         np_ms / c_ms, "yes" if same else "NO",
+                                                         keep))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="16 groups instead of 64")
+    ap.add_argument("--only", default="", help="comma-separated method names")
+    args = ap.parse_args()
+    driver = os.path.join(args.build, "bench", "prune", "prune_bench")
+    if not os.access(driver, os.X_OK):
+        sys.exit("run.py: build %s first (cmake --build build)" % driver)
+    only = set(filter(None, args.only.split(",")))
+    rng = np.random.default_rng(7)
+    T, h, w, C = (16 if args.quick else 64), 32, 32, 1280
+    P = h * w
+    tmp = tempfile.mkdtemp(prefix="prune-bench-")
+    try:
+        x = np.empty((T, P, C), np.float32)
+        x[0] = rng.standard_normal((P, C), dtype=np.float32)
+        for t in range(1, T):  # temporal redundancy, so DyCoke and codec see real structure
+            x[t] = np.float32(0.8) * x[t - 1] + np.float32(0.6) * rng.standard_normal(
+                (P, C), dtype=np.float32)
+        imp = rng.random((T, P), dtype=np.float32)
+        ftype = np.frombuffer(("IPBB" * (T // 2))[: 2 * T].encode(), np.uint8).copy()
+        ftype[::16] = ord("I")
+        motion = rng.exponential(0.7, (2 * T, h, w)).astype(np.float32)
+        for name, arr in (("x.f32", x), ("imp.f32", imp), ("ftype.u8", ftype),
+                          ("motion.f32", motion)):
+            arr.tofile(os.path.join(tmp, name))
+        print("vision: %d groups x %d tokens x %d dims (%.0f MB); openblas 1 thread; %d reps"
+              % (T, P, C, x.nbytes / 2**20, args.reps))
+        out = []
+        for method, prm in VISION:
+            if only and method not in only:
+                continue
+            c_t, c_rows = time_c(driver, ["vision", tmp, str(T), str(h), str(w), str(C),
+                                          method], args.reps, prm, tmp)
+            n_reps = max(1, min(args.reps, 3))
+            n_t, n_rows = time_numpy(
+                lambda: vision_ref(method, prm, x, imp, h, w, ftype, motion), n_reps)
+            same = len(c_rows) == len(n_rows) and bool(np.all(c_rows == np.asarray(n_rows)))
+            out.append((label(method, prm), statistics.median(c_t), statistics.median(n_t),
+                        same, len(c_rows) / (T * P)))
+        report(out, "prune-visual (median wall ms per call, output rows included)")
+
+        for name in ("x.f32", "imp.f32", "ftype.u8", "motion.f32"):
+            os.remove(os.path.join(tmp, name))
+        del x
+        N = 750
+        ax = rng.standard_normal((N, C), dtype=np.float32)
+        aimp = rng.random(N, dtype=np.float32)
+        ax.tofile(os.path.join(tmp, "x.f32"))
+        aimp.tofile(os.path.join(tmp, "imp.f32"))
+        areps = args.reps * 20
+        print("\naudio: 30 s = %d tokens x %d dims; %d reps" % (N, C, areps))
+        for gather in (1, 0):
+            out = []
+            for method, prm in AUDIO:
+                if only and method not in only:
+                    continue
+                c_t, c_rows = time_c(driver, ["audio", tmp, str(N), str(C), method], areps,
+                                     dict(prm, gather=gather), tmp)
+                n_t, n_rows = time_numpy(lambda: audio_ref(method, prm, ax, aimp, gather),
+                                         areps)
+                same = len(c_rows) == len(n_rows) and bool(np.all(c_rows == n_rows))
+                out.append((method, statistics.median(c_t), statistics.median(n_t), same,
+                            len(c_rows) / N))
+            report(out, "prune-audio (median wall us per call, %s)"
+                   % ("gather of kept tokens included" if gather else "selection only"),
+                   unit="us", scale=1e3)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+/*
+ * cmd_table.c - `sieve table RUN [--metric NAME] [--format md|csv|json|latex] [--pivot VAR]
+ * [--category NAME] [--node NODE] [--store DIR]`: the results table of a run.
+ *
+ * RUN is a run id, a run name (its newest run) or `last`. The rows are the metric rows the
+ * scheduler stored from `sieve.metrics` (evaluate-reduce's per-category means, or evaluate's
+ * per-sample rows, averaged), with those of cached tasks borrowed from the run that computed
+ * them (core/table_store.h); core/table.c lays them out (variants as rows, categories and
+ * Avg as columns, or one matrix variable's values as columns with --pivot).
+ * Exit codes: 0; 1 store failure; 2 usage; 3 no such run or no such metric.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/table.h"
+#include "core/table_store.h"
+#include "store/store.h"
+
+static void
+usage(FILE *f)
+{
+    fputs("usage: sieve table RUN [options]\n"
+          "\n"
+          "Prints the results table of a run: one row per variant (matrix values), one column\n"
+          "per category and Avg. RUN is a run id, a run name (its newest run) or 'last'.\n"
+          "\n"
+          "options:\n"
+          "  --metric NAME     metric to show (default: retention, else the first one)\n"
+          "  --format FMT      md (default), csv, json or latex\n"
+          "  --pivot VAR       put the values of matrix variable VAR in the columns\n"
+          "  --category NAME   with --pivot: the category shown (default: all = Avg)\n"
+          "  --node NODE       only rows from this node\n"
+          "  --store DIR       store directory (default $SIEVE_STORE or ./.sieve)\n"
+          "  -h, --help        this help\n",
+          f);
+}
+
+/* Resolves RUN to an id. Returns 0, SIEVE_ENOENT or a store error. */
+static int
+resolve_run(struct store *st, const char *arg, int64_t *id, struct sieve_errbuf *err)
+{
+    char *end;
+    long long v = strtoll(arg, &end, 10);
+    if (*arg && !*end && v > 0) {
+        struct store_run r;
+        int rc = store_run_get(st, v, &r, err);
+        if (rc == 0)
+            store_run_release(&r);
+        *id = v;
+        return rc;
+    }
+    struct store_run *runs;
+    size_t n;
+    int rc = store_run_list(st, &runs, &n, err);
+    if (rc < 0)
+        return rc;
+    *id = 0;
+    for (size_t i = 0; i < n && !*id; i++) /* newest first */
+        if (!strcmp(arg, "last") || !strcmp(arg, "latest") ||
+            (runs[i].name && !strcmp(runs[i].name, arg)))
+            *id = runs[i].id;
+    store_run_list_free(runs, n);
+    if (!*id)
+        return sieve_errbuf_set(err, SIEVE_ENOENT, "no run '%s'", arg);
+    return 0;
+}
+
+int
+cmd_table(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"metric", required_argument, NULL, 'm'}, {"format", required_argument, NULL, 'f'},
+        {"pivot", required_argument, NULL, 'p'},  {"category", required_argument, NULL, 'c'},
+        {"node", required_argument, NULL, 'n'},   {"store", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    struct table_opts to = {0};
+    const char *store_opt = NULL, *node = NULL;
+    int format = TABLE_MD, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            to.metric = optarg;
+            break;
+        case 'f':
+            format = table_format_parse(optarg);
+            if (format < 0) {
+                cli_error("table", "unknown format '%s' (md, csv, json, latex)", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'p':
+            to.pivot = optarg;
+            break;
+        case 'c':
+            to.category = optarg;
+            break;
+        case 'n':
+            node = optarg;
+            break;
+        case 's':
+            store_opt = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_EXIT_OK;
+        default:
+            usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+
+    struct sieve_errbuf err = {{0}};
+    struct store *st = NULL;
+    struct store_metric *rows = NULL;
+    struct table_input *in = NULL;
+    struct table *t = NULL;
+    size_t n = 0;
+    int64_t run;
+    int rc = store_open(cli_store_dir(store_opt), &st, &err);
+    if (rc == 0)
+        rc = resolve_run(st, argv[optind], &run, &err);
+    if (rc == 0)
+        rc = table_store_rows(st, run, node, &rows, &n, &err);
+    if (rc == 0) {
+        in = calloc(n + 1, sizeof *in);
+        if (!in)
+            rc = sieve_errbuf_set(&err, SIEVE_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        in[i] = (struct table_input){rows[i].variant, rows[i].sample, rows[i].category,
+                                     rows[i].metric, rows[i].value};
+    if (rc == 0)
+        rc = table_build(in, n, &to, &t, &err);
+    if (rc == 0 && format == TABLE_MD)
+        printf("%s, run %lld\n\n", table_metric(t), (long long)run);
+    if (rc == 0 && table_write(t, format, stdout) < 0)
+        rc = sieve_errbuf_set(&err, SIEVE_EIO, "write the table: output error");
+    if (rc < 0)
+        cli_error("table", "%s", err.msg);
+    table_free(t);
+    free(in);
+    store_metric_rows_free(rows, n);
+    store_close(st);
+    return cli_exit_from_error(rc);
+}

@@ -1,0 +1,253 @@
+/*
+ * methods.c - the selecting methods of prune-visual: DyCoke TTM, random, top-k and codec.
+ * (The merging methods, uniform pooling, pixel-shuffle and VisionZip, are in merge.c.)
+ * Every function builds a list of kept flat indices and hands it to pv_emit, which copies
+ * rows, cells, importance and the mask; the algorithms are documented in methods.h.
+ */
+#include "methods.h"
+#include "emit.h"
+#include "select.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sieve/plugin.h>
+
+/* DyCoke's per-frame count: floor(keep * p). The default clamps it to at least one token;
+ * faithful mode keeps Python's int() even when it is 0. */
+static size_t
+dycoke_count(double keep, size_t p, int faithful)
+{
+    if (!faithful)
+        return prune_budget(keep, p);
+    double want = keep * (double)p;
+    return want >= (double)p ? p : want > 0 ? (size_t)want : 0;
+}
+
+/*
+ * The reference group of group f, or -1 when f is kept whole, or -2 when f is dropped
+ * (faithful mode with an odd group count).
+ */
+static int64_t
+dycoke_ref(int64_t f, int64_t t, int64_t window, int faithful)
+{
+    if (!faithful) {
+        int64_t start = f / window * window, j = f - start;
+        if (j == 0)
+            return -1;
+        return (j % 2) ? f - 1 : start;
+    }
+    if (f >= t - t % 2)
+        return -2; /* pass A never emits the last frame of an odd count */
+    if (f % 2)
+        return f - 1; /* pass A: the odd frame of a pair */
+    int64_t start = f / window * window, j = f - start;
+    if (j > 0 && start < t - window)
+        return start; /* pass B re-prunes even offsets of windows starting before t - window */
+    return -1;
+}
+
+int
+pv_dycoke(const struct pv_in *in, double keep, int64_t window, int faithful, struct pv_out *out)
+{
+    memset(out, 0, sizeof *out);
+    if (window < 1)
+        return SIEVE_EINVAL;
+    size_t p = (size_t)(in->h * in->w), c = (size_t)in->c, n = (size_t)in->t * p;
+    size_t nk = dycoke_count(keep, p, faithful);
+    int rc = SIEVE_ENOMEM;
+    int64_t *rows = malloc((n ? n : 1) * sizeof *rows);
+    double *sim = malloc((p ? p : 1) * sizeof *sim);
+    int64_t *order = malloc((p ? p : 1) * sizeof *order);
+    uint8_t *fmask = malloc(p ? p : 1);
+    if (!rows || !sim || !order || !fmask)
+        goto done;
+    size_t k = 0;
+    for (int64_t f = 0; f < in->t; f++) {
+        int64_t ref = dycoke_ref(f, in->t, window, faithful);
+        const float *xf = in->x + (size_t)f * p * c;
+        if (ref == -2)
+            continue;
+        if (ref == -1) {
+            for (size_t q = 0; q < p; q++)
+                rows[k++] = (int64_t)((size_t)f * p + q);
+            continue;
+        }
+        const float *xr = in->x + (size_t)ref * p * c;
+        for (size_t q = 0; q < p; q++)
+            sim[q] = prune_cosine(xr + q * c, xf + q * c, c);
+        memset(fmask, 0, p);
+        if (prune_select_lowest(sim, p, nk, fmask, faithful ? order : NULL) < 0)
+            goto done;
+        if (faithful) {
+            for (size_t i = 0; i < nk && i < p; i++)
+                rows[k++] = (int64_t)((size_t)f * p) + order[i];
+        } else {
+            for (size_t q = 0; q < p; q++)
+                if (fmask[q])
+                    rows[k++] = (int64_t)((size_t)f * p + q);
+        }
+    }
+    rc = pv_emit(in, rows, k, out);
+    out->param_a = (double)nk;
+done:
+    free(fmask);
+    free(order);
+    free(sim);
+    free(rows);
+    return rc;
+}
+
+/* Emits the cells set in `mask` in original order. */
+static int
+emit_mask(const struct pv_in *in, const uint8_t *mask, size_t n, struct pv_out *out)
+{
+    int64_t *rows = malloc((n ? n : 1) * sizeof *rows);
+    if (!rows)
+        return SIEVE_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (mask[i])
+            rows[k++] = (int64_t)i;
+    int rc = pv_emit(in, rows, k, out);
+    free(rows);
+    return rc;
+}
+
+int
+pv_random(const struct pv_in *in, double keep, uint64_t seed, struct pv_out *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n = (size_t)(in->t * in->h * in->w);
+    uint64_t *key = malloc((n ? n : 1) * sizeof *key);
+    uint8_t *mask = calloc(n ? n : 1, 1);
+    int rc = SIEVE_ENOMEM;
+    if (!key || !mask)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        key[i] = prune_splitmix64(seed, i);
+    if ((rc = prune_select_lowest_u64(key, n, prune_budget(keep, n), mask)) < 0)
+        goto done;
+    rc = emit_mask(in, mask, n, out);
+done:
+    free(mask);
+    free(key);
+    return rc;
+}
+
+int
+pv_topk(const struct pv_in *in, double keep, struct pv_out *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n = (size_t)(in->t * in->h * in->w);
+    double *key = malloc((n ? n : 1) * sizeof *key);
+    uint8_t *mask = calloc(n ? n : 1, 1);
+    int rc = SIEVE_ENOMEM;
+    if (!key || !mask)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        key[i] = in->importance ? -(double)in->importance[i] : 0.0;
+    if ((rc = prune_select_lowest(key, n, prune_budget(keep, n), mask, NULL)) < 0)
+        goto done;
+    rc = emit_mask(in, mask, n, out);
+done:
+    free(mask);
+    free(key);
+    return rc;
+}
+
+void
+pv_codec_groups(const uint8_t *frame_type, const float *motion, int64_t frames, int64_t mh,
+                int64_t mw, int64_t t, int64_t h, int64_t w, uint8_t *is_key, float *cell_motion)
+{
+    for (int64_t g = 0; g < t; g++) {
+        int64_t f0 = 2 * g, f1 = 2 * g + 1;
+        int have0 = f0 < frames, have1 = f1 < frames;
+        /* A group with no decoded frame has nothing to compare with: keep it whole. */
+        is_key[g] = !have0 || (frame_type[f0] == 'I') || (have1 && frame_type[f1] == 'I');
+        for (int64_t y = 0; y < h; y++) {
+            for (int64_t x = 0; x < w; x++) {
+                int64_t my = y * mh / h, mx = x * mw / w;
+                float m = 0.0f;
+                if (have0 && motion)
+                    m = motion[(f0 * mh + my) * mw + mx];
+                if (have1 && motion) {
+                    float m1 = motion[(f1 * mh + my) * mw + mx];
+                    if (m1 > m || isnan(m1))
+                        m = m1;
+                }
+                cell_motion[(g * h + y) * w + x] = m;
+            }
+        }
+    }
+}
+
+int
+pv_codec(const struct pv_in *in, const struct pv_motion *mo, double keep, double motion_threshold,
+         double match_threshold, struct pv_out *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t p = (size_t)(in->h * in->w), c = (size_t)in->c, n = (size_t)in->t * p;
+    size_t budget = prune_budget(keep, n);
+    int rc = SIEVE_ENOMEM;
+    uint8_t *mask = malloc(n ? n : 1);
+    double *key = malloc((n ? n : 1) * sizeof *key);
+    const float **ref = malloc((p ? p : 1) * sizeof *ref);
+    if (!mask || !key || !ref)
+        goto done;
+    /* Pass 1, in time order: keyframe groups keep everything and reset the references; a
+     * P/B cell that is static and matches its reference is a drop candidate. `key` holds the
+     * negated similarity of every other P/B cell (the order of further drops), NaN for cells
+     * that cannot be dropped. */
+    size_t kept = 0, candidates = 0;
+    for (int64_t g = 0; g < in->t; g++) {
+        const float *xg = in->x + (size_t)g * p * c;
+        int keyframe = mo->is_key[g] || g == 0;
+        for (size_t q = 0; q < p; q++) {
+            size_t i = (size_t)g * p + q;
+            if (keyframe) {
+                ref[q] = xg + q * c;
+                mask[i] = 1;
+                key[i] = NAN;
+                kept++;
+                continue;
+            }
+            double s = prune_cosine(ref[q], xg + q * c, c);
+            if (mo->motion[i] < motion_threshold && s >= match_threshold) {
+                mask[i] = 0;
+                key[i] = NAN;
+                candidates++;
+            } else {
+                ref[q] = xg + q * c;
+                mask[i] = 1;
+                key[i] = -s;
+                kept++;
+            }
+        }
+    }
+    /* Pass 2: over budget, drop the most similar remaining P/B cells first. */
+    if (kept > budget) {
+        size_t droppable = 0;
+        for (size_t i = 0; i < n; i++)
+            droppable += !isnan(key[i]);
+        size_t extra = kept - budget < droppable ? kept - budget : droppable;
+        uint8_t *drop = calloc(n ? n : 1, 1);
+        if (!drop)
+            goto done;
+        rc = prune_select_lowest(key, n, extra, drop, NULL);
+        for (size_t i = 0; i < n && rc == 0; i++)
+            if (drop[i])
+                mask[i] = 0;
+        free(drop);
+        if (rc < 0)
+            goto done;
+    }
+    rc = emit_mask(in, mask, n, out);
+    out->param_b = (double)candidates;
+done:
+    free(ref);
+    free(key);
+    free(mask);
+    return rc;
+}

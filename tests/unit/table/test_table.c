@@ -1,0 +1,318 @@
+/*
+ * test_table.c - the results table on in-memory metric rows: layout (variants × categories
+ * + Avg), metric choice, per-sample fallback, pivot, and the four output formats.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "core/table.h"
+#include "core/table_store.h"
+#include "store/store.h"
+
+/* Two methods × two keep ratios, categories Music and Daily Life, aggregate rows. */
+static const struct table_input rows[] = {
+    {"{\"vmethod\":\"uniform\",\"keep\":0.5}", NULL, "Music", "retention", 0.81},
+    {"{\"vmethod\":\"uniform\",\"keep\":0.5}", NULL, "Daily Life", "retention", 0.79},
+    {"{\"vmethod\":\"uniform\",\"keep\":0.5}", NULL, "all", "retention", 0.8},
+    {"{\"vmethod\":\"dycoke\",\"keep\":0.25}", NULL, "Music", "retention", 0.61},
+    {"{\"vmethod\":\"dycoke\",\"keep\":0.25}", NULL, "Daily Life", "retention", 0.59},
+    {"{\"vmethod\":\"dycoke\",\"keep\":0.25}", NULL, "all", "retention", 0.6},
+    {"{\"vmethod\":\"dycoke\",\"keep\":0.5}", NULL, "Music", "retention", 0.91},
+    {"{\"vmethod\":\"dycoke\",\"keep\":0.5}", NULL, "all", "retention", 0.9},
+    {"{\"vmethod\":\"uniform\",\"keep\":0.25}", NULL, "all", "retention", 0.5},
+    {"{\"vmethod\":\"dycoke\",\"keep\":0.5}", NULL, "all", "coverage", 0.7},
+    /* A per-sample row of the same metric is ignored while aggregates exist. */
+    {"{\"vmethod\":\"dycoke\",\"keep\":0.5}", "clip1", "Music", "retention", 0.0},
+};
+#define N_ROWS (sizeof rows / sizeof rows[0])
+
+/* Renders a table to a string. Ownership: the caller frees it. */
+static char *
+render(const struct table_input *in, size_t n, const struct table_opts *o, int format)
+{
+    struct table *t;
+    struct sieve_errbuf err;
+    char *buf = NULL;
+    size_t len = 0;
+    if (table_build(in, n, o, &t, &err) < 0)
+        fail_msg("table_build: %s", err.msg);
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(table_write(t, format, f), 0);
+    fclose(f);
+    table_free(t);
+    return buf;
+}
+
+static void
+test_table__markdown_variants_by_categories(void **st)
+{
+    (void)st;
+    char *md = render(rows, N_ROWS, NULL, TABLE_MD);
+    /* Variables in label order, categories sorted, Avg last; rows sorted by value. */
+    const char *want = "| vmethod | keep | Daily Life | Music | Avg |\n"
+                       "|---------|------|-----------:|------:|----:|\n"
+                       "| dycoke  | 0.25 |       0.59 |  0.61 | 0.6 |\n"
+                       "| dycoke  | 0.5  |          - |  0.91 | 0.9 |\n"
+                       "| uniform | 0.25 |          - |     - | 0.5 |\n"
+                       "| uniform | 0.5  |       0.79 |  0.81 | 0.8 |\n";
+    assert_string_equal(md, want);
+    free(md);
+}
+
+static void
+test_table__csv_quotes_and_full_precision(void **st)
+{
+    (void)st;
+    const struct table_input in[] = {
+        {"{\"method\":\"a,b\"}", NULL, "Tech & Science", "acc", 1.0 / 3.0},
+        {"{\"method\":\"a,b\"}", NULL, "all", "acc", 0.25},
+    };
+    struct table_opts o = {.metric = "acc"};
+    char *csv = render(in, 2, &o, TABLE_CSV);
+    assert_string_equal(csv, "method,Tech & Science,Avg\n\"a,b\",0.33333333333333331,0.25\n");
+    free(csv);
+}
+
+static void
+test_table__json_keeps_numbers_and_nulls(void **st)
+{
+    (void)st;
+    struct table_opts o = {.metric = "retention"};
+    char *js = render(rows, N_ROWS, &o, TABLE_JSON);
+    assert_non_null(strstr(js, "\"metric\": \"retention\""));
+    assert_non_null(strstr(js, "\"keep\": 0.25"));          /* a number, not "0.25" */
+    assert_non_null(strstr(js, "\"vmethod\": \"dycoke\"")); /* a string */
+    assert_non_null(strstr(js, "\"Daily Life\": null"));
+    assert_non_null(strstr(js, "\"Avg\": 0.90000000000000002"));
+    free(js);
+}
+
+static void
+test_table__latex_escapes(void **st)
+{
+    (void)st;
+    const struct table_input in[] = {
+        {"{\"m\":\"top_k\"}", NULL, "Tech & Science", "r", 0.5},
+        {"{\"m\":\"top_k\"}", NULL, "all", "r", 0.5},
+    };
+    char *tex = render(in, 2, NULL, TABLE_LATEX);
+    assert_string_equal(tex, "\\begin{tabular}{l|rr}\n\\hline\n"
+                             "m & Tech \\& Science & Avg \\\\\n\\hline\n"
+                             "top\\_k & 0.5 & 0.5 \\\\\n"
+                             "\\hline\n\\end{tabular}\n");
+    free(tex);
+}
+
+static void
+test_table__pivot_puts_values_in_columns(void **st)
+{
+    (void)st;
+    struct table_opts o = {.pivot = "keep"};
+    char *md = render(rows, N_ROWS, &o, TABLE_MD);
+    const char *want = "| vmethod | 0.25 | 0.5 |\n"
+                       "|---------|-----:|----:|\n"
+                       "| dycoke  |  0.6 | 0.9 |\n"
+                       "| uniform |  0.5 | 0.8 |\n";
+    assert_string_equal(md, want);
+    free(md);
+    /* Pivot cells of one category. */
+    o.category = "Music";
+    md = render(rows, N_ROWS, &o, TABLE_CSV);
+    assert_string_equal(md, "vmethod,0.25,0.5\ndycoke,0.60999999999999999,0.91000000000000003\n"
+                            "uniform,,0.81000000000000005\n");
+    free(md);
+}
+
+static void
+test_table__metric_choice_and_errors(void **st)
+{
+    (void)st;
+    struct table *t;
+    struct sieve_errbuf err;
+    struct table_opts o = {.metric = "coverage"};
+    assert_int_equal(table_build(rows, N_ROWS, &o, &t, &err), 0);
+    assert_string_equal(table_metric(t), "coverage");
+    table_free(t);
+    assert_int_equal(table_build(rows, N_ROWS, NULL, &t, &err), 0);
+    assert_string_equal(table_metric(t), "retention"); /* the default */
+    table_free(t);
+    o.metric = "nope";
+    assert_int_equal(table_build(rows, N_ROWS, &o, &t, &err), SIEVE_ENOENT);
+    assert_non_null(strstr(err.msg, "'nope'"));
+    assert_non_null(strstr(err.msg, "coverage")); /* the message lists what there is */
+    struct table_opts p = {.pivot = "lr"};
+    assert_int_equal(table_build(rows, N_ROWS, &p, &t, &err), SIEVE_EINVAL);
+    assert_non_null(strstr(err.msg, "'lr'"));
+    const struct table_input bad[] = {{"[1]", NULL, "all", "r", 1}};
+    assert_int_equal(table_build(bad, 1, NULL, &t, &err), SIEVE_EINVAL);
+    assert_null(t);
+}
+
+static void
+test_table__per_sample_rows_are_averaged(void **st)
+{
+    (void)st;
+    const struct table_input in[] = {
+        {"{\"keep\":0.5}", "a", "Music", "keep", 0.4},
+        {"{\"keep\":0.5}", "b", "Music", "keep", 0.6},
+        {"{\"keep\":0.5}", "c", "Sports", "keep", 0.8},
+        {"{}", "c", "Sports", "other", 1},
+    };
+    struct table_opts o = {.metric = "keep"};
+    char *csv = render(in, 4, &o, TABLE_CSV);
+    /* Music mean 0.5, Sports 0.8, Avg over the three samples 0.6. */
+    assert_string_equal(csv, "keep,Music,Sports,Avg\n0.5,0.5,0.80000000000000004,"
+                             "0.59999999999999998\n");
+    free(csv);
+}
+
+/* `sieve table` end to end over a temporary store with stored metric rows. */
+static void
+test_table__cli_reads_store_rows(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/sieve-table-XXXXXX", cmd[1024], out[4096];
+    struct sieve_errbuf err;
+    struct store *s;
+    int64_t run;
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(store_open(dir, &s, &err), 0);
+    assert_int_equal(store_run_create(s, "sweep", "p.yaml", "name: sweep", &run, &err), 0);
+    struct store_metric m[N_ROWS];
+    for (size_t i = 0; i < N_ROWS; i++)
+        m[i] = (struct store_metric){run,
+                                     "summary",
+                                     rows[i].variant,
+                                     rows[i].sample,
+                                     rows[i].category,
+                                     rows[i].metric,
+                                     rows[i].value};
+    if (store_metrics_insert(s, m, N_ROWS, &err) < 0)
+        fail_msg("insert: %s", err.msg);
+    store_close(s);
+
+    snprintf(cmd, sizeof cmd, "%s table sweep --store %s --pivot keep --format csv", SIEVE_BINARY,
+             dir);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    assert_string_equal(out, "vmethod,0.25,0.5\ndycoke,0.59999999999999998,0.90000000000000002\n"
+                             "uniform,0.5,0.80000000000000004\n");
+    snprintf(cmd, sizeof cmd, "%s table last --store %s --metric nope 2>/dev/null", SIEVE_BINARY,
+             dir);
+    p = popen(cmd, "r");
+    assert_int_equal(WEXITSTATUS(pclose(p)), 3);
+    snprintf(cmd, sizeof cmd, "%s table 99 --store %s 2>/dev/null", SIEVE_BINARY, dir);
+    p = popen(cmd, "r");
+    assert_int_equal(WEXITSTATUS(pclose(p)), 3);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A task row for store_tasks_insert. */
+static struct store_task
+task(uint32_t idx, const char *node, const char *sample, const char *variant, const char *key,
+     const char *state)
+{
+    struct store_task t;
+    memset(&t, 0, sizeof t);
+    t.idx = idx;
+    t.node = node;
+    t.sample_index = sample ? 0 : -1;
+    t.sample = sample;
+    t.variant_label = variant;
+    t.key = key;
+    t.components = "{}";
+    t.state = state;
+    return t;
+}
+
+static void
+test_table__cached_run_borrows_rows(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/sieve-table-XXXXXX", cmd[512];
+    struct sieve_errbuf err;
+    struct store *s;
+    int64_t r1, r2, r3;
+    const char *k1 = "aa11", *k2 = "bb22", *k3 = "cc33";
+    const char *v = "{\"keep\":0.5}";
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(store_open(dir, &s, &err), 0);
+    /* Run 1 computed the reduce task (key k1) and a per-sample task (k2). */
+    assert_int_equal(store_run_create(s, "a", "p.yaml", "", &r1, &err), 0);
+    struct store_task t1[2] = {task(0, "summary", NULL, v, k1, "done"),
+                               task(1, "score", "clip1", v, k2, "done")};
+    assert_int_equal(store_tasks_insert(s, r1, t1, 2, &err), 0);
+    struct store_metric m1[3] = {
+        {r1, "summary", v, NULL, "all", "retention", 0.9},
+        {r1, "summary", v, NULL, "Music", "retention", 0.8},
+        {r1, "score", v, "clip1", "Music", "retention", 0.7},
+    };
+    assert_int_equal(store_metrics_insert(s, m1, 3, &err), 0);
+    /* Run 2: same keys under another node name, all cached, no rows of its own; k3 ran. */
+    assert_int_equal(store_run_create(s, "a", "p.yaml", "", &r2, &err), 0);
+    struct store_task t2[3] = {task(0, "reduce", NULL, v, k1, "cached"),
+                               task(1, "eval", "clip1", v, k2, "cached"),
+                               task(2, "reduce", NULL, "{\"keep\":0.25}", k3, "done")};
+    assert_int_equal(store_tasks_insert(s, r2, t2, 3, &err), 0);
+    struct store_metric m2 = {r2, "reduce", "{\"keep\":0.25}", NULL, "all", "retention", 0.5};
+    assert_int_equal(store_metrics_insert(s, &m2, 1, &err), 0);
+    /* Run 3 caches k1 again: run 2 has no rows for it, run 1 has. */
+    assert_int_equal(store_run_create(s, "a", "p.yaml", "", &r3, &err), 0);
+    struct store_task t3 = task(0, "reduce", NULL, v, k1, "cached");
+    assert_int_equal(store_tasks_insert(s, r3, &t3, 1, &err), 0);
+
+    struct store_metric *got;
+    size_t n;
+    assert_int_equal(table_store_rows(s, r2, NULL, &got, &n, &err), 0);
+    assert_int_equal(n, 4); /* its own row and three borrowed, relabelled */
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(got[i].run, r2);
+        if (got[i].sample) {
+            assert_string_equal(got[i].node, "eval");
+            assert_float_equal(got[i].value, 0.7, 0);
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 1);
+    store_metric_rows_free(got, n);
+    assert_int_equal(table_store_rows(s, r2, "reduce", &got, &n, &err), 0);
+    assert_int_equal(n, 3);
+    store_metric_rows_free(got, n);
+    assert_int_equal(table_store_rows(s, r3, NULL, &got, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(got[0].node, "reduce");
+    store_metric_rows_free(got, n);
+    store_close(s);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table__markdown_variants_by_categories),
+        cmocka_unit_test(test_table__csv_quotes_and_full_precision),
+        cmocka_unit_test(test_table__json_keeps_numbers_and_nulls),
+        cmocka_unit_test(test_table__latex_escapes),
+        cmocka_unit_test(test_table__pivot_puts_values_in_columns),
+        cmocka_unit_test(test_table__metric_choice_and_errors),
+        cmocka_unit_test(test_table__per_sample_rows_are_averaged),
+        cmocka_unit_test(test_table__cli_reads_store_rows),
+        cmocka_unit_test(test_table__cached_run_borrows_rows),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
