@@ -181,8 +181,11 @@ cli_run_exec(const struct run_exec_opts *o)
         goto fail;
     if ((rc = load_args(st, run_id, &saved_sets, &n_saved, &err)) < 0)
         goto fail;
-    struct plan_opts po = {
-        .path = run.pipeline_path, .sets = (const char *const *)saved_sets, .n_sets = n_saved};
+    /* The recorded text, not the file as it is now: resume finishes what ran. */
+    struct plan_opts po = {.path = run.pipeline_path,
+                           .sets = (const char *const *)saved_sets,
+                           .n_sets = n_saved,
+                           .text = run.pipeline_text};
     rc = plan_prepare(&po, reg, st, &plan, &diags, &err);
     if (rc < 0) {
         spec_diags_print(&diags, stderr);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "sched_util.h"
+#include "store/store.h"
 
 static const char *dag =
     "name: t\n"
@@ -53,6 +54,32 @@ test_sched_run__dag_completes_then_is_cached(void **state)
         line = nl + 1;
     }
     free(log);
+    /* b's outputs carry sieve.metrics rows; the scheduler indexed them for node b */
+    struct store *store;
+    struct store_metric *rows;
+    size_t n_rows;
+    struct sieve_errbuf err;
+    assert_int_equal(store_open(w.store, &store, &err), 0);
+    assert_int_equal(store_metrics_query(store, 1, "b", &rows, &n_rows, &err), 0);
+    assert_int_equal(n_rows, 8);
+    for (size_t i = 0; i < n_rows; i++) {
+        int s_idx = atoi(rows[i].sample + 4); /* "clipNN" */
+        double v = rows[i].value - w.sum[s_idx] - 10;
+        assert_true(v == 1 || v == 2);
+        assert_string_equal(rows[i].metric, "value");
+    }
+    store_metric_rows_free(rows, n_rows);
+    store_close(store);
+    /* a task's stderr and host log lines are captured */
+    char cmd[1200], logout[400];
+    ws_path(&w, "task.log", logout, sizeof logout);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' logs 1 b/clip01 > '%s' 2>&1", w.dir, SIEVE_BINARY,
+             logout);
+    assert_int_equal(system(cmd), 0);
+    char *tl = ws_read(logout);
+    assert_non_null(strstr(tl, "count: stderr of b/clip01/v"));
+    assert_non_null(strstr(tl, "[info] count: adding 10 on fake:"));
+    free(tl);
     /* again: nothing runs */
     assert_int_equal(ws_sieve(&w, 30, args), 0);
     assert_int_equal(ws_exec_count(&w, ""), 20);
