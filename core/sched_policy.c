@@ -102,7 +102,9 @@ sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, const 
         /* A dead worker or a silent one: the device is suspect, the task moves. A task that
          * keeps killing workers is the plugin's fault and fails after retries + 1 crashes. */
         st->crashes++;
-        {
+        if (st->crashes == 1) {
+            /* Only a task's first crash counts against the device: a task that also kills
+             * its next worker, elsewhere, is a plugin bug, and must not quarantine GPUs. */
             int before = d->state;
             device_fault_record(d, now, 0, text);
             if (d->state != before)

@@ -133,6 +133,46 @@ test_sched_faults__all_devices_failing_waits_then_finishes(void **state)
     ws_release(&w);
 }
 
+static void
+test_sched_faults__crashing_plugin_fails_without_quarantining_devices(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 1);
+    ws_pipeline(&w, "name: t\n"
+                    "dataset: { manifest: clips.jsonl }\n"
+                    "nodes:\n"
+                    "  src: { plugin: sched-source, with: { log: \"%1$s\" } }\n"
+                    "  c: { plugin: crash-process, in: { in: src }, with: { how: segv },"
+                    " retries: 1, resources: { gpu: 1 } }\n");
+    const char *args[] = {"run", "--devices", "fake:2,cpu:1", "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 30, args), 1);
+    assert_true(ws_out_has(&w, "lost its worker 3 times"));
+    char *st = ws_status_json(&w);
+    assert_null(strstr(st, "\"state\": \"quarantined\""));
+    free(st);
+    ws_release(&w);
+}
+
+static void
+test_sched_faults__task_timeout_kills_and_fails(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 1);
+    ws_pipeline(&w, "name: t\n"
+                    "dataset: { manifest: clips.jsonl }\n"
+                    "nodes:\n"
+                    "  src: { plugin: sched-source, with: { log: \"%1$s\" } }\n"
+                    "  a: { plugin: sched-count, in: { in: src }, with: { ms: 20000,"
+                    " log: \"%1$s\" }, timeout: 1, retries: 0 }\n");
+    const char *args[] = {"run", "--devices", "cpu:1", "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 20, args), 1);
+    assert_true(ws_out_has(&w, "timed out after 1 s"));
+    assert_int_equal(ws_exec_count(&w, "a/"), 0);
+    ws_release(&w);
+}
+
 int
 main(void)
 {
@@ -141,6 +181,8 @@ main(void)
         cmocka_unit_test(test_sched_faults__device_errors_quarantine_one_of_four),
         cmocka_unit_test(test_sched_faults__hang_is_caught_by_heartbeat_timeout),
         cmocka_unit_test(test_sched_faults__all_devices_failing_waits_then_finishes),
+        cmocka_unit_test(test_sched_faults__crashing_plugin_fails_without_quarantining_devices),
+        cmocka_unit_test(test_sched_faults__task_timeout_kills_and_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
