@@ -170,6 +170,35 @@ test_sched_run__cancel_then_resume(void **state)
     ws_release(&w);
 }
 
+/* One slot, ten samples of a two-step chain: each sample's second step runs before samples
+ * a few places later even start (prefetching allows a lookahead of one task). */
+static void
+test_sched_run__finishes_samples_before_starting_new_ones(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 10);
+    ws_pipeline(&w, "name: t\n"
+                    "dataset: { manifest: clips.jsonl }\n"
+                    "nodes:\n"
+                    "  src: { plugin: sched-source, with: { log: \"%1$s\" } }\n"
+                    "  a: { plugin: sched-count, in: { in: src }, with: { log: \"%1$s\" } }\n");
+    const char *args[] = {"run", "--devices", "cpu:1", "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 30, args), 0);
+    char *log = ws_read(w.log);
+    for (int i = 0; i + 3 < 10; i++) {
+        char a[32], later[32];
+        snprintf(a, sizeof a, "a/clip%02d/", i);
+        snprintf(later, sizeof later, "src/clip%02d/", i + 3);
+        char *pa = strstr(log, a), *pl = strstr(log, later);
+        assert_non_null(pa);
+        assert_non_null(pl);
+        assert_true(pa < pl);
+    }
+    free(log);
+    ws_release(&w);
+}
+
 int
 main(void)
 {
@@ -178,6 +207,7 @@ main(void)
         cmocka_unit_test(test_sched_run__bad_input_fails_without_retry_and_skips_dependents),
         cmocka_unit_test(test_sched_run__transient_errors_retry_up_to_the_limit),
         cmocka_unit_test(test_sched_run__cancel_then_resume),
+        cmocka_unit_test(test_sched_run__finishes_samples_before_starting_new_ones),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
