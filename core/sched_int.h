@@ -5,6 +5,8 @@
  * sched_worker.c  worker processes: spawn, messages, exit, heartbeat and timeout checks
  * sched_policy.c  what a failure means: retry, move, quarantine, fail; device probing
  * sched_report.c  progress line, log lines, summary
+ * sched_queue.c   the ready queue (a heap ordered by sample, then task)
+ * sched_resume.c  adopting outputs a killed scheduler never indexed
  */
 #ifndef SIEVE_CORE_SCHED_INT_H
 #define SIEVE_CORE_SCHED_INT_H
