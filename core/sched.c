@@ -21,7 +21,7 @@
 #define TICK_MS 50
 /* Task rows are committed this often; a crash loses at most this much of the index, and
  * resume adopts the objects those rows would have pointed at. */
-#define COMMIT_MS 250
+#define COMMIT_MS 500
 #define PREFETCH_MAX_MS 20.0 /* tasks shorter than this on average get prefetched */
 
 int64_t

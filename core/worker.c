@@ -44,6 +44,7 @@ struct worker {
     size_t n_cache, cap_cache;
     uint64_t tick;
     char scratch[512];
+    struct timespec scratch_mtime; /* after the last clearing */
     struct sieve_host host;
     int device_index;
 
@@ -316,11 +317,20 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
     return 0;
 }
 
+/* Empties the scratch directory; a stat shows whether the task touched it at all (most
+ * plugins never do), which saves walking it after every task. */
 static void
 scratch_clear(struct worker *w)
 {
-    if (w->scratch[0])
-        nftw(w->scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    struct stat sb;
+    if (!w->scratch[0])
+        return;
+    if (stat(w->scratch, &sb) == 0 && sb.st_mtim.tv_sec == w->scratch_mtime.tv_sec &&
+        sb.st_mtim.tv_nsec == w->scratch_mtime.tv_nsec && sb.st_nlink == 2)
+        return;
+    nftw(w->scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (stat(w->scratch, &sb) == 0)
+        w->scratch_mtime = sb.st_mtim;
 }
 
 /* Runs the task described by `m` and fills the result fields of `r` (status, message, ...). */
