@@ -174,7 +174,22 @@ prune_select_lowest_u64(const uint64_t *key, size_t n, size_t k, uint8_t *mask)
  */
 #define LANES 8
 
-double
+/*
+ * The build targets baseline x86-64 (SSE2: two doubles per vector). On x86-64 GCC and Clang
+ * also compile AVX2 and AVX-512 copies of these loops and pick one at load time. The lanes,
+ * their order and the final sum are the same in every copy and no FMA contraction happens
+ * under -std=c11, so every copy returns bit-identical results; only the vector width differs.
+ */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones) && !defined(__SANITIZE_ADDRESS__)
+#define WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef WIDE
+#define WIDE
+#endif
+
+WIDE double
 prune_dot(const float *a, const float *b, size_t c)
 {
     double acc[LANES] = {0};
@@ -196,7 +211,7 @@ prune_norm2(const float *a, size_t c)
     return prune_dot(a, a, c);
 }
 
-double
+WIDE double
 prune_cosine(const float *a, const float *b, size_t c)
 {
     double dot[LANES] = {0}, na[LANES] = {0}, nb[LANES] = {0};
