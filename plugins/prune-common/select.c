@@ -236,6 +236,12 @@ prune_cosine(const float *a, const float *b, size_t c)
         sa += na[j];
         sb += nb[j];
     }
-    double den = sqrt(sa) * sqrt(sb);
-    return d / (den > 1e-8 ? den : 1e-8);
+    return prune_cosine_of(d, sa, sb);
+}
+
+double
+prune_cosine_of(double dot, double na2, double nb2)
+{
+    double den = sqrt(na2) * sqrt(nb2);
+    return dot / (den > 1e-8 ? den : 1e-8);
 }

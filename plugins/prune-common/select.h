@@ -53,4 +53,11 @@ double prune_norm2(const float *a, size_t c);
 /* The dot product a.b accumulated in double. */
 double prune_dot(const float *a, const float *b, size_t c);
 
+/*
+ * The cosine from a dot product and the two squared norms, by the formula prune_cosine uses:
+ * prune_cosine_of(prune_dot(a, b), prune_norm2(a), prune_norm2(b)) == prune_cosine(a, b)
+ * bit for bit, so callers may compute each token's norm once and reuse it.
+ */
+double prune_cosine_of(double dot, double na2, double nb2);
+
 #endif

@@ -100,6 +100,18 @@ pv_copy_done(void)
 #endif
 }
 
+void
+pv_emit_row(const struct pv_in *in, struct pv_out *out, size_t i, size_t r)
+{
+    size_t p = (size_t)(in->h * in->w), c = (size_t)in->c, q = r % p;
+    pv_copy_row(out->tokens + i * c, in->x + r * c, c);
+    out->index[3 * i] = (int32_t)(r / p);
+    out->index[3 * i + 1] = (int32_t)(q / (size_t)in->w);
+    out->index[3 * i + 2] = (int32_t)(q % (size_t)in->w);
+    out->importance[i] = in->importance ? in->importance[r] : 0.0f;
+    out->mask[r] = 1;
+}
+
 int
 pv_emit(const struct pv_in *in, const int64_t *rows, size_t k, struct pv_out *out)
 {
@@ -107,15 +119,8 @@ pv_emit(const struct pv_in *in, const int64_t *rows, size_t k, struct pv_out *ou
     int rc = pv_out_alloc(in, out, k, c, n);
     if (rc < 0)
         return rc;
-    for (size_t i = 0; i < k; i++) {
-        size_t r = (size_t)rows[i], q = r % p;
-        pv_copy_row(out->tokens + i * c, in->x + r * c, c);
-        out->index[3 * i] = (int32_t)(r / p);
-        out->index[3 * i + 1] = (int32_t)(q / (size_t)in->w);
-        out->index[3 * i + 2] = (int32_t)(q % (size_t)in->w);
-        out->importance[i] = in->importance ? in->importance[r] : 0.0f;
-        out->mask[r] = 1;
-    }
+    for (size_t i = 0; i < k; i++)
+        pv_emit_row(in, out, i, (size_t)rows[i]);
     pv_copy_done();
     return 0;
 }
