@@ -245,3 +245,10 @@ prune_cosine_of(double dot, double na2, double nb2)
     double den = sqrt(na2) * sqrt(nb2);
     return dot / (den > 1e-8 ? den : 1e-8);
 }
+
+WIDE void
+prune_add_f64(double *acc, const float *x, size_t c)
+{
+    for (size_t i = 0; i < c; i++)
+        acc[i] += (double)x[i];
+}

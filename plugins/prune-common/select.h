@@ -60,4 +60,8 @@ double prune_dot(const float *a, const float *b, size_t c);
  */
 double prune_cosine_of(double dot, double na2, double nb2);
 
+/* Adds the c floats of x to the c doubles of acc, element by element (vectorised as wide as
+ * the CPU allows; every element's sum is exact IEEE double addition either way). */
+void prune_add_f64(double *acc, const float *x, size_t c);
+
 #endif
