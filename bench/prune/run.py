@@ -118,6 +118,9 @@ def interleaved(rounds, per_round, run_c, run_np):
         n_t, n_rows = time_numpy(run_np, per_round)
         c_all += c_t
         n_all += n_t
+    if os.environ.get("PRUNE_BENCH_DEBUG"):
+        print("   C", " ".join("%.1f" % v for v in c_all), "| numpy",
+              " ".join("%.1f" % v for v in n_all))
     return c_all, n_all, c_rows, n_rows
 
 

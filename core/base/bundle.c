@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "core/base/bigmem.h"
 #include "core/base/bundle_int.h"
 #include "core/base/err.h"
 #include "core/base/log.h"
@@ -165,38 +166,8 @@ bundle_entry_append(struct bundle *b, const char *name, size_t name_len, struct 
     return 0;
 }
 
-/* Tensors at least this large are anonymous mappings (see map_zeroed). */
+/* Tensors at least this large come from bigmem (huge pages, reused mappings). */
 #define BUNDLE_MAP_MIN ((size_t)4 << 20)
-#define BUNDLE_HUGE ((size_t)2 << 20)
-
-/*
- * Maps `len` zero bytes aligned to 2 MiB and asks for transparent huge pages. Output tensors
- * run to hundreds of megabytes; a fresh anonymous mapping is already zero, so unlike
- * posix_memalign + memset nothing is written twice, and with huge pages the first touch costs
- * one fault per 2 MiB instead of one per 4 KiB (measured: a 168 MB copy into such a buffer
- * takes ~24 ms against ~80 ms into a memset buffer). madvise is a hint; failure is harmless.
- * Returns: the start of the aligned range, or NULL.
- */
-static void *
-map_zeroed(size_t len)
-{
-    if (len > SIZE_MAX - BUNDLE_HUGE)
-        return NULL;
-    size_t span = len + BUNDLE_HUGE;
-    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED)
-        return NULL;
-    char *start = (char *)(((uintptr_t)raw + BUNDLE_HUGE - 1) & ~(uintptr_t)(BUNDLE_HUGE - 1));
-    size_t head = (size_t)(start - raw), tail = span - head - len;
-    if (head)
-        munmap(raw, head);
-    if (tail)
-        munmap(start + len, tail);
-#ifdef MADV_HUGEPAGE
-    madvise(start, len, MADV_HUGEPAGE);
-#endif
-    return start;
-}
 
 int
 bundle_entry_alloc(struct bundle_entry *e, uint64_t nbytes)
@@ -207,10 +178,8 @@ bundle_entry_alloc(struct bundle_entry *e, uint64_t nbytes)
     if (nbytes > SIZE_MAX - BUNDLE_DATA_ALIGN)
         return SIEVE_ENOMEM;
     if (n >= BUNDLE_MAP_MIN) {
-        size_t len = (n + BUNDLE_HUGE - 1) & ~(BUNDLE_HUGE - 1);
-        if (!(p = map_zeroed(len)))
+        if (!(p = bigmem_alloc(n, &e->mapped)))
             return SIEVE_ENOMEM;
-        e->mapped = len;
     } else {
         /* calloc, not posix_memalign + memset: glibc skips the clearing for fresh memory, and
          * its adaptive mmap threshold then serves repeated megabyte tensors from the heap,
@@ -235,7 +204,7 @@ bundle_entry_free(struct bundle_entry *e)
     if (!e)
         return;
     if (e->mapped)
-        munmap(e->owned, e->mapped);
+        bigmem_free(e->owned, e->mapped);
     else
         free(e->block);
     free(e);

@@ -5,7 +5,7 @@
  * Invariants: every entry is its own allocation, so the struct sieve_tensor pointers handed
  * out stay valid while the bundle grows; `name` lives in the entry; `owned` is the aligned
  * allocation behind `t.data` when the bundle owns the bytes, NULL when they point into `map`;
- * large owned tensors are anonymous mappings (`mapped` != 0), smaller ones lie in a heap
+ * large owned tensors are bigmem buffers (`mapped` != 0), smaller ones lie in a heap
  * `block`; either way they are released with bundle_entry_free.
  * The name index is an open-addressing table of entry positions + 1 (0 is empty), kept at
  * most half full, so lookups and duplicate checks stay O(1) even for weight files with
@@ -26,7 +26,7 @@ struct bundle_entry {
     struct sieve_tensor t;
     void *owned;
     void *block;   /* the heap block `owned` lies in (owned is aligned up inside it) */
-    size_t mapped; /* length of the mapping behind `owned` when it came from mmap, else 0 */
+    size_t mapped; /* length of the bigmem buffer behind `owned`, 0 when it is in `block` */
     char name[];
 };
 
