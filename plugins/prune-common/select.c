@@ -212,6 +212,32 @@ prune_norm2(const float *a, size_t c)
 }
 
 WIDE double
+prune_dot_norm2(const float *a, const float *b, size_t c, double *b2)
+{
+    double dot[LANES] = {0}, nb[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= c; i += LANES) {
+        for (size_t j = 0; j < LANES; j++) {
+            double x = a[i + j], y = b[i + j];
+            dot[j] += x * y;
+            nb[j] += y * y;
+        }
+    }
+    for (; i < c; i++) {
+        double x = a[i], y = b[i];
+        dot[0] += x * y;
+        nb[0] += y * y;
+    }
+    double d = 0, sb = 0;
+    for (size_t j = 0; j < LANES; j++) {
+        d += dot[j];
+        sb += nb[j];
+    }
+    *b2 = sb;
+    return d;
+}
+
+WIDE double
 prune_cosine(const float *a, const float *b, size_t c)
 {
     double dot[LANES] = {0}, na[LANES] = {0}, nb[LANES] = {0};

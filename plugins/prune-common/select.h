@@ -53,6 +53,10 @@ double prune_norm2(const float *a, size_t c);
 /* The dot product a.b accumulated in double. */
 double prune_dot(const float *a, const float *b, size_t c);
 
+/* The dot product a.b and, in *b2, the squared norm of b, in one pass over both; each equals
+ * what prune_dot(a, b) and prune_norm2(b) return, bit for bit. */
+double prune_dot_norm2(const float *a, const float *b, size_t c, double *b2);
+
 /*
  * The cosine from a dot product and the two squared norms, by the formula prune_cosine uses:
  * prune_cosine_of(prune_dot(a, b), prune_norm2(a), prune_norm2(b)) == prune_cosine(a, b)

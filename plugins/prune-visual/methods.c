@@ -65,7 +65,8 @@ group_norms(const struct pv_in *in, int64_t f, double *nrm2)
 /*
  * Group by group, the similarities are computed and the kept rows copied right away, while
  * the group's 5 MB of tokens are still in the last-level cache, so every token is read from
- * memory once. Each token's norm is computed once and reused as a reference's norm.
+ * memory once. Each token's norm is computed once, in the same pass as its first dot
+ * product, and reused as a reference's norm.
  */
 int
 pv_dycoke(const struct pv_in *in, double keep, int64_t window, int faithful, struct pv_out *out)
@@ -103,9 +104,18 @@ pv_dycoke(const struct pv_in *in, double keep, int64_t window, int faithful, str
             continue;
         }
         const float *xf = in->x + base * c, *xr = in->x + (size_t)ref * p * c;
-        const double *nf = group_norms(in, f, nrm2), *nr = group_norms(in, ref, nrm2);
-        for (size_t q = 0; q < p; q++)
-            sim[q] = prune_cosine_of(prune_dot(xr + q * c, xf + q * c, c), nr[q], nf[q]);
+        const double *nr = group_norms(in, ref, nrm2);
+        double *nf = nrm2 + base;
+        if (isnan(nf[0])) {
+            /* First use of this group's norms: one pass gives both dot and norm. */
+            for (size_t q = 0; q < p; q++) {
+                double d = prune_dot_norm2(xr + q * c, xf + q * c, c, &nf[q]);
+                sim[q] = prune_cosine_of(d, nr[q], nf[q]);
+            }
+        } else {
+            for (size_t q = 0; q < p; q++)
+                sim[q] = prune_cosine_of(prune_dot(xr + q * c, xf + q * c, c), nr[q], nf[q]);
+        }
         memset(fmask, 0, p);
         if ((rc = prune_select_lowest(sim, p, nk, fmask, faithful ? order : NULL)) < 0)
             break;
@@ -246,8 +256,8 @@ pv_codec(const struct pv_in *in, const struct pv_motion *mo, double keep, double
                 kept++;
                 continue;
             }
-            double n2 = prune_norm2(xg + q * c, c);
-            double s = prune_cosine_of(prune_dot(ref[q], xg + q * c, c), refn2[q], n2);
+            double n2, d = prune_dot_norm2(ref[q], xg + q * c, c, &n2);
+            double s = prune_cosine_of(d, refn2[q], n2);
             if (mo->motion[i] < motion_threshold && s >= match_threshold) {
                 mask[i] = 0;
                 key[i] = NAN;
