@@ -11,6 +11,8 @@ calls, per round) so load from other users of the machine falls on both; the fir
 each C process is a warm-up and is not counted. OpenBLAS is pinned to one thread for both.
 
     /usr/bin/python3 bench/prune/run.py [--build build] [--reps 5] [--quick] [--only m1,m2]
+
+PRUNE_BENCH_DEBUG=1 prints every timing; bench/prune/README.md explains the figures.
 """
 import argparse
 import os
