@@ -92,16 +92,14 @@ stream_avx(float *dst, const float *src, size_t c)
  * by the method, so on x86 aligned rows are written with streaming stores, which skip reading
  * each destination line first and leave the caches to the input (DyCoke copies a group's
  * rows while that group is still cached). AVX's 32-byte stores beat SSE2's 16-byte ones by
- * ~10% on a row gather here; which one runs is decided once.
+ * ~10% on a row gather here.
  */
 void
 pv_copy_row(float *dst, const float *src, size_t c)
 {
 #if defined(HAVE_AVX_STREAM)
-    static int avx = -1;
-    if (avx < 0)
-        avx = __builtin_cpu_supports("avx") ? 1 : 0;
-    if (avx && ((uintptr_t)dst & 31) == 0 && c >= 64) {
+    /* A read of a flag the runtime filled at startup: cheap next to a 5 KB row. */
+    if (__builtin_cpu_supports("avx") && ((uintptr_t)dst & 31) == 0 && c >= 64) {
         stream_avx(dst, src, c);
         return;
     }
