@@ -6,10 +6,13 @@
  *   prune_bench audio DIR N C METHOD REPS [key=value ...]
  *
  * DIR holds x.f32 (tokens), imp.f32 (importance) and, for vision, ftype.u8 and motion.f32
- * ([2T, H, W]). The driver prints one line `ms t1 t2 ...` (wall time of each repetition of
- * the method call, output rows included) and writes the kept cells of the last repetition
+ * ([2T, H, W]). The driver prints one line `ms t1 t2 ...` (wall time of each repetition) and
+ * writes the kept cells of the last repetition
  * to DIR/rows.i64 (flat cell indices in output order) so run.py can check that C and numpy
- * agree. Keys: keep, window, faithful, seed, dominant_ratio, motion_threshold,
+ * agree. A vision repetition does what the plugin does: the method writes its rows straight
+ * into a `tokens` tensor of a host bundle (bundle_tensor_new, as the host's tensor_new) and
+ * index, mask and importance are copied into tensors of that bundle; an audio repetition
+ * selects and gathers the kept rows into a `tokens` tensor the same way. Keys: keep, window, faithful, seed, dominant_ratio, motion_threshold,
  * match_threshold, segments, alpha (defaults as in the plugins); for audio `gather=0` times
  * the selection alone, without copying the kept rows.
  */
@@ -17,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+
+#include "core/base/bundle.h"
 
 /* Both plugins name their header methods.h; the paths say which is which. */
 #include "../../plugins/prune-audio/methods.h"
@@ -33,7 +39,13 @@ load(const char *dir, const char *name, size_t bytes)
         fprintf(stderr, "prune_bench: open '%s' failed\n", path);
         exit(2);
     }
-    void *buf = malloc(bytes ? bytes : 1);
+    /* Inputs sit on huge pages, as numpy's do (it asks for them on every array >= 4 MB) and
+     * as the host's tensors >= 4 MB do, so both sides read through the same TLB reach. */
+    const size_t huge = (size_t)2 << 20;
+    size_t size = (bytes + huge - 1) / huge * huge;
+    void *buf = aligned_alloc(huge, size ? size : huge);
+    if (buf)
+        madvise(buf, size, MADV_HUGEPAGE);
     if (!buf || fread(buf, 1, bytes, f) != bytes) {
         fprintf(stderr, "prune_bench: read '%s': expected %zu bytes\n", path, bytes);
         exit(2);
@@ -73,6 +85,37 @@ save_rows(const char *dir, const int64_t *rows, size_t k)
     fclose(f);
 }
 
+/* The plugin's alloc_tokens: the rows live in the output bundle's `tokens` tensor. */
+static int
+alloc_tokens(void *ctx, size_t k, size_t width, float **rows)
+{
+    struct sieve_tensor *t;
+    int64_t shape[2] = {(int64_t)k, (int64_t)width};
+    int rc = bundle_tensor_new(ctx, "tokens", SIEVE_DTYPE_F32, 2, shape, &t, NULL);
+    if (rc < 0)
+        return rc;
+    *rows = t->data;
+    return 0;
+}
+
+/* Copies a result's small outputs into the bundle, as the plugin's write_outputs does. */
+static int
+add_outputs(struct bundle *b, const struct pv_out *o, int64_t t, int64_t h, int64_t w)
+{
+    struct sieve_tensor *d;
+    int64_t k = (int64_t)o->k, ishape[2] = {k, 3}, mshape[3] = {t, h, w};
+    if (bundle_tensor_new(b, "index", SIEVE_DTYPE_I32, 2, ishape, &d, NULL) < 0)
+        return -1;
+    memcpy(d->data, o->index, o->k * 3 * sizeof(int32_t));
+    if (bundle_tensor_new(b, "mask", SIEVE_DTYPE_BOOL, 3, mshape, &d, NULL) < 0)
+        return -1;
+    memcpy(d->data, o->mask, o->n);
+    if (bundle_tensor_new(b, "importance", SIEVE_DTYPE_F32, 1, &k, &d, NULL) < 0)
+        return -1;
+    memcpy(d->data, o->importance, o->k * sizeof(float));
+    return 0;
+}
+
 static int
 run_vision(int argc, char **argv)
 {
@@ -85,14 +128,20 @@ run_vision(int argc, char **argv)
     uint8_t *ftype = load(dir, "ftype.u8", (size_t)(2 * t));
     float *motion = load(dir, "motion.f32", (size_t)(2 * t) * (size_t)(h * w) * sizeof(float));
     double keep = param(argc, argv, 9, "keep", 0.5);
-    struct pv_in in = {x, imp, t, h, w, c, NULL, NULL};
+    struct bundle *b = NULL;
+    struct pv_in in = {x, imp, t, h, w, c, alloc_tokens, NULL};
     struct pv_out o;
     memset(&o, 0, sizeof o);
     uint8_t *key = malloc((size_t)t);
     float *cm = malloc(n * sizeof *cm);
     printf("ms");
     for (int r = 0; r < reps; r++) {
+        /* The previous output is released outside the timing, as the host does later. */
         pv_out_release(&o);
+        bundle_free(b);
+        if (!(b = bundle_new()))
+            return 1;
+        in.alloc_ctx = b;
         double t0 = now_ms();
         int rc;
         if (strcmp(method, "dycoke") == 0)
@@ -118,6 +167,8 @@ run_vision(int argc, char **argv)
             fprintf(stderr, "prune_bench: unknown vision method '%s'\n", method);
             return 2;
         }
+        if (rc >= 0 && add_outputs(b, &o, t, h, w) < 0)
+            rc = -1;
         double t1 = now_ms();
         if (rc < 0) {
             fprintf(stderr, "prune_bench: %s failed (%d)\n", method, rc);
@@ -132,6 +183,7 @@ run_vision(int argc, char **argv)
     save_rows(dir, rows, o.k);
     free(rows);
     pv_out_release(&o);
+    bundle_free(b);
     free(cm);
     free(key);
     free(motion);
@@ -152,11 +204,14 @@ run_audio(int argc, char **argv)
     double keep = param(argc, argv, 7, "keep", 0.5);
     int gather = (int)param(argc, argv, 7, "gather", 1);
     uint8_t *mask = malloc(n);
-    float *tok = malloc(n * c * sizeof *tok);
     int32_t *idx = malloc(n * sizeof *idx);
+    struct bundle *b = NULL;
     printf("ms");
     for (int r = 0; r < reps; r++) {
         memset(mask, 0, n);
+        bundle_free(b);
+        if (!(b = bundle_new()))
+            return 1;
         double t0 = now_ms();
         int k;
         if (strcmp(method, "segment-topk") == 0)
@@ -173,8 +228,16 @@ run_audio(int argc, char **argv)
             fprintf(stderr, "prune_bench: unknown audio method '%s'\n", method);
             return 2;
         }
-        if (k >= 0 && gather)
-            pa_gather(x, c, mask, n, tok, idx);
+        if (k >= 0 && gather) {
+            /* As the plugin does: tensors sized by the count, then one pass fills both. */
+            struct sieve_tensor *tok, *ix;
+            int64_t kk = k, shape[2] = {kk, (int64_t)c};
+            if (bundle_tensor_new(b, "tokens", SIEVE_DTYPE_F32, 2, shape, &tok, NULL) < 0 ||
+                bundle_tensor_new(b, "index", SIEVE_DTYPE_I32, 1, &kk, &ix, NULL) < 0)
+                k = -1;
+            else
+                pa_gather(x, c, mask, n, tok->data, ix->data);
+        }
         double t1 = now_ms();
         if (k < 0) {
             fprintf(stderr, "prune_bench: %s failed (%d)\n", method, k);
@@ -189,8 +252,8 @@ run_audio(int argc, char **argv)
         rows[i] = idx[i];
     save_rows(dir, rows, k);
     free(rows);
+    bundle_free(b);
     free(idx);
-    free(tok);
     free(mask);
     free(imp);
     free(x);

@@ -3,11 +3,16 @@
 
 Both run on the same inputs in one run: this script writes the inputs (64 temporal groups x
 1,024 tokens x 1,280 dims for vision; 30 s of audio tokens = 750 x 1,280), times the C driver
-(bench/prune/prune_bench, built by CMake) and the numpy reference
-(tests/reference/prune_ref.py), checks that both keep the same rows, and prints medians and
-the ratio numpy / C. OpenBLAS is pinned to one thread for both sides.
+(bench/prune/prune_bench, built by CMake) and the vectorised numpy versions
+(bench/prune/np_methods.py), checks that the numpy versions keep the same rows as the golden
+reference (tests/reference/prune_ref.py, untimed) and as the C driver, and prints medians and
+the ratio numpy / C. C and numpy runs alternate (one C process, then the same number of numpy
+calls, per round) so load from other users of the machine falls on both; the first call of
+each C process is a warm-up and is not counted. OpenBLAS is pinned to one thread for both.
 
     /usr/bin/python3 bench/prune/run.py [--build build] [--reps 5] [--quick] [--only m1,m2]
+
+PRUNE_BENCH_DEBUG=1 prints every timing; bench/prune/README.md explains the figures.
 """
 import argparse
 import os
@@ -28,6 +33,9 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
 import prune_ref as ref  # noqa: E402
 
+sys.path.insert(0, HERE)
+import np_methods as fast  # noqa: E402
+
 VISION = [
     ("dycoke", {"keep": 0.5, "window": 4}),
     ("dycoke", {"keep": 0.5, "window": 4, "faithful": 1}),
@@ -47,24 +55,24 @@ AUDIO = [
 ]
 
 
-def vision_ref(method, prm, x, imp, h, w, ftype, motion):
+def vision_ref(method, prm, x, imp, h, w, ftype, motion, impl=fast):
     keep = prm.get("keep", 0.5)
     if method == "dycoke":
-        return ref.v_dycoke(x, imp, keep, prm["window"], bool(prm.get("faithful", 0)))[0]
+        return impl.v_dycoke(x, imp, keep, prm["window"], bool(prm.get("faithful", 0)))[0]
     if method == "uniform":
-        return ref.v_uniform(x, imp, keep, h, w)[0]
+        return impl.v_uniform(x, imp, keep, h, w)[0]
     if method == "pixel-shuffle":
-        return ref.v_pixel_shuffle(x, imp, h, w)[0]
+        return impl.v_pixel_shuffle(x, imp, h, w)[0]
     if method == "random":
-        return ref.v_random(x, imp, keep, prm["seed"])[0]
+        return impl.v_random(x, imp, keep, prm["seed"])[0]
     if method == "topk":
-        return ref.v_topk(x, imp, keep)[0]
+        return impl.v_topk(x, imp, keep)[0]
     if method == "visionzip":
-        return ref.v_visionzip(x, imp, keep, prm["dominant_ratio"], w)[0]
+        return impl.v_visionzip(x, imp, keep, prm["dominant_ratio"], w)[0]
     if method == "codec":
         key, cm = ref.codec_groups(ftype, motion, x.shape[0], h, w)
-        return ref.v_codec(x, imp, keep, key, cm, prm["motion_threshold"],
-                           prm["match_threshold"])[0]
+        return impl.v_codec(x, imp, keep, key, cm, prm["motion_threshold"],
+                            prm["match_threshold"])[0]
     raise ValueError(method)
 
 
@@ -96,11 +104,31 @@ def time_numpy(fn, reps):
 
 
 def time_c(driver, args, reps, prm, tmp):
-    cmd = [driver] + args + [str(reps)] + ["%s=%r" % kv for kv in prm.items()]
+    """One C process doing 1 + reps calls; the first (warm-up) is dropped."""
+    cmd = [driver] + args + [str(reps + 1)] + ["%s=%r" % kv for kv in prm.items()]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    times = [float(v) for v in res.stdout.split()[1:]]
+    times = [float(v) for v in res.stdout.split()[2:]]
     rows = np.fromfile(os.path.join(tmp, "rows.i64"), dtype=np.int64)
     return times, rows
+
+
+def interleaved(rounds, per_round, run_c, run_np):
+    """Alternates C and numpy; returns (C times, numpy times, C rows, numpy rows)."""
+    c_all, n_all, c_rows, n_rows = [], [], None, None
+    for _ in range(rounds):
+        c_t, c_rows = run_c(per_round)
+        n_t, n_rows = time_numpy(run_np, per_round)
+        c_all += c_t
+        n_all += n_t
+    if os.environ.get("PRUNE_BENCH_DEBUG"):
+        print("   C", " ".join("%.1f" % v for v in c_all), "| numpy",
+              " ".join("%.1f" % v for v in n_all))
+    return c_all, n_all, c_rows, n_rows
+
+
+def same_rows(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return len(a) == len(b) and bool(np.all(a == b))
 
 
 def label(method, prm):
@@ -152,12 +180,13 @@ def main():
         for method, prm in VISION:
             if only and method not in only:
                 continue
-            c_t, c_rows = time_c(driver, ["vision", tmp, str(T), str(h), str(w), str(C),
-                                          method], args.reps, prm, tmp)
-            n_reps = max(1, min(args.reps, 3))
-            n_t, n_rows = time_numpy(
-                lambda: vision_ref(method, prm, x, imp, h, w, ftype, motion), n_reps)
-            same = len(c_rows) == len(n_rows) and bool(np.all(c_rows == np.asarray(n_rows)))
+            golden = vision_ref(method, prm, x, imp, h, w, ftype, motion, impl=ref)
+            c_t, n_t, c_rows, n_rows = interleaved(
+                args.reps, 1,
+                lambda k: time_c(driver, ["vision", tmp, str(T), str(h), str(w), str(C),
+                                          method], k, prm, tmp),
+                lambda: vision_ref(method, prm, x, imp, h, w, ftype, motion))
+            same = same_rows(c_rows, n_rows) and same_rows(n_rows, golden)
             out.append((label(method, prm), statistics.median(c_t), statistics.median(n_t),
                         same, len(c_rows) / (T * P)))
         report(out, "prune-visual (median wall ms per call, output rows included)")
@@ -170,18 +199,18 @@ def main():
         aimp = rng.random(N, dtype=np.float32)
         ax.tofile(os.path.join(tmp, "x.f32"))
         aimp.tofile(os.path.join(tmp, "imp.f32"))
-        areps = args.reps * 20
-        print("\naudio: 30 s = %d tokens x %d dims; %d reps" % (N, C, areps))
+        print("\naudio: 30 s = %d tokens x %d dims; %d reps" % (N, C, args.reps * 20))
         for gather in (1, 0):
             out = []
             for method, prm in AUDIO:
                 if only and method not in only:
                     continue
-                c_t, c_rows = time_c(driver, ["audio", tmp, str(N), str(C), method], areps,
-                                     dict(prm, gather=gather), tmp)
-                n_t, n_rows = time_numpy(lambda: audio_ref(method, prm, ax, aimp, gather),
-                                         areps)
-                same = len(c_rows) == len(n_rows) and bool(np.all(c_rows == n_rows))
+                c_t, n_t, c_rows, n_rows = interleaved(
+                    args.reps, 20,
+                    lambda k: time_c(driver, ["audio", tmp, str(N), str(C), method], k,
+                                     dict(prm, gather=gather), tmp),
+                    lambda: audio_ref(method, prm, ax, aimp, gather))
+                same = same_rows(c_rows, n_rows)
                 out.append((method, statistics.median(c_t), statistics.median(n_t), same,
                             len(c_rows) / N))
             report(out, "prune-audio (median wall us per call, %s)"

@@ -4,7 +4,9 @@
  *
  * Invariants: every entry is its own allocation, so the struct sieve_tensor pointers handed
  * out stay valid while the bundle grows; `name` lives in the entry; `owned` is the aligned
- * allocation behind `t.data` when the bundle owns the bytes, NULL when they point into `map`.
+ * allocation behind `t.data` when the bundle owns the bytes, NULL when they point into `map`;
+ * large owned tensors are bigmem buffers (`mapped` != 0), smaller ones lie in a heap
+ * `block`; either way they are released with bundle_entry_free.
  * The name index is an open-addressing table of entry positions + 1 (0 is empty), kept at
  * most half full, so lookups and duplicate checks stay O(1) even for weight files with
  * thousands of tensors.
@@ -23,6 +25,8 @@
 struct bundle_entry {
     struct sieve_tensor t;
     void *owned;
+    void *block;   /* the heap block `owned` lies in (owned is aligned up inside it) */
+    size_t mapped; /* length of the bigmem buffer behind `owned`, 0 when it is in `block` */
     char name[];
 };
 
@@ -58,5 +62,8 @@ int bundle_meta_setn(struct bundle *b, const char *key, size_t key_len, const ch
 
 /* Number of elements of a shape, or -1 when a dim is negative or the product overflows. */
 int bundle_shape_numel(uint32_t ndim, const int64_t *shape, uint64_t *numel);
+
+/* Frees an entry and the bytes it owns; accepts NULL. */
+void bundle_entry_free(struct bundle_entry *e);
 
 #endif

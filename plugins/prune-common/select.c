@@ -174,7 +174,22 @@ prune_select_lowest_u64(const uint64_t *key, size_t n, size_t k, uint8_t *mask)
  */
 #define LANES 8
 
-double
+/*
+ * The build targets baseline x86-64 (SSE2: two doubles per vector). On x86-64 GCC and Clang
+ * also compile AVX2 and AVX-512 copies of these loops and pick one at load time. The lanes,
+ * their order and the final sum are the same in every copy and no FMA contraction happens
+ * under -std=c11, so every copy returns bit-identical results; only the vector width differs.
+ */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones) && !defined(__SANITIZE_ADDRESS__)
+#define WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef WIDE
+#define WIDE
+#endif
+
+WIDE double
 prune_dot(const float *a, const float *b, size_t c)
 {
     double acc[LANES] = {0};
@@ -196,7 +211,33 @@ prune_norm2(const float *a, size_t c)
     return prune_dot(a, a, c);
 }
 
-double
+WIDE double
+prune_dot_norm2(const float *a, const float *b, size_t c, double *b2)
+{
+    double dot[LANES] = {0}, nb[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= c; i += LANES) {
+        for (size_t j = 0; j < LANES; j++) {
+            double x = a[i + j], y = b[i + j];
+            dot[j] += x * y;
+            nb[j] += y * y;
+        }
+    }
+    for (; i < c; i++) {
+        double x = a[i], y = b[i];
+        dot[0] += x * y;
+        nb[0] += y * y;
+    }
+    double d = 0, sb = 0;
+    for (size_t j = 0; j < LANES; j++) {
+        d += dot[j];
+        sb += nb[j];
+    }
+    *b2 = sb;
+    return d;
+}
+
+WIDE double
 prune_cosine(const float *a, const float *b, size_t c)
 {
     double dot[LANES] = {0}, na[LANES] = {0}, nb[LANES] = {0};
@@ -221,6 +262,19 @@ prune_cosine(const float *a, const float *b, size_t c)
         sa += na[j];
         sb += nb[j];
     }
-    double den = sqrt(sa) * sqrt(sb);
-    return d / (den > 1e-8 ? den : 1e-8);
+    return prune_cosine_of(d, sa, sb);
+}
+
+double
+prune_cosine_of(double dot, double na2, double nb2)
+{
+    double den = sqrt(na2) * sqrt(nb2);
+    return dot / (den > 1e-8 ? den : 1e-8);
+}
+
+WIDE void
+prune_add_f64(double *acc, const float *x, size_t c)
+{
+    for (size_t i = 0; i < c; i++)
+        acc[i] += (double)x[i];
 }

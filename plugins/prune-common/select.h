@@ -53,4 +53,19 @@ double prune_norm2(const float *a, size_t c);
 /* The dot product a.b accumulated in double. */
 double prune_dot(const float *a, const float *b, size_t c);
 
+/* The dot product a.b and, in *b2, the squared norm of b, in one pass over both; each equals
+ * what prune_dot(a, b) and prune_norm2(b) return, bit for bit. */
+double prune_dot_norm2(const float *a, const float *b, size_t c, double *b2);
+
+/*
+ * The cosine from a dot product and the two squared norms, by the formula prune_cosine uses:
+ * prune_cosine_of(prune_dot(a, b), prune_norm2(a), prune_norm2(b)) == prune_cosine(a, b)
+ * bit for bit, so callers may compute each token's norm once and reuse it.
+ */
+double prune_cosine_of(double dot, double na2, double nb2);
+
+/* Adds the c floats of x to the c doubles of acc, element by element (vectorised as wide as
+ * the CPU allows; every element's sum is exact IEEE double addition either way). */
+void prune_add_f64(double *acc, const float *x, size_t c);
+
 #endif

@@ -16,6 +16,10 @@ int pv_out_alloc(const struct pv_in *in, struct pv_out *out, size_t k, size_t wi
 /* Fills `out` with the cells rows[0..k) of `in`, in that order. Returns 0 or SIEVE_ENOMEM. */
 int pv_emit(const struct pv_in *in, const int64_t *rows, size_t k, struct pv_out *out);
 
+/* Writes output row i of `out` from input cell r: the token (with pv_copy_row; call
+ * pv_copy_done after the last row), its (t, y, x), its importance and its mask bit. */
+void pv_emit_row(const struct pv_in *in, struct pv_out *out, size_t i, size_t r);
+
 /* Copies c floats of one row, with streaming stores where the destination allows; call
  * pv_copy_done once after the last row. */
 void pv_copy_row(float *dst, const float *src, size_t c);

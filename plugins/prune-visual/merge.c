@@ -128,7 +128,9 @@ pv_pixel_shuffle(const struct pv_in *in, struct pv_out *out)
  * Assigns each of the nu tokens u[] to its most cosine-similar target v[] (ties: the earlier
  * target). A float GEMM over unit vectors finds the near-best targets fast; the winner among
  * those within 1e-3 of the float maximum is then decided by the exact double-precision cosine,
- * so the result is the one a double computation gives (the GEMM error is ~1e-6).
+ * so the result is the one a double computation gives (the GEMM error is ~1e-6). Almost
+ * always one target is that close and no exact cosine is needed; the norms from the
+ * normalisation are reused when one is.
  */
 static int
 assign_targets(const float *x, size_t c, const int64_t *u, size_t nu, const int64_t *v, size_t nv,
@@ -137,19 +139,23 @@ assign_targets(const float *x, size_t c, const int64_t *u, size_t nu, const int6
     float *un = malloc(((nu * c) + ((nu * c) == 0)) * sizeof *un);
     float *vn = malloc(((nv * c) + ((nv * c) == 0)) * sizeof *vn);
     float *s = malloc(((nu * nv) + ((nu * nv) == 0)) * sizeof *s);
-    if (!un || !vn || !s) {
+    double *n2 = malloc((nu + nv + 1) * sizeof *n2); /* squared norms: u's, then v's */
+    if (!un || !vn || !s || !n2) {
         free(un);
         free(vn);
         free(s);
+        free(n2);
         return SIEVE_ENOMEM;
     }
     const int64_t *ids[2] = {u, v};
     float *dst[2] = {un, vn};
     size_t cnt[2] = {nu, nv};
+    double *sq[2] = {n2, n2 + nu};
     for (int side = 0; side < 2; side++) {
         for (size_t i = 0; i < cnt[side]; i++) {
             const float *src = x + (size_t)ids[side][i] * c;
-            double norm = sqrt(prune_norm2(src, c));
+            sq[side][i] = prune_norm2(src, c);
+            double norm = sqrt(sq[side][i]);
             float scale = norm > 0 ? (float)(1.0 / norm) : 0.0f;
             for (size_t j = 0; j < c; j++)
                 dst[side][i * c + j] = src[j] * scale;
@@ -164,13 +170,20 @@ assign_targets(const float *x, size_t c, const int64_t *u, size_t nu, const int6
         for (size_t j = 1; j < nv; j++)
             if (row[j] > m)
                 m = row[j];
-        size_t best = 0;
+        size_t best = 0, near = 0;
+        for (size_t j = 0; j < nv; j++)
+            if (row[j] >= m - 1e-3f)
+                best = j, near++;
+        if (near == 1) {
+            assign[i] = (int64_t)best; /* a single candidate wins whatever its exact value */
+            continue;
+        }
         double bestv = -INFINITY;
         const float *xu = x + (size_t)u[i] * c;
         for (size_t j = 0; j < nv; j++) {
             if (!(row[j] >= m - 1e-3f))
                 continue;
-            double cs = prune_cosine(xu, x + (size_t)v[j] * c, c);
+            double cs = prune_cosine_of(prune_dot(xu, x + (size_t)v[j] * c, c), sq[0][i], sq[1][j]);
             if (cs > bestv) {
                 bestv = cs;
                 best = j;
@@ -181,6 +194,7 @@ assign_targets(const float *x, size_t c, const int64_t *u, size_t nu, const int6
     free(un);
     free(vn);
     free(s);
+    free(n2);
     return 0;
 }
 
@@ -224,8 +238,7 @@ visionzip_group(const struct pv_in *in, int64_t t, size_t dom, size_t ctx, struc
         for (size_t i = 0; i < no; i++) {
             size_t j = (size_t)assign[i];
             const float *src = in->x + (size_t)others[i] * c;
-            for (size_t d = 0; d < c; d++)
-                acc[j * c + d] += src[d];
+            prune_add_f64(acc + j * c, src, c);
             imp[j] += in->importance ? in->importance[others[i]] : 0.0;
             members[j]++;
         }

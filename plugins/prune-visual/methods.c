@@ -48,6 +48,26 @@ dycoke_ref(int64_t f, int64_t t, int64_t window, int faithful)
     return -1;
 }
 
+/* The squared norms of group f's tokens, computed on first use (nrm2 is NaN until then). */
+static const double *
+group_norms(const struct pv_in *in, int64_t f, double *nrm2)
+{
+    size_t p = (size_t)(in->h * in->w), c = (size_t)in->c;
+    double *g = nrm2 + (size_t)f * p;
+    if (p > 0 && isnan(g[0])) {
+        const float *xf = in->x + (size_t)f * p * c;
+        for (size_t q = 0; q < p; q++)
+            g[q] = prune_norm2(xf + q * c, c);
+    }
+    return g;
+}
+
+/*
+ * Group by group, the similarities are computed and the kept rows copied right away, while
+ * the group's 5 MB of tokens are still in the last-level cache, so every token is read from
+ * memory once. Each token's norm is computed once, in the same pass as its first dot
+ * product, and reused as a reference's norm.
+ */
 int
 pv_dycoke(const struct pv_in *in, double keep, int64_t window, int faithful, struct pv_out *out)
 {
@@ -55,47 +75,67 @@ pv_dycoke(const struct pv_in *in, double keep, int64_t window, int faithful, str
     if (window < 1)
         return SIEVE_EINVAL;
     size_t p = (size_t)(in->h * in->w), c = (size_t)in->c, n = (size_t)in->t * p;
-    size_t nk = dycoke_count(keep, p, faithful);
-    int rc = SIEVE_ENOMEM;
-    int64_t *rows = malloc((n ? n : 1) * sizeof *rows);
-    double *sim = malloc((p ? p : 1) * sizeof *sim);
-    int64_t *order = malloc((p ? p : 1) * sizeof *order);
-    uint8_t *fmask = malloc(p ? p : 1);
-    if (!rows || !sim || !order || !fmask)
-        goto done;
-    size_t k = 0;
+    size_t nk = dycoke_count(keep, p, faithful), k = 0;
     for (int64_t f = 0; f < in->t; f++) {
         int64_t ref = dycoke_ref(f, in->t, window, faithful);
-        const float *xf = in->x + (size_t)f * p * c;
+        k += ref == -2 ? 0 : ref == -1 ? p : nk < p ? nk : p;
+    }
+    int rc = SIEVE_ENOMEM;
+    double *sim = malloc((p ? p : 1) * sizeof *sim);
+    double *nrm2 = malloc((n ? n : 1) * sizeof *nrm2);
+    int64_t *order = malloc((p ? p : 1) * sizeof *order);
+    uint8_t *fmask = malloc(p ? p : 1);
+    if (!sim || !nrm2 || !order || !fmask)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        nrm2[i] = NAN;
+    if ((rc = pv_out_alloc(in, out, k, c, n)) < 0)
+        goto done;
+    out->param_a = (double)nk;
+    size_t r = 0;
+    for (int64_t f = 0; f < in->t; f++) {
+        int64_t ref = dycoke_ref(f, in->t, window, faithful);
+        size_t base = (size_t)f * p;
         if (ref == -2)
             continue;
         if (ref == -1) {
             for (size_t q = 0; q < p; q++)
-                rows[k++] = (int64_t)((size_t)f * p + q);
+                pv_emit_row(in, out, r++, base + q);
             continue;
         }
-        const float *xr = in->x + (size_t)ref * p * c;
-        for (size_t q = 0; q < p; q++)
-            sim[q] = prune_cosine(xr + q * c, xf + q * c, c);
+        const float *xf = in->x + base * c, *xr = in->x + (size_t)ref * p * c;
+        const double *nr = group_norms(in, ref, nrm2);
+        double *nf = nrm2 + base;
+        if (isnan(nf[0])) {
+            /* First use of this group's norms: one pass gives both dot and norm. */
+            for (size_t q = 0; q < p; q++) {
+                double d = prune_dot_norm2(xr + q * c, xf + q * c, c, &nf[q]);
+                sim[q] = prune_cosine_of(d, nr[q], nf[q]);
+            }
+        } else {
+            for (size_t q = 0; q < p; q++)
+                sim[q] = prune_cosine_of(prune_dot(xr + q * c, xf + q * c, c), nr[q], nf[q]);
+        }
         memset(fmask, 0, p);
-        if (prune_select_lowest(sim, p, nk, fmask, faithful ? order : NULL) < 0)
-            goto done;
+        if ((rc = prune_select_lowest(sim, p, nk, fmask, faithful ? order : NULL)) < 0)
+            break;
         if (faithful) {
             for (size_t i = 0; i < nk && i < p; i++)
-                rows[k++] = (int64_t)((size_t)f * p) + order[i];
+                pv_emit_row(in, out, r++, base + (size_t)order[i]);
         } else {
             for (size_t q = 0; q < p; q++)
                 if (fmask[q])
-                    rows[k++] = (int64_t)((size_t)f * p + q);
+                    pv_emit_row(in, out, r++, base + q);
         }
     }
-    rc = pv_emit(in, rows, k, out);
-    out->param_a = (double)nk;
+    pv_copy_done();
+    if (rc < 0)
+        pv_out_release(out);
 done:
     free(fmask);
     free(order);
+    free(nrm2);
     free(sim);
-    free(rows);
     return rc;
 }
 
@@ -194,9 +234,11 @@ pv_codec(const struct pv_in *in, const struct pv_motion *mo, double keep, double
     uint8_t *mask = malloc(n ? n : 1);
     double *key = malloc((n ? n : 1) * sizeof *key);
     const float **ref = malloc((p ? p : 1) * sizeof *ref);
-    if (!mask || !key || !ref)
+    double *refn2 = malloc((p ? p : 1) * sizeof *refn2); /* squared norm of ref[q] */
+    if (!mask || !key || !ref || !refn2)
         goto done;
-    /* Pass 1, in time order: keyframe groups keep everything and reset the references; a
+    /* Pass 1, in time order: keyframe groups keep everything and reset the references (each
+     * token's norm is computed once, and kept with the reference it becomes); a
      * P/B cell that is static and matches its reference is a drop candidate. `key` holds the
      * negated similarity of every other P/B cell (the order of further drops), NaN for cells
      * that cannot be dropped. */
@@ -208,18 +250,21 @@ pv_codec(const struct pv_in *in, const struct pv_motion *mo, double keep, double
             size_t i = (size_t)g * p + q;
             if (keyframe) {
                 ref[q] = xg + q * c;
+                refn2[q] = prune_norm2(ref[q], c);
                 mask[i] = 1;
                 key[i] = NAN;
                 kept++;
                 continue;
             }
-            double s = prune_cosine(ref[q], xg + q * c, c);
+            double n2, d = prune_dot_norm2(ref[q], xg + q * c, c, &n2);
+            double s = prune_cosine_of(d, refn2[q], n2);
             if (mo->motion[i] < motion_threshold && s >= match_threshold) {
                 mask[i] = 0;
                 key[i] = NAN;
                 candidates++;
             } else {
                 ref[q] = xg + q * c;
+                refn2[q] = n2;
                 mask[i] = 1;
                 key[i] = -s;
                 kept++;
@@ -246,6 +291,7 @@ pv_codec(const struct pv_in *in, const struct pv_motion *mo, double keep, double
     rc = emit_mask(in, mask, n, out);
     out->param_b = (double)candidates;
 done:
+    free(refn2);
     free(ref);
     free(key);
     free(mask);

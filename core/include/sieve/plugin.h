@@ -390,7 +390,15 @@ struct sieve_plugin {
  * pointers); pass SIEVE_NONE for an empty table.
  */
 #define SIEVE_NONE NULL, 0
-#define SIEVE_TABLE(a) (a), SIEVE_COUNT(a)
+/*
+ * SIEVE_TABLE(arr) gives "arr, count"; SIEVE_TABLE(NULL, 0) (what SIEVE_NONE becomes once
+ * expanded as a macro argument) passes through unchanged.
+ */
+#define SIEVE_TABLE(...)                                                                           \
+    SIEVE_TABLE_PICK_(__VA_ARGS__, SIEVE_TABLE2_, SIEVE_TABLE1_, ~)(__VA_ARGS__)
+#define SIEVE_TABLE_PICK_(a_, b_, m_, ...) m_
+#define SIEVE_TABLE1_(a_) (a_), SIEVE_COUNT(a_)
+#define SIEVE_TABLE2_(a_, n_) a_, n_
 #define SIEVE_PLUGIN_INIT(name_, version_, summary_, in_, out_, par_, flags_, init_, process_,     \
                           free_)                                                                   \
     {                                                                                              \

@@ -152,6 +152,28 @@ test_plugin_abi__helpers(void **state)
     assert_int_equal(sieve_errbuf_set(NULL, SIEVE_EIO, "ignored"), SIEVE_EIO);
 }
 
+static const struct sieve_port init_outputs[] = {{"out", "the output", 0}};
+static const struct sieve_plugin init_with_empty_tables =
+    SIEVE_PLUGIN_INIT("source", "1.0.0", "a plugin with no inputs and no parameters", SIEVE_NONE,
+                      init_outputs, SIEVE_NONE, 0, NULL, NULL, NULL);
+
+/* SIEVE_PLUGIN_INIT takes SIEVE_NONE for an empty table (a source plugin such as decode). */
+static void
+test_plugin_abi__init_macro_empty_tables(void **state)
+{
+    const struct sieve_plugin *d = &init_with_empty_tables;
+
+    (void)state;
+    assert_int_equal(d->abi_major, SIEVE_ABI_MAJOR);
+    assert_int_equal(d->struct_size, sizeof(struct sieve_plugin));
+    assert_null(d->inputs);
+    assert_int_equal(d->n_inputs, 0);
+    assert_ptr_equal(d->outputs, init_outputs);
+    assert_int_equal(d->n_outputs, 1);
+    assert_null(d->params);
+    assert_int_equal(d->n_params, 0);
+}
+
 int
 main(void)
 {
@@ -159,6 +181,7 @@ main(void)
         cmocka_unit_test(test_plugin_abi__struct_layout),
         cmocka_unit_test(test_plugin_abi__constants),
         cmocka_unit_test(test_plugin_abi__helpers),
+        cmocka_unit_test(test_plugin_abi__init_macro_empty_tables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
