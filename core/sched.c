@@ -59,15 +59,18 @@ sched_store_update(struct sched *s, uint32_t t, const char *state, const char *d
     }
 }
 
-/* Commits the batch of task updates: every tick, and before any other store call. */
+/* Commits the queued task updates: every COMMIT_MS, and before any other store call. A
+ * failure is reported once and retried at the next commit; the run's last commit decides. */
 void
 sched_flush(struct sched *s)
 {
     struct sieve_errbuf err;
-    if (s->batch && store_batch_commit(s->batch, &err) < 0 && !s->store_failed) {
-        s->store_failed = 1;
-        s->store_err = err;
-    }
+    if (!s->batch || store_batch_commit(s->batch, &err) == 0)
+        return;
+    if (!s->flush_warned)
+        sched_log(s, "store: %s (will retry)", err.msg);
+    s->flush_warned = 1;
+    s->store_err = err;
 }
 
 void
@@ -577,7 +580,13 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     }
     dispatch(&s);
     uv_run(&s.loop, UV_RUN_DEFAULT);
-    sched_flush(&s);
+    {
+        struct sieve_errbuf ferr;
+        if (store_batch_commit(s.batch, &ferr) < 0) {
+            s.store_failed = 1;
+            s.store_err = ferr;
+        }
+    }
     sched_report(&s, sched_now_ms(), 1);
 
     if (s.store_failed)

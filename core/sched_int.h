@@ -106,7 +106,7 @@ struct sched {
     int64_t started_ms;
     int64_t next_report_ms, next_wait_msg_ms, next_commit_ms;
     char last_wait_msg[256];
-    int store_failed;
+    int store_failed, flush_warned;
     struct sieve_errbuf store_err;
 };
 

@@ -1,16 +1,63 @@
 /*
  * store_sched.c - batched index writes for the scheduler (see store_sched.h).
+ *
+ * Writes are queued in memory (with copies of their strings) and applied in one transaction
+ * at commit time, so the write lock is held for milliseconds per commit, not between them:
+ * `sieve cancel` and other writers never wait behind a long-open batch.
  */
 #include "store/store_sched.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "store/store_int.h"
+
+enum { OP_UPDATE, OP_DONE };
+
+struct op {
+    int kind;
+    int64_t run;
+    uint32_t idx;
+    struct store_task_update u; /* strings owned */
+    struct store_artifact *arts;
+    size_t n_arts;
+    struct store_metric *metrics;
+    size_t n_metrics;
+};
 
 struct store_batch {
     struct store *st;
     sqlite3_stmt *update, *artifact;
+    struct op *ops;
+    size_t n, cap;
 };
+
+static char *
+dup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void
+op_release(struct op *o)
+{
+    free((char *)o->u.state);
+    free((char *)o->u.device);
+    free((char *)o->u.error);
+    for (size_t i = 0; i < o->n_arts; i++) {
+        free((char *)o->arts[i].key);
+        free((char *)o->arts[i].checksum);
+    }
+    free(o->arts);
+    for (size_t i = 0; i < o->n_metrics; i++) {
+        free((char *)o->metrics[i].node);
+        free((char *)o->metrics[i].variant);
+        free((char *)o->metrics[i].sample);
+        free((char *)o->metrics[i].category);
+        free((char *)o->metrics[i].metric);
+    }
+    free(o->metrics);
+}
 
 int
 store_batch_new(struct store *st, struct store_batch **out, struct sieve_errbuf *err)
@@ -45,14 +92,6 @@ store_batch_new(struct store *st, struct store_batch **out, struct sieve_errbuf 
     return 0;
 }
 
-int
-store_batch_commit(struct store_batch *b, struct sieve_errbuf *err)
-{
-    if (sqlite3_get_autocommit(b->st->db))
-        return 0;
-    return store_commit(b->st, err);
-}
-
 void
 store_batch_free(struct store_batch *b)
 {
@@ -60,26 +99,102 @@ store_batch_free(struct store_batch *b)
     if (!b)
         return;
     store_batch_commit(b, &err);
+    for (size_t i = 0; i < b->n; i++)
+        op_release(&b->ops[i]);
+    free(b->ops);
     sqlite3_finalize(b->update);
     sqlite3_finalize(b->artifact);
     free(b);
 }
 
-static int
-begin(struct store_batch *b, struct sieve_errbuf *err)
+static struct op *
+push(struct store_batch *b, struct sieve_errbuf *err)
 {
-    return sqlite3_get_autocommit(b->st->db) ? store_begin(b->st, err) : 0;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        struct op *n = realloc(b->ops, cap * sizeof *n);
+        if (!n) {
+            sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+            return NULL;
+        }
+        b->ops = n;
+        b->cap = cap;
+    }
+    struct op *o = &b->ops[b->n++];
+    memset(o, 0, sizeof *o);
+    return o;
+}
+
+static void
+copy_update(struct store_task_update *d, const struct store_task_update *u)
+{
+    *d = *u;
+    d->state = dup(u->state);
+    d->device = dup(u->device);
+    d->error = dup(u->error);
+}
+
+int
+store_batch_task_update(struct store_batch *b, int64_t run, uint32_t idx,
+                        const struct store_task_update *u, struct sieve_errbuf *err)
+{
+    struct op *o = push(b, err);
+    if (!o)
+        return SIEVE_ENOMEM;
+    o->kind = OP_UPDATE;
+    o->run = run;
+    o->idx = idx;
+    copy_update(&o->u, u);
+    return 0;
+}
+
+int
+store_batch_task_done(struct store_batch *b, int64_t run, uint32_t idx, int attempts,
+                      int64_t finished_ms, const struct store_artifact *arts, size_t n_arts,
+                      const struct store_metric *metrics, size_t n_metrics,
+                      struct sieve_errbuf *err)
+{
+    struct op *o = push(b, err);
+    if (!o)
+        return SIEVE_ENOMEM;
+    o->kind = OP_DONE;
+    o->run = run;
+    o->idx = idx;
+    struct store_task_update u = {.state = "done",
+                                  .attempts = attempts,
+                                  .error = "",
+                                  .started_ms = -1,
+                                  .finished_ms = finished_ms};
+    copy_update(&o->u, &u);
+    o->arts = calloc(n_arts + 1, sizeof *o->arts);
+    o->metrics = calloc(n_metrics + 1, sizeof *o->metrics);
+    if (!o->arts || !o->metrics)
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n_arts; i++, o->n_arts++) {
+        o->arts[i] = arts[i];
+        o->arts[i].key = dup(arts[i].key);
+        o->arts[i].checksum = dup(arts[i].checksum);
+    }
+    for (size_t i = 0; i < n_metrics; i++, o->n_metrics++) {
+        o->metrics[i] = metrics[i];
+        o->metrics[i].node = dup(metrics[i].node);
+        o->metrics[i].variant = dup(metrics[i].variant);
+        o->metrics[i].sample = dup(metrics[i].sample);
+        o->metrics[i].category = dup(metrics[i].category);
+        o->metrics[i].metric = dup(metrics[i].metric);
+    }
+    return 0;
 }
 
 static int
-update(struct store_batch *b, int64_t run, uint32_t idx, const struct store_task_update *u,
-       struct sieve_errbuf *err)
+apply_update(struct store_batch *b, const struct op *o, struct sieve_errbuf *err)
 {
     sqlite3_stmt *s = b->update;
+    const struct store_task_update *u = &o->u;
     int rc = 0;
     sqlite3_reset(s);
-    sqlite3_bind_int64(s, 1, run);
-    sqlite3_bind_int64(s, 2, idx);
+    sqlite3_bind_int64(s, 1, o->run);
+    sqlite3_bind_int64(s, 2, o->idx);
     store_bind_text(s, 3, u->state);
     sqlite3_bind_int(s, 4, u->attempts);
     store_bind_text(s, 5, u->device);
@@ -89,60 +204,70 @@ update(struct store_batch *b, int64_t run, uint32_t idx, const struct store_task
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_fail(b->st, err, "update task");
     else if (sqlite3_changes(b->st->db) == 0)
-        rc = sieve_errbuf_set(err, SIEVE_ENOENT, "no task %u in run %lld", idx, (long long)run);
+        rc = sieve_errbuf_set(err, SIEVE_ENOENT, "no task %u in run %lld", o->idx,
+                              (long long)o->run);
     sqlite3_reset(s);
     return rc;
 }
 
-int
-store_batch_task_update(struct store_batch *b, int64_t run, uint32_t idx,
-                        const struct store_task_update *u, struct sieve_errbuf *err)
-{
-    int rc = begin(b, err);
-    return rc < 0 ? rc : update(b, run, idx, u, err);
-}
-
-int
-store_batch_task_done(struct store_batch *b, int64_t run, uint32_t idx, int attempts,
-                      int64_t finished_ms, const struct store_artifact *arts, size_t n_arts,
-                      const struct store_metric *metrics, size_t n_metrics,
-                      struct sieve_errbuf *err)
+/* A finished task: artifacts (with the worker's checksums), metric rows, state; all or none. */
+static int
+apply_done(struct store_batch *b, const struct op *o, struct sieve_errbuf *err)
 {
     sqlite3 *db = b->st->db;
-    int rc = begin(b, err);
-    if (rc < 0)
-        return rc;
+    int rc = 0;
     if (sqlite3_exec(db, "SAVEPOINT task_done", NULL, NULL, NULL) != SQLITE_OK)
         return store_fail(b->st, err, "savepoint");
-    for (size_t i = 0; i < n_arts && rc == 0; i++) {
-        if (!arts[i].checksum) {
+    for (size_t i = 0; i < o->n_arts && rc == 0; i++) {
+        const struct store_artifact *a = &o->arts[i];
+        if (!a->checksum) {
             /* No checksum from the worker: the store's own path hashes the file. */
-            rc = store_artifact_index_locked(b->st, &arts[i], err);
+            rc = store_artifact_index_locked(b->st, a, err);
             continue;
         }
         sqlite3_stmt *s = b->artifact;
         sqlite3_reset(s);
-        store_bind_text(s, 1, arts[i].key);
-        sqlite3_bind_int64(s, 2, (int64_t)arts[i].bytes);
-        store_bind_text(s, 3, arts[i].checksum);
-        sqlite3_bind_int64(s, 4, arts[i].run);
-        sqlite3_bind_int64(s, 5, finished_ms);
+        store_bind_text(s, 1, a->key);
+        sqlite3_bind_int64(s, 2, (int64_t)a->bytes);
+        store_bind_text(s, 3, a->checksum);
+        sqlite3_bind_int64(s, 4, a->run);
+        sqlite3_bind_int64(s, 5, o->u.finished_ms);
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_fail(b->st, err, "index artifact");
         sqlite3_reset(s);
     }
-    if (rc == 0 && n_metrics)
-        rc = store_metrics_insert_locked(b->st, metrics, n_metrics, err);
-    if (rc == 0) {
-        struct store_task_update u = {.state = "done",
-                                      .attempts = attempts,
-                                      .error = "",
-                                      .started_ms = -1,
-                                      .finished_ms = finished_ms};
-        rc = update(b, run, idx, &u, err);
-    }
+    if (rc == 0 && o->n_metrics)
+        rc = store_metrics_insert_locked(b->st, o->metrics, o->n_metrics, err);
+    if (rc == 0)
+        rc = apply_update(b, o, err);
     if (rc < 0)
         sqlite3_exec(db, "ROLLBACK TO task_done", NULL, NULL, NULL);
     sqlite3_exec(db, "RELEASE task_done", NULL, NULL, NULL);
     return rc;
+}
+
+int
+store_batch_commit(struct store_batch *b, struct sieve_errbuf *err)
+{
+    int rc, first = 0;
+    if (b->n == 0)
+        return 0;
+    if ((rc = store_begin(b->st, err)) < 0)
+        return rc; /* the queue stays; the next commit tries again */
+    for (size_t i = 0; i < b->n; i++) {
+        struct sieve_errbuf oe;
+        int r = b->ops[i].kind == OP_DONE ? apply_done(b, &b->ops[i], &oe)
+                                          : apply_update(b, &b->ops[i], &oe);
+        if (r < 0 && first == 0) {
+            /* One bad row must not lose the others: report the first, keep going. */
+            first = r;
+            if (err)
+                *err = oe;
+        }
+    }
+    rc = store_commit(b->st, err);
+    for (size_t i = 0; i < b->n; i++)
+        op_release(&b->ops[i]);
+    b->n = 0;
+    return rc < 0 ? rc : first;
 }

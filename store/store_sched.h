@@ -2,19 +2,21 @@
  * store_sched.h - batched index writes for the scheduler.
  *
  * At thousands of tasks per second one transaction (and one SQL parse) per task state change
- * costs more than the tasks. The scheduler instead keeps a struct store_batch: prepared
- * statements reused for every task, inside one transaction that it commits every tick (50 ms)
- * and before any other store call. Each finish is still atomic on its own (a savepoint). A
- * crash loses at most the last uncommitted tick: the objects those rows pointed at are
- * complete files on disk (written tmp + fsync + rename by the worker), which `sieve resume`
- * adopts; the index never points at a missing or partial object.
+ * costs more than the tasks. The scheduler instead queues its task updates in a struct
+ * store_batch and commits them together, with reused prepared statements, in one short
+ * transaction every few hundred milliseconds and before any other store call. Each finish is
+ * still atomic on its own (a savepoint). A crash loses at most the writes since the last
+ * commit: the objects those rows pointed at are complete files on disk (written tmp + fsync +
+ * rename by the worker), which `sieve resume` adopts; the index never points at a missing or
+ * partial object. The write lock is held only while committing, so other writers (`sieve
+ * cancel`) are not starved.
  *
  * Usage:
  *     struct store_batch *b;
  *     store_batch_new(st, &b, &err);
  *     store_batch_task_running(b, run, idx, attempts, "fake:1", now, &err);
  *     store_batch_task_done(b, run, idx, attempts, now, arts, n, rows, m, &err);
- *     store_batch_commit(b, &err);   // every tick; no-op when nothing is pending
+ *     store_batch_commit(b, &err);   // every 500 ms; no-op when nothing is queued
  *     store_batch_free(b);           // commits what is pending
  */
 #ifndef SIEVE_STORE_STORE_SCHED_H
@@ -30,16 +32,19 @@ int store_batch_new(struct store *st, struct store_batch **out, struct sieve_err
 /* Commits pending writes and frees the statements; accepts NULL. */
 void store_batch_free(struct store_batch *b);
 
-/* Commits the open transaction, if any. Errors: SIEVE_ESTORE (the batch is rolled back). */
+/* Applies the queued writes in one transaction (nothing to do: 0). Errors: SIEVE_ESTORE when
+ * the transaction cannot start (the queue is kept for the next try) or a row fails (the
+ * others are still written; err names the first). */
 int store_batch_commit(struct store_batch *b, struct sieve_errbuf *err);
 
-/* Any task update (state, attempts, device, error, times) inside the batch. */
+/* Queues a task update (state, attempts, device, error, times); strings are copied. */
 int store_batch_task_update(struct store_batch *b, int64_t run, uint32_t idx,
                             const struct store_task_update *u, struct sieve_errbuf *err);
 
 /*
- * A finished task: indexes its artifacts with the checksums and sizes its worker reported
- * (no re-read), inserts its metric rows, sets it done; all or nothing.
+ * Queues a finished task: at commit, its artifacts are indexed with the checksums and sizes
+ * its worker reported (no re-read), its metric rows inserted and it is set done, all or
+ * nothing. Strings are copied.
  */
 int store_batch_task_done(struct store_batch *b, int64_t run, uint32_t idx, int attempts,
                           int64_t finished_ms, const struct store_artifact *arts, size_t n_arts,

@@ -149,7 +149,7 @@ test_sched_run__cancel_then_resume(void **state)
             "dataset: { manifest: clips.jsonl }\n"
             "nodes:\n"
             "  src: { plugin: sched-source, with: { log: \"%1$s\" } }\n"
-            "  a: { plugin: sched-count, in: { in: src }, with: { ms: 400, log: \"%1$s\" } }\n");
+            "  a: { plugin: sched-count, in: { in: src }, with: { ms: 1000, log: \"%1$s\" } }\n");
     const char *args[] = {"run", "--devices", "cpu:2", "p.yaml", NULL};
     pid_t pid = ws_spawn(&w, args);
     for (int i = 0; i < 500 && ws_exec_count(&w, "a/") < 1; i++)
