@@ -13,7 +13,7 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: sieve worker [--fd N] [--id ID] [--device DEV] [--heartbeat-ms MS]\n"
-               "                    [--plugin-path DIRS] [--cache-states N]\n\n"
+               "                    [--plugin-path DIRS] [--cache-states N] [--scratch DIR]\n\n"
                "Runs tasks sent by a scheduler over the framed protocol on fd N (default 3).\n"
                "Started by 'sieve run'; not meant to be run by hand.\n");
 }
@@ -28,6 +28,7 @@ cmd_worker(int argc, char **argv)
         {"heartbeat-ms", required_argument, NULL, 'b'},
         {"plugin-path", required_argument, NULL, 'p'},
         {"cache-states", required_argument, NULL, 'c'},
+        {"scratch", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -52,6 +53,9 @@ cmd_worker(int argc, char **argv)
             break;
         case 'c':
             o.cache_states = atoi(optarg);
+            break;
+        case 's':
+            o.scratch = optarg;
             break;
         case 'h':
             usage(stdout);

@@ -64,6 +64,7 @@ struct slot {
     int kill_code; /* why we killed it: SIEVE_ETIMEDOUT, SIEVE_ECRASH (heartbeat), cancel */
     char kill_why[160];
     double progress;
+    char scratch[256]; /* the worker's scratch directory, removed when it exits */
 };
 
 /* A binary min-heap of task indices ordered by (sample, index). */

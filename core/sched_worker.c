@@ -2,6 +2,9 @@
  * sched_worker.c - the scheduler's side of worker processes: start one per slot, send tasks,
  * read heartbeats, logs and results, notice deaths, silence and overruns.
  */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <ftw.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,25 @@
 #include "store/store.h"
 
 extern char **environ;
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* Removes the slot's scratch directory: a killed worker cannot clean up after itself. */
+static void
+scratch_remove(struct slot *sl)
+{
+    if (sl->scratch[0])
+        nftw(sl->scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    sl->scratch[0] = '\0';
+}
 
 static void
 proc_closed(uv_handle_t *h)
@@ -85,6 +107,7 @@ on_exit_cb(uv_process_t *p, int64_t status, int term_signal)
     sl->proc = NULL;
     sl->pid = 0;
     uv_close((uv_handle_t *)p, proc_closed);
+    scratch_remove(sl);
     if (sl->tr)
         transport_close(sl->tr);
     lose_task(sl, code, why);
@@ -188,6 +211,15 @@ sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err)
         args[na++] = "--plugin-path";
         args[na++] = s->o->plugin_path;
     }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(sl->scratch, sizeof sl->scratch, "%s/sieve-worker-XXXXXX",
+             tmp && tmp[0] ? tmp : "/tmp");
+    if (mkdtemp(sl->scratch)) {
+        args[na++] = "--scratch";
+        args[na++] = sl->scratch;
+    } else {
+        sl->scratch[0] = '\0'; /* the worker makes its own */
+    }
     args[na] = NULL;
 
     /* The environment of the scheduler, with CUDA_VISIBLE_DEVICES set to the slot's GPU (empty
@@ -237,6 +269,7 @@ sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err)
     free(env);
     if (rc < 0) {
         free(proc);
+        scratch_remove(sl);
         uv_close((uv_handle_t *)pipe, proc_closed);
         return sieve_errbuf_set(err, SIEVE_EIO, "start worker '%s' for '%s': %s", s->o->worker_exe,
                                 sl->dev->name, uv_strerror(rc));

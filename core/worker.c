@@ -552,7 +552,10 @@ worker_main(const struct worker_opts *o)
     const char *tmp = getenv("TMPDIR");
     snprintf(w.scratch, sizeof w.scratch, "%s/sieve-worker-%d-XXXXXX", tmp && tmp[0] ? tmp : "/tmp",
              (int)getpid());
-    if (!mkdtemp(w.scratch)) {
+    if (o->scratch) {
+        /* The scheduler made it and removes it, even when this process is killed. */
+        snprintf(w.scratch, sizeof w.scratch, "%s", o->scratch);
+    } else if (!mkdtemp(w.scratch)) {
         fprintf(stderr, "sieve worker: scratch directory '%s': %s\n", w.scratch, strerror(errno));
         w.scratch[0] = '\0';
     }
@@ -619,7 +622,7 @@ out:
     free(w.cache);
     host_registry_free(w.reg);
     proto_decoder_release(&dec);
-    if (w.scratch[0]) {
+    if (w.scratch[0] && !o->scratch) {
         scratch_clear(&w);
         rmdir(w.scratch);
     }

@@ -32,6 +32,7 @@ struct worker_opts {
     const char *plugin_path; /* NULL: host default search path */
     int heartbeat_ms;        /* 0: 500 */
     int cache_states;        /* plugin states kept (LRU); 0: 8 */
+    const char *scratch;     /* scratch directory (the scheduler's, removed by it); NULL: own */
 };
 
 /* Runs the worker until shutdown or EOF. Returns the process exit status. */

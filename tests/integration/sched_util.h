@@ -78,6 +78,7 @@ ws_init(struct ws *w, int n)
     setenv("SIEVE_PLUGIN_PATH", SIEVE_BUILD_DIR "/test-plugins-sched:" SIEVE_TEST_PLUGIN_DIR, 1);
     setenv("SIEVE_STORE", w->store, 1);
     unsetenv("SIEVE_FAULTS");
+    setenv("TMPDIR", w->dir, 1); /* worker scratch directories live and die with the workspace */
 }
 
 /* Writes the pipeline; the template may use %1$s for the execution log path. */
