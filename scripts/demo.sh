@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's main command: installs what is missing, builds sieve, generates the demo dataset
-# (24 clips in 4 categories, made with ffmpeg), runs pipelines/demo.yaml on fake GPUs and CPU
-# slots, and prints the results table. Running it again is all cache hits.
+# (24 clips in 4 categories, made with ffmpeg), runs pipelines/demo.yaml on the devices found
+# (GPUs through NVML, else CPU slots), and prints the results tables. Running it again is all
+# cache hits.
 # Usage: bash scripts/demo.sh [extra `sieve run` options, e.g. --devices cpu:2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,3 +25,6 @@ build/sieve table last --metric retention
 echo
 echo "== coverage of dropped tokens by category"
 build/sieve table last --metric coverage
+echo
+echo "== LLM prefill cost of the kept tokens relative to all tokens (Qwen2.5-Omni-3B)"
+build/sieve table last --metric flops_ratio
