@@ -109,11 +109,11 @@ cmd_devices(int argc, char **argv)
             printf("%-10s %-12s %-10s %-28s %s\n", rows[k].name, rows[k].state, "-",
                    "(not in the current pool)", "");
     }
-    if (json && cli_json_print(a, JSON_INDENT(2)) < 0) {
+    if (!json) {
+        json_decref(a);
+    } else if (cli_json_print(a, JSON_INDENT(2)) < 0) {
         cli_error("devices", "out of memory");
         status = CLI_EXIT_FAIL;
-    } else if (!json) {
-        json_decref(a);
     }
     store_device_list_free(rows, n_rows);
     store_close(st);
