@@ -14,6 +14,8 @@
 #ifndef SIEVE_CLI_H
 #define SIEVE_CLI_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum cli_exit {
@@ -36,6 +38,46 @@ void cli_error(const char *verb, const char *fmt, ...)
 
 /* The store directory: --store value if given, else $SIEVE_STORE, else "./.sieve". */
 const char *cli_store_dir(const char *opt);
+
+/* ---- shared by the verbs (cli/cli_util.c) ---- */
+
+struct json_t;
+struct store;
+struct store_run;
+
+/*
+ * Prints the verb's usage: to stdout for --help, to stderr after a usage error.
+ * Returns: the exit status to return, 0 for help and 2 otherwise.
+ */
+int cli_usage(void (*usage)(FILE *f), int help);
+
+/*
+ * Parses the options of a verb that takes only --store DIR (when `store` is not NULL), --json
+ * (when `json` is not NULL) and --help, setting *store and *json; the operands are left at
+ * argv[optind..]. Returns: -1 when the verb should go on, else the exit status to return now
+ * (after --help or a bad option, with the usage printed).
+ */
+int cli_parse_opts(int argc, char **argv, void (*usage)(FILE *f), const char **store, int *json);
+
+/*
+ * Opens the store given by --store (see cli_store_dir).
+ * Returns: 0, or exit status 1 with "sieve <verb>: <why>" printed.
+ * Ownership: the caller closes *st with store_close.
+ */
+int cli_store_open(const char *verb, const char *store_opt, struct store **st);
+
+/*
+ * Reads run `id` into *run. Returns: 0, or exit status 3 with the reason printed.
+ * Ownership: on success the caller releases *run with store_run_release.
+ */
+int cli_run_get(const char *verb, struct store *st, int64_t id, struct store_run *run);
+
+/*
+ * Prints a JSON document encoded with json_dumps `flags`, and a newline, to stdout.
+ * Returns: 0, or -1 when it could not be encoded (out of memory).
+ * Ownership: takes the caller's reference to `doc`.
+ */
+int cli_json_print(struct json_t *doc, size_t flags);
 
 int cmd_cache(int argc, char **argv);
 int cmd_explain(int argc, char **argv);

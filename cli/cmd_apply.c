@@ -207,8 +207,7 @@ parse_args(int argc, char **argv, struct apply_args *a)
             usage(stdout);
             return -1;
         default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
+            return cli_usage(usage, 0);
         }
     }
     if (argc - optind != 1) {

@@ -77,12 +77,8 @@ cmd_cache(int argc, char **argv)
         case 'm':
             max_text = optarg;
             break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
         default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
+            return cli_usage(usage, ch == 'h');
         }
     }
     if (optind != argc - 1 || (strcmp(sub, "ls") && strcmp(sub, "gc") && strcmp(sub, "verify"))) {

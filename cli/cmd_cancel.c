@@ -20,43 +20,22 @@ usage(FILE *f)
 int
 cmd_cancel(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"store", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *store_dir = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 's')
-            store_dir = optarg;
-        else if (c == 'h') {
-            usage(stdout);
-            return CLI_EXIT_OK;
-        } else {
-            usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (optind != argc - 1 || atoll(argv[optind]) <= 0) {
-        usage(stderr);
-        return CLI_EXIT_USAGE;
-    }
+    int status = cli_parse_opts(argc, argv, usage, &store_dir, NULL);
+    if (status >= 0)
+        return status;
+    if (optind != argc - 1 || atoll(argv[optind]) <= 0)
+        return cli_usage(usage, 0);
     int64_t id = atoll(argv[optind]);
     struct sieve_errbuf err;
     struct store *st;
     struct store_run r = {0};
-    if (store_open(cli_store_dir(store_dir), &st, &err) < 0) {
-        cli_error("cancel", "%s", err.msg);
-        return CLI_EXIT_FAIL;
-    }
-    if (store_run_get(st, id, &r, &err) < 0) {
-        cli_error("cancel", "%s", err.msg);
+    if ((status = cli_store_open("cancel", store_dir, &st)) != CLI_EXIT_OK)
+        return status;
+    if ((status = cli_run_get("cancel", st, id, &r)) != CLI_EXIT_OK) {
         store_close(st);
-        return CLI_EXIT_NOTFOUND;
+        return status;
     }
-    int status = CLI_EXIT_OK;
     if (strcmp(r.state, "running") && strcmp(r.state, "pending")) {
         printf("run %lld is %s; nothing to cancel\n", (long long)id, r.state);
     } else if (store_event_append(st, id, -1, "cancel-request", "sieve cancel", &err) < 0) {

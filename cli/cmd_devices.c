@@ -32,7 +32,7 @@ cmd_devices(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *store_dir = NULL, *list = NULL;
-    int json = 0, c;
+    int json = 0, c, status = CLI_EXIT_OK;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (c == 'j')
@@ -41,13 +41,8 @@ cmd_devices(int argc, char **argv)
             list = optarg;
         else if (c == 's')
             store_dir = optarg;
-        else if (c == 'h') {
-            usage(stdout);
-            return CLI_EXIT_OK;
-        } else {
-            usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
+        else
+            return cli_usage(usage, c == 'h');
     }
     struct sieve_errbuf err;
     struct device_set ds = {0};
@@ -114,14 +109,14 @@ cmd_devices(int argc, char **argv)
             printf("%-10s %-12s %-10s %-28s %s\n", rows[k].name, rows[k].state, "-",
                    "(not in the current pool)", "");
     }
-    if (json) {
-        char *text = json_dumps(a, JSON_INDENT(2));
-        puts(text ? text : "[]");
-        free(text);
+    if (!json) {
+        json_decref(a);
+    } else if (cli_json_print(a, JSON_INDENT(2)) < 0) {
+        cli_error("devices", "out of memory");
+        status = CLI_EXIT_FAIL;
     }
-    json_decref(a);
     store_device_list_free(rows, n_rows);
     store_close(st);
     devices_release(&ds);
-    return CLI_EXIT_OK;
+    return status;
 }

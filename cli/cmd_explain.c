@@ -318,14 +318,9 @@ cmd_explain(int argc, char **argv)
         case 'S':
             store_opt = optarg;
             break;
-        case 'h':
-            usage(stdout);
-            free(sets);
-            return CLI_EXIT_OK;
         default:
-            usage(stderr);
             free(sets);
-            return CLI_EXIT_USAGE;
+            return cli_usage(usage, ch == 'h');
         }
     }
     if (optind != argc - 2) {

@@ -142,7 +142,6 @@ static int
 print_json(const char *path, const struct bundle *b)
 {
     json_t *root = json_object(), *tensors = json_array(), *meta = json_object();
-    char *text;
 
     json_object_set_new(root, "file", json_string(path));
     json_object_set_new(root, "tensors", tensors);
@@ -170,13 +169,7 @@ print_json(const char *path, const struct bundle *b)
         bundle_meta_at(b, i, &k, &v);
         json_object_set_new(meta, k, json_string(v));
     }
-    text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
-    json_decref(root);
-    if (!text)
-        return -1;
-    printf("%s\n", text);
-    free(text);
-    return 0;
+    return cli_json_print(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
 }
 
 static void
@@ -191,29 +184,12 @@ usage(FILE *f)
 int
 cmd_inspect(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     struct sieve_errbuf err = {{0}};
     struct bundle *b;
-    int json = 0, c, rc;
+    int json = 0, rc;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j':
-            json = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
-    }
+    if ((rc = cli_parse_opts(argc, argv, usage, NULL, &json)) >= 0)
+        return rc;
     if (argc - optind != 1) {
         cli_error("inspect", "expected one FILE, got %d", argc - optind);
         usage(stderr);

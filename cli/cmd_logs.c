@@ -51,44 +51,23 @@ find_task(struct store *st, int64_t run, const char *spec, uint32_t *idx, struct
 int
 cmd_logs(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"store", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *store_dir = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 's')
-            store_dir = optarg;
-        else if (c == 'h') {
-            usage(stdout);
-            return CLI_EXIT_OK;
-        } else {
-            usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (optind >= argc || argc - optind > 2 || atoll(argv[optind]) <= 0) {
-        usage(stderr);
-        return CLI_EXIT_USAGE;
-    }
+    int status = cli_parse_opts(argc, argv, usage, &store_dir, NULL);
+    if (status >= 0)
+        return status;
+    if (optind >= argc || argc - optind > 2 || atoll(argv[optind]) <= 0)
+        return cli_usage(usage, 0);
     int64_t run = atoll(argv[optind]);
     struct sieve_errbuf err;
     struct store *st;
     struct store_run r = {0};
-    if (store_open(cli_store_dir(store_dir), &st, &err) < 0) {
-        cli_error("logs", "%s", err.msg);
-        return CLI_EXIT_FAIL;
-    }
-    if (store_run_get(st, run, &r, &err) < 0) {
-        cli_error("logs", "%s", err.msg);
+    if ((status = cli_store_open("logs", store_dir, &st)) != CLI_EXIT_OK)
+        return status;
+    if ((status = cli_run_get("logs", st, run, &r)) != CLI_EXIT_OK) {
         store_close(st);
-        return CLI_EXIT_NOTFOUND;
+        return status;
     }
     store_run_release(&r);
-    int status = CLI_EXIT_OK;
     if (argc - optind == 1) {
         struct store_event *ev = NULL;
         size_t n = 0;

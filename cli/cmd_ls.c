@@ -1,7 +1,6 @@
 /*
  * cmd_ls.c - `sieve ls`: the runs in the store, newest first.
  */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,35 +33,20 @@ format_time(int64_t ms, char *buf, size_t len)
 int
 cmd_ls(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"store", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *store_dir = NULL;
-    int json = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'j')
-            json = 1;
-        else if (c == 's')
-            store_dir = optarg;
-        else if (c == 'h') {
-            usage(stdout);
-            return CLI_EXIT_OK;
-        } else {
-            usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
-    }
+    int json = 0;
+    int status = cli_parse_opts(argc, argv, usage, &store_dir, &json);
+    if (status >= 0)
+        return status;
     struct sieve_errbuf err;
     struct store *st;
     struct store_run *runs = NULL;
     size_t n = 0;
-    if (store_open(cli_store_dir(store_dir), &st, &err) < 0 ||
-        store_run_list(st, &runs, &n, &err) < 0) {
+    if ((status = cli_store_open("ls", store_dir, &st)) != CLI_EXIT_OK)
+        return status;
+    if (store_run_list(st, &runs, &n, &err) < 0) {
         cli_error("ls", "%s", err.msg);
+        store_close(st);
         return CLI_EXIT_FAIL;
     }
     if (json) {
@@ -78,10 +62,10 @@ cmd_ls(int argc, char **argv)
                              "created_ms", (json_int_t)r->created_ms, "started_ms",
                              (json_int_t)r->started_ms, "finished_ms", (json_int_t)r->finished_ms));
         }
-        char *text = json_dumps(a, JSON_INDENT(2));
-        puts(text ? text : "[]");
-        free(text);
-        json_decref(a);
+        if (cli_json_print(a, JSON_INDENT(2)) < 0) {
+            cli_error("ls", "out of memory");
+            status = CLI_EXIT_FAIL;
+        }
     } else {
         printf("%5s  %-9s  %-13s  %6s  %-19s  %s\n", "RUN", "STATE", "PROGRESS", "FAILED",
                "CREATED", "NAME");
@@ -97,5 +81,5 @@ cmd_ls(int argc, char **argv)
     }
     store_run_list_free(runs, n);
     store_close(st);
-    return CLI_EXIT_OK;
+    return status;
 }

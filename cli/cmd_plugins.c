@@ -56,13 +56,8 @@ flags_text(uint32_t flags, char *buf, size_t cap)
 static int
 print_json(json_t *root)
 {
-    char *text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
-    json_decref(root);
-    if (!text)
-        return CLI_EXIT_FAIL;
-    printf("%s\n", text);
-    free(text);
-    return CLI_EXIT_OK;
+    return cli_json_print(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) < 0 ? CLI_EXIT_FAIL
+                                                                              : CLI_EXIT_OK;
 }
 
 static int
@@ -253,30 +248,13 @@ cli_plugin_lookup(const struct host_registry *reg, const char *verb, const char 
 int
 cmd_plugins(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     struct sieve_errbuf err = {{0}};
     struct host_registry *reg;
     const struct host_plugin *p;
-    int json = 0, c, rc;
+    int json = 0, rc;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j':
-            json = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
-    }
+    if ((rc = cli_parse_opts(argc, argv, usage, NULL, &json)) >= 0)
+        return rc;
     if (argc - optind > 1) {
         cli_error("plugins", "expected at most one NAME, got %d", argc - optind);
         usage(stderr);

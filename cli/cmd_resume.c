@@ -47,17 +47,10 @@ cmd_resume(int argc, char **argv)
             return CLI_EXIT_USAGE;
         if (r > 0)
             continue;
-        if (c == 'h') {
-            usage(stdout);
-            return CLI_EXIT_OK;
-        }
-        usage(stderr);
-        return CLI_EXIT_USAGE;
+        return cli_usage(usage, c == 'h');
     }
-    if (optind != argc - 1 || atoll(argv[optind]) <= 0) {
-        usage(stderr);
-        return CLI_EXIT_USAGE;
-    }
+    if (optind != argc - 1 || atoll(argv[optind]) <= 0)
+        return cli_usage(usage, 0);
     o.resume_run = atoll(argv[optind]);
     return cli_run_exec(&o);
 }

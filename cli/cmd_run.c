@@ -225,16 +225,10 @@ cmd_run(int argc, char **argv)
         case 'S':
             store_opt = optarg;
             break;
-        case 'h':
-            usage(stdout);
-            free(sets);
-            free(faults);
-            return CLI_EXIT_OK;
         default:
-            usage(stderr);
             free(sets);
             free(faults);
-            return CLI_EXIT_USAGE;
+            return cli_usage(usage, ch == 'h');
         }
     }
     if (optind != argc - 1) {

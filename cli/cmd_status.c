@@ -48,32 +48,13 @@ newest_run(struct store *st, int64_t *id, struct sieve_errbuf *err)
 int
 cmd_status(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"store", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *store_dir = NULL;
-    int json = 0, c, status = CLI_EXIT_OK;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'j')
-            json = 1;
-        else if (c == 's')
-            store_dir = optarg;
-        else if (c == 'h') {
-            usage(stdout);
-            return CLI_EXIT_OK;
-        } else {
-            usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (optind < argc - 1) {
-        usage(stderr);
-        return CLI_EXIT_USAGE;
-    }
+    int json = 0;
+    int status = cli_parse_opts(argc, argv, usage, &store_dir, &json);
+    if (status >= 0)
+        return status;
+    if (optind < argc - 1)
+        return cli_usage(usage, 0);
     struct sieve_errbuf err;
     struct store *st;
     struct store_run run = {0};
@@ -81,8 +62,8 @@ cmd_status(int argc, char **argv)
     struct store_device *devs = NULL;
     size_t n = 0, n_dev = 0;
     int64_t id = optind < argc ? atoll(argv[optind]) : 0;
-    if (store_open(cli_store_dir(store_dir), &st, &err) < 0)
-        goto fail;
+    if ((status = cli_store_open("status", store_dir, &st)) != CLI_EXIT_OK)
+        return status;
     if (id <= 0 && optind < argc) {
         cli_error("status", "'%s' is not a run id", argv[optind]);
         store_close(st);
@@ -95,10 +76,9 @@ cmd_status(int argc, char **argv)
         store_close(st);
         return CLI_EXIT_NOTFOUND;
     }
-    if (store_run_get(st, id, &run, &err) < 0) {
-        cli_error("status", "%s", err.msg);
+    if ((status = cli_run_get("status", st, id, &run)) != CLI_EXIT_OK) {
         store_close(st);
-        return CLI_EXIT_NOTFOUND;
+        return status;
     }
     if (store_task_list(st, id, NULL, NULL, &rows, &n, &err) < 0 ||
         store_device_list(st, &devs, &n_dev, &err) < 0)
@@ -154,10 +134,10 @@ cmd_status(int argc, char **argv)
                                                 devs[i].state, "info",
                                                 devs[i].info ? devs[i].info : "{}"));
         json_object_set_new(o, "devices", jd);
-        char *text = json_dumps(o, JSON_INDENT(2));
-        puts(text ? text : "{}");
-        free(text);
-        json_decref(o);
+        if (cli_json_print(o, JSON_INDENT(2)) < 0) {
+            cli_error("status", "out of memory");
+            status = CLI_EXIT_FAIL;
+        }
     } else {
         printf("run %lld  %s  %s\n", (long long)run.id, run.name ? run.name : "", run.state);
         printf("  %lld tasks: %lld done, %lld cached, %lld failed\n", (long long)run.n_tasks,

@@ -57,12 +57,8 @@ cmd_worker(int argc, char **argv)
         case 's':
             o.scratch = optarg;
             break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
         default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
+            return cli_usage(usage, c == 'h');
         }
     }
     if (optind != argc || o.fd < 0) {

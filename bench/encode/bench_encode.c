@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "plugins/encode/st.h"
-#include "tests/unit/encode/mock_host.h"
+#include "tests/support/mock_host.h"
 
 static double
 now(void)
@@ -109,13 +109,13 @@ main(int argc, char **argv)
     if (mock_params(mp.desc, kv, vals) < 0)
         return 1;
     double t0 = now();
-    if (mp.desc->init(&mock_host, vals, &state, &err) < 0) {
+    if (mp.desc->init(mock_host(), vals, &state, &err) < 0) {
         fprintf(stderr, "bench: init: %s\n", err.msg);
         return 1;
     }
     double t_init = now() - t0;
     struct sieve_sample sample = {"bench", "/dev/null", NULL, NULL};
-    struct sieve_ctx ctx = {sizeof ctx, &mock_host, NULL, "bench", "cpu", -1, "/tmp", 1, &sample};
+    struct sieve_ctx ctx = {sizeof ctx, mock_host(), NULL, "bench", "cpu", -1, "/tmp", 1, &sample};
     const struct sieve_bundle *ins[1] = {in};
     if (reps == 0) {
         /* Interleaved mode: one forward per "run" line on stdin, its seconds on stdout, so

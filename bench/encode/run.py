@@ -179,7 +179,7 @@ def main():
     subprocess.run(["cc", "-O2", "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-I", ROOT, "-I",
                     os.path.join(ROOT, "core", "include"),
                     os.path.join(ROOT, "bench", "encode", "bench_encode.c"),
-                    os.path.join(ROOT, "tests", "unit", "encode", "mock_host.c"),
+                    os.path.join(ROOT, "tests", "support", "mock_host.c"),
                     os.path.join(ROOT, "plugins", "encode", "st.c"), "-o", bench] + blas +
                    ["-ldl", "-lm"], check=True)
     only = set(args.only.split(","))

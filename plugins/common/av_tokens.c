@@ -2,6 +2,7 @@
  * av_tokens.c - reading visual and audio bundles into plain F32 arrays (see av_tokens.h).
  */
 #include "av_tokens.h"
+#include "plugin_util.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -79,15 +80,6 @@ av_tokens_release(struct av_tokens *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Reads element i of an integer tensor (I32 or I64). */
-static int64_t
-int_at(const struct sieve_tensor *t, uint64_t i)
-{
-    if (t->dtype == SIEVE_DTYPE_I64)
-        return ((const int64_t *)t->data)[i];
-    return ((const int32_t *)t->data)[i];
-}
-
 static int
 is_int(const struct sieve_tensor *t)
 {
@@ -107,7 +99,8 @@ vision_grid(const struct sieve_host *h, const struct sieve_bundle *b, int64_t gr
 {
     const struct sieve_tensor *g = h->tensor_get(b, "grid");
     if (g && is_int(g) && sieve_tensor_numel(g) == 3) {
-        int64_t gt = int_at(g, 0), gh = int_at(g, 1), gw = int_at(g, 2);
+        int64_t gt = plugin_tensor_int_at(g, 0), gh = plugin_tensor_int_at(g, 1),
+                gw = plugin_tensor_int_at(g, 2);
         if (gt <= 0 || gh <= 0 || gw <= 0)
             return sieve_errbuf_set(err, SIEVE_EBADINPUT, "visual 'grid': non-positive size");
         /* The grid is (t, h, w) either in merged units or in 14-px patches (Qwen grid_thw). */
@@ -157,7 +150,7 @@ fill_positions(const struct sieve_tensor *idx, struct av_tokens *s, int64_t per_
     const char *mod = modality_name(s->modality);
     for (int64_t i = 0; i < s->n; i++) {
         if (s->modality == AV_AUDIO) {
-            int64_t k = idx ? int_at(idx, (uint64_t)i) : i;
+            int64_t k = idx ? plugin_tensor_int_at(idx, (uint64_t)i) : i;
             if (k < 0 || k > INT32_MAX)
                 return sieve_errbuf_set(err, SIEVE_EBADINPUT, "audio 'index' %lld out of range",
                                         (long long)k);
@@ -166,9 +159,9 @@ fill_positions(const struct sieve_tensor *idx, struct av_tokens *s, int64_t per_
         }
         int64_t t, y, x;
         if (idx) {
-            t = int_at(idx, (uint64_t)i * 3);
-            y = int_at(idx, (uint64_t)i * 3 + 1);
-            x = int_at(idx, (uint64_t)i * 3 + 2);
+            t = plugin_tensor_int_at(idx, (uint64_t)i * 3);
+            y = plugin_tensor_int_at(idx, (uint64_t)i * 3 + 1);
+            x = plugin_tensor_int_at(idx, (uint64_t)i * 3 + 2);
         } else {
             t = i / per_group;
             y = (i % per_group) / s->gw;
@@ -285,15 +278,15 @@ av_tokens_load(const struct sieve_host *h, const struct sieve_bundle *b, int mod
             /* A pruned bundle without its grid: the extent of the kept positions. */
             int32_t mt = 0, my = 0, mx = 0;
             for (int64_t i = 0; i < out->n; i++) {
-                mt = mt > (int32_t)int_at(idx, (uint64_t)i * 3)
+                mt = mt > (int32_t)plugin_tensor_int_at(idx, (uint64_t)i * 3)
                          ? mt
-                         : (int32_t)int_at(idx, (uint64_t)i * 3);
-                my = my > (int32_t)int_at(idx, (uint64_t)i * 3 + 1)
+                         : (int32_t)plugin_tensor_int_at(idx, (uint64_t)i * 3);
+                my = my > (int32_t)plugin_tensor_int_at(idx, (uint64_t)i * 3 + 1)
                          ? my
-                         : (int32_t)int_at(idx, (uint64_t)i * 3 + 1);
-                mx = mx > (int32_t)int_at(idx, (uint64_t)i * 3 + 2)
+                         : (int32_t)plugin_tensor_int_at(idx, (uint64_t)i * 3 + 1);
+                mx = mx > (int32_t)plugin_tensor_int_at(idx, (uint64_t)i * 3 + 2)
                          ? mx
-                         : (int32_t)int_at(idx, (uint64_t)i * 3 + 2);
+                         : (int32_t)plugin_tensor_int_at(idx, (uint64_t)i * 3 + 2);
             }
             out->gt = mt + 1;
             out->gh = my + 1;

@@ -25,6 +25,7 @@
 
 #include <sieve/plugin.h>
 
+#include "../common/plugin_util.h"
 #include "bvis.h"
 #include "vit.h"
 #include "whisper.h"
@@ -203,24 +204,6 @@ meta_false(const struct sieve_host *h, const struct sieve_bundle *b, const char 
     return v && (!strcmp(v, "false") || !strcmp(v, "0"));
 }
 
-static int meta_setf(const struct sieve_host *h, struct sieve_bundle *b, const char *key,
-                     const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
-static int
-meta_setf(const struct sieve_host *h, struct sieve_bundle *b, const char *key, const char *fmt, ...)
-{
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    return h->meta_set(b, key, buf);
-}
-
 static int
 new_tensor(const struct sieve_host *h, struct sieve_bundle *b, const char *name, int32_t dtype,
            uint32_t ndim, const int64_t *shape, struct sieve_tensor **t, struct sieve_errbuf *err)
@@ -281,11 +264,11 @@ run_vision(struct state *s, const struct sieve_ctx *ctx, const struct sieve_bund
     for (size_t g = 0; g < G; g++)
         ((float *)tim->data)[g] = (float)((const double *)pts->data)[2 * g];
     if (s->bvis)
-        rc = meta_setf(h, out, "layer", "none");
+        rc = plugin_meta_setf(h, out, "layer", "none");
     else
-        rc = meta_setf(h, out, "layer", "%zu", vit_layer(s->vit));
+        rc = plugin_meta_setf(h, out, "layer", "%zu", vit_layer(s->vit));
     if (rc == 0)
-        rc = meta_setf(h, out, "grid", "%zu,%zu,%zu", G, gh, gw);
+        rc = plugin_meta_setf(h, out, "grid", "%zu,%zu,%zu", G, gh, gw);
     if (rc == 0)
         rc = h->meta_set(out, "dims", "t,p,c");
     if (rc == 0)
@@ -337,13 +320,13 @@ run_audio(struct state *s, const struct sieve_ctx *ctx, const struct sieve_bundl
         return rc;
     for (size_t k = 0; k < na; k++)
         ((float *)tim->data)[k] = (float)((double)k * (double)s->pool * 0.02);
-    rc = meta_setf(h, out, "layer", "%zu", whisper_layer(s->whisper));
+    rc = plugin_meta_setf(h, out, "layer", "%zu", whisper_layer(s->whisper));
     if (rc == 0)
         rc = h->meta_set(out, "dims", "n,c");
     if (rc == 0)
-        rc = meta_setf(h, out, "tokens_per_second", "%g", 50.0 / (double)s->pool);
+        rc = plugin_meta_setf(h, out, "tokens_per_second", "%g", 50.0 / (double)s->pool);
     if (rc == 0)
-        rc = meta_setf(h, out, "chunk_frames", "%zu", s->chunk_frames);
+        rc = plugin_meta_setf(h, out, "chunk_frames", "%zu", s->chunk_frames);
     if (rc == 0)
         rc = h->meta_set(out, "importance", "attention-received");
     if (rc == 0)
@@ -369,7 +352,7 @@ encode_process(void *p, const struct sieve_ctx *ctx, const struct sieve_bundle *
     if (rc == 0)
         rc = h->meta_set(out[0], "model", s->model);
     if (rc == 0)
-        rc = meta_setf(h, out[0], "dim", "%zu", C);
+        rc = plugin_meta_setf(h, out[0], "dim", "%zu", C);
     if (rc < 0)
         return sieve_errbuf_set(err, rc, "set output metadata");
     h->progress(ctx, 1.0);

@@ -293,6 +293,18 @@ nn_block_fuse(struct nn_block *b, size_t d)
 }
 
 void
+nn_blocks_free(struct nn_block *blocks, size_t n)
+{
+    /* A block is nothing but weight pointers, each owned (NULL once fused away). */
+    for (size_t i = 0; blocks && i < n; i++) {
+        float **w = (float **)&blocks[i];
+        for (size_t k = 0; k < sizeof(struct nn_block) / sizeof(float *); k++)
+            free(w[k]);
+    }
+    free(blocks);
+}
+
+void
 nn_work_release(struct nn_work *w)
 {
     free(w->buf);

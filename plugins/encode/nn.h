@@ -48,6 +48,9 @@ struct nn_attn_stats {
  */
 int nn_block_fuse(struct nn_block *b, size_t d);
 
+/* Frees the weights of n blocks (fused or not) and the array itself; accepts NULL. */
+void nn_blocks_free(struct nn_block *blocks, size_t n);
+
 /* Scratch memory reused across blocks, so a forward pass faults its pages in once. */
 struct nn_work {
     float *buf;

@@ -42,12 +42,7 @@ whisper_free(struct whisper *m)
 {
     if (!m)
         return;
-    for (size_t i = 0; m->blocks && i < m->n_layers; i++) {
-        float **w = (float **)&m->blocks[i];
-        for (size_t k = 0; k < sizeof(struct nn_block) / sizeof(float *); k++)
-            free(w[k]);
-    }
-    free(m->blocks);
+    nn_blocks_free(m->blocks, m->n_layers);
     free(m->c1w);
     free(m->c1b);
     free(m->c2w);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/plugin_util.h"
+
 void
 kept_release(struct kept *k)
 {
@@ -14,14 +16,6 @@ kept_release(struct kept *k)
         free(k->feat[m]);
     }
     memset(k, 0, sizeof *k);
-}
-
-static int64_t
-int_at(const struct sieve_tensor *t, uint64_t i)
-{
-    if (t->dtype == SIEVE_DTYPE_I64)
-        return ((const int64_t *)t->data)[i];
-    return ((const int32_t *)t->data)[i];
 }
 
 static int
@@ -76,7 +70,7 @@ from_modality(const struct sieve_host *h, const struct sieve_bundle *b,
             return SIEVE_ENOMEM;
     for (uint64_t i = 0; i < m; i++) {
         int s = ((const unsigned char *)mod->data)[i];
-        int64_t f = int_at(idx, i);
+        int64_t f = plugin_tensor_int_at(idx, i);
         if (s > 1 || f < 0 || f >= full[s].n)
             return sieve_errbuf_set(err, SIEVE_EBADINPUT,
                                     "kept row %llu: modality %d index %lld outside the full "
@@ -99,7 +93,8 @@ from_index(const struct sieve_tensor *idx, const float *tok, int64_t c,
     for (uint64_t i = 0; i < rows; i++) {
         int64_t f;
         if (s == AV_VIDEO) {
-            int64_t t = int_at(idx, 3 * i), y = int_at(idx, 3 * i + 1), x = int_at(idx, 3 * i + 2);
+            int64_t t = plugin_tensor_int_at(idx, 3 * i), y = plugin_tensor_int_at(idx, 3 * i + 1),
+                    x = plugin_tensor_int_at(idx, 3 * i + 2);
             if (t < 0 || y < 0 || x < 0 || t >= fv->gt || y >= fv->gh || x >= fv->gw)
                 return sieve_errbuf_set(err, SIEVE_EBADINPUT,
                                         "kept 'index' row %llu (%lld, %lld, %lld) outside the "
@@ -108,7 +103,7 @@ from_index(const struct sieve_tensor *idx, const float *tok, int64_t c,
                                         (long long)x, fv->gt, fv->gh, fv->gw);
             f = (t * fv->gh + y) * fv->gw + x;
         } else {
-            f = int_at(idx, i);
+            f = plugin_tensor_int_at(idx, i);
             if (f < 0 || f >= full[s].n)
                 return sieve_errbuf_set(err, SIEVE_EBADINPUT,
                                         "kept 'index' %lld outside %lld audio tokens", (long long)f,

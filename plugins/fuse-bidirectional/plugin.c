@@ -23,6 +23,7 @@
 #include <sieve/plugin.h>
 
 #include "../common/av_tokens.h"
+#include "../common/plugin_util.h"
 #include "fuse.h"
 #include "proj.h"
 
@@ -257,24 +258,18 @@ write_out(const struct sieve_host *h, struct sieve_bundle *b, const struct state
     grid[1] = side[AV_VIDEO]->gh;
     grid[2] = side[AV_VIDEO]->gw;
 
-    char buf[64];
-    snprintf(buf, sizeof buf, "fuse-%s", modes[s->p.mode]);
-    rc = h->meta_set(b, "method", buf);
+    rc = plugin_meta_setf(h, b, "method", "fuse-%s", modes[s->p.mode]);
     if (rc == 0)
         rc = h->meta_set(b, "mode", modes[s->p.mode]);
     for (int k = 0; k < 2 && rc == 0; k++) {
         double frac = r->total[k] > 0 ? (double)r->kept[k] / (double)r->total[k] : 1.0;
-        snprintf(buf, sizeof buf, "%.6g", frac);
-        rc = h->meta_set(b, k == AV_VIDEO ? "keep_actual_video" : "keep_actual_audio", buf);
+        rc = plugin_meta_setf(h, b, k == AV_VIDEO ? "keep_actual_video" : "keep_actual_audio",
+                              "%.6g", frac);
     }
-    if (rc == 0) {
-        snprintf(buf, sizeof buf, "%d", r->n_chunks);
-        rc = h->meta_set(b, "n_chunks", buf);
-    }
-    if (rc == 0) {
-        snprintf(buf, sizeof buf, "%lld", (long long)r->c);
-        rc = h->meta_set(b, "width", buf);
-    }
+    if (rc == 0)
+        rc = plugin_meta_setf(h, b, "n_chunks", "%d", r->n_chunks);
+    if (rc == 0)
+        rc = plugin_meta_setf(h, b, "width", "%lld", (long long)r->c);
     if (rc < 0)
         return sieve_errbuf_set(err, rc, "fuse-bidirectional: set metadata");
     return 0;

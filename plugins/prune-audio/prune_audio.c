@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/plugin_util.h"
 #include "methods.h"
 
 enum { P_METHOD, P_KEEP, P_SEGMENTS, P_ALPHA, P_SEED };
@@ -95,14 +96,6 @@ pa_free(void *state)
 }
 
 static int
-meta_num(const struct sieve_host *h, struct sieve_bundle *b, const char *key, double v)
-{
-    char buf[64];
-    snprintf(buf, sizeof buf, "%.9g", v);
-    return h->meta_set(b, key, buf);
-}
-
-static int
 write_outputs(const struct sieve_host *h, const struct state *s, const struct sieve_bundle *in,
               const struct sieve_tensor *x, const float *imp, const float *time,
               const uint8_t *mask, size_t k, struct sieve_bundle *out)
@@ -128,20 +121,17 @@ write_outputs(const struct sieve_host *h, const struct state *s, const struct si
     for (size_t i = 0; i < k; i++)
         ((float *)o->data)[i] = time ? time[ix[i]] : (float)ix[i];
 
-    for (size_t i = 0; i < h->meta_count(in); i++) {
-        const char *key, *val;
-        if (h->meta_at(in, i, &key, &val) == 0 && (rc = h->meta_set(out, key, val)) < 0)
-            return rc;
-    }
+    if ((rc = plugin_meta_copy(h, out, in)) < 0)
+        return rc;
     rc = h->meta_set(out, "method", methods[s->method]);
-    rc = rc < 0 ? rc : meta_num(h, out, "keep_requested", s->keep);
-    rc = rc < 0 ? rc : meta_num(h, out, "keep_actual", n ? (double)k / (double)n : 0);
+    rc = rc < 0 ? rc : plugin_meta_num(h, out, "keep_requested", s->keep);
+    rc = rc < 0 ? rc : plugin_meta_num(h, out, "keep_actual", n ? (double)k / (double)n : 0);
     if (s->method == M_SEGMENT)
-        rc = rc < 0 ? rc : meta_num(h, out, "segments", (double)s->segments);
+        rc = rc < 0 ? rc : plugin_meta_num(h, out, "segments", (double)s->segments);
     if (s->method == M_THRESHOLD)
-        rc = rc < 0 ? rc : meta_num(h, out, "alpha", s->alpha);
+        rc = rc < 0 ? rc : plugin_meta_num(h, out, "alpha", s->alpha);
     if (s->method == M_RANDOM)
-        rc = rc < 0 ? rc : meta_num(h, out, "seed", (double)s->seed);
+        rc = rc < 0 ? rc : plugin_meta_num(h, out, "seed", (double)s->seed);
     return rc < 0 ? rc : 0;
 }
 
@@ -151,11 +141,13 @@ pa_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
 {
     const struct state *s = state;
     const struct sieve_host *h = ctx->host;
-    const struct sieve_tensor *x = h->tensor_get(in[0], "tokens");
+    const struct sieve_tensor *x;
     const struct sieve_tensor *imp = h->tensor_get(in[0], "importance");
     const struct sieve_tensor *time = h->tensor_get(in[0], "time");
-    if (!x || x->dtype != SIEVE_DTYPE_F32 || x->ndim != 2)
-        return sieve_errbuf_set(err, SIEVE_EBADINPUT, "tokens: need f32 tensor 'tokens' [n, c]");
+    int rc =
+        plugin_tensor_need(h, in[0], "tokens", "tokens", SIEVE_DTYPE_F32, 2, "[n, c]", &x, err);
+    if (rc < 0)
+        return rc;
     size_t n = (size_t)x->shape[0];
     if (n > INT32_MAX) /* counts and the index tensor are 32-bit */
         return sieve_errbuf_set(err, SIEVE_EBADINPUT, "tokens: %zu tokens is too many", n);
@@ -188,7 +180,7 @@ pa_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
         k = pa_random(n, s->keep, (uint64_t)s->seed, mask);
         break;
     }
-    int rc = k;
+    rc = k;
     if (k >= 0 && (rc = write_outputs(h, s, in[0], x, im, time ? time->data : NULL, mask, (size_t)k,
                                       out[0])) >= 0)
         rc = 0;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/plugin_util.h"
 #include "methods.h"
 
 enum { P_METHOD, P_KEEP, P_WINDOW, P_FAITHFUL, P_SEED, P_DOMINANT, P_MOTION, P_MATCH };
@@ -122,14 +123,6 @@ pv_free(void *state)
     free(state);
 }
 
-static int
-meta_num(const struct sieve_host *h, struct sieve_bundle *b, const char *key, double v)
-{
-    char buf[64];
-    snprintf(buf, sizeof buf, "%.9g", v);
-    return h->meta_set(b, key, buf);
-}
-
 /* Checks the codec side information and maps it onto the groups. */
 static int
 codec_side(const struct sieve_host *h, const struct sieve_bundle *media, int64_t t, int64_t hh,
@@ -188,40 +181,37 @@ write_outputs(const struct sieve_host *h, const struct state *s, const struct si
         goto fail;
     memcpy(o->data, grid->data, 3 * sizeof(int32_t));
 
-    for (size_t i = 0; i < h->meta_count(in); i++) {
-        const char *key, *val;
-        if (h->meta_at(in, i, &key, &val) == 0 && (rc = h->meta_set(out, key, val)) < 0)
-            goto fail;
-    }
+    if ((rc = plugin_meta_copy(h, out, in)) < 0)
+        goto fail;
     double total = (double)(t * hh * ww);
     rc = h->meta_set(out, "method", methods[s->method]);
-    rc = rc < 0 ? rc : meta_num(h, out, "keep_requested", s->keep);
-    rc = rc < 0 ? rc : meta_num(h, out, "keep_actual", total > 0 ? (double)k / total : 0);
+    rc = rc < 0 ? rc : plugin_meta_num(h, out, "keep_requested", s->keep);
+    rc = rc < 0 ? rc : plugin_meta_num(h, out, "keep_actual", total > 0 ? (double)k / total : 0);
     switch (s->method) {
     case M_DYCOKE:
-        rc = rc < 0 ? rc : meta_num(h, out, "window", (double)s->window);
+        rc = rc < 0 ? rc : plugin_meta_num(h, out, "window", (double)s->window);
         rc = rc < 0 ? rc : h->meta_set(out, "faithful", s->faithful ? "true" : "false");
-        rc = rc < 0 ? rc : meta_num(h, out, "tokens_per_pruned_group", r->param_a);
+        rc = rc < 0 ? rc : plugin_meta_num(h, out, "tokens_per_pruned_group", r->param_a);
         break;
     case M_UNIFORM:
-        rc = rc < 0 ? rc : meta_num(h, out, "pool_h", r->param_a);
-        rc = rc < 0 ? rc : meta_num(h, out, "pool_w", r->param_b);
+        rc = rc < 0 ? rc : plugin_meta_num(h, out, "pool_h", r->param_a);
+        rc = rc < 0 ? rc : plugin_meta_num(h, out, "pool_w", r->param_b);
         break;
     case M_SHUFFLE:
         rc = rc < 0 ? rc : h->meta_set(out, "shuffle_factor", "2");
         break;
     case M_RANDOM:
-        rc = rc < 0 ? rc : meta_num(h, out, "seed", (double)s->seed);
+        rc = rc < 0 ? rc : plugin_meta_num(h, out, "seed", (double)s->seed);
         break;
     case M_VISIONZIP:
-        rc = rc < 0 ? rc : meta_num(h, out, "dominant_ratio", s->dominant);
-        rc = rc < 0 ? rc : meta_num(h, out, "dominant_per_group", r->param_a);
-        rc = rc < 0 ? rc : meta_num(h, out, "contextual_per_group", r->param_b);
+        rc = rc < 0 ? rc : plugin_meta_num(h, out, "dominant_ratio", s->dominant);
+        rc = rc < 0 ? rc : plugin_meta_num(h, out, "dominant_per_group", r->param_a);
+        rc = rc < 0 ? rc : plugin_meta_num(h, out, "contextual_per_group", r->param_b);
         break;
     case M_CODEC:
-        rc = rc < 0 ? rc : meta_num(h, out, "motion_threshold", s->motion_thr);
-        rc = rc < 0 ? rc : meta_num(h, out, "match_threshold", s->match_thr);
-        rc = rc < 0 ? rc : meta_num(h, out, "static_cells_dropped", r->param_b);
+        rc = rc < 0 ? rc : plugin_meta_num(h, out, "motion_threshold", s->motion_thr);
+        rc = rc < 0 ? rc : plugin_meta_num(h, out, "match_threshold", s->match_thr);
+        rc = rc < 0 ? rc : plugin_meta_num(h, out, "static_cells_dropped", r->param_b);
         break;
     default:
         break;
@@ -258,12 +248,14 @@ pv_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
 {
     const struct state *s = state;
     const struct sieve_host *h = ctx->host;
-    const struct sieve_tensor *x = h->tensor_get(in[0], "tokens");
+    const struct sieve_tensor *x;
     const struct sieve_tensor *grid = h->tensor_get(in[0], "grid");
     const struct sieve_tensor *imp = h->tensor_get(in[0], "importance");
     const struct sieve_tensor *time = h->tensor_get(in[0], "time");
-    if (!x || x->dtype != SIEVE_DTYPE_F32 || x->ndim != 3)
-        return sieve_errbuf_set(err, SIEVE_EBADINPUT, "tokens: need f32 tensor 'tokens' [t, p, c]");
+    int rc =
+        plugin_tensor_need(h, in[0], "tokens", "tokens", SIEVE_DTYPE_F32, 3, "[t, p, c]", &x, err);
+    if (rc < 0)
+        return rc;
     int64_t t = x->shape[0], p = x->shape[1], c = x->shape[2];
     if (!grid || grid->dtype != SIEVE_DTYPE_I32 || sieve_tensor_numel(grid) != 3)
         return sieve_errbuf_set(err, SIEVE_EBADINPUT, "tokens: need i32 tensor 'grid' [3]");
@@ -290,7 +282,6 @@ pv_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
     memset(&r, 0, sizeof r);
     uint8_t *is_key = NULL;
     float *cell_motion = NULL;
-    int rc = 0;
     switch (s->method) {
     case M_DYCOKE:
         rc = pv_dycoke(&pin, s->keep, s->window, s->faithful, &r);

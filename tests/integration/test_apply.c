@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "cli_run.h"
+#include "tests/support/cli_test.h"
 #include "core/base/bundle.h"
 
 #define TEST_PATH "SIEVE_PLUGIN_PATH='" SIEVE_TEST_PLUGIN_DIR "'"
@@ -28,11 +28,7 @@ static char dir[] = "/tmp/sieve-apply-test-XXXXXX";
 static const char *
 path_of(const char *name)
 {
-    static char buf[16][512];
-    static int next;
-    char *p = buf[next++ % 16];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
+    return test_path(dir, name);
 }
 
 /* Writes a bundle with one F32 tensor `name` of `shape` holding `data`, and optionally an
@@ -42,19 +38,13 @@ write_tokens(const char *file, const char *name, uint32_t ndim, const int64_t *s
              const float *data, const float *imp, int64_t n_imp)
 {
     struct bundle *b = bundle_new();
-    struct sieve_tensor *t;
     struct sieve_errbuf err;
 
-    assert_int_equal(bundle_tensor_new(b, name, SIEVE_DTYPE_F32, ndim, shape, &t, &err), 0);
-    memcpy(t->data, data, t->nbytes);
-    if (imp) {
-        assert_int_equal(bundle_tensor_new(b, "importance", SIEVE_DTYPE_F32, 1, &n_imp, &t, &err),
-                         0);
-        memcpy(t->data, imp, t->nbytes);
-    }
+    test_tensor_add(b, name, SIEVE_DTYPE_F32, ndim, shape, data);
+    if (imp)
+        test_tensor_add(b, "importance", SIEVE_DTYPE_F32, 1, &n_imp, imp);
     assert_int_equal(bundle_meta_set(b, "source", "test", &err), 0);
-    assert_int_equal(bundle_write(b, file, &err), 0);
-    bundle_free(b);
+    test_bundle_write(b, file);
 }
 
 /*
@@ -131,16 +121,14 @@ static int
 setup(void **state)
 {
     (void)state;
-    return mkdtemp(dir) ? 0 : -1;
+    return test_dir_make(dir);
 }
 
 static int
 teardown(void **state)
 {
-    char cmd[600];
     (void)state;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
+    return test_dir_remove(dir);
 }
 
 /* Norms 1, 5, 3, 5, 0.5, 3: a tie at the top and one at the cut. */

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "core/base/bundle.h"
-#include "tests/integration/cli_run.h"
+#include "tests/support/cli_test.h"
 
 static char dir[256];
 
@@ -35,7 +35,7 @@ setup(void **state)
 {
     (void)state;
     snprintf(dir, sizeof dir, "/tmp/sieve-decode-apply-XXXXXX");
-    if (!mkdtemp(dir))
+    if (test_dir_make(dir) < 0)
         return -1;
     /* 2 s of 25 fps video with B-frames and a stereo AAC track; and a file that is not media. */
     if (sh("ffmpeg -nostdin -v error -y -f lavfi -i testsrc=s=160x120:r=25:d=2 -f lavfi -i "
@@ -50,7 +50,7 @@ static int
 teardown(void **state)
 {
     (void)state;
-    return sh("rm -rf '%s'", dir) == 0 ? 0 : -1;
+    return test_dir_remove(dir);
 }
 
 static void

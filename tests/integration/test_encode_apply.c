@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "cli_run.h"
+#include "tests/support/cli_test.h"
 #include "core/base/bundle.h"
 
 #define FIX SIEVE_FIXTURES "/encode/"
@@ -26,27 +26,21 @@ static char dir[] = "/tmp/sieve-encode-apply-XXXXXX";
 static const char *
 path_of(const char *name)
 {
-    static char buf[8][512];
-    static int next;
-    char *p = buf[next++ % 8];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
+    return test_path(dir, name);
 }
 
 static int
 setup(void **state)
 {
     (void)state;
-    return mkdtemp(dir) ? 0 : -1;
+    return test_dir_make(dir);
 }
 
 static int
 teardown(void **state)
 {
-    char cmd[600];
     (void)state;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
+    return test_dir_remove(dir);
 }
 
 /* Writes the fixture inputs as a decode-style media bundle, with or without audio. */
@@ -62,8 +56,7 @@ write_media(const char *file, int with_audio)
         assert_int_equal(bundle_tensor_add_copy(b, NULL, bundle_tensor_get(in, "mel"), &err), 0);
     assert_int_equal(bundle_meta_set(b, "has_video", "true", &err), 0);
     assert_int_equal(bundle_meta_set(b, "has_audio", with_audio ? "true" : "false", &err), 0);
-    assert_int_equal(bundle_write(b, file, &err), 0);
-    bundle_free(b);
+    test_bundle_write(b, file);
     bundle_free(in);
 }
 

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -18,51 +17,33 @@
 #include <math.h>
 
 #include "core/base/bundle.h"
-#include "core/base/half.h"
+#include "tests/support/cli_test.h"
+#include "tests/unit/base/bundle_test_util.h"
 
 #define FIXTURE SIEVE_FIXTURES "/safetensors/all_dtypes.safetensors"
 
-/* Runs `sieve ARGS` through the shell; returns the exit status and the output in *out. */
+/*
+ * Runs `sieve ARGS`; returns the exit status and stdout in *out (followed by stderr when
+ * merge_stderr is set).
+ */
 static int
 run(const char *args, int merge_stderr, char **out)
 {
-    char cmd[1024];
-    size_t cap = 1 << 16, n = 0, r;
-    char *buf = malloc(cap);
-    FILE *p;
-    int status;
+    struct cli_result r;
+    size_t n, m;
 
-    snprintf(cmd, sizeof cmd, "'%s' %s%s", SIEVE_BINARY, args, merge_stderr ? " 2>&1" : "");
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    while ((r = fread(buf + n, 1, cap - 1 - n, p)) > 0)
-        n += r;
-    buf[n] = '\0';
-    status = pclose(p);
-    *out = buf;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* Element i widened to double, decoded here independently of cmd_inspect.c. */
-static double
-value(const struct sieve_tensor *t, uint64_t i)
-{
-    switch (t->dtype) {
-    case SIEVE_DTYPE_F32:
-        return ((const float *)t->data)[i];
-    case SIEVE_DTYPE_F16:
-        return half_f16_to_f32(((const uint16_t *)t->data)[i]);
-    case SIEVE_DTYPE_BF16:
-        return half_bf16_to_f32(((const uint16_t *)t->data)[i]);
-    case SIEVE_DTYPE_F64:
-        return ((const double *)t->data)[i];
-    case SIEVE_DTYPE_I64:
-        return (double)((const int64_t *)t->data)[i];
-    case SIEVE_DTYPE_I32:
-        return ((const int32_t *)t->data)[i];
-    default:
-        return ((const uint8_t *)t->data)[i];
-    }
+    assert_int_equal(cli_run(&r, "", args), 0);
+    assert_non_null(r.out);
+    assert_non_null(r.err);
+    n = strlen(r.out);
+    m = merge_stderr ? strlen(r.err) : 0;
+    *out = malloc(n + m + 1);
+    assert_non_null(*out);
+    memcpy(*out, r.out, n);
+    memcpy(*out + n, r.err, m);
+    (*out)[n + m] = '\0';
+    cli_result_release(&r);
+    return r.status;
 }
 
 /* Min, max, mean and population standard deviation in two plain passes. */
@@ -75,14 +56,14 @@ expect_stats(const struct sieve_tensor *t, double *min, double *max, double *mea
     *min = INFINITY;
     *max = -INFINITY;
     for (uint64_t i = 0; i < n; i++) {
-        double v = value(t, i);
+        double v = tensor_value(t, i);
         *min = v < *min ? v : *min;
         *max = v > *max ? v : *max;
         sum += v;
     }
     *mean = sum / (double)n;
     for (uint64_t i = 0; i < n; i++)
-        sq += (value(t, i) - *mean) * (value(t, i) - *mean);
+        sq += (tensor_value(t, i) - *mean) * (tensor_value(t, i) - *mean);
     *std = sqrt(sq / (double)n);
 }
 

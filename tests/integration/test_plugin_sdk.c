@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "cli_run.h"
+#include "tests/support/cli_test.h"
 #include "core/base/bundle.h"
 
 static char dir[] = "/tmp/sieve-sdk-test-XXXXXX";

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "cli_run.h"
+#include "tests/support/cli_test.h"
 
 #define TEST_PATH "SIEVE_PLUGIN_PATH='" SIEVE_TEST_PLUGIN_DIR "'"
 #define N_BAD 9 /* rejected files in build/test-plugins (see tests/plugins/loader) */

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "cli_run.h"
+#include "tests/support/cli_test.h"
 #include "core/base/bundle.h"
 
 /* The fixture loader is shared with the unit tests; this executable links only sieve_base. */
@@ -30,21 +30,7 @@ static struct golden gold;
 static const char *
 path_of(const char *name)
 {
-    static char buf[4][512];
-    static int next;
-    char *p = buf[next++ % 4];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
-
-static void
-add_tensor(struct bundle *b, const char *name, int32_t dtype, uint32_t ndim, const int64_t *shape,
-           const void *data)
-{
-    struct sieve_tensor *t;
-    struct sieve_errbuf err;
-    assert_int_equal(bundle_tensor_new(b, name, dtype, ndim, shape, &t, &err), 0);
-    memcpy(t->data, data, t->nbytes);
+    return test_path(dir, name);
 }
 
 /* Writes the encode-style bundle of a fixture input (and, for vision, decode's media). */
@@ -62,32 +48,30 @@ write_input(const struct golden_input *in, int with_grid)
         int64_t three = 3;
         for (int64_t i = 0; i < in->t; i++)
             time[i] = 1.0f * (float)i + 0.5f;
-        add_tensor(b, "tokens", SIEVE_DTYPE_F32, 3, shape, in->x);
+        test_tensor_add(b, "tokens", SIEVE_DTYPE_F32, 3, shape, in->x);
         if (with_grid)
-            add_tensor(b, "grid", SIEVE_DTYPE_I32, 1, &three, grid);
-        add_tensor(b, "importance", SIEVE_DTYPE_F32, 2, ts, in->imp);
-        add_tensor(b, "time", SIEVE_DTYPE_F32, 1, &in->t, time);
+            test_tensor_add(b, "grid", SIEVE_DTYPE_I32, 1, &three, grid);
+        test_tensor_add(b, "importance", SIEVE_DTYPE_F32, 2, ts, in->imp);
+        test_tensor_add(b, "time", SIEVE_DTYPE_F32, 1, &in->t, time);
     } else {
         int64_t shape[2] = {in->n, in->c};
         for (int64_t i = 0; i < in->n; i++)
             time[i] = 0.04f * (float)i;
-        add_tensor(b, "tokens", SIEVE_DTYPE_F32, 2, shape, in->x);
-        add_tensor(b, "importance", SIEVE_DTYPE_F32, 1, &in->n, in->imp);
-        add_tensor(b, "time", SIEVE_DTYPE_F32, 1, &in->n, time);
+        test_tensor_add(b, "tokens", SIEVE_DTYPE_F32, 2, shape, in->x);
+        test_tensor_add(b, "importance", SIEVE_DTYPE_F32, 1, &in->n, in->imp);
+        test_tensor_add(b, "time", SIEVE_DTYPE_F32, 1, &in->n, time);
     }
     assert_int_equal(bundle_meta_set(b, "sample", "clip01", &err), 0);
     snprintf(name, sizeof name, "%s%s.safetensors", in->name, with_grid ? "" : "-nogrid");
-    assert_int_equal(bundle_write(b, path_of(name), &err), 0);
-    bundle_free(b);
+    test_bundle_write(b, path_of(name));
     free(time);
     if (in->vision) {
         struct bundle *m = bundle_new();
         int64_t shape[3] = {in->frames, in->mh, in->mw};
-        add_tensor(m, "frame_type", SIEVE_DTYPE_U8, 1, &in->frames, in->ftype);
-        add_tensor(m, "motion", SIEVE_DTYPE_F32, 3, shape, in->motion);
+        test_tensor_add(m, "frame_type", SIEVE_DTYPE_U8, 1, &in->frames, in->ftype);
+        test_tensor_add(m, "motion", SIEVE_DTYPE_F32, 3, shape, in->motion);
         snprintf(name, sizeof name, "%s-media.safetensors", in->name);
-        assert_int_equal(bundle_write(m, path_of(name), &err), 0);
-        bundle_free(m);
+        test_bundle_write(m, path_of(name));
     }
 }
 
@@ -95,7 +79,7 @@ static int
 setup(void **state)
 {
     (void)state;
-    if (!mkdtemp(dir) || golden_load(FIXTURES, &gold) < 0)
+    if (test_dir_make(dir) < 0 || golden_load(FIXTURES, &gold) < 0)
         return -1;
     return 0;
 }
@@ -103,11 +87,9 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-    char cmd[600];
     (void)state;
     golden_release(&gold);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
+    return test_dir_remove(dir);
 }
 
 /* The --set arguments of a golden case. */

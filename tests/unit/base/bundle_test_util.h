@@ -41,7 +41,10 @@ pattern_value(int32_t dtype, uint64_t i)
     }
 }
 
-/* Element i of t widened to double (exact for every value the pattern produces). */
+/*
+ * Element i of t widened to double (exact for every value the pattern produces), decoded
+ * independently of the bundle code and of `sieve inspect` (test_inspect.c uses it too).
+ */
 static inline double
 tensor_value(const struct sieve_tensor *t, uint64_t i)
 {

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "mock_host.h"
+#include "tests/support/mock_host.h"
 #include "plugins/encode/st.h"
 
 #define FIX SIEVE_FIXTURES "/encode/"
@@ -71,8 +71,8 @@ media(int video, int audio)
     }
     if (audio)
         add_input(b, "mel", SIEVE_DTYPE_F32);
-    mock_host.meta_set(b, "has_video", video ? "true" : "false");
-    mock_host.meta_set(b, "has_audio", audio ? "true" : "false");
+    mock_host()->meta_set(b, "has_video", video ? "true" : "false");
+    mock_host()->meta_set(b, "has_audio", audio ? "true" : "false");
     return b;
 }
 
@@ -80,7 +80,7 @@ media(int video, int audio)
 static void
 assert_golden(const struct sieve_bundle *out, const char *name, const char *key)
 {
-    const struct sieve_tensor *t = mock_host.tensor_get(out, name);
+    const struct sieve_tensor *t = mock_host()->tensor_get(out, name);
     assert_non_null(t);
     assert_int_equal(t->dtype, SIEVE_DTYPE_F32);
     int64_t dims[3] = {-1, -1, -1};
@@ -135,13 +135,13 @@ test_encode__clip_matches_reference(void **unused)
     struct sieve_bundle *out = run_ok(kv, in);
     assert_golden(out, "tokens", "clip.tokens");
     assert_golden(out, "importance", "clip.importance");
-    const int32_t *grid = mock_host.tensor_get(out, "grid")->data;
+    const int32_t *grid = mock_host()->tensor_get(out, "grid")->data;
     assert_int_equal(grid[0], 2);
     assert_int_equal(grid[1], 4);
     assert_int_equal(grid[2], 4);
-    assert_string_equal(mock_host.meta_get(out, "layer"), "1");
-    assert_string_equal(mock_host.meta_get(out, "importance"), "cls-attention");
-    const float *time = mock_host.tensor_get(out, "time")->data;
+    assert_string_equal(mock_host()->meta_get(out, "layer"), "1");
+    assert_string_equal(mock_host()->meta_get(out, "importance"), "cls-attention");
+    const float *time = mock_host()->tensor_get(out, "time")->data;
     assert_float_equal(time[0], 0.0, 1e-9);
     assert_float_equal(time[1], 1.0, 1e-9); /* frame 2's pts */
     mock_bundle_free(out);
@@ -163,14 +163,14 @@ test_encode__siglip_matches_reference(void **unused)
     struct sieve_bundle *out = run_ok(kv, in);
     assert_golden(out, "tokens", "siglip.tokens");
     assert_golden(out, "importance", "siglip.importance");
-    assert_string_equal(mock_host.meta_get(out, "importance"), "attention-received");
+    assert_string_equal(mock_host()->meta_get(out, "importance"), "attention-received");
     mock_bundle_free(out);
     /* The default layer (-2) skips post_layernorm. */
     const char *pen[] = {"model", "siglip:" FIX "siglip_tiny.safetensors", "heads", "2", NULL};
     out = run_ok(pen, in);
     assert_golden(out, "tokens", "siglip_pen.tokens");
     assert_golden(out, "importance", "siglip_pen.importance");
-    assert_string_equal(mock_host.meta_get(out, "layer"), "1");
+    assert_string_equal(mock_host()->meta_get(out, "layer"), "1");
     mock_bundle_free(out);
     mock_bundle_free(in);
 }
@@ -185,9 +185,9 @@ test_encode__whisper_matches_reference(void **unused)
     struct sieve_bundle *out = run_ok(omni, in);
     assert_golden(out, "tokens", "whisper_omni.tokens");
     assert_golden(out, "importance", "whisper_omni.importance");
-    const float *time = mock_host.tensor_get(out, "time")->data;
+    const float *time = mock_host()->tensor_get(out, "time")->data;
     assert_float_equal(time[10], 0.4, 1e-6); /* 25 tokens per second */
-    assert_string_equal(mock_host.meta_get(out, "tokens_per_second"), "25");
+    assert_string_equal(mock_host()->meta_get(out, "tokens_per_second"), "25");
     mock_bundle_free(out);
 
     const char *window[] = {"modality",
@@ -224,8 +224,8 @@ test_encode__omni_chunks_are_independent(void **unused)
     int64_t ms[2] = {M, L};
     mock_tensor_add(in, "mel", SIEVE_DTYPE_F32, 2, ms, mel);
     struct sieve_bundle *whole = run_ok(kv, in);
-    const struct sieve_tensor *tw = mock_host.tensor_get(whole, "tokens");
-    const struct sieve_tensor *iw = mock_host.tensor_get(whole, "importance");
+    const struct sieve_tensor *tw = mock_host()->tensor_get(whole, "tokens");
+    const struct sieve_tensor *iw = mock_host()->tensor_get(whole, "importance");
     assert_int_equal(tw->shape[0], L / 4);
     float *piece = malloc((size_t)(M * CF) * sizeof *piece);
     for (int64_t c = 0; c < L / CF; c++) {
@@ -235,8 +235,8 @@ test_encode__omni_chunks_are_independent(void **unused)
         int64_t ps[2] = {M, CF};
         mock_tensor_add(pin, "mel", SIEVE_DTYPE_F32, 2, ps, piece);
         struct sieve_bundle *part = run_ok(kv, pin);
-        const struct sieve_tensor *tp = mock_host.tensor_get(part, "tokens");
-        const struct sieve_tensor *ip = mock_host.tensor_get(part, "importance");
+        const struct sieve_tensor *tp = mock_host()->tensor_get(part, "tokens");
+        const struct sieve_tensor *ip = mock_host()->tensor_get(part, "importance");
         assert_int_equal(tp->shape[0], CF / 4);
         const float *a = (const float *)tw->data + c * (CF / 4) * tp->shape[1], *b = tp->data;
         for (int64_t i = 0; i < (CF / 4) * tp->shape[1]; i++)
@@ -284,13 +284,13 @@ test_encode__builtin_vision_matches_reference(void **unused)
     struct sieve_bundle *out = run_ok(kv, in);
     assert_golden(out, "tokens", "builtin.tokens");
     assert_golden(out, "importance", "builtin.importance");
-    const int32_t *grid = mock_host.tensor_get(out, "grid")->data;
+    const int32_t *grid = mock_host()->tensor_get(out, "grid")->data;
     assert_int_equal(grid[0], 2);
     assert_int_equal(grid[1], 2);
     assert_int_equal(grid[2], 3);
-    assert_string_equal(mock_host.meta_get(out, "modality"), "vision");
-    assert_string_equal(mock_host.meta_get(out, "dims"), "t,p,c");
-    assert_string_equal(mock_host.meta_get(out, "dim"), "48");
+    assert_string_equal(mock_host()->meta_get(out, "modality"), "vision");
+    assert_string_equal(mock_host()->meta_get(out, "dims"), "t,p,c");
+    assert_string_equal(mock_host()->meta_get(out, "dim"), "48");
     mock_bundle_free(out);
     mock_bundle_free(in);
 }
@@ -298,10 +298,11 @@ test_encode__builtin_vision_matches_reference(void **unused)
 static int
 same_outputs(const struct sieve_bundle *a, const struct sieve_bundle *b)
 {
-    if (mock_host.tensor_count(a) != mock_host.tensor_count(b))
+    if (mock_host()->tensor_count(a) != mock_host()->tensor_count(b))
         return 0;
-    for (size_t i = 0; i < mock_host.tensor_count(a); i++) {
-        const struct sieve_tensor *x = mock_host.tensor_at(a, i), *y = mock_host.tensor_at(b, i);
+    for (size_t i = 0; i < mock_host()->tensor_count(a); i++) {
+        const struct sieve_tensor *x = mock_host()->tensor_at(a, i),
+                                  *y = mock_host()->tensor_at(b, i);
         if (strcmp(x->name, y->name) || x->nbytes != y->nbytes ||
             memcmp(x->data, y->data, x->nbytes))
             return 0;
@@ -325,19 +326,19 @@ test_encode__builtin_vision_is_bit_identical(void **unused)
     const char *kv[] = {"dim", "96", NULL};
     struct sieve_bundle *a = run_ok(kv, in), *b = run_ok(kv, in);
     assert_true(same_outputs(a, b));
-    const struct sieve_tensor *tok = mock_host.tensor_get(a, "tokens");
+    const struct sieve_tensor *tok = mock_host()->tensor_get(a, "tokens");
     assert_int_equal(tok->shape[0], 3);
     assert_int_equal(tok->shape[1], 6);
     assert_int_equal(tok->shape[2], 96);
     /* Importance is attention received, so it sums to 1 within each temporal group. */
-    const float *imp = mock_host.tensor_get(a, "importance")->data;
+    const float *imp = mock_host()->tensor_get(a, "importance")->data;
     for (int g = 0; g < 3; g++) {
         double s = 0;
         for (int p = 0; p < 6; p++)
             s += imp[g * 6 + p];
         assert_float_equal(s, 1.0, 1e-5);
     }
-    const float *time = mock_host.tensor_get(a, "time")->data;
+    const float *time = mock_host()->tensor_get(a, "time")->data;
     assert_float_equal(time[2], 2.0, 1e-9);
     /* A different seed is a different projection. */
     const char *other[] = {"dim", "96", "seed", "1", NULL};
@@ -369,8 +370,8 @@ test_encode__builtin_vision_bytes_are_pinned(void **unused)
     struct sieve_bundle *in = media(1, 0);
     const char *kv[] = {"dim", "48", "seed", "7", NULL};
     struct sieve_bundle *out = run_ok(kv, in);
-    const struct sieve_tensor *t = mock_host.tensor_get(out, "tokens");
-    const struct sieve_tensor *i = mock_host.tensor_get(out, "importance");
+    const struct sieve_tensor *t = mock_host()->tensor_get(out, "tokens");
+    const struct sieve_tensor *i = mock_host()->tensor_get(out, "importance");
     uint64_t h = fnv1a(t->data, t->nbytes, 0xcbf29ce484222325ull);
     h = fnv1a(i->data, i->nbytes, h);
     if (h != BUILTIN_VISION_HASH)
@@ -393,7 +394,7 @@ test_encode__builtin_audio_is_bit_identical(void **unused)
     const char *kv[] = {"modality", "audio", NULL};
     struct sieve_bundle *a = run_ok(kv, in), *b = run_ok(kv, in);
     assert_true(same_outputs(a, b));
-    const struct sieve_tensor *tok = mock_host.tensor_get(a, "tokens");
+    const struct sieve_tensor *tok = mock_host()->tensor_get(a, "tokens");
     /* 200 + 200 + 50 mel frames -> 100 + 100 + 25 encoder frames -> 112 tokens of 384. */
     assert_int_equal(tok->ndim, 2);
     assert_int_equal(tok->shape[0], 112);
@@ -401,9 +402,9 @@ test_encode__builtin_audio_is_bit_identical(void **unused)
     const float *t = tok->data;
     for (size_t i = 0; i < tok->nbytes / 4; i++)
         assert_true(isfinite(t[i]));
-    const float *time = mock_host.tensor_get(a, "time")->data;
+    const float *time = mock_host()->tensor_get(a, "time")->data;
     assert_float_equal(time[111], 111 * 0.04, 1e-5);
-    assert_string_equal(mock_host.meta_get(a, "dim"), "384");
+    assert_string_equal(mock_host()->meta_get(a, "dim"), "384");
     mock_bundle_free(a);
     mock_bundle_free(b);
     mock_bundle_free(in);

@@ -10,7 +10,6 @@
 
 #include <cmocka.h>
 
-#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,42 +19,23 @@
 #include "plugins/evaluate/metrics.h"
 #include "tests/support/mock_host.h"
 
-struct loaded {
-    void *dl;
-    const struct sieve_plugin *desc;
-};
-
-static struct loaded
+static struct mock_plugin
 load_plugin(const char *name)
 {
     char path[512];
-    struct loaded l;
+    struct mock_plugin l;
     snprintf(path, sizeof path, "%s/%s.so", SIEVE_BUILD_PLUGIN_DIR, name);
-    l.dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    assert_non_null(l.dl);
-    sieve_entry_fn entry = (sieve_entry_fn)dlsym(l.dl, SIEVE_ENTRY_SYMBOL);
-    assert_non_null(entry);
-    l.desc = entry();
+    assert_int_equal(mock_plugin_open(&l, path), 0);
     assert_string_equal(l.desc->name, name);
     return l;
 }
 
-/* Default parameter values from the table, with one optional string override. */
+/* Default parameter values from the table, with one optional override. */
 static void
 defaults(const struct sieve_plugin *d, struct sieve_value *v, const char *key, const char *val)
 {
-    for (uint32_t i = 0; i < d->n_params; i++) {
-        const struct sieve_param *row = &d->params[i];
-        memset(&v[i], 0, sizeof v[i]);
-        v[i].type = row->type;
-        v[i].s = key && !strcmp(row->name, key) ? val : row->def;
-        v[i].f = atof(v[i].s);
-        v[i].i = atoll(v[i].s);
-        if (row->type == SIEVE_PARAM_ENUM)
-            for (int k = 0; row->choices[k]; k++)
-                if (!strcmp(row->choices[k], v[i].s))
-                    v[i].i = k;
-    }
+    const char *kv[] = {key, val, NULL};
+    assert_int_equal(mock_params(d, key ? kv : NULL, v), 0);
 }
 
 /* Full encode outputs: video 2 groups of 1x2 tokens, audio 3 tokens, width 2. */
@@ -93,7 +73,7 @@ metric(const struct sieve_bundle *b, const char *name)
 static struct sieve_bundle *
 run_evaluate(struct sieve_bundle *kept, int with_audio, struct sieve_errbuf *err, int *rc)
 {
-    struct loaded l = load_plugin("evaluate");
+    struct mock_plugin l = load_plugin("evaluate");
     const struct sieve_host *h = mock_host();
     struct sieve_value v[16];
     void *state;
@@ -109,7 +89,7 @@ run_evaluate(struct sieve_bundle *kept, int with_audio, struct sieve_errbuf *err
     l.desc->free(state);
     mock_bundle_free(vb);
     mock_bundle_free(ab);
-    dlclose(l.dl);
+    mock_plugin_close(&l);
     return ob;
 }
 
@@ -261,7 +241,7 @@ test_evaluate__reduce_means_probe_and_answers(void **st)
           f);
     fclose(f);
 
-    struct loaded l = load_plugin("evaluate-reduce");
+    struct mock_plugin l = load_plugin("evaluate-reduce");
     assert_true(l.desc->flags & SIEVE_PLUGIN_REDUCE);
     const struct sieve_host *h = mock_host();
     struct sieve_value v[8];
@@ -325,7 +305,7 @@ test_evaluate__reduce_means_probe_and_answers(void **st)
     mock_bundle_free(ob);
     for (int i = 0; i < 4; i++)
         mock_bundle_free(in[i]);
-    dlclose(l.dl);
+    mock_plugin_close(&l);
     unlink(path);
 }
 

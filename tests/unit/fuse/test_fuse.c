@@ -13,7 +13,6 @@
 
 #include <cmocka.h>
 
-#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,20 +334,11 @@ test_fuse__seeded_projection_is_fixed(void **st)
 
 /* ---- the plugin through the ABI ----------------------------------------------------------- */
 
-struct loaded {
-    void *dl;
-    const struct sieve_plugin *desc;
-};
-
-static struct loaded
+static struct mock_plugin
 load_plugin(void)
 {
-    struct loaded l;
-    l.dl = dlopen(SIEVE_BUILD_PLUGIN_DIR "/fuse-bidirectional.so", RTLD_NOW | RTLD_LOCAL);
-    assert_non_null(l.dl);
-    sieve_entry_fn entry = (sieve_entry_fn)dlsym(l.dl, SIEVE_ENTRY_SYMBOL);
-    assert_non_null(entry);
-    l.desc = entry();
+    struct mock_plugin l;
+    assert_int_equal(mock_plugin_open(&l, SIEVE_BUILD_PLUGIN_DIR "/fuse-bidirectional.so"), 0);
     assert_string_equal(l.desc->name, "fuse-bidirectional");
     return l;
 }
@@ -358,27 +348,10 @@ static void
 param_values(const struct sieve_plugin *d, struct sieve_value *v, const char *mode, double keep,
              const char *proj)
 {
-    for (uint32_t i = 0; i < d->n_params; i++) {
-        const struct sieve_param *row = &d->params[i];
-        memset(&v[i], 0, sizeof v[i]);
-        v[i].type = row->type;
-        if (row->type == SIEVE_PARAM_FLOAT || row->type == SIEVE_PARAM_INT) {
-            v[i].f = atof(row->def);
-            v[i].i = atoll(row->def);
-        } else {
-            v[i].s = row->def;
-        }
-        if (!strcmp(row->name, "mode")) {
-            v[i].s = mode;
-            for (int k = 0; row->choices[k]; k++)
-                if (!strcmp(row->choices[k], mode))
-                    v[i].i = k;
-        }
-        if (!strcmp(row->name, "keep"))
-            v[i].f = keep;
-        if (!strcmp(row->name, "proj") && proj)
-            v[i].s = proj;
-    }
+    char k[32];
+    snprintf(k, sizeof k, "%.17g", keep);
+    const char *kv[] = {"mode", mode, "keep", k, proj ? "proj" : NULL, proj, NULL};
+    assert_int_equal(mock_params(d, kv, v), 0);
 }
 
 /* A full visual bundle (2 groups of 2x2 merged tokens, width 4) and 50 audio tokens (width 3). */
@@ -410,7 +383,7 @@ static void
 test_fuse__plugin_writes_interleaved_bundle(void **st)
 {
     (void)st;
-    struct loaded l = load_plugin();
+    struct mock_plugin l = load_plugin();
     const struct sieve_host *h = mock_host();
     struct sieve_value v[32];
     struct sieve_errbuf err;
@@ -470,7 +443,7 @@ test_fuse__plugin_writes_interleaved_bundle(void **st)
     mock_bundle_free(ob);
     mock_bundle_free(vb);
     mock_bundle_free(ab);
-    dlclose(l.dl);
+    mock_plugin_close(&l);
 }
 
 static void
@@ -497,7 +470,7 @@ test_fuse__plugin_reads_projection_file(void **st)
     assert_int_equal(proj_load(path, "proj", 5, 3, &m, &err), SIEVE_EFORMAT);
     assert_int_equal(proj_load(path, "other", 4, 3, &m, &err), SIEVE_EFORMAT);
 
-    struct loaded l = load_plugin();
+    struct mock_plugin l = load_plugin();
     const struct sieve_host *h = mock_host();
     struct sieve_value v[32];
     void *state;
@@ -519,7 +492,7 @@ test_fuse__plugin_reads_projection_file(void **st)
     mock_bundle_free(vb);
     mock_bundle_free(ab);
     mock_bundle_free(ob);
-    dlclose(l.dl);
+    mock_plugin_close(&l);
     unlink(path);
 }
 

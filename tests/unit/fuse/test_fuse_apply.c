@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include "core/base/bundle.h"
+#include "tests/support/cli_test.h"
 
 static char dir[64];
 
@@ -23,37 +24,26 @@ setup(void **st)
 {
     (void)st;
     snprintf(dir, sizeof dir, "/tmp/sieve-fuse-apply-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return test_dir_make(dir);
 }
 
 static int
 teardown(void **st)
 {
     (void)st;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_dir_remove(dir);
 }
 
 static void
 write_bundle(struct bundle *b, const char *name)
 {
-    char path[256];
-    struct sieve_errbuf err;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (bundle_write(b, path, &err) < 0)
-        fail_msg("write: %s", err.msg);
-    bundle_free(b);
+    test_bundle_write(b, test_path(dir, name));
 }
 
 static struct sieve_tensor *
 add(struct bundle *b, const char *name, int32_t dtype, uint32_t ndim, const int64_t *shape)
 {
-    struct sieve_tensor *t;
-    struct sieve_errbuf err;
-    if (bundle_tensor_new(b, name, dtype, ndim, shape, &t, &err) < 0)
-        fail_msg("tensor: %s", err.msg);
-    return t;
+    return test_tensor_add(b, name, dtype, ndim, shape, NULL);
 }
 
 /* Encode-like bundles: 4 s of video (4 groups of 2x3 tokens, width 8) and audio (100, 4). */

@@ -1,0 +1,79 @@
+/*
+ * cli_util.c - what several verbs share (see cli.h): the --store/--json/--help options, usage
+ * on --help or a usage error, opening the store and finding a run with the error printed, and
+ * printing a JSON document.
+ */
+#include "cli/cli.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "store/store.h"
+
+int
+cli_usage(void (*usage)(FILE *f), int help)
+{
+    usage(help ? stdout : stderr);
+    return help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+}
+
+int
+cli_parse_opts(int argc, char **argv, void (*usage)(FILE *f), const char **store, int *json)
+{
+    struct option longopts[4];
+    size_t n = 0;
+    int c;
+
+    if (json)
+        longopts[n++] = (struct option){"json", no_argument, NULL, 'j'};
+    if (store)
+        longopts[n++] = (struct option){"store", required_argument, NULL, 's'};
+    longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[n] = (struct option){NULL, 0, NULL, 0};
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'j')
+            *json = 1;
+        else if (c == 's')
+            *store = optarg;
+        else
+            return cli_usage(usage, c == 'h');
+    }
+    return -1;
+}
+
+int
+cli_store_open(const char *verb, const char *store_opt, struct store **st)
+{
+    struct sieve_errbuf err;
+    if (store_open(cli_store_dir(store_opt), st, &err) < 0) {
+        cli_error(verb, "%s", err.msg);
+        return CLI_EXIT_FAIL;
+    }
+    return CLI_EXIT_OK;
+}
+
+int
+cli_run_get(const char *verb, struct store *st, int64_t id, struct store_run *run)
+{
+    struct sieve_errbuf err;
+    if (store_run_get(st, id, run, &err) < 0) {
+        cli_error(verb, "%s", err.msg);
+        return CLI_EXIT_NOTFOUND;
+    }
+    return CLI_EXIT_OK;
+}
+
+int
+cli_json_print(struct json_t *doc, size_t flags)
+{
+    char *text = json_dumps(doc, flags);
+    json_decref(doc);
+    if (!text)
+        return -1;
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
