@@ -429,14 +429,14 @@ static int
 metrics_last_id(struct store *st, int64_t *id, struct sieve_errbuf *err)
 {
     sqlite3_stmt *s;
-    int rc = store_prepare(st, "SELECT coalesce(max(id), 0) FROM metrics", &s, err);
+    int rc = store_stmt(st, STORE_STMT_METRIC_LAST, &s, err);
     if (rc < 0)
         return rc;
     if (sqlite3_step(s) == SQLITE_ROW)
         *id = sqlite3_column_int64(s, 0);
     else
         rc = store_fail(st, err, "insert metric");
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
     return rc;
 }
 
