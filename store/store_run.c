@@ -453,7 +453,8 @@ store_metrics_insert_locked(struct store *st, const struct store_metric *rows, s
         return rc;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct store_metric *m = &rows[i];
-        /* A key's rows usually come together: forget its old rows once per run of them. */
+        /* Only rows older than this call are forgotten, so forgetting a key again is harmless;
+         * a key's rows come together, so it happens once per key. */
         if (m->task_key &&
             (i == 0 || !rows[i - 1].task_key || strcmp(m->task_key, rows[i - 1].task_key))) {
             store_bind_text(forget, 1, m->task_key);

@@ -28,18 +28,6 @@ static const char *dag =
 
 static const double dag_adds[] = {0, 1, 2, 11, 12};
 
-/* `sieve table RUN --format csv` in the workspace. Ownership: the caller frees it. */
-static char *
-table_csv(struct ws *w, const char *run)
-{
-    char cmd[1200], out[400];
-    ws_path(w, "table.csv", out, sizeof out);
-    snprintf(cmd, sizeof cmd, "'%s' table %s --format csv --store '%s' > '%s'", SIEVE_BINARY, run,
-             w->store, out);
-    assert_int_equal(system(cmd), 0);
-    return ws_read(out);
-}
-
 static void
 test_sched_run__dag_completes_then_is_cached(void **state)
 {
@@ -100,7 +88,7 @@ test_sched_run__dag_completes_then_is_cached(void **state)
     assert_non_null(strstr(st, "\"state\": \"done\""));
     free(st);
     /* the cached run's table is the first run's: its tasks show the rows of their keys */
-    char *t1 = table_csv(&w, "1"), *t2 = table_csv(&w, "last");
+    char *t1 = ws_table_csv(&w, "1"), *t2 = ws_table_csv(&w, "last");
     assert_int_equal(strncmp(t1, "k,c0,c1,Avg\n1,", 14), 0);
     assert_non_null(strstr(t1, "\n2,"));
     assert_string_equal(t1, t2);
