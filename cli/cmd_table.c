@@ -4,9 +4,10 @@
  *
  * RUN is a run id, a run name (its newest run) or `last`. The rows are the metric rows the
  * scheduler stored from `sieve.metrics` (evaluate-reduce's per-category means, or evaluate's
- * per-sample rows, averaged), with those of cached tasks borrowed from the run that computed
- * them (core/table_store.h); core/table.c lays them out (variants as rows, categories and
- * Avg as columns, or one matrix variable's values as columns with --pivot).
+ * per-sample rows, averaged) for the task keys of the run's done and cached tasks, so a
+ * cached task shows the rows of the artifact it reused (store_metrics_query); core/table.c
+ * lays them out (variants as rows, categories and Avg as columns, or one matrix variable's
+ * values as columns with --pivot).
  * Exit codes: 0; 1 store failure; 2 usage; 3 no such run or no such metric.
  */
 #include <getopt.h>
@@ -16,7 +17,6 @@
 
 #include "cli/cli.h"
 #include "core/table.h"
-#include "core/table_store.h"
 #include "store/store.h"
 
 static void
@@ -129,7 +129,7 @@ cmd_table(int argc, char **argv)
     if (rc == 0)
         rc = resolve_run(st, argv[optind], &run, &err);
     if (rc == 0)
-        rc = table_store_rows(st, run, node, &rows, &n, &err);
+        rc = store_metrics_query(st, run, node, &rows, &n, &err);
     if (rc == 0) {
         in = calloc(n + 1, sizeof *in);
         if (!in)

@@ -32,8 +32,8 @@ sched_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t
-wall_ms(void)
+int64_t
+sched_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -153,15 +153,15 @@ sched_task_end(struct sched *s, uint32_t t, int state, const char *error)
     switch (state) {
     case ST_FAILED:
         s->n_failed++;
-        sched_store_update(s, t, "failed", NULL, error, -1, wall_ms());
+        sched_store_update(s, t, "failed", NULL, error, -1, sched_wall_ms());
         break;
     case ST_SKIPPED:
         s->n_skipped++;
-        sched_store_update(s, t, "cancelled", NULL, error, -1, wall_ms());
+        sched_store_update(s, t, "cancelled", NULL, error, -1, sched_wall_ms());
         break;
     case ST_CANCELLED:
         s->n_cancelled++;
-        sched_store_update(s, t, "cancelled", NULL, error, -1, wall_ms());
+        sched_store_update(s, t, "cancelled", NULL, error, -1, sched_wall_ms());
         break;
     default:
         break;
@@ -186,6 +186,52 @@ sched_task_requeue(struct sched *s, uint32_t t, int64_t delay_ms)
     }
 }
 
+int
+sched_metrics_parse(const struct sched *s, uint32_t t, const char *json, struct sched_metrics *out)
+{
+    const struct plan_task *pt = &s->p->tasks[t];
+    const struct plan_node *n = &s->p->nodes[pt->node];
+    json_error_t jerr;
+    size_t i;
+    json_t *e;
+
+    memset(out, 0, sizeof *out);
+    if (!json || !*json)
+        return 0;
+    out->doc = json_loads(json, 0, &jerr);
+    if (!json_is_array(out->doc))
+        return 0;
+    out->rows = calloc(json_array_size(out->doc) + 1, sizeof *out->rows);
+    if (!out->rows)
+        return SIEVE_ENOMEM;
+    json_array_foreach(out->doc, i, e)
+    {
+        json_t *m = json_object_get(e, "metric"), *c = json_object_get(e, "category");
+        json_t *v = json_object_get(e, "value"), *smp = json_object_get(e, "sample");
+        if (!json_is_string(m) || !json_is_number(v))
+            continue;
+        out->rows[out->n++] = (struct store_metric){
+            .run = s->o->run,
+            .node = n->name,
+            .variant = n->variants[pt->variant].label,
+            .sample = json_is_string(smp) ? json_string_value(smp) : NULL,
+            .category = json_is_string(c) ? json_string_value(c) : "all",
+            .metric = json_string_value(m),
+            .value = json_number_value(v),
+            .task_key = pt->key_hex,
+        };
+    }
+    return 0;
+}
+
+void
+sched_metrics_release(struct sched_metrics *m)
+{
+    free(m->rows);
+    json_decref(m->doc);
+    memset(m, 0, sizeof *m);
+}
+
 /* Indexes a finished task's artifacts and metric rows, then releases its dependents. */
 void
 sched_task_done(struct sched *s, uint32_t t, const void *result_msg)
@@ -193,14 +239,14 @@ sched_task_done(struct sched *s, uint32_t t, const void *result_msg)
     const struct proto_msg *r = result_msg;
     const struct plan_task *pt = &s->p->tasks[t];
     const struct plan_node *n = &s->p->nodes[pt->node];
-    struct store_artifact arts[16];
-    char keys[16][PLAN_KEY_HEX];
-    struct store_metric *rows = NULL;
-    size_t n_rows = 0, n_arts = 0;
-    json_t *metrics = NULL;
+    struct store_artifact arts[SCHED_OUTPUTS_MAX];
+    char keys[SCHED_OUTPUTS_MAX][PLAN_KEY_HEX];
+    struct sched_metrics m;
+    size_t n_arts = 0;
     struct sieve_errbuf err;
+    int rc;
 
-    for (uint32_t i = 0; i < n->n_outputs && i < 16; i++) {
+    for (uint32_t i = 0; i < n->n_outputs && i < SCHED_OUTPUTS_MAX; i++) {
         plan_artifact_hex(s->p, t, i, keys[i]);
         arts[n_arts] = (struct store_artifact){.key = keys[i], .run = s->o->run};
         for (size_t j = 0; j < r->n_artifacts; j++) {
@@ -211,35 +257,13 @@ sched_task_done(struct sched *s, uint32_t t, const void *result_msg)
         }
         n_arts++;
     }
-    if (r->metrics && r->metrics[0]) {
-        json_error_t jerr;
-        metrics = json_loads(r->metrics, 0, &jerr);
-        if (json_is_array(metrics)) {
-            rows = calloc(json_array_size(metrics) + 1, sizeof *rows);
-            size_t i;
-            json_t *e;
-            json_array_foreach(metrics, i, e)
-            {
-                json_t *m = json_object_get(e, "metric"), *c = json_object_get(e, "category");
-                json_t *v = json_object_get(e, "value"), *smp = json_object_get(e, "sample");
-                if (!rows || !json_is_string(m) || !json_is_number(v))
-                    continue;
-                rows[n_rows++] = (struct store_metric){
-                    .run = s->o->run,
-                    .node = n->name,
-                    .variant = n->variants[pt->variant].label,
-                    .sample = json_is_string(smp) ? json_string_value(smp) : NULL,
-                    .category = json_is_string(c) ? json_string_value(c) : "all",
-                    .metric = json_string_value(m),
-                    .value = json_number_value(v),
-                };
-            }
-        }
-    }
-    int rc = store_batch_task_done(s->batch, s->o->run, t, s->t[t].attempts, wall_ms(), arts,
-                                   n_arts, rows, n_rows, &err);
-    free(rows);
-    json_decref(metrics);
+    rc = sched_metrics_parse(s, t, r->metrics, &m);
+    if (rc < 0)
+        sieve_errbuf_set(&err, rc, "metric rows: out of memory");
+    else
+        rc = store_batch_task_done(s->batch, s->o->run, t, s->t[t].attempts, sched_wall_ms(), arts,
+                                   n_arts, m.rows, m.n, &err);
+    sched_metrics_release(&m);
     if (rc < 0) {
         /* The object is on disk but not indexed: fail the task rather than claim it done. */
         sched_task_end(s, t, ST_FAILED, err.msg);

@@ -11,6 +11,7 @@
 #ifndef SIEVE_CORE_SCHED_INT_H
 #define SIEVE_CORE_SCHED_INT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -19,6 +20,11 @@
 
 struct transport;
 struct store_batch;
+struct store_metric;
+struct json_t;
+
+/* Output ports of a task the scheduler indexes (more than any plugin has). */
+#define SCHED_OUTPUTS_MAX 16
 
 enum stask_state {
     ST_PENDING = 0,
@@ -111,8 +117,26 @@ struct sched {
     struct sieve_errbuf store_err;
 };
 
+/* The metric rows a task's `sieve.metrics` JSON carries, for its run, node, variant and key. */
+struct sched_metrics {
+    struct store_metric *rows;
+    size_t n;
+    struct json_t *doc; /* owns the strings the rows point into */
+};
+
 /* sched.c */
 int64_t sched_now_ms(void);
+int64_t sched_wall_ms(void);
+/*
+ * Parses the `sieve.metrics` array of task t (NULL or "": none) into store rows labelled
+ * with the task's node, variant and key; elements without a string "metric" and a number
+ * "value" are skipped, a missing "category" is "all". Malformed JSON gives no rows: metrics
+ * are a report, never a reason to fail the task. Errors: SIEVE_ENOMEM.
+ * Ownership: sched_metrics_release, also after an error.
+ */
+int sched_metrics_parse(const struct sched *s, uint32_t t, const char *json,
+                        struct sched_metrics *out);
+void sched_metrics_release(struct sched_metrics *m);
 void sched_flush(struct sched *s);
 void sched_kick(struct sched *s);
 void sched_task_label(const struct sched *s, uint32_t t, char *buf, size_t len);

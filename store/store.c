@@ -9,6 +9,7 @@
 #include "store/store_int.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,58 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  size INTEGER NOT NULL,"
     "  mtime_ns INTEGER NOT NULL,"
     "  sha256 TEXT NOT NULL) WITHOUT ROWID;",
+
+    /* 3: metric rows belong to the task key that produced them, so a cached task shows the
+     * rows of its artifact in any run. Old rows get the key of the one task of their run
+     * with their node and variant (and sample, when several match); rows no task claims
+     * keep an empty key and stay rows of their run. Where a key was computed twice, the
+     * newest rows stand, as they would for a new insert. */
+    "ALTER TABLE metrics ADD COLUMN task_key TEXT;"
+    "UPDATE metrics SET task_key = coalesce("
+    "  (SELECT CASE WHEN count(*) = 1 THEN max(t.task_key) END FROM tasks t"
+    "   WHERE t.run = metrics.run AND t.node = metrics.node"
+    "     AND t.variant_label = metrics.variant AND t.sample IS metrics.sample),"
+    "  (SELECT CASE WHEN count(*) = 1 THEN max(t.task_key) END FROM tasks t"
+    "   WHERE t.run = metrics.run AND t.node = metrics.node"
+    "     AND t.variant_label = metrics.variant));"
+    "CREATE INDEX metrics_key ON metrics(task_key);"
+    "DELETE FROM metrics WHERE task_key IS NOT NULL AND EXISTS(SELECT 1 FROM metrics m"
+    "  WHERE m.task_key = metrics.task_key AND (m.run, m.node) > (metrics.run, metrics.node));",
 };
+
+static const char *const stmt_sql[STORE_STMT_N] = {
+    [STORE_STMT_TASK_UPDATE] = "UPDATE tasks SET state = coalesce(?3, state),"
+                               " attempts = CASE WHEN ?4 >= 0 THEN ?4 ELSE attempts END,"
+                               " device = coalesce(?5, device),"
+                               " error = CASE WHEN ?6 IS NULL THEN error WHEN ?6 = '' THEN NULL"
+                               "   ELSE ?6 END,"
+                               " started_ms = CASE WHEN ?7 >= 0 THEN ?7 ELSE started_ms END,"
+                               " finished_ms = CASE WHEN ?8 >= 0 THEN ?8 ELSE finished_ms END"
+                               " WHERE run = ?1 AND idx = ?2",
+    [STORE_STMT_ARTIFACT_PUT] = "INSERT INTO artifacts(key, bytes, checksum, run, created_ms,"
+                                " last_used_ms) VALUES(?1,?2,?3,?4,?5,?5) ON CONFLICT(key)"
+                                " DO UPDATE SET bytes = ?2, checksum = ?3, last_used_ms = ?5",
+    [STORE_STMT_METRIC_INSERT] = "INSERT INTO metrics(run, node, variant, sample, category,"
+                                 " metric, value, task_key) VALUES(?,?,?,?,?,?,?,?)",
+    /* The rows a key had before the insert that began after row id ?2. */
+    [STORE_STMT_METRIC_FORGET] = "DELETE FROM metrics WHERE task_key = ?1 AND id <= ?2",
+    [STORE_STMT_METRIC_LAST] = "SELECT coalesce(max(id), 0) FROM metrics",
+};
+
+int
+store_stmt(struct store *st, enum store_stmt which, sqlite3_stmt **out, struct sieve_errbuf *err)
+{
+    if (!st->stmt[which]) {
+        if (sqlite3_prepare_v3(st->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+                               &st->stmt[which], NULL) != SQLITE_OK) {
+            st->stmt[which] = NULL;
+            *out = NULL;
+            return store_fail(st, err, "prepare statement");
+        }
+    }
+    *out = st->stmt[which];
+    return 0;
+}
 
 int
 store_fail(struct store *st, struct sieve_errbuf *err, const char *what)
@@ -157,6 +209,21 @@ store_column_dup(sqlite3_stmt *s, int col)
 {
     const unsigned char *t = sqlite3_column_text(s, col);
     return t ? strdup((const char *)t) : NULL;
+}
+
+int
+store_grow(void *arrp, size_t *cap, size_t len, size_t size)
+{
+    void *a;
+    if (len < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 16;
+    memcpy(&a, arrp, sizeof a);
+    if (nc > SIZE_MAX / size || !(a = realloc(a, nc * size)))
+        return -1;
+    memcpy(arrp, &a, sizeof a);
+    *cap = nc;
+    return 0;
 }
 
 static int
@@ -279,6 +346,8 @@ store_close(struct store *st)
 {
     if (!st)
         return;
+    for (int i = 0; i < STORE_STMT_N; i++)
+        sqlite3_finalize(st->stmt[i]);
     if (st->db)
         sqlite3_close_v2(st->db);
     free(st->dir);

@@ -43,7 +43,7 @@
 #define STORE_HEX 65 /* 64 hex digits and a NUL */
 
 /* The newest schema version this build knows. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -209,6 +209,14 @@ int store_artifact_list(struct store *st, struct store_artifact_row **out, size_
 
 /* ---- metrics --------------------------------------------------------------------------- */
 
+/*
+ * Metric rows belong to the task key that produced them (the `sieve.metrics` of its
+ * artifact), not to a run: the artifact is content-addressed, so its rows hold in every run
+ * whose task has that key, computed or cached. A run's rows are found by joining its done and
+ * cached tasks to the rows of their keys; nothing is copied between runs. Rows without a
+ * key (inserted without one, or from a store before schema 3 that no task claimed) stay rows
+ * of the run they were inserted for.
+ */
 struct store_metric {
     int64_t run;
     const char *node;
@@ -217,11 +225,20 @@ struct store_metric {
     const char *category;
     const char *metric;
     double value;
+    const char *task_key; /* hex of the producing task's key; NULL: a row of `run` only */
 };
+/*
+ * Inserts metric rows in one transaction. The rows of a task key replace the rows that key
+ * had before (a recomputed artifact's metrics are the new ones).
+ */
 int store_metrics_insert(struct store *st, const struct store_metric *rows, size_t n,
                          struct sieve_errbuf *err);
-/* Metric rows of a run (node NULL: all), strings owned by the array.
- * Ownership: store_metric_rows_free. */
+/*
+ * The metric rows of a run (node NULL: all nodes): the rows of the keys of its tasks in state
+ * done or cached, labelled with that task's run, node and variant, in task order, then the
+ * run's rows without a key. Strings are owned by the array.
+ * Ownership: store_metric_rows_free.
+ */
 int store_metrics_query(struct store *st, int64_t run, const char *node, struct store_metric **out,
                         size_t *n, struct sieve_errbuf *err);
 void store_metric_rows_free(struct store_metric *rows, size_t n);

@@ -9,9 +9,21 @@
 
 #include "store/store.h"
 
+/* Statements the hot paths (the scheduler's batch, metric inserts) run many times: prepared
+ * once per store, kept until store_close. */
+enum store_stmt {
+    STORE_STMT_TASK_UPDATE,
+    STORE_STMT_ARTIFACT_PUT,
+    STORE_STMT_METRIC_INSERT,
+    STORE_STMT_METRIC_FORGET,
+    STORE_STMT_METRIC_LAST,
+    STORE_STMT_N
+};
+
 struct store {
     char *dir;
     sqlite3 *db;
+    sqlite3_stmt *stmt[STORE_STMT_N];
 };
 
 /* Translates a SQLite failure once: "<what>: <sqlite message>", SIEVE_ESTORE. */
@@ -19,6 +31,11 @@ int store_fail(struct store *st, struct sieve_errbuf *err, const char *what);
 
 /* Prepares `sql`; on failure fills err and returns SIEVE_ESTORE. */
 int store_prepare(struct store *st, const char *sql, sqlite3_stmt **out, struct sieve_errbuf *err);
+
+/* The kept statement `which`, prepared on first use. The caller resets it after each use.
+ * Errors: SIEVE_ESTORE. Ownership: the store's. */
+int store_stmt(struct store *st, enum store_stmt which, sqlite3_stmt **out,
+               struct sieve_errbuf *err);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
 int store_begin(struct store *st, struct sieve_errbuf *err);
@@ -34,10 +51,18 @@ int64_t store_now_ms(void);
 /* Indexes one artifact inside an open transaction (shared by index and task_finish). */
 int store_artifact_index_locked(struct store *st, const struct store_artifact *a,
                                 struct sieve_errbuf *err);
+/* Writes the index row of an artifact whose checksum and size are known (no file access). */
+int store_artifact_put(struct store *st, const char *key, uint64_t bytes, const char *checksum,
+                       int64_t run, int64_t now_ms, struct sieve_errbuf *err);
 int store_metrics_insert_locked(struct store *st, const struct store_metric *rows, size_t n,
                                 struct sieve_errbuf *err);
 int store_task_update_locked(struct store *st, int64_t run, uint32_t idx,
                              const struct store_task_update *u, struct sieve_errbuf *err);
+
+/* Makes room for one more element in a growing array `*(T **)arrp` holding `len` of `*cap`
+ * elements of `size` bytes (doubling, 16 at first). Returns 0, or -1 when out of memory (the
+ * array is unchanged). */
+int store_grow(void *arrp, size_t *cap, size_t len, size_t size);
 
 /* A malloc'd copy of a column's text, or NULL for SQL NULL (and on no memory). */
 char *store_column_dup(sqlite3_stmt *s, int col);

@@ -129,8 +129,6 @@ store_artifact_index_locked(struct store *st, const struct store_artifact *a,
     char path[STORE_PATH_MAX], sum[STORE_HEX];
     struct stat sb;
     uint64_t bytes;
-    sqlite3_stmt *s;
-    int64_t now = store_now_ms();
     int rc;
 
     if (store_object_path(st, a->key, path, sizeof path, 0) < 0)
@@ -151,20 +149,25 @@ store_artifact_index_locked(struct store *st, const struct store_artifact *a,
     } else if ((rc = store_file_sha256(path, sum, &bytes, err)) < 0) {
         return rc;
     }
-    if ((rc = store_prepare(st,
-                            "INSERT INTO artifacts(key, bytes, checksum, run, created_ms,"
-                            " last_used_ms) VALUES(?1,?2,?3,?4,?5,?5) ON CONFLICT(key) DO UPDATE"
-                            " SET bytes = ?2, checksum = ?3, last_used_ms = ?5",
-                            &s, err)) < 0)
+    return store_artifact_put(st, a->key, bytes, sum, a->run, store_now_ms(), err);
+}
+
+int
+store_artifact_put(struct store *st, const char *key, uint64_t bytes, const char *checksum,
+                   int64_t run, int64_t now_ms, struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, STORE_STMT_ARTIFACT_PUT, &s, err);
+    if (rc < 0)
         return rc;
-    store_bind_text(s, 1, a->key);
+    store_bind_text(s, 1, key);
     sqlite3_bind_int64(s, 2, (int64_t)bytes);
-    store_bind_text(s, 3, sum);
-    sqlite3_bind_int64(s, 4, a->run);
-    sqlite3_bind_int64(s, 5, now);
+    store_bind_text(s, 3, checksum);
+    sqlite3_bind_int64(s, 4, run);
+    sqlite3_bind_int64(s, 5, now_ms);
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_fail(st, err, "index artifact");
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
     return rc;
 }
 
@@ -312,15 +315,9 @@ store_artifact_list(struct store *st, struct store_artifact_row **out, size_t *n
         struct store_artifact_row *r;
         const char *k = (const char *)sqlite3_column_text(s, 0);
         const char *c = (const char *)sqlite3_column_text(s, 1);
-        if (len == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            struct store_artifact_row *nr = realloc(rows, nc * sizeof *nr);
-            if (!nr) {
-                rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list artifacts: out of memory");
-                break;
-            }
-            rows = nr;
-            cap = nc;
+        if (store_grow(&rows, &cap, len, sizeof *rows) < 0) {
+            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list artifacts: out of memory");
+            break;
         }
         r = &rows[len++];
         snprintf(r->key, sizeof r->key, "%s", k ? k : "");
@@ -534,15 +531,9 @@ store_gc(struct store *st, uint64_t max_bytes, struct store_gc_report *rep,
             goto out;
         while (total > max_bytes && (step = sqlite3_step(s)) == SQLITE_ROW) {
             const char *k = (const char *)sqlite3_column_text(s, 0);
-            if (nv == cap) {
-                size_t nc = cap ? cap * 2 : 64;
-                struct victim *nvp = realloc(v, nc * sizeof *nvp);
-                if (!nvp) {
-                    rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "gc: out of memory");
-                    goto out;
-                }
-                v = nvp;
-                cap = nc;
+            if (store_grow(&v, &cap, nv, sizeof *v) < 0) {
+                rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "gc: out of memory");
+                goto out;
             }
             snprintf(v[nv].key, sizeof v[nv].key, "%s", k ? k : "");
             v[nv].bytes = (uint64_t)sqlite3_column_int64(s, 1);

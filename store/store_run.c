@@ -149,15 +149,9 @@ store_run_list(struct store *st, struct store_run **out, size_t *n, struct sieve
         0)
         return rc;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            struct store_run *nr = realloc(runs, nc * sizeof *nr);
-            if (!nr) {
-                rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list runs: out of memory");
-                break;
-            }
-            runs = nr;
-            cap = nc;
+        if (store_grow(&runs, &cap, len, sizeof *runs) < 0) {
+            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list runs: out of memory");
+            break;
         }
         read_run(s, &runs[len++]);
     }
@@ -286,16 +280,7 @@ store_task_update_locked(struct store *st, int64_t run, uint32_t idx,
                          const struct store_task_update *u, struct sieve_errbuf *err)
 {
     sqlite3_stmt *s;
-    int rc = store_prepare(st,
-                           "UPDATE tasks SET state = coalesce(?3, state),"
-                           " attempts = CASE WHEN ?4 >= 0 THEN ?4 ELSE attempts END,"
-                           " device = coalesce(?5, device),"
-                           " error = CASE WHEN ?6 IS NULL THEN error WHEN ?6 = '' THEN NULL"
-                           "   ELSE ?6 END,"
-                           " started_ms = CASE WHEN ?7 >= 0 THEN ?7 ELSE started_ms END,"
-                           " finished_ms = CASE WHEN ?8 >= 0 THEN ?8 ELSE finished_ms END"
-                           " WHERE run = ?1 AND idx = ?2",
-                           &s, err);
+    int rc = store_stmt(st, STORE_STMT_TASK_UPDATE, &s, err);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(s, 1, run);
@@ -310,7 +295,7 @@ store_task_update_locked(struct store *st, int64_t run, uint32_t idx,
         rc = store_fail(st, err, "update task");
     else if (sqlite3_changes(st->db) == 0)
         rc = sieve_errbuf_set(err, SIEVE_ENOENT, "no task %u in run %lld", idx, (long long)run);
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
     return rc;
 }
 
@@ -368,15 +353,9 @@ store_task_list(struct store *st, int64_t run, const char *state, const char *no
     store_bind_text(s, 3, node);
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         struct store_task_row *r;
-        if (len == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            struct store_task_row *nr = realloc(rows, nc * sizeof *nr);
-            if (!nr) {
-                rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list tasks: out of memory");
-                break;
-            }
-            rows = nr;
-            cap = nc;
+        if (store_grow(&rows, &cap, len, sizeof *rows) < 0) {
+            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list tasks: out of memory");
+            break;
         }
         r = &rows[len++];
         r->run = run;
@@ -445,32 +424,59 @@ store_tasks_requeue(struct store *st, int64_t run, struct sieve_errbuf *err)
 
 /* ---- metrics --------------------------------------------------------------------------- */
 
+/* The largest metric row id, so an insert can drop its keys' older rows but never its own. */
+static int
+metrics_last_id(struct store *st, int64_t *id, struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, STORE_STMT_METRIC_LAST, &s, err);
+    if (rc < 0)
+        return rc;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        *id = sqlite3_column_int64(s, 0);
+    else
+        rc = store_fail(st, err, "insert metric");
+    sqlite3_reset(s);
+    return rc;
+}
+
 int
 store_metrics_insert_locked(struct store *st, const struct store_metric *rows, size_t n,
                             struct sieve_errbuf *err)
 {
-    sqlite3_stmt *s;
-    int rc = store_prepare(st,
-                           "INSERT INTO metrics(run, node, variant, sample, category, metric,"
-                           " value) VALUES(?,?,?,?,?,?,?)",
-                           &s, err);
-    if (rc < 0)
+    sqlite3_stmt *ins, *forget;
+    int64_t last = 0;
+    int rc;
+    if ((rc = store_stmt(st, STORE_STMT_METRIC_INSERT, &ins, err)) < 0 ||
+        (rc = store_stmt(st, STORE_STMT_METRIC_FORGET, &forget, err)) < 0 ||
+        (rc = metrics_last_id(st, &last, err)) < 0)
         return rc;
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_reset(s);
-        sqlite3_bind_int64(s, 1, rows[i].run);
-        store_bind_text(s, 2, rows[i].node);
-        store_bind_text(s, 3, rows[i].variant ? rows[i].variant : "{}");
-        store_bind_text(s, 4, rows[i].sample);
-        store_bind_text(s, 5, rows[i].category);
-        store_bind_text(s, 6, rows[i].metric);
-        sqlite3_bind_double(s, 7, rows[i].value);
-        if (sqlite3_step(s) != SQLITE_DONE) {
-            rc = store_fail(st, err, "insert metric");
-            break;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const struct store_metric *m = &rows[i];
+        /* Only rows older than this call are forgotten, so forgetting a key again is harmless;
+         * a key's rows come together, so it happens once per key. */
+        if (m->task_key &&
+            (i == 0 || !rows[i - 1].task_key || strcmp(m->task_key, rows[i - 1].task_key))) {
+            store_bind_text(forget, 1, m->task_key);
+            sqlite3_bind_int64(forget, 2, last);
+            if (sqlite3_step(forget) != SQLITE_DONE)
+                rc = store_fail(st, err, "replace metrics");
+            sqlite3_reset(forget);
+            if (rc < 0)
+                break;
         }
+        sqlite3_bind_int64(ins, 1, m->run);
+        store_bind_text(ins, 2, m->node);
+        store_bind_text(ins, 3, m->variant ? m->variant : "{}");
+        store_bind_text(ins, 4, m->sample);
+        store_bind_text(ins, 5, m->category);
+        store_bind_text(ins, 6, m->metric);
+        sqlite3_bind_double(ins, 7, m->value);
+        store_bind_text(ins, 8, m->task_key);
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            rc = store_fail(st, err, "insert metric");
+        sqlite3_reset(ins);
     }
-    sqlite3_finalize(s);
     return rc;
 }
 
@@ -499,24 +505,27 @@ store_metrics_query(struct store *st, int64_t run, const char *node, struct stor
 
     *out = NULL;
     *n = 0;
+    /* A cached task's rows are those of its key, whichever run computed them. */
     if ((rc = store_prepare(st,
-                            "SELECT node, variant, sample, category, metric, value FROM metrics"
-                            " WHERE run = ?1 AND (?2 IS NULL OR node = ?2) ORDER BY id",
+                            "SELECT t.node, t.variant_label, m.sample, m.category, m.metric,"
+                            " m.value, m.task_key, t.idx AS o1, m.id AS o2"
+                            " FROM tasks t JOIN metrics m ON m.task_key = t.task_key"
+                            " WHERE t.run = ?1 AND t.state IN ('done', 'cached')"
+                            " AND (?2 IS NULL OR t.node = ?2)"
+                            " UNION ALL"
+                            " SELECT node, variant, sample, category, metric, value, NULL,"
+                            " -1, id FROM metrics WHERE run = ?1 AND task_key IS NULL"
+                            " AND (?2 IS NULL OR node = ?2)"
+                            " ORDER BY o1, o2",
                             &s, err)) < 0)
         return rc;
     sqlite3_bind_int64(s, 1, run);
     store_bind_text(s, 2, node);
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         struct store_metric *m;
-        if (len == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            struct store_metric *nr = realloc(rows, nc * sizeof *nr);
-            if (!nr) {
-                rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "query metrics: out of memory");
-                break;
-            }
-            rows = nr;
-            cap = nc;
+        if (store_grow(&rows, &cap, len, sizeof *rows) < 0) {
+            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "query metrics: out of memory");
+            break;
         }
         m = &rows[len++];
         m->run = run;
@@ -526,6 +535,7 @@ store_metrics_query(struct store *st, int64_t run, const char *node, struct stor
         m->category = store_column_dup(s, 3);
         m->metric = store_column_dup(s, 4);
         m->value = sqlite3_column_double(s, 5);
+        m->task_key = store_column_dup(s, 6);
     }
     if (rc == 0 && step != SQLITE_DONE)
         rc = store_fail(st, err, "query metrics");
@@ -548,6 +558,7 @@ store_metric_rows_free(struct store_metric *rows, size_t n)
         free((char *)rows[i].sample);
         free((char *)rows[i].category);
         free((char *)rows[i].metric);
+        free((char *)rows[i].task_key);
     }
     free(rows);
 }
@@ -597,15 +608,9 @@ store_event_list(struct store *st, int64_t run, int64_t after, size_t limit,
     sqlite3_bind_int64(s, 3, limit ? (int64_t)limit : -1);
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         struct store_event *e;
-        if (len == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            struct store_event *ne = realloc(ev, nc * sizeof *ne);
-            if (!ne) {
-                rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list events: out of memory");
-                break;
-            }
-            ev = ne;
-            cap = nc;
+        if (store_grow(&ev, &cap, len, sizeof *ev) < 0) {
+            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list events: out of memory");
+            break;
         }
         e = &ev[len++];
         e->id = sqlite3_column_int64(s, 0);
@@ -675,15 +680,9 @@ store_device_list(struct store *st, struct store_device **out, size_t *n, struct
                             &s, err)) < 0)
         return rc;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            struct store_device *nd = realloc(d, nc * sizeof *nd);
-            if (!nd) {
-                rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list devices: out of memory");
-                break;
-            }
-            d = nd;
-            cap = nc;
+        if (store_grow(&d, &cap, len, sizeof *d) < 0) {
+            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list devices: out of memory");
+            break;
         }
         d[len].name = store_column_dup(s, 0);
         d[len].state = store_column_dup(s, 1);

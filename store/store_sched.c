@@ -27,7 +27,6 @@ struct op {
 
 struct store_batch {
     struct store *st;
-    sqlite3_stmt *update, *artifact;
     struct op *ops;
     size_t n, cap;
 };
@@ -49,45 +48,17 @@ op_release(struct op *o)
         free((char *)o->arts[i].checksum);
     }
     free(o->arts);
-    for (size_t i = 0; i < o->n_metrics; i++) {
-        free((char *)o->metrics[i].node);
-        free((char *)o->metrics[i].variant);
-        free((char *)o->metrics[i].sample);
-        free((char *)o->metrics[i].category);
-        free((char *)o->metrics[i].metric);
-    }
-    free(o->metrics);
+    store_metric_rows_free(o->metrics, o->n_metrics);
 }
 
 int
 store_batch_new(struct store *st, struct store_batch **out, struct sieve_errbuf *err)
 {
     struct store_batch *b = calloc(1, sizeof *b);
-    int rc;
     *out = NULL;
     if (!b)
         return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
     b->st = st;
-    /* The same statements as store_task_update_locked and store_artifact_index_locked, kept
-     * prepared. */
-    if ((rc = store_prepare(st,
-                            "UPDATE tasks SET state = coalesce(?3, state),"
-                            " attempts = CASE WHEN ?4 >= 0 THEN ?4 ELSE attempts END,"
-                            " device = coalesce(?5, device),"
-                            " error = CASE WHEN ?6 IS NULL THEN error WHEN ?6 = '' THEN NULL"
-                            "   ELSE ?6 END,"
-                            " started_ms = CASE WHEN ?7 >= 0 THEN ?7 ELSE started_ms END,"
-                            " finished_ms = CASE WHEN ?8 >= 0 THEN ?8 ELSE finished_ms END"
-                            " WHERE run = ?1 AND idx = ?2",
-                            &b->update, err)) < 0 ||
-        (rc = store_prepare(st,
-                            "INSERT INTO artifacts(key, bytes, checksum, run, created_ms,"
-                            " last_used_ms) VALUES(?1,?2,?3,?4,?5,?5) ON CONFLICT(key) DO UPDATE"
-                            " SET bytes = ?2, checksum = ?3, last_used_ms = ?5",
-                            &b->artifact, err)) < 0) {
-        store_batch_free(b);
-        return rc;
-    }
     *out = b;
     return 0;
 }
@@ -102,23 +73,15 @@ store_batch_free(struct store_batch *b)
     for (size_t i = 0; i < b->n; i++)
         op_release(&b->ops[i]);
     free(b->ops);
-    sqlite3_finalize(b->update);
-    sqlite3_finalize(b->artifact);
     free(b);
 }
 
 static struct op *
 push(struct store_batch *b, struct sieve_errbuf *err)
 {
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        struct op *n = realloc(b->ops, cap * sizeof *n);
-        if (!n) {
-            sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
-            return NULL;
-        }
-        b->ops = n;
-        b->cap = cap;
+    if (store_grow(&b->ops, &b->cap, b->n, sizeof *b->ops) < 0) {
+        sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+        return NULL;
     }
     struct op *o = &b->ops[b->n++];
     memset(o, 0, sizeof *o);
@@ -182,67 +145,33 @@ store_batch_task_done(struct store_batch *b, int64_t run, uint32_t idx, int atte
         o->metrics[i].sample = dup(metrics[i].sample);
         o->metrics[i].category = dup(metrics[i].category);
         o->metrics[i].metric = dup(metrics[i].metric);
+        o->metrics[i].task_key = dup(metrics[i].task_key);
     }
     return 0;
-}
-
-static int
-apply_update(struct store_batch *b, const struct op *o, struct sieve_errbuf *err)
-{
-    sqlite3_stmt *s = b->update;
-    const struct store_task_update *u = &o->u;
-    int rc = 0;
-    sqlite3_reset(s);
-    sqlite3_bind_int64(s, 1, o->run);
-    sqlite3_bind_int64(s, 2, o->idx);
-    store_bind_text(s, 3, u->state);
-    sqlite3_bind_int(s, 4, u->attempts);
-    store_bind_text(s, 5, u->device);
-    store_bind_text(s, 6, u->error);
-    sqlite3_bind_int64(s, 7, u->started_ms);
-    sqlite3_bind_int64(s, 8, u->finished_ms);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        rc = store_fail(b->st, err, "update task");
-    else if (sqlite3_changes(b->st->db) == 0)
-        rc = sieve_errbuf_set(err, SIEVE_ENOENT, "no task %u in run %lld", o->idx,
-                              (long long)o->run);
-    sqlite3_reset(s);
-    return rc;
 }
 
 /* A finished task: artifacts (with the worker's checksums), metric rows, state; all or none. */
 static int
 apply_done(struct store_batch *b, const struct op *o, struct sieve_errbuf *err)
 {
-    sqlite3 *db = b->st->db;
+    struct store *st = b->st;
     int rc = 0;
-    if (sqlite3_exec(db, "SAVEPOINT task_done", NULL, NULL, NULL) != SQLITE_OK)
-        return store_fail(b->st, err, "savepoint");
+    if (sqlite3_exec(st->db, "SAVEPOINT task_done", NULL, NULL, NULL) != SQLITE_OK)
+        return store_fail(st, err, "savepoint");
     for (size_t i = 0; i < o->n_arts && rc == 0; i++) {
         const struct store_artifact *a = &o->arts[i];
-        if (!a->checksum) {
-            /* No checksum from the worker: the store's own path hashes the file. */
-            rc = store_artifact_index_locked(b->st, a, err);
-            continue;
-        }
-        sqlite3_stmt *s = b->artifact;
-        sqlite3_reset(s);
-        store_bind_text(s, 1, a->key);
-        sqlite3_bind_int64(s, 2, (int64_t)a->bytes);
-        store_bind_text(s, 3, a->checksum);
-        sqlite3_bind_int64(s, 4, a->run);
-        sqlite3_bind_int64(s, 5, o->u.finished_ms);
-        if (sqlite3_step(s) != SQLITE_DONE)
-            rc = store_fail(b->st, err, "index artifact");
-        sqlite3_reset(s);
+        /* Without a checksum from the worker the store hashes the file itself. */
+        rc = a->checksum ? store_artifact_put(st, a->key, a->bytes, a->checksum, a->run,
+                                              o->u.finished_ms, err)
+                         : store_artifact_index_locked(st, a, err);
     }
     if (rc == 0 && o->n_metrics)
-        rc = store_metrics_insert_locked(b->st, o->metrics, o->n_metrics, err);
+        rc = store_metrics_insert_locked(st, o->metrics, o->n_metrics, err);
     if (rc == 0)
-        rc = apply_update(b, o, err);
+        rc = store_task_update_locked(st, o->run, o->idx, &o->u, err);
     if (rc < 0)
-        sqlite3_exec(db, "ROLLBACK TO task_done", NULL, NULL, NULL);
-    sqlite3_exec(db, "RELEASE task_done", NULL, NULL, NULL);
+        sqlite3_exec(st->db, "ROLLBACK TO task_done", NULL, NULL, NULL);
+    sqlite3_exec(st->db, "RELEASE task_done", NULL, NULL, NULL);
     return rc;
 }
 
@@ -256,8 +185,10 @@ store_batch_commit(struct store_batch *b, struct sieve_errbuf *err)
         return rc; /* the queue stays; the next commit tries again */
     for (size_t i = 0; i < b->n; i++) {
         struct sieve_errbuf oe;
-        int r = b->ops[i].kind == OP_DONE ? apply_done(b, &b->ops[i], &oe)
-                                          : apply_update(b, &b->ops[i], &oe);
+        int r =
+            b->ops[i].kind == OP_DONE
+                ? apply_done(b, &b->ops[i], &oe)
+                : store_task_update_locked(b->st, b->ops[i].run, b->ops[i].idx, &b->ops[i].u, &oe);
         if (r < 0 && first == 0) {
             /* One bad row must not lose the others: report the first, keep going. */
             first = r;

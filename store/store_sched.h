@@ -26,7 +26,8 @@
 
 struct store_batch;
 
-/* Prepares the statements. Errors: SIEVE_ESTORE. Ownership: store_batch_free. */
+/* An empty batch (its writes use the store's kept statements). Errors: SIEVE_ENOMEM.
+ * Ownership: store_batch_free. */
 int store_batch_new(struct store *st, struct store_batch **out, struct sieve_errbuf *err);
 
 /* Commits pending writes and frees the statements; accepts NULL. */

@@ -1,7 +1,7 @@
 /*
  * sched_util.h - helpers of the scheduler's integration tests: a temporary workspace with
  * media files and a manifest, a pipeline written from a template, the `sieve` binary run in
- * the foreground or background, execution-log counts, and artifact checks.
+ * the foreground or background, execution-log counts, artifact checks and results tables.
  *
  * The test plugins (tests/plugins/sched) make the checks exact: sched-source emits x = [byte
  * sum, size] of the sample's media file and each sched-count adds its `add`, so a test knows
@@ -285,6 +285,19 @@ ws_status_json(struct ws *w)
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' status --json > '%s' 2>&1", w->dir, SIEVE_BINARY,
              path);
+    if (system(cmd) != 0)
+        return strdup("");
+    return ws_read(path);
+}
+
+/* `sieve table RUN --format csv` of the workspace's store; "" when it fails. Ownership: free. */
+static inline char *
+ws_table_csv(struct ws *w, const char *run)
+{
+    char cmd[1200], path[400];
+    ws_path(w, "table.csv", path, sizeof path);
+    snprintf(cmd, sizeof cmd, "'%s' table %s --format csv --store '%s' > '%s'", SIEVE_BINARY, run,
+             w->store, path);
     if (system(cmd) != 0)
         return strdup("");
     return ws_read(path);

@@ -1,7 +1,8 @@
 /*
  * test_sched_resume.c - a scheduler killed with SIGKILL mid-run loses nothing: `sieve resume`
  * requeues what was running, runs no finished task again (the test plugins log every
- * execution), and every artifact holds the right value.
+ * execution), and every artifact holds the right value; objects a dead scheduler never
+ * indexed are adopted with their metric rows.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +10,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
+#include <sqlite3.h>
 
 #include "sched_util.h"
 
@@ -58,11 +61,62 @@ test_sched_resume__killed_scheduler_resumes_without_rerunning(void **state)
     ws_release(&w);
 }
 
+/* Writes SQL into the workspace's index, as a scheduler killed at the wrong moment left it. */
+static void
+index_sql(const struct ws *w, const char *sql)
+{
+    char path[400];
+    sqlite3 *db;
+    snprintf(path, sizeof path, "%s/sieve.db", w->store);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        fail_msg("sql: %s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+/* Every worker renamed its objects into place, but the scheduler died before its index
+ * commit: no artifact rows, no metric rows, tasks still running. Resume runs nothing, adopts
+ * every object, and the metric rows come back from the bundles' `sieve.metrics`. */
+static void
+test_sched_resume__adopts_unindexed_outputs_with_their_metrics(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 3);
+    ws_pipeline(&w, "name: t\n"
+                    "dataset: { manifest: clips.jsonl }\n"
+                    "matrix: { k: [1, 2] }\n"
+                    "nodes:\n"
+                    "  src: { plugin: sched-source, with: { log: \"%1$s\" } }\n"
+                    "  b: { plugin: sched-count, in: { in: src },"
+                    " with: { add: \"${k}\", log: \"%1$s\", metric: true } }\n");
+    const char *args[] = {"run", "--devices", "cpu:2", "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 30, args), 0);
+    int ran = ws_exec_count(&w, "");
+    char *before = ws_table_csv(&w, "1");
+    assert_non_null(strstr(before, "k,"));
+    index_sql(&w, "DELETE FROM artifacts; DELETE FROM metrics;"
+               " UPDATE tasks SET state = 'running'; UPDATE runs SET state = 'running';");
+    char *gone = ws_table_csv(&w, "1");
+    assert_string_equal(gone, "");
+    free(gone);
+
+    const char *resume[] = {"resume", "--devices", "cpu:2", "1", NULL};
+    assert_int_equal(ws_sieve(&w, 30, resume), 0);
+    assert_int_equal(ws_exec_count(&w, ""), ran);
+    char *after = ws_table_csv(&w, "1");
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+    ws_release(&w);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sched_resume__killed_scheduler_resumes_without_rerunning),
+        cmocka_unit_test(test_sched_resume__adopts_unindexed_outputs_with_their_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /*
  * test_sched_run.c - `sieve run` end to end on fake devices: a DAG runs to completion with the
- * right values, a second run is all cache hits, bad input fails at once without retries and
+ * right values, a second run is all cache hits with the same results table, bad input fails at once without retries and
  * skips what depends on it, transient errors are retried up to the limit, `sieve cancel`
  * stops a run cleanly and `sieve resume` finishes it.
  */
@@ -87,6 +87,13 @@ test_sched_run__dag_completes_then_is_cached(void **state)
     char *st = ws_status_json(&w);
     assert_non_null(strstr(st, "\"state\": \"done\""));
     free(st);
+    /* the cached run's table is the first run's: its tasks show the rows of their keys */
+    char *t1 = ws_table_csv(&w, "1"), *t2 = ws_table_csv(&w, "last");
+    assert_int_equal(strncmp(t1, "k,c0,c1,Avg\n1,", 14), 0);
+    assert_non_null(strstr(t1, "\n2,"));
+    assert_string_equal(t1, t2);
+    free(t1);
+    free(t2);
     ws_release(&w);
 }
 

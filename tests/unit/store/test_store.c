@@ -362,8 +362,8 @@ test_store__runs_tasks_metrics_events_devices(void **state)
     /* finishing a task indexes its artifact and metric rows in one go */
     write_object(f->st, a, 2);
     struct store_metric m[2] = {
-        {id, "score", "{\"keep\":0.5}", NULL, "all", "retention", 0.9},
-        {id, "score", "{\"keep\":0.5}", "c1", "Tech", "retention", 0.8},
+        {id, "score", "{\"keep\":0.5}", NULL, "all", "retention", 0.9, k[2]},
+        {id, "score", "{\"keep\":0.5}", "c1", "Tech", "retention", 0.8, k[2]},
     };
     assert_int_equal(
         store_task_finish(f->st, id, 2,

@@ -1,6 +1,8 @@
 /*
  * test_table.c - the results table on in-memory metric rows: layout (variants × categories
- * + Avg), metric choice, per-sample fallback, pivot, and the four output formats.
+ * + Avg), metric choice, per-sample fallback, pivot, and the four output formats; and the
+ * rows behind `sieve table` in a store: a cached task shows the rows of its task key, and a
+ * store from before keyed rows (schema 2) keeps its tables.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,8 +16,9 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include <sqlite3.h>
+
 #include "core/table.h"
-#include "core/table_store.h"
 #include "store/store.h"
 
 /* Two methods × two keep ratios, categories Music and Daily Life, aggregate rows. */
@@ -195,7 +198,8 @@ test_table__cli_reads_store_rows(void **st)
                                      rows[i].sample,
                                      rows[i].category,
                                      rows[i].metric,
-                                     rows[i].value};
+                                     rows[i].value,
+                                     NULL};
     if (store_metrics_insert(s, m, N_ROWS, &err) < 0)
         fail_msg("insert: %s", err.msg);
     store_close(s);
@@ -237,11 +241,33 @@ task(uint32_t idx, const char *node, const char *sample, const char *variant, co
     return t;
 }
 
+/* The output of `sieve <args> --store dir` (a test failure when it does not exit 0). */
+static char *
+sieve_out(const char *dir, const char *args)
+{
+    char cmd[1024], *buf = malloc(8192);
+    snprintf(cmd, sizeof cmd, "%s %s --store %s", SIEVE_BINARY, args, dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(buf, 1, 8191, p);
+    buf[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    return buf;
+}
+
 static void
-test_table__cached_run_borrows_rows(void **st)
+remove_tree(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void
+test_table__cached_task_shows_rows_of_its_key(void **st)
 {
     (void)st;
-    char dir[] = "/tmp/sieve-table-XXXXXX", cmd[512];
+    char dir[] = "/tmp/sieve-table-XXXXXX";
     struct sieve_errbuf err;
     struct store *s;
     int64_t r1, r2, r3;
@@ -255,49 +281,139 @@ test_table__cached_run_borrows_rows(void **st)
                                task(1, "score", "clip1", v, k2, "done")};
     assert_int_equal(store_tasks_insert(s, r1, t1, 2, &err), 0);
     struct store_metric m1[3] = {
-        {r1, "summary", v, NULL, "all", "retention", 0.9},
-        {r1, "summary", v, NULL, "Music", "retention", 0.8},
-        {r1, "score", v, "clip1", "Music", "retention", 0.7},
+        {r1, "summary", v, NULL, "all", "retention", 0.9, k1},
+        {r1, "summary", v, NULL, "Music", "retention", 0.8, k1},
+        {r1, "score", v, "clip1", "Music", "retention", 0.7, k2},
     };
     assert_int_equal(store_metrics_insert(s, m1, 3, &err), 0);
-    /* Run 2: same keys under another node name, all cached, no rows of its own; k3 ran. */
+    /* Run 2: the same keys under other node names, cached, nothing inserted for them; k3 ran
+     * and k1 failed under a third node (a failed task shows nothing). */
     assert_int_equal(store_run_create(s, "a", "p.yaml", "", &r2, &err), 0);
-    struct store_task t2[3] = {task(0, "reduce", NULL, v, k1, "cached"),
+    struct store_task t2[4] = {task(0, "reduce", NULL, v, k1, "cached"),
                                task(1, "eval", "clip1", v, k2, "cached"),
-                               task(2, "reduce", NULL, "{\"keep\":0.25}", k3, "done")};
-    assert_int_equal(store_tasks_insert(s, r2, t2, 3, &err), 0);
-    struct store_metric m2 = {r2, "reduce", "{\"keep\":0.25}", NULL, "all", "retention", 0.5};
+                               task(2, "reduce", NULL, "{\"keep\":0.25}", k3, "done"),
+                               task(3, "broken", NULL, v, k1, "failed")};
+    assert_int_equal(store_tasks_insert(s, r2, t2, 4, &err), 0);
+    struct store_metric m2 = {r2, "reduce", "{\"keep\":0.25}", NULL, "all", "retention", 0.5, k3};
     assert_int_equal(store_metrics_insert(s, &m2, 1, &err), 0);
-    /* Run 3 caches k1 again: run 2 has no rows for it, run 1 has. */
     assert_int_equal(store_run_create(s, "a", "p.yaml", "", &r3, &err), 0);
     struct store_task t3 = task(0, "reduce", NULL, v, k1, "cached");
     assert_int_equal(store_tasks_insert(s, r3, &t3, 1, &err), 0);
 
     struct store_metric *got;
     size_t n;
-    assert_int_equal(table_store_rows(s, r2, NULL, &got, &n, &err), 0);
-    assert_int_equal(n, 4); /* its own row and three borrowed, relabelled */
-    int seen = 0;
-    for (size_t i = 0; i < n; i++) {
+    assert_int_equal(store_metrics_query(s, r2, NULL, &got, &n, &err), 0);
+    assert_int_equal(n, 4); /* in task order, labelled as run 2's tasks */
+    assert_string_equal(got[0].node, "reduce");
+    assert_string_equal(got[0].variant, v);
+    assert_string_equal(got[2].node, "eval");
+    assert_string_equal(got[2].sample, "clip1");
+    assert_float_equal(got[2].value, 0.7, 0);
+    assert_string_equal(got[3].variant, "{\"keep\":0.25}");
+    for (size_t i = 0; i < n; i++)
         assert_int_equal(got[i].run, r2);
-        if (got[i].sample) {
-            assert_string_equal(got[i].node, "eval");
-            assert_float_equal(got[i].value, 0.7, 0);
-            seen++;
-        }
-    }
-    assert_int_equal(seen, 1);
     store_metric_rows_free(got, n);
-    assert_int_equal(table_store_rows(s, r2, "reduce", &got, &n, &err), 0);
+    assert_int_equal(store_metrics_query(s, r2, "reduce", &got, &n, &err), 0);
     assert_int_equal(n, 3);
     store_metric_rows_free(got, n);
-    assert_int_equal(table_store_rows(s, r3, NULL, &got, &n, &err), 0);
+    assert_int_equal(store_metrics_query(s, r3, NULL, &got, &n, &err), 0);
     assert_int_equal(n, 2);
-    assert_string_equal(got[0].node, "reduce");
+    store_metric_rows_free(got, n);
+
+    /* A key computed again (its artifact was evicted) replaces its rows in every run. */
+    struct store_metric again = {r3, "reduce", v, NULL, "all", "retention", 0.95, k1};
+    assert_int_equal(store_metrics_insert(s, &again, 1, &err), 0);
+    assert_int_equal(store_metrics_query(s, r1, "summary", &got, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_float_equal(got[0].value, 0.95, 0);
     store_metric_rows_free(got, n);
     store_close(s);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+
+    /* `sieve table` of run 3 (all cached) and run 1 show the same cell. */
+    char *a = sieve_out(dir, "table 3 --format csv"), *b = sieve_out(dir, "table 1 --format csv");
+    assert_string_equal(a, "keep,Avg\n0.5,0.94999999999999996\n");
+    assert_non_null(strstr(b, "0.5,0.94999999999999996\n"));
+    free(a);
+    free(b);
+    remove_tree(dir);
+}
+
+/* Writes SQL into a store's database (a store as an older sieve left it). */
+static void
+exec_sql(const char *dir, const char *sql)
+{
+    char path[256];
+    sqlite3 *db;
+    snprintf(path, sizeof path, "%s/sieve.db", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        fail_msg("sql: %s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+static void
+test_table__migrated_store_keeps_its_tables(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/sieve-table-XXXXXX";
+    struct sieve_errbuf err;
+    struct store *s;
+    int64_t r1, r2, r3;
+    const char *v1 = "{\"keep\":0.5}", *v2 = "{\"keep\":0.25}";
+    assert_non_null(mkdtemp(dir));
+    /* Schema 2: metric rows belong to (run, node, variant). Run 1 computed two reduce tasks
+     * and four per-sample tasks, run 2 reused them all, run 3 has rows but no task rows. */
+    assert_int_equal(store_open_version(dir, 2, &s, &err), 0);
+    assert_int_equal(store_run_create(s, "a", "p.yaml", "", &r1, &err), 0);
+    assert_int_equal(store_run_create(s, "a", "p.yaml", "", &r2, &err), 0);
+    assert_int_equal(store_run_create(s, "b", "q.yaml", "", &r3, &err), 0);
+    struct store_task t[6] = {
+        task(0, "score", "c1", v1, "k1", "done"),   task(1, "score", "c2", v1, "k2", "done"),
+        task(2, "score", "c1", v2, "k3", "done"),   task(3, "score", "c2", v2, "k4", "done"),
+        task(4, "summary", NULL, v1, "k5", "done"), task(5, "summary", NULL, v2, "k6", "done"),
+    };
+    assert_int_equal(store_tasks_insert(s, r1, t, 6, &err), 0);
+    for (int i = 0; i < 6; i++)
+        t[i].state = "cached";
+    assert_int_equal(store_tasks_insert(s, r2, t, 6, &err), 0);
+    store_close(s);
+    exec_sql(dir, "INSERT INTO metrics(run, node, variant, sample, category, metric, value)"
+                  " VALUES"
+                  " (1, 'summary', '{\"keep\":0.5}', NULL, 'all', 'retention', 0.9),"
+                  " (1, 'summary', '{\"keep\":0.25}', NULL, 'all', 'retention', 0.6),"
+                  " (1, 'score', '{\"keep\":0.5}', 'c1', 'all', 'coverage', 0.4),"
+                  " (1, 'score', '{\"keep\":0.5}', 'c2', 'all', 'coverage', 0.2),"
+                  " (1, 'score', '{\"keep\":0.25}', 'c1', 'all', 'coverage', 0.3),"
+                  " (1, 'score', '{\"keep\":0.25}', 'c2', 'all', 'coverage', 0.1),"
+                  " (3, 'eval', '{\"keep\":0.5}', NULL, 'all', 'retention', 0.7);");
+
+    const char *want_ret = "keep,Avg\n0.25,0.59999999999999998\n0.5,0.90000000000000002\n";
+    const char *want_cov = "keep,Avg\n0.25,0.20000000000000001\n0.5,0.30000000000000004\n";
+    char *o = sieve_out(dir, "table 1 --format csv");
+    assert_string_equal(o, want_ret);
+    free(o);
+    /* the cached run shows what it reused, through the keys the migration gave the rows */
+    o = sieve_out(dir, "table 2 --format csv");
+    assert_string_equal(o, want_ret);
+    free(o);
+    o = sieve_out(dir, "table 2 --format csv --metric coverage");
+    assert_string_equal(o, want_cov);
+    free(o);
+    /* rows no task claims stay rows of their run */
+    o = sieve_out(dir, "table 3 --format csv");
+    assert_string_equal(o, "keep,Avg\n0.5,0.69999999999999996\n");
+    free(o);
+    assert_int_equal(store_open(dir, &s, &err), 0);
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
+    struct store_metric *got;
+    size_t n;
+    assert_int_equal(store_metrics_query(s, r2, "score", &got, &n, &err), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(got[0].task_key, "k1");
+    assert_string_equal(got[3].task_key, "k4");
+    store_metric_rows_free(got, n);
+    store_close(s);
+    remove_tree(dir);
 }
 
 int
@@ -312,7 +428,8 @@ main(void)
         cmocka_unit_test(test_table__metric_choice_and_errors),
         cmocka_unit_test(test_table__per_sample_rows_are_averaged),
         cmocka_unit_test(test_table__cli_reads_store_rows),
-        cmocka_unit_test(test_table__cached_run_borrows_rows),
+        cmocka_unit_test(test_table__cached_task_shows_rows_of_its_key),
+        cmocka_unit_test(test_table__migrated_store_keeps_its_tables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
