@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli.h"
 #include "core/worker.h"
@@ -13,7 +14,8 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: sieve worker [--fd N] [--id ID] [--device DEV] [--heartbeat-ms MS]\n"
-               "                    [--plugin-path DIRS] [--cache-states N] [--scratch DIR]\n\n"
+               "                    [--plugin-path DIRS] [--cache-states N] [--scratch DIR]\n"
+               "                    [--durability batch|strict]\n\n"
                "Runs tasks sent by a scheduler over the framed protocol on fd N (default 3).\n"
                "Started by 'sieve run'; not meant to be run by hand.\n");
 }
@@ -29,10 +31,11 @@ cmd_worker(int argc, char **argv)
         {"plugin-path", required_argument, NULL, 'p'},
         {"cache-states", required_argument, NULL, 'c'},
         {"scratch", required_argument, NULL, 's'},
+        {"durability", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct worker_opts o = {.fd = 3, .id = "w0", .device = "cpu"};
+    struct worker_opts o = {.fd = 3, .id = "w0", .device = "cpu", .strict = 1};
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -56,6 +59,9 @@ cmd_worker(int argc, char **argv)
             break;
         case 's':
             o.scratch = optarg;
+            break;
+        case 'D':
+            o.strict = strcmp(optarg, "batch") != 0;
             break;
         default:
             return cli_usage(usage, c == 'h');

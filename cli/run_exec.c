@@ -91,7 +91,13 @@ execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int6
     struct device_set ds = {0};
     char exe[PATH_MAX];
     int status = CLI_EXIT_FAIL, rc;
+    const char *dur = o->durability ? o->durability : getenv("SIEVE_DURABILITY");
+    int strict = dur && !strcmp(dur, "strict");
 
+    if (dur && dur[0] && !strict && strcmp(dur, "batch")) {
+        cli_error(o->verb, "durability '%s': expected batch or strict", dur);
+        return CLI_EXIT_USAGE;
+    }
     if ((rc = build_devices(o, &ds, &err)) < 0) {
         cli_error(o->verb, "%s", err.msg);
         devices_release(&ds);
@@ -118,6 +124,7 @@ execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int6
         .heartbeat_ms = o->heartbeat_ms,
         .heartbeat_timeout_ms = o->heartbeat_timeout_ms,
         .resume = resumed,
+        .strict = strict,
         .tty = isatty(2),
         .out = stderr,
     };

@@ -66,6 +66,13 @@ run_opts_apply(const char *verb, int c, const char *arg, struct run_exec_opts *o
     case RUN_OPT_STORE:
         o->store_dir = arg;
         return 1;
+    case RUN_OPT_DURABILITY:
+        if (strcmp(arg, "batch") && strcmp(arg, "strict")) {
+            cli_error(verb, "--durability '%s': expected batch or strict", arg);
+            return -1;
+        }
+        o->durability = arg;
+        return 1;
     default:
         return 0;
     }

@@ -15,6 +15,7 @@ enum {
     RUN_OPT_HEARTBEAT,
     RUN_OPT_HEARTBEAT_TIMEOUT,
     RUN_OPT_STORE,
+    RUN_OPT_DURABILITY,
 };
 
 #define RUN_OPTS_LONGOPTS                                                                          \
@@ -22,6 +23,7 @@ enum {
         {"fault", required_argument, NULL, RUN_OPT_FAULT},                                         \
         {"max-parallel", required_argument, NULL, RUN_OPT_MAX_PARALLEL},                           \
         {"heartbeat", required_argument, NULL, RUN_OPT_HEARTBEAT},                                 \
+        {"durability", required_argument, NULL, RUN_OPT_DURABILITY},                               \
     {                                                                                              \
         "heartbeat-timeout", required_argument, NULL, RUN_OPT_HEARTBEAT_TIMEOUT                    \
     }
@@ -35,6 +37,8 @@ enum {
     "  --max-parallel N         at most N tasks at once (default: one per device slot)\n"          \
     "  --heartbeat DUR          worker heartbeat interval (default 500ms)\n"                       \
     "  --heartbeat-timeout DUR  kill a busy worker silent this long (default 10s)\n"               \
+    "  --durability MODE        batch (default; also $SIEVE_DURABILITY): objects are synced\n"     \
+    "                           once per index commit; strict: fsync every object\n"               \
     "  --store DIR              the store (default $SIEVE_STORE or ./.sieve)\n"
 
 /*

@@ -567,7 +567,8 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     s.started_ms = sched_now_ms();
     if ((rc = uv_loop_init(&s.loop)) < 0)
         return sieve_errbuf_set(err, SIEVE_EIO, "event loop: %s", uv_strerror(rc));
-    if ((rc = store_batch_new(s.st, &s.batch, err)) < 0 || (rc = init_slots(&s, err)) < 0 ||
+    if ((rc = store_batch_new(s.st, &s.batch, err)) < 0 ||
+        (store_batch_set_sync(s.batch, !o->strict), (rc = init_slots(&s, err)) < 0) ||
         (rc = init_tasks(&s, err)) < 0)
         goto out;
     store_run_set_state(s.st, o->run, "running", NULL, err);

@@ -59,6 +59,7 @@ struct sched_opts {
     int heartbeat_timeout_ms;   /* a busy worker silent this long is killed; 0: 10000 */
     int cancel_grace_ms;        /* SIGTERM → SIGKILL delay on cancel; 0: 3000 */
     int resume;                 /* task rows exist already (sieve resume) */
+    int strict;                 /* durability: fsync per artifact (1) or group commit (0) */
     int tty;                    /* live progress line instead of log lines */
     FILE *out;                  /* progress and log lines; NULL: stderr */
 };

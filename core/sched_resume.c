@@ -2,15 +2,21 @@
  * sched_resume.c - what a resumed run does before scheduling: adopt outputs that a worker
  * finished writing but a killed scheduler never indexed.
  *
- * bundle_write renames a complete file into place, so an object at its final path is whole.
- * Such an orphan is validated (bundle_read checks every header field), hashed and indexed
- * with its metric rows through the same batch write as a finished task, and its task counts
- * as done: the work is not thrown away just because the scheduler died between the worker's
- * rename and its own index transaction.
+ * An object at its final path is not trusted to be whole: in batch durability the worker
+ * renames it into place without fsync, so a power loss can leave the name pointing at a
+ * truncated or zero-filled file. The worker embeds the sha256 of the data section in the
+ * header (sieve.data_sha256); an orphan is adopted only when its header is valid and its data
+ * matches that hash. A torn orphan is removed and its task recomputed. An orphan without the
+ * hash (written by an older sieve) is adopted only in strict durability, where every object
+ * was fsync'd before its rename. An adopted orphan is hashed and indexed with its metric rows
+ * through the same batch write as a finished task (which syncs it first in batch mode), and
+ * its task counts as done: the work is not thrown away just because the scheduler died
+ * between the worker's rename and its own index transaction.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/base/bundle.h"
 #include "core/host.h"
@@ -50,8 +56,18 @@ sched_resume_adopt(struct sched *s, uint32_t t)
     }
     for (uint32_t i = 0; i < n_out; i++) {
         struct bundle *b;
+        int whole;
         store_object_path(s->st, keys[i], path, sizeof path, 0);
-        if (bundle_read(path, &b, &err) < 0)
+        whole = bundle_file_check(path, &err);
+        if (whole < 0 && whole != SIEVE_ENOMEM) {
+            sched_event(s, t, "torn", "output of task %u is not whole (%s): removed, recomputed", t,
+                        err.msg);
+            unlink(path);
+            goto out;
+        }
+        if (whole == 0 && !s->o->strict)
+            goto out; /* unverifiable, and maybe never synced: recompute */
+        if (whole < 0 || bundle_read(path, &b, &err) < 0)
             goto out;
         metrics = metrics_of(b, metrics);
         bundle_free(b);

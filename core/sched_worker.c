@@ -207,6 +207,8 @@ sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err)
     args[na++] = sl->dev->name;
     args[na++] = "--heartbeat-ms";
     args[na++] = hb;
+    args[na++] = "--durability";
+    args[na++] = s->o->strict ? "strict" : "batch";
     if (s->o->plugin_path) {
         args[na++] = "--plugin-path";
         args[na++] = s->o->plugin_path;

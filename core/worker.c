@@ -431,11 +431,13 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
         const char *metrics = bundle_meta_get(out[i], "sieve.metrics");
         if (metrics && !r->metrics)
             r->metrics = strdup(metrics);
-        if ((rc = bundle_write(out[i], m->outputs[i].path, &err)) < 0)
-            goto done;
-        /* The checksum is computed here, in parallel across workers, rather than by the
-         * single scheduler thread that indexes the artifact. */
-        if ((rc = store_file_sha256(m->outputs[i].path, hex, &bytes, &err)) < 0)
+        /* The checksum is computed while writing, in parallel across workers, rather than by
+         * the single scheduler thread that indexes the artifact. The embedded data hash lets a
+         * resumed run tell a whole object from one torn by a power loss; in batch mode the
+         * scheduler makes objects durable (syncfs) before it indexes them. */
+        if ((rc = bundle_write_ex(out[i], m->outputs[i].path,
+                                  BUNDLE_WRITE_DATA_HASH | (w->o->strict ? 0 : BUNDLE_WRITE_NOSYNC),
+                                  hex, &bytes, &err)) < 0)
             goto done;
         a->port = strdup(m->outputs[i].port);
         a->sha256 = strdup(hex);

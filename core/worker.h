@@ -33,6 +33,7 @@ struct worker_opts {
     int heartbeat_ms;        /* 0: 500 */
     int cache_states;        /* plugin states kept (LRU); 0: 8 */
     const char *scratch;     /* scratch directory (the scheduler's, removed by it); NULL: own */
+    int strict;              /* fsync each object (1); 0: the scheduler syncs batches */
 };
 
 /* Runs the worker until shutdown or EOF. Returns the process exit status. */

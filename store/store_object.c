@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/base/err.h"
+#include "core/base/bundle.h"
 #include "store/store_int.h"
 
 /* Files younger than this are left alone by GC while a run may still be indexing them. */
@@ -572,6 +573,20 @@ out:
 
 /* ---- verify ---------------------------------------------------------------------------- */
 
+/* Whether the object carries an embedded data hash (sieve.data_sha256) that its data does not
+ * match. Objects without one, or that are not bundles at all, are judged by checksum alone. */
+static int
+embedded_hash_differs(const char *path, struct sieve_errbuf *err)
+{
+    struct bundle *b;
+    int has;
+    if (bundle_read(path, &b, err) < 0)
+        return 0;
+    has = bundle_meta_get(b, BUNDLE_META_DATA_SHA256) != NULL;
+    bundle_free(b);
+    return has && bundle_file_check(path, err) < 0;
+}
+
 int
 store_verify(struct store *st, store_verify_fn cb, void *arg, struct store_verify_report *rep,
              struct sieve_errbuf *err)
@@ -607,6 +622,11 @@ store_verify(struct store *st, store_verify_fn cb, void *arg, struct store_verif
             rep->corrupt++;
         } else if (strcmp(sum, rows[i].checksum)) {
             problem = "checksum mismatch";
+            rep->corrupt++;
+        } else if (embedded_hash_differs(path, &herr)) {
+            /* The index checksum may have been taken from an already torn file; the hash the
+             * writer embedded in the header says what the data should be. */
+            problem = herr.msg;
             rep->corrupt++;
         }
         if (!problem) {

@@ -5,10 +5,15 @@
  * at commit time, so the write lock is held for milliseconds per commit, not between them:
  * `sieve cancel` and other writers never wait behind a long-open batch.
  */
+#define _GNU_SOURCE /* syncfs */
 #include "store/store_sched.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/store_int.h"
 
@@ -29,10 +34,11 @@ struct store_batch {
     struct store *st;
     struct op *ops;
     size_t n, cap;
+    int sync_objects; /* syncfs before a commit that indexes artifacts */
 };
 
 static char *
-dup(const char *s)
+dupstr(const char *s)
 {
     return s ? strdup(s) : NULL;
 }
@@ -92,9 +98,9 @@ static void
 copy_update(struct store_task_update *d, const struct store_task_update *u)
 {
     *d = *u;
-    d->state = dup(u->state);
-    d->device = dup(u->device);
-    d->error = dup(u->error);
+    d->state = dupstr(u->state);
+    d->device = dupstr(u->device);
+    d->error = dupstr(u->error);
 }
 
 int
@@ -135,17 +141,17 @@ store_batch_task_done(struct store_batch *b, int64_t run, uint32_t idx, int atte
         return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
     for (size_t i = 0; i < n_arts; i++, o->n_arts++) {
         o->arts[i] = arts[i];
-        o->arts[i].key = dup(arts[i].key);
-        o->arts[i].checksum = dup(arts[i].checksum);
+        o->arts[i].key = dupstr(arts[i].key);
+        o->arts[i].checksum = dupstr(arts[i].checksum);
     }
     for (size_t i = 0; i < n_metrics; i++, o->n_metrics++) {
         o->metrics[i] = metrics[i];
-        o->metrics[i].node = dup(metrics[i].node);
-        o->metrics[i].variant = dup(metrics[i].variant);
-        o->metrics[i].sample = dup(metrics[i].sample);
-        o->metrics[i].category = dup(metrics[i].category);
-        o->metrics[i].metric = dup(metrics[i].metric);
-        o->metrics[i].task_key = dup(metrics[i].task_key);
+        o->metrics[i].node = dupstr(metrics[i].node);
+        o->metrics[i].variant = dupstr(metrics[i].variant);
+        o->metrics[i].sample = dupstr(metrics[i].sample);
+        o->metrics[i].category = dupstr(metrics[i].category);
+        o->metrics[i].metric = dupstr(metrics[i].metric);
+        o->metrics[i].task_key = dupstr(metrics[i].task_key);
     }
     return 0;
 }
@@ -175,12 +181,55 @@ apply_done(struct store_batch *b, const struct op *o, struct sieve_errbuf *err)
     return rc;
 }
 
+void
+store_batch_set_sync(struct store_batch *b, int sync_objects)
+{
+    b->sync_objects = sync_objects;
+}
+
+int
+store_objects_sync(struct store *st, struct sieve_errbuf *err)
+{
+    char dir[STORE_PATH_MAX];
+    int fd, rc = 0;
+
+    snprintf(dir, sizeof dir, "%s/objects", st->dir);
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* syncfs (Linux >= 5.8) also reports write-back errors of the file system; an EIO means an
+     * object may be lost and nothing is indexed. sync() is the fallback where syncfs is
+     * missing or refused; it reports nothing. */
+    if (fd < 0 || syncfs(fd) < 0) {
+        int e = errno;
+        if (fd >= 0 && e == EIO)
+            rc = sieve_errbuf_set(err, SIEVE_EIO, "sync objects of '%s': %s", st->dir, strerror(e));
+        else
+            sync();
+    }
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* Whether the queue indexes any artifact (which must be durable before its row is). */
+static int
+has_artifacts(const struct store_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->ops[i].kind == OP_DONE && b->ops[i].n_arts)
+            return 1;
+    return 0;
+}
+
 int
 store_batch_commit(struct store_batch *b, struct sieve_errbuf *err)
 {
     int rc, first = 0;
     if (b->n == 0)
         return 0;
+    /* Group commit: one syncfs makes every object the workers wrote without fsync durable,
+     * then their rows are committed. The queue stays when the sync fails. */
+    if (b->sync_objects && has_artifacts(b) && (rc = store_objects_sync(b->st, err)) < 0)
+        return rc;
     if ((rc = store_begin(b->st, err)) < 0)
         return rc; /* the queue stays; the next commit tries again */
     for (size_t i = 0; i < b->n; i++) {

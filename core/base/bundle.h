@@ -103,6 +103,31 @@ int bundle_parse(const void *buf, size_t len, const char *label, struct bundle *
  */
 int bundle_write(const struct bundle *b, const char *path, struct sieve_errbuf *err);
 
+/* bundle_write_ex flags. NOSYNC: no fsync of the file or its directory (the caller makes the
+ * object durable later, e.g. with one syncfs for a batch). DATA_HASH: record the sha256 of the
+ * data section (the tensors' bytes in file order) under BUNDLE_META_DATA_SHA256, so that a file
+ * torn by a power loss can be told from a whole one (bundle_file_check). */
+#define BUNDLE_WRITE_NOSYNC 1u
+#define BUNDLE_WRITE_DATA_HASH 2u
+#define BUNDLE_META_DATA_SHA256 "sieve.data_sha256"
+
+/*
+ * bundle_write with options: `flags` as above; when `file_sha256` is not NULL it receives the
+ * 64-hex sha256 of the whole file, computed while writing (no second read), and `bytes` (may be
+ * NULL) the file size. Same atomicity as bundle_write: tmp file, rename.
+ * Errors: as bundle_write.
+ */
+int bundle_write_ex(const struct bundle *b, const char *path, unsigned flags, char file_sha256[65],
+                    uint64_t *bytes, struct sieve_errbuf *err);
+
+/*
+ * Checks a safetensors file against its embedded data hash (BUNDLE_META_DATA_SHA256).
+ * Returns 1 when the header is valid and the data matches, 0 when the header is valid but has
+ * no such key (nothing to check). Errors: SIEVE_EFORMAT (torn header, or data that does not
+ * match the hash: a torn or zero-filled file), SIEVE_ENOENT, SIEVE_EIO, SIEVE_ENOMEM.
+ */
+int bundle_file_check(const char *path, struct sieve_errbuf *err);
+
 /* Serialises into a malloc'd buffer (*out, *len). Ownership: the caller frees *out. */
 int bundle_serialize(const struct bundle *b, void **out, size_t *len, struct sieve_errbuf *err);
 

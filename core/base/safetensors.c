@@ -24,6 +24,7 @@
 
 #include "core/base/bundle_int.h"
 #include "core/base/err.h"
+#include "core/base/hash.h"
 
 /* Formats "read '<label>': <message>" into err and returns SIEVE_EFORMAT. */
 #if defined(__GNUC__)
@@ -397,8 +398,32 @@ layout_release(struct layout *l)
     free(l->order);
 }
 
+/* The sha256 of the data section: every tensor's bytes in data (layout) order. */
 static int
-layout_build(const struct bundle *b, struct layout *l, struct sieve_errbuf *err)
+data_sha256(const struct bundle *b, const size_t *order, char hex[HASH_HEX_LEN])
+{
+    struct hash_ctx h;
+    uint8_t d[HASH_LEN];
+
+    if (hash_ctx_init(&h) < 0)
+        return SIEVE_ENOMEM;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct sieve_tensor *t = &b->entries[order[i]]->t;
+        if (t->nbytes && hash_ctx_update(&h, t->data, t->nbytes) < 0) {
+            hash_ctx_release(&h);
+            return SIEVE_ENOMEM;
+        }
+    }
+    if (hash_ctx_final(&h, d) < 0)
+        return SIEVE_ENOMEM;
+    hash_hex(d, hex);
+    return 0;
+}
+
+/* With `with_hash`, the metadata also carries BUNDLE_META_DATA_SHA256 (replacing any copy the
+ * bundle itself has, which would describe some other data). */
+static int
+layout_build(const struct bundle *b, int with_hash, struct layout *l, struct sieve_errbuf *err)
 {
     static const size_t sizes[] = {8, 4, 2, 1};
     json_t *root = json_object(), *meta = NULL;
@@ -423,7 +448,7 @@ layout_build(const struct bundle *b, struct layout *l, struct sieve_errbuf *err)
             }
     SIEVE_ASSERT(k == b->n);
     l->data_len = pos;
-    if (b->n_meta) {
+    if (b->n_meta || with_hash) {
         meta = json_object();
         if (!meta || json_object_set_new(root, "__metadata__", meta) < 0)
             goto fail_nomem;
@@ -434,6 +459,12 @@ layout_build(const struct bundle *b, struct layout *l, struct sieve_errbuf *err)
                                       b->meta[i].key);
                 goto fail;
             }
+        }
+        if (with_hash) {
+            char hex[HASH_HEX_LEN];
+            if (data_sha256(b, l->order, hex) < 0 ||
+                json_object_set_new(meta, BUNDLE_META_DATA_SHA256, json_string(hex)) < 0)
+                goto fail_nomem;
         }
     }
     for (size_t i = 0; i < b->n; i++) {
@@ -488,7 +519,7 @@ bundle_serialize(const struct bundle *b, void **out, size_t *len, struct sieve_e
 
     *out = NULL;
     *len = 0;
-    rc = layout_build(b, &l, err);
+    rc = layout_build(b, 0, &l, err);
     if (rc < 0)
         return rc;
     if (l.data_len > SIZE_MAX - 8 - l.header_len) {
@@ -562,34 +593,56 @@ sync_dir(const char *path)
 int
 bundle_write(const struct bundle *b, const char *path, struct sieve_errbuf *err)
 {
+    return bundle_write_ex(b, path, 0, NULL, NULL, err);
+}
+
+/* Writes all of buf and feeds it to the file hash when there is one. */
+static int
+put(int fd, struct hash_ctx *h, const void *buf, uint64_t n)
+{
+    if (h && n && hash_ctx_update(h, buf, (size_t)n) < 0)
+        return -1;
+    return write_all(fd, buf, n);
+}
+
+int
+bundle_write_ex(const struct bundle *b, const char *path, unsigned flags,
+                char file_sha256[HASH_HEX_LEN], uint64_t *bytes, struct sieve_errbuf *err)
+{
     unsigned char lenbuf[8];
     struct layout l;
+    struct hash_ctx h, *hp = NULL;
+    uint8_t d[HASH_LEN];
     char *tmp;
     int fd, rc, e;
 
-    rc = layout_build(b, &l, err);
+    rc = layout_build(b, (flags & BUNDLE_WRITE_DATA_HASH) != 0, &l, err);
     if (rc < 0)
         return sieve_errbuf_prefix(err, rc, "write '%s'", path);
     tmp = malloc(strlen(path) + 32);
-    if (!tmp) {
+    if (!tmp || (file_sha256 && hash_ctx_init(&h) < 0)) {
+        free(tmp);
         layout_release(&l);
         return sieve_errbuf_set(err, SIEVE_ENOMEM, "write '%s': out of memory", path);
     }
+    if (file_sha256)
+        hp = &h;
     sprintf(tmp, "%s.tmp.%ld", path, (long)getpid());
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = sys_fail(err, errno, "write", tmp);
         goto out;
     }
+    errno = 0;
     le64_put(lenbuf, l.header_len);
-    if (write_all(fd, lenbuf, 8) < 0 || write_all(fd, l.header, l.header_len) < 0)
+    if (put(fd, hp, lenbuf, 8) < 0 || put(fd, hp, l.header, l.header_len) < 0)
         goto fail_io;
     for (size_t i = 0; i < b->n; i++) {
         const struct sieve_tensor *t = &b->entries[l.order[i]]->t;
-        if (t->nbytes && write_all(fd, t->data, t->nbytes) < 0)
+        if (t->nbytes && put(fd, hp, t->data, t->nbytes) < 0)
             goto fail_io;
     }
-    if (fsync(fd) < 0)
+    if (!(flags & BUNDLE_WRITE_NOSYNC) && fsync(fd) < 0)
         goto fail_io;
     if (close(fd) < 0) {
         fd = -1;
@@ -601,9 +654,19 @@ bundle_write(const struct bundle *b, const char *path, struct sieve_errbuf *err)
         unlink(tmp);
         goto out;
     }
-    if (sync_dir(path) < 0) {
+    if (!(flags & BUNDLE_WRITE_NOSYNC) && sync_dir(path) < 0) {
         rc = sys_fail(err, errno, "sync directory of", path);
         goto out;
+    }
+    if (bytes)
+        *bytes = 8 + l.header_len + l.data_len;
+    if (hp) {
+        hp = NULL;
+        if (hash_ctx_final(&h, d) < 0) {
+            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "write '%s': cannot finish sha256", path);
+            goto out;
+        }
+        hash_hex(d, file_sha256);
     }
     rc = 0;
     goto out;
@@ -614,7 +677,79 @@ fail_io:
         close(fd);
     unlink(tmp);
 out:
+    if (hp)
+        hash_ctx_release(hp);
     free(tmp);
     layout_release(&l);
+    return rc;
+}
+
+int
+bundle_file_check(const char *path, struct sieve_errbuf *err)
+{
+    struct bundle *b = NULL;
+    struct hash_ctx h;
+    unsigned char lenbuf[8], *buf = NULL;
+    uint8_t d[HASH_LEN];
+    char want[HASH_HEX_LEN], got[HASH_HEX_LEN];
+    const char *m;
+    uint64_t hlen = 0;
+    ssize_t n;
+    int fd = -1, rc;
+
+    if ((rc = bundle_read(path, &b, err)) < 0)
+        return rc;
+    m = bundle_meta_get(b, BUNDLE_META_DATA_SHA256);
+    if (!m) {
+        bundle_free(b);
+        return 0;
+    }
+    snprintf(want, sizeof want, "%s", m);
+    bundle_free(b);
+    buf = malloc(1u << 20);
+    if (!buf || hash_ctx_init(&h) < 0) {
+        free(buf);
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "check '%s': out of memory", path);
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || pread(fd, lenbuf, 8, 0) != 8) {
+        rc = sys_fail(err, errno ? errno : EIO, "check", path);
+        goto out;
+    }
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | lenbuf[i];
+    /* bundle_read accepted the header, so 8 + hlen lies inside the file. */
+    if (lseek(fd, (off_t)(8 + hlen), SEEK_SET) < 0) {
+        rc = sys_fail(err, errno, "check", path);
+        goto out;
+    }
+    while ((n = read(fd, buf, 1u << 20)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = sys_fail(err, errno, "check", path);
+            goto out;
+        }
+        if (hash_ctx_update(&h, buf, (size_t)n) < 0) {
+            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "check '%s': out of memory", path);
+            goto out;
+        }
+    }
+    rc = hash_ctx_final(&h, d);
+    fd = (close(fd), -1);
+    free(buf);
+    if (rc < 0)
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "check '%s': cannot finish sha256", path);
+    hash_hex(d, got);
+    if (strcmp(got, want))
+        return sieve_errbuf_set(err, SIEVE_EFORMAT,
+                                "check '%s': data section does not match its embedded sha256",
+                                path);
+    return 1;
+out:
+    hash_ctx_release(&h);
+    if (fd >= 0)
+        close(fd);
+    free(buf);
     return rc;
 }
