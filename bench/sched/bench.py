@@ -11,10 +11,11 @@ on PEER_SAMPLES samples (tasks per second is a rate; a smaller DAG only flatters
 Each tool runs REPEATS times from a clean state; the table shows medians, tasks per second,
 per-task overhead (wall time / tasks) and sieve's ratio to each peer. Everything runs under
 WORKDIR (default /dev/shm, so the figures measure orchestration, not the disk); sieve is also
-run once with its store on WORKDIR_DISK (default /tmp) to show the cost of fsync per artifact.
+run DISK_REPEATS times with its store on WORKDIR_DISK (default /tmp) in each durability mode:
+batch (the default: one syncfs per index commit) and strict (fsync per artifact).
 
 usage: bench/sched/bench.py [BUILD_DIR]    (env: SAMPLES, PEER_SAMPLES, REPEATS, SIEVE_REPEATS,
-                                            WORKDIR, WORKDIR_DISK, SLOTS)
+                                            WORKDIR, WORKDIR_DISK, DISK_REPEATS, SLOTS)
 """
 import os
 import shutil
@@ -29,6 +30,7 @@ SAMPLES = int(os.environ.get("SAMPLES", 2500))
 PEER_SAMPLES = int(os.environ.get("PEER_SAMPLES", 50))
 REPEATS = int(os.environ.get("REPEATS", 3))
 SIEVE_REPEATS = int(os.environ.get("SIEVE_REPEATS", 5))  # sieve runs take seconds
+DISK_REPEATS = int(os.environ.get("DISK_REPEATS", 3))
 SLOTS = int(os.environ.get("SLOTS", 2))
 WORKDIR = os.environ.get("WORKDIR", "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp")
 WORKDIR_DISK = os.environ.get("WORKDIR_DISK", "/tmp")
@@ -87,8 +89,9 @@ def timed(cmd, cwd, env=None):
     return dt
 
 
-def run_sieve(root, store):
+def run_sieve(root, store, durability="batch"):
     env = dict(os.environ)
+    env["SIEVE_DURABILITY"] = durability
     env["SIEVE_PLUGIN_PATH"] = os.path.join(BUILD, "test-plugins-sched")
     shutil.rmtree(store, ignore_errors=True)
     return timed([os.path.join(BUILD, "sieve"), "run", "--store", store, "--devices",
@@ -109,8 +112,9 @@ def main():
         rows = []
         t = [run_sieve(big, os.path.join(big, ".sieve")) for _ in range(SIEVE_REPEATS)]
         rows.append(("sieve (%d worker slots, store on %s)" % (SLOTS, WORKDIR), n_big, t))
-        t = [run_sieve(big, os.path.join(disk, ".sieve"))]
-        rows.append(("sieve (store on %s, fsync per artifact)" % WORKDIR_DISK, n_big, t))
+        for mode, what in (("batch", "syncfs per commit"), ("strict", "fsync per artifact")):
+            t = [run_sieve(big, os.path.join(disk, ".sieve"), mode) for _ in range(DISK_REPEATS)]
+            rows.append(("sieve (store on %s, %s)" % (WORKDIR_DISK, mode), n_big, t))
         t = []
         for _ in range(REPEATS):
             clean(big)
@@ -123,7 +127,8 @@ def main():
         rows.append(("snakemake -j2 (run: rules)", n_small, t))
 
         print("DAG: chains of %d no-op tasks; %d tasks for sieve and make, %d for Snakemake; "
-              "medians of %d runs (sieve %d)" % (NODES, n_big, n_small, REPEATS, SIEVE_REPEATS))
+              "medians of %d runs (sieve %d, on disk %d)" % (NODES, n_big, n_small, REPEATS,
+                                                              SIEVE_REPEATS, DISK_REPEATS))
         print("%-44s %7s %10s %12s %14s" % ("tool", "tasks", "wall s", "tasks/s",
                                            "ms per task"))
         rates = {}
@@ -131,9 +136,13 @@ def main():
             med = statistics.median(ts)
             rates[name] = n / med
             print("%-44s %7d %10.3f %12.0f %14.3f" % (name, n, med, n / med, 1000 * med / n))
-        sieve = rates[rows[0][0]]
-        for name, _, _ in rows[1:]:
-            print("ratio sieve / %-30s %8.1fx" % (name, sieve / rates[name]))
+        names = [r[0] for r in rows]
+        shm, batch, strict = names[0], names[1], names[2]
+        for base, label in ((shm, "sieve"), (batch, "sieve on disk, batch")):
+            for name in names[3:]:
+                print("ratio %s / %-26s %8.1fx" % (label, name, rates[base] / rates[name]))
+        print("ratio disk batch / disk strict %22.1fx" % (rates[batch] / rates[strict]))
+        print("ratio disk batch / %-33s %.2fx" % ("/dev/shm", rates[batch] / rates[shm]))
     finally:
         shutil.rmtree(big, ignore_errors=True)
         shutil.rmtree(small, ignore_errors=True)
