@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/store_int.h"
@@ -35,6 +36,8 @@ struct store_batch {
     struct op *ops;
     size_t n, cap;
     int sync_objects; /* syncfs before a commit that indexes artifacts */
+    int sync_fd;      /* the objects directory, open since set_sync (see sync_fs); or -1 */
+    int sync_failed;  /* a write-back error was reported: sticky, see store_batch_commit */
 };
 
 static char *
@@ -65,6 +68,7 @@ store_batch_new(struct store *st, struct store_batch **out, struct sieve_errbuf 
     if (!b)
         return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
     b->st = st;
+    b->sync_fd = -1;
     *out = b;
     return 0;
 }
@@ -79,6 +83,8 @@ store_batch_free(struct store_batch *b)
     for (size_t i = 0; i < b->n; i++)
         op_release(&b->ops[i]);
     free(b->ops);
+    if (b->sync_fd >= 0)
+        close(b->sync_fd);
     free(b);
 }
 
@@ -181,30 +187,43 @@ apply_done(struct store_batch *b, const struct op *o, struct sieve_errbuf *err)
     return rc;
 }
 
+static int
+open_objects(const struct store *st)
+{
+    char dir[STORE_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/objects", st->dir);
+    mkdir(dir, 0777); /* a fresh store may have none yet; failure shows in open */
+    return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* syncfs (Linux >= 5.8) also reports write-back errors of the file system seen since `fd` was
+ * opened: an EIO means an object may be lost, and nothing is indexed. sync() is the fallback
+ * where syncfs is missing or refused; it reports nothing. */
+static int
+sync_fs(const struct store *st, int fd, struct sieve_errbuf *err)
+{
+    if (fd >= 0 && syncfs(fd) == 0)
+        return 0;
+    if (fd >= 0 && errno == EIO)
+        return sieve_errbuf_set(err, SIEVE_EIO, "sync objects of '%s': %s", st->dir, strerror(EIO));
+    sync();
+    return 0;
+}
+
 void
 store_batch_set_sync(struct store_batch *b, int sync_objects)
 {
     b->sync_objects = sync_objects;
+    /* Opened now, before any worker writes, so that syncfs reports every write-back error
+     * of this run's objects. */
+    if (sync_objects && b->sync_fd < 0)
+        b->sync_fd = open_objects(b->st);
 }
 
 int
 store_objects_sync(struct store *st, struct sieve_errbuf *err)
 {
-    char dir[STORE_PATH_MAX];
-    int fd, rc = 0;
-
-    snprintf(dir, sizeof dir, "%s/objects", st->dir);
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    /* syncfs (Linux >= 5.8) also reports write-back errors of the file system; an EIO means an
-     * object may be lost and nothing is indexed. sync() is the fallback where syncfs is
-     * missing or refused; it reports nothing. */
-    if (fd < 0 || syncfs(fd) < 0) {
-        int e = errno;
-        if (fd >= 0 && e == EIO)
-            rc = sieve_errbuf_set(err, SIEVE_EIO, "sync objects of '%s': %s", st->dir, strerror(e));
-        else
-            sync();
-    }
+    int fd = open_objects(st), rc = sync_fs(st, fd, err);
     if (fd >= 0)
         close(fd);
     return rc;
@@ -227,9 +246,20 @@ store_batch_commit(struct store_batch *b, struct sieve_errbuf *err)
     if (b->n == 0)
         return 0;
     /* Group commit: one syncfs makes every object the workers wrote without fsync durable,
-     * then their rows are committed. The queue stays when the sync fails. */
-    if (b->sync_objects && has_artifacts(b) && (rc = store_objects_sync(b->st, err)) < 0)
-        return rc;
+     * then their rows are committed. The queue stays when the sync fails, and the failure is
+     * sticky: syncfs reports a write-back error once, so a retry that succeeded would index
+     * objects that never reached the disk. A resumed run re-verifies them by their hash. */
+    if (b->sync_objects && has_artifacts(b)) {
+        if (b->sync_failed)
+            return sieve_errbuf_set(err, SIEVE_EIO,
+                                    "sync objects of '%s': earlier write-back "
+                                    "error; not indexing",
+                                    b->st->dir);
+        if ((rc = sync_fs(b->st, b->sync_fd, err)) < 0) {
+            b->sync_failed = 1;
+            return rc;
+        }
+    }
     if ((rc = store_begin(b->st, err)) < 0)
         return rc; /* the queue stays; the next commit tries again */
     for (size_t i = 0; i < b->n; i++) {
