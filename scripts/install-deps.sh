@@ -11,7 +11,6 @@ BUILD_PKGS=(
     libuv1-dev libyaml-dev libjansson-dev libsqlite3-dev libssl-dev
     libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
     libopenblas-dev
-    libh2o-evloop-dev
     ffmpeg
 )
 # Tests and fixtures (numpy makes and reads reference fixtures; never used at run time).
