@@ -12,10 +12,8 @@
 
 #include <cmocka.h>
 
-#include <sqlite3.h>
-
 #include "core/base/hash.h"
-#include "sched_util.h"
+#include "sched_index.h"
 
 static const char *dag = "name: t\n"
                          "dataset: { manifest: clips.jsonl }\n"
@@ -26,26 +24,6 @@ static const char *dag = "name: t\n"
                          " with: { add: \"${k}\", log: \"%1$s\" } }\n";
 
 static const double adds[] = {0, 1, 2};
-
-static void
-index_sql(const struct ws *w, const char *sql)
-{
-    char path[400];
-    sqlite3 *db;
-    snprintf(path, sizeof path, "%s/sieve.db", w->store);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        fail_msg("sql: %s", sqlite3_errmsg(db));
-    sqlite3_close(db);
-}
-
-/* The index as a scheduler killed after its workers' renames but before its commit left it. */
-static void
-unindex(const struct ws *w)
-{
-    index_sql(w, "DELETE FROM artifacts; DELETE FROM metrics;"
-                 " UPDATE tasks SET state = 'running'; UPDATE runs SET state = 'running';");
-}
 
 /* Paths of the store's objects, sorted (so a test picks the same ones every time). */
 static int
@@ -127,7 +105,7 @@ test_sched_durable__torn_objects_are_removed_and_recomputed(void **state)
     assert_int_equal(ws_sieve(&w, 30, args), 0);
     int ran = ws_exec_count(&w, "");
     assert_int_equal(objects(&w, paths, 16), 9);
-    unindex(&w);
+    ws_unindex(&w);
     zero_data(paths[0]);
     struct stat sb;
     assert_int_equal(stat(paths[1], &sb), 0);
@@ -161,13 +139,13 @@ test_sched_durable__unhashed_orphans_are_adopted_only_in_strict_mode(void **stat
         strip_hash(paths[i]);
 
     /* strict: every object was fsync'd before its rename, so one at its final path is whole */
-    unindex(&w);
+    ws_unindex(&w);
     const char *strict[] = {"resume", "--devices", "cpu:2", "--durability", "strict", "1", NULL};
     assert_int_equal(ws_sieve(&w, 30, strict), 0);
     assert_int_equal(ws_exec_count(&w, ""), ran);
 
     /* batch: an object without its hash may never have been synced; every task runs again */
-    unindex(&w);
+    ws_unindex(&w);
     setenv("SIEVE_DURABILITY", "batch", 1);
     const char *batch[] = {"resume", "--devices", "cpu:2", "1", NULL};
     int rc = ws_sieve(&w, 30, batch);
@@ -249,7 +227,7 @@ test_sched_durable__cache_verify_checks_the_embedded_hash(void **state)
     const char *base = strrchr(paths[4], '/') + 1;
     snprintf(sql, sizeof sql, "UPDATE artifacts SET checksum = '%s' WHERE key = '%.64s';", hex,
              base);
-    index_sql(&w, sql);
+    ws_index_sql(&w, sql);
 
     assert_int_equal(ws_sieve(&w, 30, verify), 1);
     assert_true(ws_out_has(&w, "does not match its embedded sha256"));

@@ -11,9 +11,7 @@
 
 #include <cmocka.h>
 
-#include <sqlite3.h>
-
-#include "sched_util.h"
+#include "sched_index.h"
 
 static const char *dag =
     "name: t\n"
@@ -61,19 +59,6 @@ test_sched_resume__killed_scheduler_resumes_without_rerunning(void **state)
     ws_release(&w);
 }
 
-/* Writes SQL into the workspace's index, as a scheduler killed at the wrong moment left it. */
-static void
-index_sql(const struct ws *w, const char *sql)
-{
-    char path[400];
-    sqlite3 *db;
-    snprintf(path, sizeof path, "%s/sieve.db", w->store);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        fail_msg("sql: %s", sqlite3_errmsg(db));
-    sqlite3_close(db);
-}
-
 /* Every worker renamed its objects into place, but the scheduler died before its index
  * commit: no artifact rows, no metric rows, tasks still running. Resume runs nothing, adopts
  * every object, and the metric rows come back from the bundles' `sieve.metrics`. */
@@ -95,8 +80,7 @@ test_sched_resume__adopts_unindexed_outputs_with_their_metrics(void **state)
     int ran = ws_exec_count(&w, "");
     char *before = ws_table_csv(&w, "1");
     assert_non_null(strstr(before, "k,"));
-    index_sql(&w, "DELETE FROM artifacts; DELETE FROM metrics;"
-               " UPDATE tasks SET state = 'running'; UPDATE runs SET state = 'running';");
+    ws_unindex(&w);
     char *gone = ws_table_csv(&w, "1");
     assert_string_equal(gone, "");
     free(gone);
