@@ -9,7 +9,8 @@
  *   list:   {"plugins": [{"name", "version", "summary", "path", "flags"}], "problems": [..]}
  *   detail: {"name", "version", "summary", "path", "flags", "inputs": [{"name", "doc",
  *            "optional"}], "outputs": [...], "parameters": [{"name", "type", "item_type",
- *            "default", "required", "min", "max", "choices", "doc"}]}
+ *            "default", "required", "min", "max", "choices", "in_key", "doc"}]}
+ * A parameter flagged SIEVE_PARAM_NO_KEY says "not in task key" (text) and "in_key": false.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -147,9 +148,10 @@ detail_json(const struct host_plugin *p)
     }
     for (uint32_t i = 0; i < d->n_params; i++) {
         const struct sieve_param *r = &d->params[i];
-        json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "name", r->name, "type",
+        json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b}", "name", r->name, "type",
                               host_param_type_name(r->type), "doc", r->doc ? r->doc : "",
-                              "required", (r->flags & SIEVE_PARAM_REQUIRED) != 0);
+                              "required", (r->flags & SIEVE_PARAM_REQUIRED) != 0, "in_key",
+                              !(r->flags & SIEVE_PARAM_NO_KEY));
         json_object_set_new(o, "default", r->def ? json_string(r->def) : json_null());
         if (r->type == SIEVE_PARAM_LIST)
             json_object_set_new(o, "item_type", json_string(host_param_type_name(r->item_type)));
@@ -205,6 +207,8 @@ detail_text(const struct host_plugin *p)
             for (size_t k = 0; r->choices[k]; k++)
                 printf("%s%s", k ? "|" : "", r->choices[k]);
         }
+        if (r->flags & SIEVE_PARAM_NO_KEY)
+            printf(", not in task key");
         printf("\n  %-16s %s\n", "", r->doc ? r->doc : "");
     }
 }

@@ -130,10 +130,30 @@ int host_params_build_literal(const struct host_plugin *p, const struct host_par
 
 /*
  * The canonical text of a value array: sorted keys, normalised numbers (shortest round-trip
- * form, 1 and 1.0 equal for FLOAT), one JSON object. It is what cache keys hash.
+ * form, 1 and 1.0 equal for FLOAT), one JSON object with every parameter. It is what a worker
+ * builds plugin state from (run-task sends it), so two texts are equal exactly when the plugin
+ * sees the same values.
+ * Returns: the text, or NULL when out of memory.
  * Ownership: the caller frees the string.
  */
 char *host_params_canonical(const struct host_plugin *p, const struct sieve_value *vals);
+
+/*
+ * The canonical text without the parameters flagged SIEVE_PARAM_NO_KEY: what task keys hash.
+ * For a plugin without such parameters it is byte-identical to host_params_canonical, so keys
+ * made before the flag existed stay valid.
+ * Returns: the text, or NULL when out of memory.
+ * Ownership: the caller frees the string.
+ */
+char *host_params_key_text(const struct host_plugin *p, const struct sieve_value *vals);
+
+/*
+ * The canonical text of one value, as it appears in host_params_canonical ("0.5", "\"uniform\"",
+ * "[4,8]"): two values are the same to the plugin exactly when their texts are equal.
+ * Returns: the text, or NULL when out of memory.
+ * Ownership: the caller frees the string.
+ */
+char *host_value_canonical(const struct sieve_value *v);
 
 /* "int", "float", "string", "bool", "enum", "list" (or "unknown"); never NULL. */
 const char *host_param_type_name(uint32_t type);

@@ -1,7 +1,8 @@
 /*
  * host_params.c - a plugin's whole parameter array: building it from named values (unknown
- * names, duplicates, required rows, defaults) and its canonical JSON form, which cache keys
- * hash. Parsing one value is host_value.c.
+ * names, duplicates, required rows, defaults) and its canonical JSON form: all of it for the
+ * worker, and without SIEVE_PARAM_NO_KEY rows for cache keys. Parsing one value is
+ * host_value.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,13 +243,15 @@ sb_value(struct sbuf *b, const struct sieve_value *v)
     }
 }
 
-char *
-host_params_canonical(const struct host_plugin *p, const struct sieve_value *vals)
+/* The canonical JSON object of `vals`; with `key_only`, rows flagged NO_KEY are left out. */
+static char *
+canonical(const struct host_plugin *p, const struct sieve_value *vals, int key_only)
 {
     const struct sieve_plugin *d = p->desc;
     uint32_t np = d->n_params;
     struct sbuf b = {0};
     uint32_t *order;
+    int first = 1;
 
     if (!(order = malloc((np ? np : 1) * sizeof *order)))
         return NULL;
@@ -266,8 +269,11 @@ host_params_canonical(const struct host_plugin *p, const struct sieve_value *val
     sb_add(&b, "{", 1);
     for (uint32_t k = 0; k < np; k++) {
         uint32_t i = order[k];
-        if (k)
+        if (key_only && (d->params[i].flags & SIEVE_PARAM_NO_KEY))
+            continue;
+        if (!first)
             sb_add(&b, ",", 1);
+        first = 0;
         sb_json_string(&b, d->params[i].name);
         sb_add(&b, ":", 1);
         sb_value(&b, &vals[i]);
@@ -275,6 +281,31 @@ host_params_canonical(const struct host_plugin *p, const struct sieve_value *val
     sb_add(&b, "}", 1);
     free(order);
     if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+char *
+host_params_canonical(const struct host_plugin *p, const struct sieve_value *vals)
+{
+    return canonical(p, vals, 0);
+}
+
+char *
+host_params_key_text(const struct host_plugin *p, const struct sieve_value *vals)
+{
+    return canonical(p, vals, 1);
+}
+
+char *
+host_value_canonical(const struct sieve_value *v)
+{
+    struct sbuf b = {0};
+
+    sb_value(&b, v);
+    if (b.oom || !b.p) {
         free(b.p);
         return NULL;
     }

@@ -115,6 +115,57 @@ variant_encode(const struct spec *s, uint64_t vars, const int32_t *assign)
     return v;
 }
 
+/*
+ * Rejects a SIEVE_PARAM_NO_KEY parameter whose value differs between the variants of a node:
+ * the key leaves it out, so two such variants would share a key and one artifact. Only a
+ * value that refers to a matrix variable can differ; the first variant is the reference.
+ */
+static int
+check_no_key(const struct plan *p, const struct plan_node *pn, const struct spec_node *sn,
+             struct sieve_errbuf *err)
+{
+    const struct sieve_plugin *d = pn->plugin->desc;
+
+    for (size_t i = 0; i < sn->n_params; i++) {
+        const struct spec_param *sp = &sn->params[i];
+        int idx = host_plugin_param_index(pn->plugin, sp->name);
+        char *first;
+        int differs = 0;
+
+        if (idx < 0 || !(d->params[idx].flags & SIEVE_PARAM_NO_KEY) || !sp->vars ||
+            pn->n_variants < 2)
+            continue;
+        if (!(first = host_value_canonical(&pn->variants[0].params[idx])))
+            return sieve_errbuf_set(err, SIEVE_ENOMEM, "plan: out of memory");
+        for (uint32_t v = 1; v < pn->n_variants && !differs; v++) {
+            char *other = host_value_canonical(&pn->variants[v].params[idx]);
+            if (!other) {
+                free(first);
+                return sieve_errbuf_set(err, SIEVE_ENOMEM, "plan: out of memory");
+            }
+            differs = strcmp(first, other) != 0;
+            free(other);
+        }
+        free(first);
+        if (differs) {
+            /* The place as spec diagnostics write it; a --set value names itself. */
+            const char *file = sp->origin ? sp->origin : p->spec->path;
+            char where[600];
+            if (sp->mark.line && sp->mark.col)
+                snprintf(where, sizeof where, "%s:%u:%u", file, sp->mark.line, sp->mark.col);
+            else if (sp->mark.line)
+                snprintf(where, sizeof where, "%s:%u", file, sp->mark.line);
+            else
+                snprintf(where, sizeof where, "%s", file);
+            return sieve_errbuf_set(err, SIEVE_ESPEC,
+                                    "%s: node '%s': parameter '%s' does not change results and "
+                                    "is left out of the task key, so it cannot take matrix values",
+                                    where, pn->name, sp->name);
+        }
+    }
+    return 0;
+}
+
 static int
 build_variants(struct plan *p, struct plan_node *pn, const struct spec_node *sn,
                struct sieve_errbuf *err)
@@ -170,11 +221,13 @@ build_variants(struct plan *p, struct plan_node *pn, const struct spec_node *sn,
             goto out;
         }
         pv->canonical = host_params_canonical(pn->plugin, pv->params);
-        if (!pv->label || !pv->canonical) {
+        pv->key_params = host_params_key_text(pn->plugin, pv->params);
+        if (!pv->label || !pv->canonical || !pv->key_params) {
             rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "plan: out of memory");
             goto out;
         }
     }
+    rc = check_no_key(p, pn, sn, err);
 out:
     free(keys);
     free(texts);
@@ -435,7 +488,7 @@ task_key(struct plan *p, struct plan_task *t)
     hash_ctx_field(&h, d->version, strlen(d->version));
     snprintf(num, sizeof num, "%u", d->abi_major);
     hash_ctx_field(&h, num, strlen(num));
-    hash_ctx_field(&h, v->canonical, strlen(v->canonical));
+    hash_ctx_field(&h, v->key_params, strlen(v->key_params));
     if (n->n_inputs == 0) {
         /* a dataset leaf: the content of its media file(s) */
         uint32_t first = t->sample >= 0 ? (uint32_t)t->sample : 0;
@@ -585,6 +638,7 @@ plan_free(struct plan *p)
             if (pv->params)
                 host_params_free(n->plugin, pv->params);
             free(pv->canonical);
+            free(pv->key_params);
         }
         free(n->variants);
         free(n->inputs);

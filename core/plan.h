@@ -8,12 +8,17 @@
  * uses no variable runs once per sample whatever the matrix.
  *
  * Keys (DESIGN §6): a task key is sha256 over a length-prefixed encoding of
- *     PLAN_KEY_SCHEMA, plugin name, plugin version, ABI major, canonical params
- *     (host_params_canonical), then for each input port in port order the input artifact
- *     key (reduce: sample-major), or for a plugin with no input ports the content hash of
- *     the sample's media file (remembered by the store by path, size and mtime).
+ *     PLAN_KEY_SCHEMA, plugin name, plugin version, ABI major, canonical params without
+ *     the SIEVE_PARAM_NO_KEY ones (host_params_key_text), then for each input port in port
+ *     order the input artifact key (reduce: sample-major), or for a plugin with no input
+ *     ports the content hash of the sample's media file (remembered by the store by path,
+ *     size and mtime).
  * An artifact key is sha256(task key, output port name). Each field is encoded as a u64
  * little-endian length followed by its bytes, so no two different inputs share a preimage.
+ * For a plugin without NO_KEY parameters the params text is the full canonical text, so
+ * keys made before the flag existed are unchanged and PLAN_KEY_SCHEMA stays 1. Because a
+ * NO_KEY parameter is not hashed, planning rejects one whose value differs between the
+ * variants of a node: those variants would share a key.
  *
  * Task order: tasks[] is topological (node by node in topological node order; within a node
  * variant-major, then sample). Every dependency of a task has a smaller index.
@@ -55,7 +60,8 @@ struct plan_variant {
     int32_t *assign;            /* per spec variable: value index, or -1 when unused */
     char *label;                /* JSON object of the used variables, "{}" when none */
     struct sieve_value *params; /* validated, table order; host_params_free */
-    char *canonical;            /* host_params_canonical(params) */
+    char *canonical;            /* host_params_canonical(params): what the worker gets */
+    char *key_params;           /* host_params_key_text(params): what the task key hashes */
 };
 
 /* The producer wired to one input port of a node; node == PLAN_NONE when unconnected. */
@@ -127,8 +133,9 @@ struct plan {
  * Builds the plan of a validated spec: expansion, validated params per variant, keys.
  * `st` supplies the media hash cache (NULL: hash every file). Takes ownership of `s` on
  * success and on failure.
- * Errors: SIEVE_ESPEC (a parameter that fails for a variant, in err), SIEVE_EIO (a media file
- * unreadable), SIEVE_ENOMEM. Ownership: plan_free.
+ * Errors: SIEVE_ESPEC (a parameter that fails for a variant, or a NO_KEY parameter that
+ * varies across a node's variants; in err, the latter as "file:line:col: ..."), SIEVE_EIO (a
+ * media file unreadable), SIEVE_ENOMEM. Ownership: plan_free.
  */
 int plan_build(struct spec *s, struct store *st, struct plan **out, struct sieve_errbuf *err);
 
@@ -149,6 +156,7 @@ void plan_artifact_hex(const struct plan *p, uint32_t t, uint32_t port, char out
 /*
  * The key components of task t as one JSON object (plugin, version, abi, params, inputs
  * [{port, node, key}] or media), stored with the task rows so `sieve explain` can diff them.
+ * `params` is the key text (no SIEVE_PARAM_NO_KEY parameters), as hashed.
  * Ownership: the caller frees the string.
  */
 char *plan_task_components(const struct plan *p, uint32_t t);

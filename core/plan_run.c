@@ -32,7 +32,8 @@ plan_task_components(const struct plan *p, uint32_t t)
     snprintf(num, sizeof num, ",\"abi\":%u", d->abi_major);
     sbuf_str(&b, num);
     sbuf_str(&b, ",\"params\":");
-    sbuf_str(&b, n->variants[task->variant].canonical);
+    /* What the key hashed, so `sieve explain` never blames a parameter the key leaves out. */
+    sbuf_str(&b, n->variants[task->variant].key_params);
     if (n->n_inputs == 0 && task->sample >= 0) {
         sbuf_str(&b, ",\"media\":");
         sbuf_quoted(&b, p->media_hex[task->sample]);

@@ -184,6 +184,24 @@ test_cli__cached_tasks_and_explain(void **state)
     assert_int_equal(sieve(out, sizeof out, 0, "explain '%s' aud --set pv.segments=20", SWEEP), 0);
     assert_non_null(strstr(out, "0 with changed keys, 4 unchanged"));
 
+    /* tp-prune's `threads` is not in the task key: another value reuses every cached task,
+     * and explain never names it */
+    assert_int_equal(sieve(out, sizeof out, 0, "run '%s' --dry-run --set pv.threads=8", SWEEP), 0);
+    assert_non_null(strstr(out, "fused  tp-fuse                    24       24        0"));
+    assert_non_null(strstr(out, "total                             78       72        6"));
+    assert_int_equal(
+        sieve(out, sizeof out, 0, "explain '%s' pv --set pv.threads=8 --set pv.segments=20", SWEEP),
+        0);
+    assert_non_null(strstr(out, "parameter 'segments': 10 -> 20  (24 tasks)"));
+    assert_null(strstr(out, "threads"));
+    /* and it cannot take matrix values */
+    assert_int_equal(sieve(out, sizeof out, 1,
+                           "run '%s' --dry-run --set 't=[2,4]' --set 'pv.threads=${t}'", SWEEP),
+                     1);
+    assert_non_null(strstr(out, "--set pv.threads=${t}: node 'pv': parameter 'threads' does not "
+                                "change results and is left out of the task key, so it cannot "
+                                "take matrix values\n"));
+
     /* a second run, explained against the first by run id */
     r2 = record_run(change, 1, NULL);
     assert_int_equal(sieve(out, sizeof out, 0, "explain %lld pv", (long long)r2), 0);

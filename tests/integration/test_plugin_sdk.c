@@ -45,11 +45,13 @@ test_plugin_sdk__out_of_tree_plugin_builds_and_loads(void **state)
                      0);
     /* Only the installed header may be found: no -I into the source tree. */
     assert_int_equal(sh("mkdir -p '%s/p' && export PKG_CONFIG_PATH='%s/prefix/share/pkgconfig' && "
-                        "test \"$(pkg-config --variable=abi_major sieve-plugin)\" = 1 && "
+                        "test \"$(pkg-config --variable=abi_major sieve-plugin)\" = %d && "
+                        "test \"$(pkg-config --variable=abi_minor sieve-plugin)\" = %d && "
                         "'%s' -std=c11 -Wall -Wextra -Werror -O2 -shared -fPIC "
                         "$(pkg-config --cflags sieve-plugin) '%s/plugins/example-topk/topk.c' "
                         "-o '%s/p/sieve-example-topk.so' -lm",
-                        dir, dir, SIEVE_CC, SIEVE_SOURCE_DIR, dir),
+                        dir, dir, SIEVE_ABI_MAJOR, SIEVE_ABI_MINOR, SIEVE_CC, SIEVE_SOURCE_DIR,
+                        dir),
                      0);
 
     /* SIEVE_PLUGIN_PATH comes first, so the out-of-tree build shadows build/plugins. */

@@ -1,7 +1,8 @@
 /*
  * test_plugins_cli.c - `sieve plugins` as a user runs it: the listing finds example-topk and
  * the good test plugins, every rejected file is one warning line on stderr and the command
- * still succeeds, and `sieve plugins NAME` shows ports and parameters (text and JSON).
+ * still succeeds, and `sieve plugins NAME` shows ports and parameters (text and JSON),
+ * marking a SIEVE_PARAM_NO_KEY parameter as not in the task key.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include "tests/support/cli_test.h"
 
 #define TEST_PATH "SIEVE_PLUGIN_PATH='" SIEVE_TEST_PLUGIN_DIR "'"
+#define PIPELINE_PATH "SIEVE_PLUGIN_PATH='" SIEVE_PIPELINE_PLUGIN_DIR "'"
 #define N_BAD 9 /* rejected files in build/test-plugins (see tests/plugins/loader) */
 
 static void
@@ -118,6 +120,42 @@ test_plugins_cli__json_detail(void **state)
 }
 
 static void
+test_plugins_cli__marks_parameters_left_out_of_the_key(void **state)
+{
+    struct cli_result r;
+    json_t *root, *params, *o;
+    json_error_t jerr;
+    size_t i;
+    int seen = 0;
+
+    (void)state;
+    assert_int_equal(cli_run(&r, PIPELINE_PATH, "plugins tp-prune"), 0);
+    assert_int_equal(r.status, 0);
+    assert_non_null(
+        strstr(r.out, "threads          int, default 1, range [1, 64], not in task key\n"));
+    assert_non_null(strstr(r.out, "keep             float, default 0.5, range [0, 1]\n"));
+    /* only the flagged row says so */
+    assert_null(strstr(strstr(r.out, "not in task key") + 1, "not in task key"));
+    cli_result_release(&r);
+
+    assert_int_equal(cli_run(&r, PIPELINE_PATH, "plugins tp-prune --json"), 0);
+    assert_int_equal(r.status, 0);
+    root = json_loads(r.out, 0, &jerr);
+    assert_non_null(root);
+    params = json_object_get(root, "parameters");
+    json_array_foreach(params, i, o)
+    {
+        int hint = !strcmp(json_string_value(json_object_get(o, "name")), "threads");
+        assert_true(json_is_boolean(json_object_get(o, "in_key")));
+        assert_int_equal(json_is_true(json_object_get(o, "in_key")), !hint);
+        seen += hint;
+    }
+    assert_int_equal(seen, 1);
+    json_decref(root);
+    cli_result_release(&r);
+}
+
+static void
 test_plugins_cli__unknown_and_rejected_names(void **state)
 {
     struct cli_result r;
@@ -148,6 +186,7 @@ main(void)
         cmocka_unit_test(test_plugins_cli__json_listing),
         cmocka_unit_test(test_plugins_cli__shows_ports_and_parameters),
         cmocka_unit_test(test_plugins_cli__json_detail),
+        cmocka_unit_test(test_plugins_cli__marks_parameters_left_out_of_the_key),
         cmocka_unit_test(test_plugins_cli__unknown_and_rejected_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

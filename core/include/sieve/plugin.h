@@ -14,11 +14,16 @@
  * bundles are stored without breaking plugins.
  *
  * Versioning: SIEVE_ABI_MAJOR changes when anything incompatible changes; SIEVE_ABI_MINOR when
- * fields are appended to a struct. Every struct that crosses the boundary starts with its size
- * (or the three version fields), and fields are only ever appended. The host reads a field of
- * a plugin struct only when `struct_size` covers it; a plugin reads a host field only when the
- * host's `struct_size` covers it. The loader rejects a plugin whose major differs from the
- * host's or whose minor is newer than the host's.
+ * something compatible is added (a field appended to a struct, a new flag). Every struct that
+ * crosses the boundary starts with its size (or the three version fields), and fields are
+ * only ever appended. The host reads a field of a plugin struct only when `struct_size`
+ * covers it; a plugin reads a host field only when the host's `struct_size` covers it. The
+ * loader rejects a plugin whose major differs from the host's or whose minor is newer than
+ * the host's (an older host would not know what the plugin's flags mean).
+ *
+ * Minor versions of ABI 1:
+ *   1.0  the first release.
+ *   1.1  SIEVE_PARAM_NO_KEY: a parameter the host leaves out of the task key.
  *
  * Lifecycle and threads:
  *   - `init` runs once per distinct parameter set in a worker process and builds the state
@@ -90,7 +95,7 @@ extern "C" {
 #endif
 
 #define SIEVE_ABI_MAJOR 1
-#define SIEVE_ABI_MINOR 0
+#define SIEVE_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define SIEVE_EXPORT __attribute__((visibility("default")))
@@ -219,6 +224,14 @@ enum sieve_param_type {
 #define SIEVE_PARAM_HAS_MIN 0x1u  /* enforce `min` (INT, FLOAT, and LIST items of those) */
 #define SIEVE_PARAM_HAS_MAX 0x2u  /* enforce `max` */
 #define SIEVE_PARAM_REQUIRED 0x4u /* no default: a pipeline must set it (`def` must be NULL) */
+/*
+ * The value never changes the plugin's outputs (a resource hint such as a thread count), so the
+ * host leaves it out of the task key: changing it recomputes nothing. The plugin still receives
+ * it. Use it only when the output bytes are identical whatever the value; a thread count that
+ * changes a BLAS summation order does not qualify. Because two variants of a node that differ
+ * only in such a parameter would share a key, a pipeline cannot give it matrix values. (ABI 1.1)
+ */
+#define SIEVE_PARAM_NO_KEY 0x8u
 
 /*
  * One row of the parameter table. `def` is the default written as a YAML scalar or flow list

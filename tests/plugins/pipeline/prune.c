@@ -1,6 +1,6 @@
 /*
  * prune.c - tp-prune: copies its input; float, enum, int and list parameters for spec and
- * matrix tests.
+ * matrix tests, and `threads`, flagged SIEVE_PARAM_NO_KEY, for the key tests.
  */
 #include <sieve/plugin.h>
 
@@ -37,6 +37,13 @@ static const struct sieve_param params[] = {
      .flags = SIEVE_PARAM_HAS_MIN,
      .item_type = SIEVE_PARAM_INT},
     {.name = "label", .type = SIEVE_PARAM_STRING, .doc = "free text", .def = "\"\""},
+    {.name = "threads",
+     .type = SIEVE_PARAM_INT,
+     .doc = "a resource hint (output is identical)",
+     .def = "1",
+     .min = 1,
+     .max = 64,
+     .flags = SIEVE_PARAM_HAS_MIN | SIEVE_PARAM_HAS_MAX | SIEVE_PARAM_NO_KEY},
 };
 
 static int

@@ -77,7 +77,7 @@ static void
 test_host__rejects_newer_minor(void **state)
 {
     (void)state;
-    expect_open_fails("newer-minor.so", SIEVE_EABI, "built for ABI 1.3, host supports up to 1.0");
+    expect_open_fails("newer-minor.so", SIEVE_EABI, "built for ABI 1.4, host supports up to 1.1");
 }
 
 static void
@@ -126,7 +126,7 @@ test_host__scan_keeps_going_past_every_failure(void **state)
         const char *file, *reason;
     } want[] = {
         {"wrong-major.so", "ABI major 2, host supports 1"},
-        {"newer-minor.so", "built for ABI 1.3, host supports up to 1.0"},
+        {"newer-minor.so", "built for ABI 1.4, host supports up to 1.1"},
         {"no-entry.so", "no entry symbol 'sieve_plugin_entry'"},
         {"name-mismatch.so", "does not match the file name"},
         {"bad-params-dup.so", "duplicate parameter 'keep'"},

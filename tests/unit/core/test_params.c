@@ -1,6 +1,7 @@
 /*
  * test_params.c - parameter values: parsing, types, ranges, choices, lists, defaults, unknown
- * names with suggestions, required parameters, and the canonical form cache keys hash.
+ * names with suggestions, required parameters, and the canonical form: all of it for the
+ * worker, without SIEVE_PARAM_NO_KEY rows for cache keys.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -380,6 +381,135 @@ test_params__canonical_is_sorted_and_normalised(void **state)
     }
 }
 
+/* A plugin with two SIEVE_PARAM_NO_KEY rows, one sorting first and one last. */
+static const struct sieve_param hinted_table[] = {
+    {.name = "threads",
+     .type = SIEVE_PARAM_INT,
+     .doc = "threads",
+     .def = "1",
+     .min = 1,
+     .flags = SIEVE_PARAM_HAS_MIN | SIEVE_PARAM_NO_KEY},
+    {.name = "keep", .type = SIEVE_PARAM_FLOAT, .doc = "fraction kept", .def = "0.5"},
+    {.name = "batch",
+     .type = SIEVE_PARAM_LIST,
+     .doc = "batch sizes",
+     .def = "[8]",
+     .flags = SIEVE_PARAM_NO_KEY,
+     .item_type = SIEVE_PARAM_INT},
+    {.name = "method", .type = SIEVE_PARAM_STRING, .doc = "method", .def = "x"},
+};
+
+static const struct sieve_plugin hinted_desc = {
+    .abi_major = SIEVE_ABI_MAJOR,
+    .abi_minor = SIEVE_ABI_MINOR,
+    .struct_size = sizeof(struct sieve_plugin),
+    .name = "hinted",
+    .version = "1",
+    .params = hinted_table,
+    .n_params = SIEVE_COUNT(hinted_table),
+};
+
+static struct host_plugin hinted = {.name = "hinted", .path = "/hinted.so", .desc = &hinted_desc};
+
+/* The canonical text (all) or key text (key) of `p` with the given values. */
+static char *
+text_of(struct host_plugin *p, int key, const char *const *keys, const char *const *texts, size_t n)
+{
+    struct sieve_value *vals;
+    struct sieve_errbuf err = {{0}};
+    char *s;
+
+    assert_int_equal(host_params_build(p, keys, texts, n, &vals, &err), 0);
+    s = key ? host_params_key_text(p, vals) : host_params_canonical(p, vals);
+    host_params_free(p, vals);
+    assert_non_null(s);
+    return s;
+}
+
+static void
+test_params__key_text_leaves_out_no_key_parameters(void **state)
+{
+    const char *k[] = {"threads", "batch"};
+    const char *a[] = {"1", "[8]"}, *b[] = {"16", "[2, 4]"};
+    char *ca, *cb, *ka, *kb;
+
+    (void)state;
+    ca = text_of(&hinted, 0, k, a, 2);
+    cb = text_of(&hinted, 0, k, b, 2);
+    ka = text_of(&hinted, 1, k, a, 2);
+    kb = text_of(&hinted, 1, k, b, 2);
+    /* the worker still gets every value ... */
+    assert_string_equal(ca, "{\"batch\":[8],\"keep\":0.5,\"method\":\"x\",\"threads\":1}");
+    assert_string_equal(cb, "{\"batch\":[2,4],\"keep\":0.5,\"method\":\"x\",\"threads\":16}");
+    /* ... while the key sees neither hint, so changing them changes no key */
+    assert_string_equal(ka, "{\"keep\":0.5,\"method\":\"x\"}");
+    assert_string_equal(kb, ka);
+    free(ca);
+    free(cb);
+    free(ka);
+    free(kb);
+
+    /* a value that matters still changes the key text */
+    {
+        const char *k1[] = {"keep"}, *t1[] = {"0.25"};
+        ka = text_of(&hinted, 1, k1, t1, 1);
+        assert_string_equal(ka, "{\"keep\":0.25,\"method\":\"x\"}");
+        free(ka);
+    }
+    /* a plugin whose only parameter is a hint has an empty key object */
+    {
+        struct sieve_plugin only = hinted_desc;
+        struct host_plugin p = {.name = "only", .path = "/only.so", .desc = &only};
+        only.params = hinted_table;
+        only.n_params = 1;
+        ka = text_of(&p, 1, NULL, NULL, 0);
+        assert_string_equal(ka, "{}");
+        free(ka);
+    }
+}
+
+static void
+test_params__key_text_without_no_key_parameters_is_the_canonical_text(void **state)
+{
+    /* Keys made before SIEVE_PARAM_NO_KEY existed hashed the canonical text; for a plugin
+     * without such rows the key text must be the same bytes, or every store goes stale. */
+    const char *k[] = {"model", "keep", "weights", "label", "names"};
+    const char *sets[][5] = {
+        {"m", "1", "[]", "x", "[a]"},
+        {"\"m\"", "0.30000000000000004", "[1.0, 1e-7]", "'it''s'", "[a, 'b, c']"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < SIEVE_COUNT(sets); i++) {
+        char *c = text_of(&plugin, 0, k, sets[i], 5), *key = text_of(&plugin, 1, k, sets[i], 5);
+        assert_string_equal(key, c);
+        free(c);
+        free(key);
+    }
+}
+
+static void
+test_params__value_canonical_matches_the_object_text(void **state)
+{
+    struct sieve_value *vals;
+    struct sieve_errbuf err = {{0}};
+    const char *k[] = {"model", "keep", "sizes"}, *t[] = {"'a\"b'", "1.0", "[3, 4]"};
+    char *s;
+
+    (void)state;
+    assert_int_equal(host_params_build(&plugin, k, t, 3, &vals, &err), 0);
+    s = host_value_canonical(&vals[KEEP]);
+    assert_string_equal(s, "1");
+    free(s);
+    s = host_value_canonical(&vals[MODEL]);
+    assert_string_equal(s, "\"a\\\"b\"");
+    free(s);
+    s = host_value_canonical(&vals[SIZES]);
+    assert_string_equal(s, "[3,4]");
+    free(s);
+    host_params_free(&plugin, vals);
+}
+
 static void
 test_params__number_format_round_trips(void **state)
 {
@@ -473,6 +603,9 @@ main(void)
         cmocka_unit_test(test_params__build_rejects_bad_sets),
         cmocka_unit_test(test_params__build_from_yaml_values),
         cmocka_unit_test(test_params__canonical_is_sorted_and_normalised),
+        cmocka_unit_test(test_params__key_text_leaves_out_no_key_parameters),
+        cmocka_unit_test(test_params__key_text_without_no_key_parameters_is_the_canonical_text),
+        cmocka_unit_test(test_params__value_canonical_matches_the_object_text),
         cmocka_unit_test(test_params__number_format_round_trips),
         cmocka_unit_test(test_params__row_checks),
     };

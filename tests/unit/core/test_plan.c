@@ -1,7 +1,8 @@
 /*
  * test_plan.c - the planner: expansion counts over dataset x matrix, the wiring a scheduler
  * relies on (deps, n_wait, dependents), key propagation (a mid-pipeline parameter changes
- * that node and everything below, nothing above), media content in leaf keys, and the cache
+ * that node and everything below, nothing above; a SIEVE_PARAM_NO_KEY parameter changes
+ * nothing and cannot take matrix values), media content in leaf keys, and the cache
  * lookup with its "not needed" marking.
  */
 #include <setjmp.h>
@@ -236,6 +237,94 @@ test_plan__mid_pipeline_parameter_changes_only_downstream_keys(void **state)
     plan_free(c);
 }
 
+/* The task of (node, variant label, sample) in a plan. */
+static uint32_t
+task_of(const struct plan *p, const char *name, const char *label, int32_t sample)
+{
+    const struct plan_node *n = node(p, name);
+    for (uint32_t t = n->first_task; t < n->first_task + n->n_tasks; t++)
+        if (p->tasks[t].sample == sample && !strcmp(n->variants[p->tasks[t].variant].label, label))
+            return t;
+    fail_msg("no task %s %s %d", name, label, sample);
+    return 0;
+}
+
+static void
+test_plan__no_key_parameter_leaves_every_key_unchanged(void **state)
+{
+    /* tp-prune's `threads` is SIEVE_PARAM_NO_KEY; `segments` is an ordinary parameter */
+    static const char *const hint[] = {"pv.threads=8", "pa.threads=3"};
+    static const char *const real[] = {"pv.threads=8", "pv.segments=20"};
+    struct plan *a, *b, *c;
+
+    (void)state;
+    a = make_plan(SWEEP, NULL, 0, NULL);
+    b = make_plan(SWEEP, hint, 2, NULL);
+    c = make_plan(SWEEP, real, 2, NULL);
+    assert_int_equal(a->n_tasks, b->n_tasks);
+    for (uint32_t t = 0; t < a->n_tasks; t++) {
+        const struct plan_task *ta = &a->tasks[t];
+        const struct plan_node *na = &a->nodes[ta->node];
+        const char *label = na->variants[ta->variant].label;
+        uint32_t tb = task_of(b, na->name, label, ta->sample);
+        const struct plan_variant *vb = &b->nodes[b->tasks[tb].node].variants[b->tasks[tb].variant];
+        int downstream =
+            !strcmp(na->name, "pv") || !strcmp(na->name, "fused") || !strcmp(na->name, "score");
+
+        /* the same cache entries serve both plans ... */
+        assert_string_equal(ta->key_hex, b->tasks[tb].key_hex);
+        /* ... while the worker is still told the value */
+        if (!strcmp(na->name, "pv")) {
+            assert_non_null(strstr(vb->canonical, "\"threads\":8"));
+            assert_null(strstr(vb->key_params, "threads"));
+            assert_string_equal(vb->key_params, na->variants[ta->variant].key_params);
+            assert_string_not_equal(vb->canonical, na->variants[ta->variant].canonical);
+        }
+        /* an ordinary parameter next to it still changes that node and everything below */
+        if (downstream)
+            assert_string_not_equal(ta->key_hex, key_of(c, na->name, label, ta->sample));
+        else
+            assert_string_equal(ta->key_hex, key_of(c, na->name, label, ta->sample));
+    }
+    /* the recorded key components (what `sieve explain` diffs) leave the hint out too */
+    {
+        char *ca =
+            plan_task_components(a, task_of(a, "pv", "{\"keep\":0.5,\"vmethod\":\"uniform\"}", 2));
+        char *cb =
+            plan_task_components(b, task_of(b, "pv", "{\"keep\":0.5,\"vmethod\":\"uniform\"}", 2));
+        assert_non_null(ca);
+        assert_non_null(cb);
+        assert_null(strstr(cb, "threads"));
+        assert_string_equal(ca, cb);
+        free(ca);
+        free(cb);
+    }
+    plan_free(a);
+    plan_free(b);
+    plan_free(c);
+}
+
+/* Plans `path` with `sets` and expects SIEVE_ESPEC with exactly `msg` in err. */
+static void
+expect_plan_error(const char *path, const char *const *sets, size_t n_sets, const char *msg)
+{
+    struct plan_opts o = {.path = path, .sets = sets, .n_sets = n_sets, .no_lookup = 1};
+    struct sieve_errbuf err = {{0}};
+    struct spec_diags d;
+    struct plan *p = NULL;
+
+    spec_diags_init(&d);
+    assert_int_equal(plan_prepare(&o, reg, NULL, &p, &d, &err), SIEVE_ESPEC);
+    assert_null(p);
+    assert_int_equal(d.n_errors, 0); /* a planning error, not a spec diagnostic */
+    assert_string_equal(err.msg, msg);
+    spec_diags_release(&d);
+}
+
+#define NO_MATRIX_MSG                                                                              \
+    "node 'pv': parameter 'threads' does not change results and is left out of the task key, "     \
+    "so it cannot take matrix values"
+
 struct tmpset {
     char dir[128];
     char yaml[256];
@@ -304,6 +393,43 @@ test_plan__leaf_keys_hash_media_content(void **state)
     plan_free(b);
     rm_tree(x.dir);
     rm_tree(y.dir);
+}
+
+static void
+test_plan__no_key_parameter_cannot_take_matrix_values(void **state)
+{
+    static const char *const from_cli[] = {"t=[2,4]", "pv.threads=${t}"};
+    static const char *const one_value[] = {"t=[4]", "pv.threads=${t}"};
+    struct tmpset x;
+    char path[300], want[600];
+    struct plan *p;
+    FILE *f;
+
+    (void)state;
+    /* two variants differing only in `threads` would share a key: refused, with its place */
+    expect_plan_error(SWEEP, from_cli, 2, "--set pv.threads=${t}: " NO_MATRIX_MSG);
+    tmp_pipeline(&x, "first clip");
+    snprintf(path, sizeof path, "%s/hint.yaml", x.dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("dataset: { manifest: m.jsonl }\n"
+          "matrix: { keep: [0.25, 0.5], t: [2, 4] }\n"
+          "nodes:\n"
+          "  media: { plugin: tp-source }\n"
+          "  vis: { plugin: tp-encode, in: { media: media }, with: { modality: vision } }\n"
+          "  pv: { plugin: tp-prune, in: { tokens: vis }, with: { keep: \"${keep}\", threads: "
+          "\"${t}\" } }\n",
+          f);
+    fclose(f);
+    snprintf(want, sizeof want, "%s:6:82: " NO_MATRIX_MSG, path);
+    expect_plan_error(path, NULL, 0, want);
+    rm_tree(x.dir);
+
+    /* a variable with one value does not vary, and a fixed hint next to a sweep is fine */
+    p = make_plan(SWEEP, one_value, 2, NULL);
+    assert_int_equal(node(p, "pv")->n_variants, 6);
+    assert_non_null(strstr(node(p, "pv")->variants[5].canonical, "\"threads\":4"));
+    plan_free(p);
 }
 
 static void
@@ -403,6 +529,8 @@ main(void)
         cmocka_unit_test(test_plan__expansion_counts_follow_used_variables),
         cmocka_unit_test(test_plan__wiring_is_topological_and_consistent),
         cmocka_unit_test(test_plan__mid_pipeline_parameter_changes_only_downstream_keys),
+        cmocka_unit_test(test_plan__no_key_parameter_leaves_every_key_unchanged),
+        cmocka_unit_test(test_plan__no_key_parameter_cannot_take_matrix_values),
         cmocka_unit_test(test_plan__leaf_keys_hash_media_content),
         cmocka_unit_test(test_plan__lookup_marks_cached_and_unneeded_tasks),
     };

@@ -82,7 +82,7 @@ test_plugin_abi__constants(void **state)
 {
     (void)state;
     assert_int_equal(SIEVE_ABI_MAJOR, 1);
-    assert_int_equal(SIEVE_ABI_MINOR, 0);
+    assert_int_equal(SIEVE_ABI_MINOR, 1);
     assert_int_equal(SIEVE_ERRBUF_SIZE, 512);
     assert_int_equal(SIEVE_MAX_DIMS, 8);
     assert_string_equal(SIEVE_ENTRY_SYMBOL, "sieve_plugin_entry");
@@ -125,6 +125,7 @@ test_plugin_abi__constants(void **state)
     assert_int_equal(SIEVE_PARAM_HAS_MIN, 1);
     assert_int_equal(SIEVE_PARAM_HAS_MAX, 2);
     assert_int_equal(SIEVE_PARAM_REQUIRED, 4);
+    assert_int_equal(SIEVE_PARAM_NO_KEY, 8);
     assert_int_equal(SIEVE_PLUGIN_NEEDS_DEVICE, 1);
     assert_int_equal(SIEVE_PLUGIN_REDUCE, 2);
     assert_int_equal(SIEVE_PLUGIN_DETERMINISTIC, 4);
