@@ -92,7 +92,7 @@ static const struct sieve_param params[] = {
      .def = "1",
      .min = 1,
      .max = 64,
-     .flags = HAS_RANGE},
+     .flags = HAS_RANGE | SIEVE_PARAM_NO_KEY},
 };
 
 struct state {
