@@ -194,16 +194,16 @@ def main():
         for name, arr in (("x.f32", x), ("imp.f32", imp), ("ftype.u8", ftype),
                           ("motion.f32", motion)):
             arr.tofile(os.path.join(tmp, name))
-        for threads in counts:
-            blas = set_blas_threads(threads)
-            print("vision: %d groups x %d tokens x %d dims (%.0f MB); %d reps; C threads=%d, "
-                  "numpy with %d OpenBLAS thread%s"
-                  % (T, P, C, x.nbytes / 2**20, args.reps, threads, blas, "s"[:blas > 1]))
-            out = []
-            for method, prm in VISION:
-                if only and method not in only:
-                    continue
-                golden = vision_ref(method, prm, x, imp, h, w, ftype, motion, impl=ref)
+        # Per method, every thread count in turn, so each configuration meets the same machine
+        # state (later allocations find fewer free huge pages; numpy allocates on every call).
+        tables = {threads: [] for threads in counts}
+        blas = {}
+        for method, prm in VISION:
+            if only and method not in only:
+                continue
+            golden = vision_ref(method, prm, x, imp, h, w, ftype, motion, impl=ref)
+            for threads in counts:
+                blas[threads] = set_blas_threads(threads)
                 c_prm = dict(prm, threads=threads)
                 c_t, n_t, c_rows, n_rows = interleaved(
                     args.reps, 1,
@@ -211,10 +211,15 @@ def main():
                                               method], k, c_prm, tmp),
                     lambda: vision_ref(method, prm, x, imp, h, w, ftype, motion))
                 same = same_rows(c_rows, n_rows) and same_rows(n_rows, golden)
-                out.append((label(method, prm), statistics.median(c_t),
-                            statistics.median(n_t), same, len(c_rows) / (T * P)))
-            report(out, "prune-visual, %d thread%s each (median wall ms per call, output rows "
-                   "included)" % (threads, "s"[:threads > 1]))
+                tables[threads].append((label(method, prm), statistics.median(c_t),
+                                        statistics.median(n_t), same, len(c_rows) / (T * P)))
+        for threads in counts:
+            nb = blas.get(threads, 1)
+            print("vision: %d groups x %d tokens x %d dims (%.0f MB); %d reps; C threads=%d, "
+                  "numpy with %d OpenBLAS thread%s"
+                  % (T, P, C, x.nbytes / 2**20, args.reps, threads, nb, "s"[:nb > 1]))
+            report(tables[threads], "prune-visual, %d thread%s each (median wall ms per call, "
+                   "output rows included)" % (threads, "s"[:threads > 1]))
             print()
         set_blas_threads(1)
 
