@@ -129,7 +129,8 @@ run_vision(int argc, char **argv)
     float *motion = load(dir, "motion.f32", (size_t)(2 * t) * (size_t)(h * w) * sizeof(float));
     double keep = param(argc, argv, 9, "keep", 0.5);
     struct bundle *b = NULL;
-    struct pv_in in = {x, imp, t, h, w, c, alloc_tokens, NULL};
+    struct pv_in in = {
+        x, imp, t, h, w, c, alloc_tokens, NULL, (int)param(argc, argv, 9, "threads", 1)};
     struct pv_out o;
     memset(&o, 0, sizeof o);
     uint8_t *key = malloc((size_t)t);

@@ -8,13 +8,20 @@ Both run on the same inputs in one run: this script writes the inputs (64 tempor
 reference (tests/reference/prune_ref.py, untimed) and as the C driver, and prints medians and
 the ratio numpy / C. C and numpy runs alternate (one C process, then the same number of numpy
 calls, per round) so load from other users of the machine falls on both; the first call of
-each C process is a warm-up and is not counted. OpenBLAS is pinned to one thread for both.
+each C process is a warm-up and is not counted.
+
+The vision methods run once per entry of --threads (default: 1, then every CPU): both sides get
+the same cores, C through the plugin's `threads` parameter (groups or cells split over
+threads), numpy through OpenBLAS's thread count (numpy itself runs on one core; only its BLAS
+calls use more). The audio methods have no threads parameter and run on one core.
 
     /usr/bin/python3 bench/prune/run.py [--build build] [--reps 5] [--quick] [--only m1,m2]
+                                        [--threads 1,2]
 
 PRUNE_BENCH_DEBUG=1 prints every timing; bench/prune/README.md explains the figures.
 """
 import argparse
+import ctypes
 import os
 import shutil
 import statistics
@@ -23,7 +30,7 @@ import sys
 import tempfile
 import time
 
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ["OPENBLAS_NUM_THREADS"] = "1"  # until set_blas_threads says otherwise
 os.environ["OMP_NUM_THREADS"] = "1"
 
 import numpy as np  # noqa: E402
@@ -53,6 +60,16 @@ AUDIO = [
     ("uniform", {"keep": 0.25}),
     ("random", {"keep": 0.25, "seed": 1}),
 ]
+
+
+def set_blas_threads(n):
+    """Sets the thread count of the OpenBLAS numpy uses (the library is already loaded)."""
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_set_num_threads(n)
+        return lib.openblas_get_num_threads()
+    except (OSError, AttributeError):
+        return 1
 
 
 def vision_ref(method, prm, x, imp, h, w, ftype, motion, impl=fast):
@@ -152,7 +169,10 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="16 groups instead of 64")
     ap.add_argument("--only", default="", help="comma-separated method names")
+    ap.add_argument("--threads", default="1,%d" % (os.cpu_count() or 1),
+                    help="comma-separated thread counts for the vision runs")
     args = ap.parse_args()
+    counts = sorted({max(1, int(v)) for v in args.threads.split(",") if v.strip()})
     driver = os.path.join(args.build, "bench", "prune", "prune_bench")
     if not os.access(driver, os.X_OK):
         sys.exit("run.py: build %s first (cmake --build build)" % driver)
@@ -174,22 +194,34 @@ def main():
         for name, arr in (("x.f32", x), ("imp.f32", imp), ("ftype.u8", ftype),
                           ("motion.f32", motion)):
             arr.tofile(os.path.join(tmp, name))
-        print("vision: %d groups x %d tokens x %d dims (%.0f MB); openblas 1 thread; %d reps"
-              % (T, P, C, x.nbytes / 2**20, args.reps))
-        out = []
+        # Per method, every thread count in turn, so each configuration meets the same machine
+        # state (later allocations find fewer free huge pages; numpy allocates on every call).
+        tables = {threads: [] for threads in counts}
+        blas = {}
         for method, prm in VISION:
             if only and method not in only:
                 continue
             golden = vision_ref(method, prm, x, imp, h, w, ftype, motion, impl=ref)
-            c_t, n_t, c_rows, n_rows = interleaved(
-                args.reps, 1,
-                lambda k: time_c(driver, ["vision", tmp, str(T), str(h), str(w), str(C),
-                                          method], k, prm, tmp),
-                lambda: vision_ref(method, prm, x, imp, h, w, ftype, motion))
-            same = same_rows(c_rows, n_rows) and same_rows(n_rows, golden)
-            out.append((label(method, prm), statistics.median(c_t), statistics.median(n_t),
-                        same, len(c_rows) / (T * P)))
-        report(out, "prune-visual (median wall ms per call, output rows included)")
+            for threads in counts:
+                blas[threads] = set_blas_threads(threads)
+                c_prm = dict(prm, threads=threads)
+                c_t, n_t, c_rows, n_rows = interleaved(
+                    args.reps, 1,
+                    lambda k: time_c(driver, ["vision", tmp, str(T), str(h), str(w), str(C),
+                                              method], k, c_prm, tmp),
+                    lambda: vision_ref(method, prm, x, imp, h, w, ftype, motion))
+                same = same_rows(c_rows, n_rows) and same_rows(n_rows, golden)
+                tables[threads].append((label(method, prm), statistics.median(c_t),
+                                        statistics.median(n_t), same, len(c_rows) / (T * P)))
+        for threads in counts:
+            nb = blas.get(threads, 1)
+            print("vision: %d groups x %d tokens x %d dims (%.0f MB); %d reps; C threads=%d, "
+                  "numpy with %d OpenBLAS thread%s"
+                  % (T, P, C, x.nbytes / 2**20, args.reps, threads, nb, "s"[:nb > 1]))
+            report(tables[threads], "prune-visual, %d thread%s each (median wall ms per call, "
+                   "output rows included)" % (threads, "s"[:threads > 1]))
+            print()
+        set_blas_threads(1)
 
         for name in ("x.f32", "imp.f32", "ftype.u8", "motion.f32"):
             os.remove(os.path.join(tmp, name))
@@ -199,7 +231,7 @@ def main():
         aimp = rng.random(N, dtype=np.float32)
         ax.tofile(os.path.join(tmp, "x.f32"))
         aimp.tofile(os.path.join(tmp, "imp.f32"))
-        print("\naudio: 30 s = %d tokens x %d dims; %d reps" % (N, C, args.reps * 20))
+        print("audio: 30 s = %d tokens x %d dims; %d reps" % (N, C, args.reps * 20))
         for gather in (1, 0):
             out = []
             for method, prm in AUDIO:

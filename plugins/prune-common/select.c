@@ -212,6 +212,28 @@ prune_norm2(const float *a, size_t c)
 }
 
 WIDE double
+prune_copy_norm2(float *dst, const float *src, size_t c)
+{
+    double acc[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= c; i += LANES) {
+        for (size_t j = 0; j < LANES; j++) {
+            float v = src[i + j];
+            dst[i + j] = v;
+            acc[j] += (double)v * (double)v;
+        }
+    }
+    for (; i < c; i++) {
+        dst[i] = src[i];
+        acc[0] += (double)src[i] * (double)src[i];
+    }
+    double s = 0;
+    for (size_t j = 0; j < LANES; j++)
+        s += acc[j];
+    return s;
+}
+
+WIDE double
 prune_dot_norm2(const float *a, const float *b, size_t c, double *b2)
 {
     double dot[LANES] = {0}, nb[LANES] = {0};

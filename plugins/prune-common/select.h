@@ -50,6 +50,10 @@ double prune_cosine(const float *a, const float *b, size_t c);
 /* The squared Euclidean norm of a, accumulated in double. */
 double prune_norm2(const float *a, size_t c);
 
+/* Copies c floats from src to dst (which must not overlap) and returns the squared norm of
+ * src, bit for bit what prune_norm2(src) returns: one pass over a row that is read anyway. */
+double prune_copy_norm2(float *dst, const float *src, size_t c);
+
 /* The dot product a.b accumulated in double. */
 double prune_dot(const float *a, const float *b, size_t c);
 

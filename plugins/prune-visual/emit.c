@@ -2,6 +2,7 @@
  * emit.c - allocation and row copying shared by every prune-visual method.
  */
 #include "emit.h"
+#include "parallel.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,24 @@ pv_emit_row(const struct pv_in *in, struct pv_out *out, size_t i, size_t r)
     out->mask[r] = 1;
 }
 
+struct emit_job {
+    const struct pv_in *in;
+    const int64_t *rows;
+    struct pv_out *out;
+};
+
+/* Output rows [lo, hi): each range writes its own rows, cells and mask bytes. */
+static int
+emit_range(void *ctx, size_t part, size_t lo, size_t hi)
+{
+    const struct emit_job *j = ctx;
+    (void)part;
+    for (size_t i = lo; i < hi; i++)
+        pv_emit_row(j->in, j->out, i, (size_t)j->rows[i]);
+    pv_copy_done();
+    return 0;
+}
+
 int
 pv_emit(const struct pv_in *in, const int64_t *rows, size_t k, struct pv_out *out)
 {
@@ -144,8 +163,6 @@ pv_emit(const struct pv_in *in, const int64_t *rows, size_t k, struct pv_out *ou
     int rc = pv_out_alloc(in, out, k, c, n);
     if (rc < 0)
         return rc;
-    for (size_t i = 0; i < k; i++)
-        pv_emit_row(in, out, i, (size_t)rows[i]);
-    pv_copy_done();
-    return 0;
+    struct emit_job job = {in, rows, out};
+    return prune_parallel(in->threads, k, emit_range, &job);
 }

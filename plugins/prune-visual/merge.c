@@ -6,6 +6,7 @@
  */
 #include "emit.h"
 #include "methods.h"
+#include "parallel.h"
 #include "select.h"
 
 #include <cblas.h>
@@ -42,22 +43,27 @@ pool_shape(int64_t h, int64_t w, size_t budget, int64_t *sy, int64_t *sx)
     *sx = bx;
 }
 
-int
-pv_uniform(const struct pv_in *in, double keep, struct pv_out *out)
+/* What the ranges of one pooling or shuffling call share. */
+struct merge_job {
+    const struct pv_in *in;
+    struct pv_out *out;
+    int64_t sy, sx, oh, ow;
+};
+
+/* Average pooling of groups [lo, hi); group t's rows start at t * oh * ow. */
+static int
+uniform_range(void *ctx, size_t part, size_t lo, size_t hi)
 {
-    int64_t h = in->h, w = in->w, sy, sx;
-    size_t p = (size_t)(h * w), c = (size_t)in->c, n = (size_t)in->t * p;
-    pool_shape(h, w, prune_budget(keep, p), &sy, &sx);
-    int64_t oh = (h + sy - 1) / sy, ow = (w + sx - 1) / sx;
-    int rc = pv_out_alloc(in, out, (size_t)(in->t * oh * ow), c, n);
-    if (rc < 0)
-        return rc;
-    out->param_a = (double)sy;
-    out->param_b = (double)sx;
-    size_t r = 0;
-    for (int64_t t = 0; t < in->t; t++) {
-        for (int64_t oy = 0; oy < oh; oy++) {
-            for (int64_t ox = 0; ox < ow; ox++, r++) {
+    const struct merge_job *j = ctx;
+    const struct pv_in *in = j->in;
+    struct pv_out *out = j->out;
+    int64_t h = in->h, w = in->w, sy = j->sy, sx = j->sx;
+    size_t c = (size_t)in->c;
+    (void)part;
+    for (int64_t t = (int64_t)lo; t < (int64_t)hi; t++) {
+        size_t r = (size_t)(t * j->oh * j->ow);
+        for (int64_t oy = 0; oy < j->oh; oy++) {
+            for (int64_t ox = 0; ox < j->ow; ox++, r++) {
                 int64_t y0 = oy * sy, x0 = ox * sx;
                 int64_t y1 = y0 + sy < h ? y0 + sy : h, x1 = x0 + sx < w ? x0 + sx : w;
                 float *dst = out->tokens + r * c;
@@ -67,14 +73,14 @@ pv_uniform(const struct pv_in *in, double keep, struct pv_out *out)
                     for (int64_t x = x0; x < x1; x++) {
                         size_t cell = (size_t)((t * h + y) * w + x);
                         const float *src = in->x + cell * c;
-                        for (size_t j = 0; j < c; j++)
-                            dst[j] += src[j];
+                        for (size_t d = 0; d < c; d++)
+                            dst[d] += src[d];
                         imp += in->importance ? in->importance[cell] : 0.0;
                     }
                 }
                 float cnt = (float)((y1 - y0) * (x1 - x0));
-                for (size_t j = 0; j < c; j++)
-                    dst[j] /= cnt;
+                for (size_t d = 0; d < c; d++)
+                    dst[d] /= cnt;
                 out->importance[r] = (float)(imp / cnt);
                 out->index[3 * r] = (int32_t)t;
                 out->index[3 * r + 1] = (int32_t)y0;
@@ -87,17 +93,35 @@ pv_uniform(const struct pv_in *in, double keep, struct pv_out *out)
 }
 
 int
-pv_pixel_shuffle(const struct pv_in *in, struct pv_out *out)
+pv_uniform(const struct pv_in *in, double keep, struct pv_out *out)
 {
-    int64_t h = in->h, w = in->w, oh = (h + 1) / 2, ow = (w + 1) / 2;
-    size_t c = (size_t)in->c, n = (size_t)(in->t * h * w);
-    int rc = pv_out_alloc(in, out, (size_t)(in->t * oh * ow), 4 * c, n);
+    int64_t h = in->h, w = in->w, sy, sx;
+    size_t p = (size_t)(h * w), c = (size_t)in->c, n = (size_t)in->t * p;
+    pool_shape(h, w, prune_budget(keep, p), &sy, &sx);
+    int64_t oh = (h + sy - 1) / sy, ow = (w + sx - 1) / sx;
+    int rc = pv_out_alloc(in, out, (size_t)(in->t * oh * ow), c, n);
     if (rc < 0)
         return rc;
-    size_t r = 0;
-    for (int64_t t = 0; t < in->t; t++) {
-        for (int64_t oy = 0; oy < oh; oy++) {
-            for (int64_t ox = 0; ox < ow; ox++, r++) {
+    out->param_a = (double)sy;
+    out->param_b = (double)sx;
+    struct merge_job job = {in, out, sy, sx, oh, ow};
+    return prune_parallel(in->threads, (size_t)in->t, uniform_range, &job);
+}
+
+/* Space-to-channel of groups [lo, hi); group t's rows start at t * oh * ow. */
+static int
+shuffle_range(void *ctx, size_t part, size_t lo, size_t hi)
+{
+    const struct merge_job *j = ctx;
+    const struct pv_in *in = j->in;
+    struct pv_out *out = j->out;
+    int64_t h = in->h, w = in->w;
+    size_t c = (size_t)in->c;
+    (void)part;
+    for (int64_t t = (int64_t)lo; t < (int64_t)hi; t++) {
+        size_t r = (size_t)(t * j->oh * j->ow);
+        for (int64_t oy = 0; oy < j->oh; oy++) {
+            for (int64_t ox = 0; ox < j->ow; ox++, r++) {
                 double imp = 0;
                 int cnt = 0;
                 for (int q = 0; q < 4; q++) {
@@ -124,160 +148,235 @@ pv_pixel_shuffle(const struct pv_in *in, struct pv_out *out)
     return 0;
 }
 
-/*
- * Assigns each of the nu tokens u[] to its most cosine-similar target v[] (ties: the earlier
- * target). A float GEMM over unit vectors finds the near-best targets fast; the winner among
- * those within 1e-3 of the float maximum is then decided by the exact double-precision cosine,
- * so the result is the one a double computation gives (the GEMM error is ~1e-6). Almost
- * always one target is that close and no exact cosine is needed; the norms from the
- * normalisation are reused when one is.
- */
-static int
-assign_targets(const float *x, size_t c, const int64_t *u, size_t nu, const int64_t *v, size_t nv,
-               int64_t *assign)
+int
+pv_pixel_shuffle(const struct pv_in *in, struct pv_out *out)
 {
-    float *un = malloc(((nu * c) + ((nu * c) == 0)) * sizeof *un);
-    float *vn = malloc(((nv * c) + ((nv * c) == 0)) * sizeof *vn);
-    float *s = malloc(((nu * nv) + ((nu * nv) == 0)) * sizeof *s);
-    double *n2 = malloc((nu + nv + 1) * sizeof *n2); /* squared norms: u's, then v's */
-    if (!un || !vn || !s || !n2) {
-        free(un);
-        free(vn);
-        free(s);
-        free(n2);
+    int64_t h = in->h, w = in->w, oh = (h + 1) / 2, ow = (w + 1) / 2;
+    size_t c = (size_t)in->c, n = (size_t)(in->t * h * w);
+    int rc = pv_out_alloc(in, out, (size_t)(in->t * oh * ow), 4 * c, n);
+    if (rc < 0)
+        return rc;
+    struct merge_job job = {in, out, 2, 2, oh, ow};
+    return prune_parallel(in->threads, (size_t)in->t, shuffle_range, &job);
+}
+
+/* One range's working memory for VisionZip, sized for one group and reused by each. */
+struct vz_scratch {
+    double *key;      /* [p]: negated importance */
+    uint8_t *role;    /* [p]: 1 dominant, 2 target, 3 merged */
+    int64_t *rest;    /* [p]: the cells that are not dominant, in order */
+    int64_t *targets; /* [ctx] */
+    int64_t *others;  /* [p] */
+    int64_t *assign;  /* [p]: target of each other cell */
+    float *raw;       /* [p][c]: the other cells' tokens, copied */
+    double *n2;       /* [p]: their squared norms */
+    float *tn;        /* [ctx][c]: unit targets */
+    double *tn2;      /* [ctx]: the targets' squared norms */
+    float *s;         /* [p][ctx]: raw . unit target */
+    double *acc;      /* [ctx][c]: cluster sums */
+    double *imp;      /* [ctx]: cluster importance sums */
+    size_t *members;  /* [ctx] */
+};
+
+static void
+vz_scratch_free(struct vz_scratch *z)
+{
+    free(z->key);
+    free(z->role);
+    free(z->rest);
+    free(z->targets);
+    free(z->others);
+    free(z->assign);
+    free(z->raw);
+    free(z->n2);
+    free(z->tn);
+    free(z->tn2);
+    free(z->s);
+    free(z->acc);
+    free(z->imp);
+    free(z->members);
+}
+
+static int
+vz_scratch_alloc(struct vz_scratch *z, size_t p, size_t c, size_t ctx)
+{
+    size_t pp = p ? p : 1, cc = ctx ? ctx : 1, c1 = c ? c : 1;
+    memset(z, 0, sizeof *z);
+    z->key = malloc(pp * sizeof *z->key);
+    z->role = malloc(pp);
+    z->rest = malloc(pp * sizeof *z->rest);
+    z->targets = malloc(cc * sizeof *z->targets);
+    z->others = malloc(pp * sizeof *z->others);
+    z->assign = malloc(pp * sizeof *z->assign);
+    z->raw = malloc(pp * c1 * sizeof *z->raw);
+    z->n2 = malloc(pp * sizeof *z->n2);
+    z->tn = malloc(cc * c1 * sizeof *z->tn);
+    z->tn2 = malloc(cc * sizeof *z->tn2);
+    z->s = malloc(pp * cc * sizeof *z->s);
+    z->acc = malloc(cc * c1 * sizeof *z->acc);
+    z->imp = malloc(cc * sizeof *z->imp);
+    z->members = malloc(cc * sizeof *z->members);
+    if (!z->key || !z->role || !z->rest || !z->targets || !z->others || !z->assign || !z->raw ||
+        !z->n2 || !z->tn || !z->tn2 || !z->s || !z->acc || !z->imp || !z->members) {
+        vz_scratch_free(z);
         return SIEVE_ENOMEM;
     }
-    const int64_t *ids[2] = {u, v};
-    float *dst[2] = {un, vn};
-    size_t cnt[2] = {nu, nv};
-    double *sq[2] = {n2, n2 + nu};
-    for (int side = 0; side < 2; side++) {
-        for (size_t i = 0; i < cnt[side]; i++) {
-            const float *src = x + (size_t)ids[side][i] * c;
-            sq[side][i] = prune_norm2(src, c);
-            double norm = sqrt(sq[side][i]);
-            float scale = norm > 0 ? (float)(1.0 / norm) : 0.0f;
-            for (size_t j = 0; j < c; j++)
-                dst[side][i * c + j] = src[j] * scale;
-        }
+    return 0;
+}
+
+/*
+ * Assigns each of the nu other tokens (already copied to z->raw, squared norms in z->n2) to its
+ * most cosine-similar target (ties: the earlier target). A float GEMM of the raw rows with the
+ * unit targets gives |u| cos(u, v) for every pair: the same order as the cosine within a row.
+ * The winner among the targets within 1e-3 |u| of the row's float maximum is then decided by
+ * the exact double-precision cosine, so the result is the one a double computation gives (the
+ * GEMM error is ~1e-6 |u|). Almost always a single target is that close and no exact cosine is
+ * needed. Rows where the cosine's 1e-8 floor could bite (|u| |v| below 2e-8 for a non-zero
+ * target) or whose values are not finite go to the exact cosine for every target.
+ */
+static void
+assign_targets(const float *x, size_t c, struct vz_scratch *z, size_t nu, size_t nv)
+{
+    double tmin = INFINITY; /* the smallest non-zero target norm */
+    for (size_t j = 0; j < nv; j++) {
+        const float *src = x + (size_t)z->targets[j] * c;
+        z->tn2[j] = prune_norm2(src, c);
+        double norm = sqrt(z->tn2[j]);
+        float scale = norm > 0 ? (float)(1.0 / norm) : 0.0f;
+        for (size_t d = 0; d < c; d++)
+            z->tn[j * c + d] = src[d] * scale;
+        if (norm > 0 && norm < tmin)
+            tmin = norm;
     }
     if (nu && nv)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nu, (int)nv, (int)c, 1.0f, un,
-                    (int)c, vn, (int)c, 0.0f, s, (int)nv);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nu, (int)nv, (int)c, 1.0f, z->raw,
+                    (int)c, z->tn, (int)c, 0.0f, z->s, (int)nv);
     for (size_t i = 0; i < nu; i++) {
-        const float *row = s + i * nv;
+        const float *row = z->s + i * nv;
+        double unorm = sqrt(z->n2[i]);
         float m = row[0];
         for (size_t j = 1; j < nv; j++)
             if (row[j] > m)
                 m = row[j];
+        int every = !isfinite(m) || !isfinite(unorm) || (unorm > 0 && unorm * tmin < 2e-8);
+        float cut = m - (float)(1e-3 * unorm);
         size_t best = 0, near = 0;
-        for (size_t j = 0; j < nv; j++)
-            if (row[j] >= m - 1e-3f)
+        for (size_t j = 0; j < nv && !every; j++)
+            if (row[j] >= cut)
                 best = j, near++;
         if (near == 1) {
-            assign[i] = (int64_t)best; /* a single candidate wins whatever its exact value */
+            z->assign[i] = (int64_t)best; /* a single candidate wins whatever its exact value */
             continue;
         }
         double bestv = -INFINITY;
-        const float *xu = x + (size_t)u[i] * c;
+        const float *xu = z->raw + i * c;
+        best = 0;
         for (size_t j = 0; j < nv; j++) {
-            if (!(row[j] >= m - 1e-3f))
+            if (!every && !(row[j] >= cut))
                 continue;
-            double cs = prune_cosine_of(prune_dot(xu, x + (size_t)v[j] * c, c), sq[0][i], sq[1][j]);
+            double cs = prune_cosine_of(prune_dot(xu, x + (size_t)z->targets[j] * c, c), z->n2[i],
+                                        z->tn2[j]);
             if (cs > bestv) {
                 bestv = cs;
                 best = j;
             }
         }
-        assign[i] = (int64_t)best;
+        z->assign[i] = (int64_t)best;
     }
-    free(un);
-    free(vn);
-    free(s);
-    free(n2);
-    return 0;
 }
 
-/* One group of VisionZip; rows are written at out positions [*r, ...) in cell order. */
+/* What the ranges of one VisionZip call share. */
+struct vz_job {
+    const struct pv_in *in;
+    struct pv_out *out;
+    size_t dom, ctx;
+};
+
+/* One group of VisionZip; its rows are written at out positions [t * (dom + ctx), ...) in cell
+ * order. */
 static int
-visionzip_group(const struct pv_in *in, int64_t t, size_t dom, size_t ctx, struct pv_out *out,
-                size_t *r)
+visionzip_group(const struct vz_job *jb, struct vz_scratch *z, int64_t t)
 {
+    const struct pv_in *in = jb->in;
+    struct pv_out *out = jb->out;
     size_t p = (size_t)(in->h * in->w), c = (size_t)in->c, base = (size_t)t * p;
-    int rc = SIEVE_ENOMEM;
-    double *key = malloc(p * sizeof *key);
-    uint8_t *role = calloc(p, 1); /* 1 dominant, 2 target, 3 merged */
-    int64_t *rest = malloc(p * sizeof *rest), *targets = malloc(p * sizeof *targets);
-    int64_t *others = malloc(p * sizeof *others), *assign = malloc(p * sizeof *assign);
-    double *acc = calloc((ctx ? ctx : 1) * c, sizeof *acc);
-    double *imp = calloc(ctx ? ctx : 1, sizeof *imp);
-    size_t *members = calloc(ctx ? ctx : 1, sizeof *members);
-    if (!key || !role || !rest || !targets || !others || !assign || !acc || !imp || !members)
-        goto done;
+    size_t dom = jb->dom, ctx = jb->ctx, r = (size_t)t * (dom + ctx);
+    int rc;
+    memset(z->role, 0, p);
     for (size_t q = 0; q < p; q++)
-        key[q] = in->importance ? -(double)in->importance[base + q] : 0.0;
-    if ((rc = prune_select_lowest(key, p, dom, role, NULL)) < 0)
-        goto done;
+        z->key[q] = in->importance ? -(double)in->importance[base + q] : 0.0;
+    if ((rc = prune_select_lowest(z->key, p, dom, z->role, NULL)) < 0)
+        return rc;
     size_t nr = 0, nt = 0, no = 0;
     for (size_t q = 0; q < p; q++)
-        if (!role[q])
-            rest[nr++] = (int64_t)(base + q);
+        if (!z->role[q])
+            z->rest[nr++] = (int64_t)(base + q);
     if (ctx > 0) {
         size_t step = nr / ctx > 1 ? nr / ctx : 1;
         for (size_t i = 0; i < nr; i++) {
+            size_t q = (size_t)z->rest[i] - base;
             if (i % step == 0 && nt < ctx) {
-                targets[nt++] = rest[i];
-                role[(size_t)rest[i] - base] = 2;
+                z->targets[nt++] = z->rest[i];
+                z->role[q] = 2;
             } else {
-                others[no++] = rest[i];
-                role[(size_t)rest[i] - base] = 3;
+                /* Copy the token now: the GEMM and the cluster sums then read it from cache. */
+                const float *src = in->x + (size_t)z->rest[i] * c;
+                z->n2[no] = prune_copy_norm2(z->raw + no * c, src, c);
+                z->others[no++] = z->rest[i];
+                z->role[q] = 3;
             }
         }
-        if ((rc = assign_targets(in->x, c, others, no, targets, nt, assign)) < 0)
-            goto done;
+        assign_targets(in->x, c, z, no, nt);
+        memset(z->acc, 0, nt * c * sizeof *z->acc);
+        memset(z->imp, 0, nt * sizeof *z->imp);
+        memset(z->members, 0, nt * sizeof *z->members);
         for (size_t i = 0; i < no; i++) {
-            size_t j = (size_t)assign[i];
-            const float *src = in->x + (size_t)others[i] * c;
-            prune_add_f64(acc + j * c, src, c);
-            imp[j] += in->importance ? in->importance[others[i]] : 0.0;
-            members[j]++;
+            size_t j = (size_t)z->assign[i];
+            prune_add_f64(z->acc + j * c, z->raw + i * c, c);
+            z->imp[j] += in->importance ? in->importance[z->others[i]] : 0.0;
+            z->members[j]++;
         }
     }
     size_t ti = 0;
     for (size_t q = 0; q < p; q++) {
-        if (role[q] != 1 && role[q] != 2)
+        if (z->role[q] != 1 && z->role[q] != 2)
             continue;
         size_t cell = base + q;
-        float *dst = out->tokens + *r * c;
+        float *dst = out->tokens + r * c;
         const float *src = in->x + cell * c;
         float own = in->importance ? in->importance[cell] : 0.0f;
-        if (role[q] == 2 && members[ti] > 0) {
-            double m = (double)members[ti];
+        if (z->role[q] == 2 && z->members[ti] > 0) {
+            double m = (double)z->members[ti];
             for (size_t d = 0; d < c; d++)
-                dst[d] = src[d] + (float)(acc[ti * c + d] / m);
-            out->importance[*r] = (float)((own + imp[ti]) / (m + 1));
+                dst[d] = src[d] + (float)(z->acc[ti * c + d] / m);
+            out->importance[r] = (float)((own + z->imp[ti]) / (m + 1));
         } else {
-            memcpy(dst, src, c * sizeof *dst);
-            out->importance[*r] = own;
+            pv_copy_row(dst, src, c);
+            out->importance[r] = own;
         }
-        ti += role[q] == 2;
-        out->index[3 * *r] = (int32_t)t;
-        out->index[3 * *r + 1] = (int32_t)(q / (size_t)in->w);
-        out->index[3 * *r + 2] = (int32_t)(q % (size_t)in->w);
+        ti += z->role[q] == 2;
+        out->index[3 * r] = (int32_t)t;
+        out->index[3 * r + 1] = (int32_t)(q / (size_t)in->w);
+        out->index[3 * r + 2] = (int32_t)(q % (size_t)in->w);
         out->mask[cell] = 1;
-        (*r)++;
+        r++;
     }
-    rc = 0;
-done:
-    free(members);
-    free(imp);
-    free(acc);
-    free(assign);
-    free(others);
-    free(targets);
-    free(rest);
-    free(role);
-    free(key);
+    /* dom + ctx rows per group: ctx <= rest, and the stride picks at least ctx targets. */
+    return r == (size_t)(t + 1) * (dom + ctx) ? 0 : SIEVE_EINTERNAL;
+}
+
+/* VisionZip for groups [lo, hi), with one scratch for the range. */
+static int
+visionzip_range(void *ctx, size_t part, size_t lo, size_t hi)
+{
+    const struct vz_job *jb = ctx;
+    struct vz_scratch z;
+    (void)part;
+    int rc = vz_scratch_alloc(&z, (size_t)(jb->in->h * jb->in->w), (size_t)jb->in->c, jb->ctx);
+    for (size_t t = lo; t < hi && rc == 0; t++)
+        rc = visionzip_group(jb, &z, (int64_t)t);
+    pv_copy_done();
+    vz_scratch_free(&z); /* a failed allocation left it zeroed */
     return rc;
 }
 
@@ -294,12 +393,12 @@ pv_visionzip(const struct pv_in *in, double keep, double dominant_ratio, struct 
         return rc;
     out->param_a = (double)dom;
     out->param_b = (double)ctx;
-    size_t r = 0;
-    for (int64_t t = 0; t < in->t && p > 0; t++) {
-        if ((rc = visionzip_group(in, t, dom, ctx, out, &r)) < 0) {
-            pv_out_release(out);
-            return rc;
-        }
-    }
-    return 0;
+    if (p == 0)
+        return 0;
+    /* Parallelism is over groups (in->threads); each GEMM runs on its caller's thread. */
+    openblas_set_num_threads(1);
+    struct vz_job job = {in, out, dom, ctx};
+    if ((rc = prune_parallel(in->threads, (size_t)in->t, visionzip_range, &job)) < 0)
+        pv_out_release(out);
+    return rc;
 }

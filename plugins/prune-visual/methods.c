@@ -6,6 +6,7 @@
  */
 #include "methods.h"
 #include "emit.h"
+#include "parallel.h"
 #include "select.h"
 
 #include <math.h>
@@ -62,50 +63,54 @@ group_norms(const struct pv_in *in, int64_t f, double *nrm2)
     return g;
 }
 
+/* What the ranges of one DyCoke call share; every group's rows start at its `first` row. */
+struct dycoke_job {
+    const struct pv_in *in;
+    struct pv_out *out;
+    int64_t window, unit;
+    int faithful;
+    size_t nk;
+    const size_t *first; /* [t]: the group's first output row */
+    double *nrm2;        /* [n]: squared norms, NaN until computed (only the unit's own) */
+};
+
 /*
+ * DyCoke over the groups of units [lo, hi). A unit is `unit` consecutive groups closed under
+ * the reference relation (a window, or two windows when the window is odd, so that faithful
+ * mode's pairs never cross a unit), so no two ranges touch the same group or norm.
  * Group by group, the similarities are computed and the kept rows copied right away, while
  * the group's 5 MB of tokens are still in the last-level cache, so every token is read from
  * memory once. Each token's norm is computed once, in the same pass as its first dot
  * product, and reused as a reference's norm.
  */
-int
-pv_dycoke(const struct pv_in *in, double keep, int64_t window, int faithful, struct pv_out *out)
+static int
+dycoke_range(void *ctx, size_t part, size_t lo, size_t hi)
 {
-    memset(out, 0, sizeof *out);
-    if (window < 1)
-        return SIEVE_EINVAL;
-    size_t p = (size_t)(in->h * in->w), c = (size_t)in->c, n = (size_t)in->t * p;
-    size_t nk = dycoke_count(keep, p, faithful), k = 0;
-    for (int64_t f = 0; f < in->t; f++) {
-        int64_t ref = dycoke_ref(f, in->t, window, faithful);
-        k += ref == -2 ? 0 : ref == -1 ? p : nk < p ? nk : p;
-    }
+    const struct dycoke_job *j = ctx;
+    const struct pv_in *in = j->in;
+    size_t p = (size_t)(in->h * in->w), c = (size_t)in->c, nk = j->nk;
+    (void)part;
     int rc = SIEVE_ENOMEM;
     double *sim = malloc((p ? p : 1) * sizeof *sim);
-    double *nrm2 = malloc((n ? n : 1) * sizeof *nrm2);
     int64_t *order = malloc((p ? p : 1) * sizeof *order);
     uint8_t *fmask = malloc(p ? p : 1);
-    if (!sim || !nrm2 || !order || !fmask)
+    if (!sim || !order || !fmask)
         goto done;
-    for (size_t i = 0; i < n; i++)
-        nrm2[i] = NAN;
-    if ((rc = pv_out_alloc(in, out, k, c, n)) < 0)
-        goto done;
-    out->param_a = (double)nk;
-    size_t r = 0;
-    for (int64_t f = 0; f < in->t; f++) {
-        int64_t ref = dycoke_ref(f, in->t, window, faithful);
-        size_t base = (size_t)f * p;
+    rc = 0;
+    int64_t f_end = (int64_t)hi * j->unit < in->t ? (int64_t)hi * j->unit : in->t;
+    for (int64_t f = (int64_t)lo * j->unit; f < f_end && rc == 0; f++) {
+        int64_t ref = dycoke_ref(f, in->t, j->window, j->faithful);
+        size_t base = (size_t)f * p, r = j->first[f];
         if (ref == -2)
             continue;
         if (ref == -1) {
             for (size_t q = 0; q < p; q++)
-                pv_emit_row(in, out, r++, base + q);
+                pv_emit_row(in, j->out, r++, base + q);
             continue;
         }
         const float *xf = in->x + base * c, *xr = in->x + (size_t)ref * p * c;
-        const double *nr = group_norms(in, ref, nrm2);
-        double *nf = nrm2 + base;
+        const double *nr = group_norms(in, ref, j->nrm2);
+        double *nf = j->nrm2 + base;
         if (isnan(nf[0])) {
             /* First use of this group's norms: one pass gives both dot and norm. */
             for (size_t q = 0; q < p; q++) {
@@ -117,25 +122,56 @@ pv_dycoke(const struct pv_in *in, double keep, int64_t window, int faithful, str
                 sim[q] = prune_cosine_of(prune_dot(xr + q * c, xf + q * c, c), nr[q], nf[q]);
         }
         memset(fmask, 0, p);
-        if ((rc = prune_select_lowest(sim, p, nk, fmask, faithful ? order : NULL)) < 0)
+        if ((rc = prune_select_lowest(sim, p, nk, fmask, j->faithful ? order : NULL)) < 0)
             break;
-        if (faithful) {
+        if (j->faithful) {
             for (size_t i = 0; i < nk && i < p; i++)
-                pv_emit_row(in, out, r++, base + (size_t)order[i]);
+                pv_emit_row(in, j->out, r++, base + (size_t)order[i]);
         } else {
             for (size_t q = 0; q < p; q++)
                 if (fmask[q])
-                    pv_emit_row(in, out, r++, base + q);
+                    pv_emit_row(in, j->out, r++, base + q);
         }
     }
     pv_copy_done();
-    if (rc < 0)
-        pv_out_release(out);
 done:
     free(fmask);
     free(order);
-    free(nrm2);
     free(sim);
+    return rc;
+}
+
+int
+pv_dycoke(const struct pv_in *in, double keep, int64_t window, int faithful, struct pv_out *out)
+{
+    memset(out, 0, sizeof *out);
+    if (window < 1)
+        return SIEVE_EINVAL;
+    size_t p = (size_t)(in->h * in->w), c = (size_t)in->c, n = (size_t)in->t * p;
+    size_t nk = dycoke_count(keep, p, faithful), k = 0;
+    size_t *first = malloc(((size_t)in->t + 1) * sizeof *first);
+    double *nrm2 = malloc((n ? n : 1) * sizeof *nrm2);
+    int rc = SIEVE_ENOMEM;
+    if (!first || !nrm2)
+        goto done;
+    for (int64_t f = 0; f < in->t; f++) {
+        int64_t ref = dycoke_ref(f, in->t, window, faithful);
+        first[f] = k;
+        k += ref == -2 ? 0 : ref == -1 ? p : nk < p ? nk : p;
+    }
+    for (size_t i = 0; i < n; i++)
+        nrm2[i] = NAN;
+    if ((rc = pv_out_alloc(in, out, k, c, n)) < 0)
+        goto done;
+    out->param_a = (double)nk;
+    struct dycoke_job job = {in,       out, window, window % 2 ? 2 * window : window,
+                             faithful, nk,  first,  nrm2};
+    size_t units = (size_t)((in->t + job.unit - 1) / job.unit);
+    if ((rc = prune_parallel(in->threads, units, dycoke_range, &job)) < 0)
+        pv_out_release(out);
+done:
+    free(nrm2);
+    free(first);
     return rc;
 }
 
@@ -223,53 +259,87 @@ pv_codec_groups(const uint8_t *frame_type, const float *motion, int64_t frames, 
     }
 }
 
+/* What the ranges of one codec call share; range `part` counts into kept[part], cand[part]. */
+struct codec_job {
+    const struct pv_in *in;
+    const struct pv_motion *mo;
+    double motion_threshold, match_threshold;
+    uint8_t *mask;
+    double *key;
+    const float **ref; /* [p]: the last kept token at each cell */
+    double *refn2;     /* [p]: its squared norm */
+    size_t *kept, *cand;
+};
+
+/*
+ * Pass 1 for the cells [lo, hi) of every group, in time order: keyframe groups keep everything
+ * and reset the references (each token's norm is computed once, and kept with the reference it
+ * becomes); a P/B cell that is static and matches its reference is a drop candidate. `key`
+ * holds the negated similarity of every other P/B cell (the order of further drops), NaN for
+ * cells that cannot be dropped. A cell's chain of references never leaves the cell, so ranges
+ * of cells are independent.
+ */
+static int
+codec_range(void *ctx, size_t part, size_t lo, size_t hi)
+{
+    const struct codec_job *j = ctx;
+    const struct pv_in *in = j->in;
+    size_t p = (size_t)(in->h * in->w), c = (size_t)in->c, kept = 0, cand = 0;
+    for (int64_t g = 0; g < in->t; g++) {
+        const float *xg = in->x + (size_t)g * p * c;
+        int keyframe = j->mo->is_key[g] || g == 0;
+        for (size_t q = lo; q < hi; q++) {
+            size_t i = (size_t)g * p + q;
+            if (keyframe) {
+                j->ref[q] = xg + q * c;
+                j->refn2[q] = prune_norm2(j->ref[q], c);
+                j->mask[i] = 1;
+                j->key[i] = NAN;
+                kept++;
+                continue;
+            }
+            double n2, d = prune_dot_norm2(j->ref[q], xg + q * c, c, &n2);
+            double s = prune_cosine_of(d, j->refn2[q], n2);
+            if (j->mo->motion[i] < j->motion_threshold && s >= j->match_threshold) {
+                j->mask[i] = 0;
+                j->key[i] = NAN;
+                cand++;
+            } else {
+                j->ref[q] = xg + q * c;
+                j->refn2[q] = n2;
+                j->mask[i] = 1;
+                j->key[i] = -s;
+                kept++;
+            }
+        }
+    }
+    j->kept[part] = kept;
+    j->cand[part] = cand;
+    return 0;
+}
+
 int
 pv_codec(const struct pv_in *in, const struct pv_motion *mo, double keep, double motion_threshold,
          double match_threshold, struct pv_out *out)
 {
     memset(out, 0, sizeof *out);
-    size_t p = (size_t)(in->h * in->w), c = (size_t)in->c, n = (size_t)in->t * p;
+    size_t p = (size_t)(in->h * in->w), n = (size_t)in->t * p;
     size_t budget = prune_budget(keep, n);
     int rc = SIEVE_ENOMEM;
     uint8_t *mask = malloc(n ? n : 1);
     double *key = malloc((n ? n : 1) * sizeof *key);
     const float **ref = malloc((p ? p : 1) * sizeof *ref);
-    double *refn2 = malloc((p ? p : 1) * sizeof *refn2); /* squared norm of ref[q] */
+    double *refn2 = malloc((p ? p : 1) * sizeof *refn2);
+    size_t counts[2 * PRUNE_MAX_THREADS] = {0};
     if (!mask || !key || !ref || !refn2)
         goto done;
-    /* Pass 1, in time order: keyframe groups keep everything and reset the references (each
-     * token's norm is computed once, and kept with the reference it becomes); a
-     * P/B cell that is static and matches its reference is a drop candidate. `key` holds the
-     * negated similarity of every other P/B cell (the order of further drops), NaN for cells
-     * that cannot be dropped. */
+    struct codec_job job = {in,  mo,    motion_threshold, match_threshold,           mask, key,
+                            ref, refn2, counts,           counts + PRUNE_MAX_THREADS};
+    prune_parallel(in->threads, p, codec_range, &job);
     size_t kept = 0, candidates = 0;
-    for (int64_t g = 0; g < in->t; g++) {
-        const float *xg = in->x + (size_t)g * p * c;
-        int keyframe = mo->is_key[g] || g == 0;
-        for (size_t q = 0; q < p; q++) {
-            size_t i = (size_t)g * p + q;
-            if (keyframe) {
-                ref[q] = xg + q * c;
-                refn2[q] = prune_norm2(ref[q], c);
-                mask[i] = 1;
-                key[i] = NAN;
-                kept++;
-                continue;
-            }
-            double n2, d = prune_dot_norm2(ref[q], xg + q * c, c, &n2);
-            double s = prune_cosine_of(d, refn2[q], n2);
-            if (mo->motion[i] < motion_threshold && s >= match_threshold) {
-                mask[i] = 0;
-                key[i] = NAN;
-                candidates++;
-            } else {
-                ref[q] = xg + q * c;
-                refn2[q] = n2;
-                mask[i] = 1;
-                key[i] = -s;
-                kept++;
-            }
-        }
+    for (size_t i = 0; i < PRUNE_MAX_THREADS; i++) {
+        kept += job.kept[i];
+        candidates += job.cand[i];
     }
     /* Pass 2: over budget, drop the most similar remaining P/B cells first. */
     if (kept > budget) {

@@ -42,6 +42,8 @@
  * plugin hands out its output tensor, so rows are written once, straight into the bundle) and
  * the result does not own them; it returns 0 or a negative SIEVE_E* code. When NULL the rows
  * are malloc'd and owned by the result.
+ * `threads` is how many threads a method may use (0 or 1: the caller's only). The work is split
+ * by groups, windows or cells so that every output byte is the same whatever the count.
  */
 struct pv_in {
     const float *x;
@@ -49,6 +51,7 @@ struct pv_in {
     int64_t t, h, w, c;
     int (*tokens_alloc)(void *ctx, size_t k, size_t width, float **rows);
     void *alloc_ctx;
+    int threads;
 };
 
 /* Per-frame codec side information, already mapped onto the token grid by pv_codec_groups. */

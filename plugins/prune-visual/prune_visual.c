@@ -11,7 +11,7 @@
  * Output `out`: `tokens` F32 [k, width], `index` I32 [k, 3] (t, y, x), `mask` BOOL [t, h, w],
  * `importance` F32 [k], `time` F32 [k], `grid` I32 [3] (the input grid, unchanged), and
  * metadata: the input's metadata, then `method`, `keep_requested`, `keep_actual` (k / t*h*w)
- * and the method's parameters.
+ * and the method's parameters (not `threads`: the output is the same for any count).
  */
 #include <sieve/plugin.h>
 
@@ -21,7 +21,7 @@
 #include "../common/plugin_util.h"
 #include "methods.h"
 
-enum { P_METHOD, P_KEEP, P_WINDOW, P_FAITHFUL, P_SEED, P_DOMINANT, P_MOTION, P_MATCH };
+enum { P_METHOD, P_KEEP, P_WINDOW, P_FAITHFUL, P_SEED, P_DOMINANT, P_MOTION, P_MATCH, P_THREADS };
 
 static const char *const methods[] = {"dycoke", "uniform",   "pixel-shuffle", "random",
                                       "topk",   "visionzip", "codec",         NULL};
@@ -85,13 +85,21 @@ static const struct sieve_param params[] = {
      .min = -1,
      .max = 1,
      .flags = HAS_RANGE},
+    {.name = "threads",
+     .type = SIEVE_PARAM_INT,
+     .doc = "threads for one task, split by groups or cells; the output is the same for any "
+            "count",
+     .def = "1",
+     .min = 1,
+     .max = 64,
+     .flags = HAS_RANGE | SIEVE_PARAM_NO_KEY},
 };
 
 struct state {
     int method;
     double keep, dominant, motion_thr, match_thr;
     int64_t window, seed;
-    int faithful;
+    int faithful, threads;
 };
 
 static int
@@ -113,6 +121,7 @@ pv_init(const struct sieve_host *host, const struct sieve_value *p, void **out,
     s->dominant = p[P_DOMINANT].f;
     s->motion_thr = p[P_MOTION].f;
     s->match_thr = p[P_MATCH].f;
+    s->threads = (int)p[P_THREADS].i;
     *out = s;
     return 0;
 }
@@ -277,7 +286,15 @@ pv_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
                                 (long long)t);
 
     struct alloc_ctx actx = {h, out[0]};
-    struct pv_in pin = {x->data, imp ? imp->data : NULL, t, g[1], g[2], c, alloc_tokens, &actx};
+    struct pv_in pin = {.x = x->data,
+                        .importance = imp ? imp->data : NULL,
+                        .t = t,
+                        .h = g[1],
+                        .w = g[2],
+                        .c = c,
+                        .tokens_alloc = alloc_tokens,
+                        .alloc_ctx = &actx,
+                        .threads = s->threads};
     struct pv_out r;
     memset(&r, 0, sizeof r);
     uint8_t *is_key = NULL;

@@ -23,10 +23,10 @@
 #define FIXTURES SIEVE_FIXTURES "/prune"
 
 static int
-run_case(const struct golden_case *gc, struct pv_out *out)
+run_case(const struct golden_case *gc, int threads, struct pv_out *out)
 {
     const struct golden_input *g = gc->in;
-    struct pv_in in = {g->x, g->imp, g->t, g->h, g->w, g->c, NULL, NULL};
+    struct pv_in in = {g->x, g->imp, g->t, g->h, g->w, g->c, NULL, NULL, threads};
     const char *m = gc->method;
     if (strcmp(m, "dycoke") == 0)
         return pv_dycoke(&in, gc->keep, (int64_t)gc->window, (int)gc->faithful, out);
@@ -68,13 +68,14 @@ test_prune_visual__golden(void **state)
     struct golden g;
     assert_int_equal(golden_load(FIXTURES, &g), 0);
     size_t checked = 0;
-    for (size_t ci = 0; ci < g.n_cases; ci++) {
-        const struct golden_case *gc = &g.cases[ci];
+    /* Every case on one thread and on three (more threads than some inputs have groups). */
+    for (size_t ci = 0; ci < 2 * g.n_cases; ci++) {
+        const struct golden_case *gc = &g.cases[ci % g.n_cases];
         const struct golden_input *in = gc->in;
         if (!in->vision)
             continue;
         struct pv_out o;
-        assert_int_equal(run_case(gc, &o), 0);
+        assert_int_equal(run_case(gc, ci < g.n_cases ? 1 : 3, &o), 0);
         if (o.k != gc->k)
             fail_msg("case %s (%s keep=%g): %zu rows, reference %zu", gc->id, gc->method, gc->keep,
                      o.k, gc->k);
@@ -118,7 +119,7 @@ test_prune_visual__golden(void **state)
         pv_out_release(&o);
         checked++;
     }
-    assert_true(checked >= 60);
+    assert_true(checked >= 120);
     golden_release(&g);
 }
 
@@ -149,7 +150,7 @@ grid_make(struct grid *g, int64_t t, int64_t h, int64_t w, int64_t c, uint32_t s
     }
     for (size_t i = 0; i < n; i++)
         g->imp[i] = (float)(lcg(&seed) % 1000) / 1000.0f;
-    g->in = (struct pv_in){g->x, g->imp, t, h, w, c, NULL, NULL};
+    g->in = (struct pv_in){g->x, g->imp, t, h, w, c, NULL, NULL, 1};
 }
 
 static void
@@ -315,7 +316,7 @@ test_prune_visual__dycoke_keeps_least_similar(void **state)
     /* Two groups of 4 cells, 2 channels: cell 2 of group 1 is the only one that changed, so
      * a keep of 0.25 keeps exactly that cell of group 1. */
     float x[16] = {1, 0, 0, 1, 1, 1, -1, 0, 1, 0, 0, 1, -1, 1, -1, 0};
-    struct pv_in in = {x, NULL, 2, 2, 2, 2, NULL, NULL};
+    struct pv_in in = {x, NULL, 2, 2, 2, 2, NULL, NULL, 1};
     struct pv_out o;
     assert_int_equal(pv_dycoke(&in, 0.25, 4, 0, &o), 0);
     assert_int_equal(o.k, 5);
@@ -364,7 +365,7 @@ test_prune_visual__nan_importance_ranks_last(void **state)
 {
     (void)state;
     float x[4] = {1, 2, 3, 4}, imp[4] = {NAN, 0.1f, NAN, 0.1f};
-    struct pv_in in = {x, imp, 1, 1, 4, 1, NULL, NULL};
+    struct pv_in in = {x, imp, 1, 1, 4, 1, NULL, NULL, 1};
     struct pv_out o;
     assert_int_equal(pv_topk(&in, 0.75, &o), 0);
     assert_int_equal(o.k, 3);
@@ -412,15 +413,81 @@ test_prune_visual__degenerate_grids_do_not_crash(void **state)
 {
     (void)state;
     float x[8] = {0}, imp[8] = {0};
-    struct pv_in none = {x, imp, 0, 2, 2, 2, NULL, NULL};
+    struct pv_in none = {x, imp, 0, 2, 2, 2, NULL, NULL, 1};
     assert_int_equal(run_all(&none), 0);
-    struct pv_in one = {x, imp, 1, 1, 1, 2, NULL, NULL};
+    struct pv_in one = {x, imp, 1, 1, 1, 2, NULL, NULL, 1};
     /* One cell, kept by every method but faithful DyCoke, which drops an odd last group. */
     assert_int_equal(run_all(&one), 7);
-    struct pv_in flat = {x, imp, 2, 2, 2, 0, NULL, NULL};
+    struct pv_in flat = {x, imp, 2, 2, 2, 0, NULL, NULL, 1};
     assert_true(run_all(&flat) > 0); /* zero channels: rows without features */
-    struct pv_in zeros = {x, imp, 2, 1, 4, 1, NULL, NULL};
+    struct pv_in zeros = {x, imp, 2, 1, 4, 1, NULL, NULL, 1};
     assert_true(run_all(&zeros) > 0); /* all-zero tokens: cosine 0 everywhere */
+}
+
+/* Runs method m (0..9) of the list below on `in`. */
+static int
+run_method(int m, const struct pv_in *in, const struct pv_motion *mo, struct pv_out *o)
+{
+    switch (m) {
+    case 0:
+        return pv_dycoke(in, 0.4, 4, 0, o);
+    case 1:
+        return pv_dycoke(in, 0.4, 4, 1, o);
+    case 2:
+        return pv_dycoke(in, 0.4, 3, 1, o); /* odd window: faithful pairs cross windows */
+    case 3:
+        return pv_uniform(in, 0.3, o);
+    case 4:
+        return pv_pixel_shuffle(in, o);
+    case 5:
+        return pv_random(in, 0.35, 9, o);
+    case 6:
+        return pv_topk(in, 0.35, o);
+    case 7:
+        return pv_visionzip(in, 0.5, 0.6, o);
+    case 8:
+        return pv_codec(in, mo, 0.6, 0.5, 0.3, o);
+    default:
+        return pv_codec(in, mo, 0.3, 0.5, 0.3, o); /* over budget: the second pass runs */
+    }
+}
+
+/* Threads split groups, windows or cells; the output must not depend on how many. */
+static void
+test_prune_visual__same_bytes_for_any_thread_count(void **state)
+{
+    (void)state;
+    struct grid g;
+    grid_make(&g, 11, 5, 7, 24, 17);
+    size_t n = 11 * 5 * 7;
+    uint8_t key[11] = {1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0};
+    float *cm = malloc(n * sizeof *cm);
+    assert_non_null(cm);
+    uint32_t seed = 5;
+    for (size_t i = 0; i < n; i++)
+        cm[i] = (float)(lcg(&seed) % 100) / 100.0f;
+    struct pv_motion mo = {key, cm};
+    const int counts[] = {2, 3, 4, 16};
+    for (int m = 0; m < 10; m++) {
+        struct pv_out one, many;
+        g.in.threads = 1;
+        assert_int_equal(run_method(m, &g.in, &mo, &one), 0);
+        for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+            g.in.threads = counts[i];
+            assert_int_equal(run_method(m, &g.in, &mo, &many), 0);
+            if (many.k != one.k || many.width != one.width)
+                fail_msg("method %d, %d threads: %zu x %zu rows, 1 thread %zu x %zu", m, counts[i],
+                         many.k, many.width, one.k, one.width);
+            assert_memory_equal(many.tokens, one.tokens, one.k * one.width * sizeof(float));
+            assert_memory_equal(many.index, one.index, one.k * 3 * sizeof(int32_t));
+            assert_memory_equal(many.importance, one.importance, one.k * sizeof(float));
+            assert_memory_equal(many.mask, one.mask, n);
+            pv_out_release(&many);
+        }
+        pv_out_release(&one);
+    }
+    free(cm);
+    grid_free(&g);
 }
 
 struct arena {
@@ -482,6 +549,7 @@ main(void)
         cmocka_unit_test(test_prune_visual__codec_keeps_key_groups_and_budget),
         cmocka_unit_test(test_prune_visual__nan_importance_ranks_last),
         cmocka_unit_test(test_prune_visual__degenerate_grids_do_not_crash),
+        cmocka_unit_test(test_prune_visual__same_bytes_for_any_thread_count),
         cmocka_unit_test(test_prune_visual__tokens_alloc_receives_the_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
