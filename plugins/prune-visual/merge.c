@@ -47,41 +47,27 @@ pool_shape(int64_t h, int64_t w, size_t budget, int64_t *sy, int64_t *sx)
 struct merge_job {
     const struct pv_in *in;
     struct pv_out *out;
-    int64_t sy, sx, oh, ow;
+    int64_t sy, sx, oh, ow; /* window size; windows per column and per row */
+    /* Writes output row r from the window whose top-left cell is (t, y0, x0) and returns the
+     * mean importance of the cells it merges. */
+    float (*window)(const struct merge_job *j, int64_t t, int64_t y0, int64_t x0, size_t r);
 };
 
-/* Average pooling of groups [lo, hi); group t's rows start at t * oh * ow. */
+/* The windows of groups [lo, hi), row by row; group t's rows start at t * oh * ow. Each row
+ * stands at its window's top-left cell. */
 static int
-uniform_range(void *ctx, size_t part, size_t lo, size_t hi)
+merge_range(void *ctx, size_t part, size_t lo, size_t hi)
 {
     const struct merge_job *j = ctx;
-    const struct pv_in *in = j->in;
     struct pv_out *out = j->out;
-    int64_t h = in->h, w = in->w, sy = j->sy, sx = j->sx;
-    size_t c = (size_t)in->c;
+    int64_t h = j->in->h, w = j->in->w;
     (void)part;
     for (int64_t t = (int64_t)lo; t < (int64_t)hi; t++) {
         size_t r = (size_t)(t * j->oh * j->ow);
         for (int64_t oy = 0; oy < j->oh; oy++) {
             for (int64_t ox = 0; ox < j->ow; ox++, r++) {
-                int64_t y0 = oy * sy, x0 = ox * sx;
-                int64_t y1 = y0 + sy < h ? y0 + sy : h, x1 = x0 + sx < w ? x0 + sx : w;
-                float *dst = out->tokens + r * c;
-                double imp = 0;
-                memset(dst, 0, c * sizeof *dst);
-                for (int64_t y = y0; y < y1; y++) {
-                    for (int64_t x = x0; x < x1; x++) {
-                        size_t cell = (size_t)((t * h + y) * w + x);
-                        const float *src = in->x + cell * c;
-                        for (size_t d = 0; d < c; d++)
-                            dst[d] += src[d];
-                        imp += in->importance ? in->importance[cell] : 0.0;
-                    }
-                }
-                float cnt = (float)((y1 - y0) * (x1 - x0));
-                for (size_t d = 0; d < c; d++)
-                    dst[d] /= cnt;
-                out->importance[r] = (float)(imp / cnt);
+                int64_t y0 = oy * j->sy, x0 = ox * j->sx;
+                out->importance[r] = j->window(j, t, y0, x0, r);
                 out->index[3 * r] = (int32_t)t;
                 out->index[3 * r + 1] = (int32_t)y0;
                 out->index[3 * r + 2] = (int32_t)x0;
@@ -89,7 +75,34 @@ uniform_range(void *ctx, size_t part, size_t lo, size_t hi)
             }
         }
     }
+    pv_copy_done();
     return 0;
+}
+
+/* Average pooling: the mean of the window's cells (edge windows have fewer). */
+static float
+pool_window(const struct merge_job *j, int64_t t, int64_t y0, int64_t x0, size_t r)
+{
+    const struct pv_in *in = j->in;
+    int64_t h = in->h, w = in->w;
+    int64_t y1 = y0 + j->sy < h ? y0 + j->sy : h, x1 = x0 + j->sx < w ? x0 + j->sx : w;
+    size_t c = (size_t)in->c;
+    float *dst = j->out->tokens + r * c;
+    double imp = 0;
+    memset(dst, 0, c * sizeof *dst);
+    for (int64_t y = y0; y < y1; y++) {
+        for (int64_t x = x0; x < x1; x++) {
+            size_t cell = (size_t)((t * h + y) * w + x);
+            const float *src = in->x + cell * c;
+            for (size_t d = 0; d < c; d++)
+                dst[d] += src[d];
+            imp += in->importance ? in->importance[cell] : 0.0;
+        }
+    }
+    float cnt = (float)((y1 - y0) * (x1 - x0));
+    for (size_t d = 0; d < c; d++)
+        dst[d] /= cnt;
+    return (float)(imp / cnt);
 }
 
 int
@@ -104,48 +117,33 @@ pv_uniform(const struct pv_in *in, double keep, struct pv_out *out)
         return rc;
     out->param_a = (double)sy;
     out->param_b = (double)sx;
-    struct merge_job job = {in, out, sy, sx, oh, ow};
-    return prune_parallel(in->threads, (size_t)in->t, uniform_range, &job);
+    struct merge_job job = {in, out, sy, sx, oh, ow, pool_window};
+    return prune_parallel(in->threads, (size_t)in->t, merge_range, &job);
 }
 
-/* Space-to-channel of groups [lo, hi); group t's rows start at t * oh * ow. */
-static int
-shuffle_range(void *ctx, size_t part, size_t lo, size_t hi)
+/* Space-to-channel: the 2x2 block's four cells side by side, zeros for cells outside an odd
+ * grid (which do not count in the importance mean). */
+static float
+shuffle_window(const struct merge_job *j, int64_t t, int64_t y0, int64_t x0, size_t r)
 {
-    const struct merge_job *j = ctx;
     const struct pv_in *in = j->in;
-    struct pv_out *out = j->out;
     int64_t h = in->h, w = in->w;
     size_t c = (size_t)in->c;
-    (void)part;
-    for (int64_t t = (int64_t)lo; t < (int64_t)hi; t++) {
-        size_t r = (size_t)(t * j->oh * j->ow);
-        for (int64_t oy = 0; oy < j->oh; oy++) {
-            for (int64_t ox = 0; ox < j->ow; ox++, r++) {
-                double imp = 0;
-                int cnt = 0;
-                for (int q = 0; q < 4; q++) {
-                    int64_t y = 2 * oy + q / 2, x = 2 * ox + q % 2;
-                    float *dst = out->tokens + (r * 4 + (size_t)q) * c;
-                    if (y >= h || x >= w) {
-                        memset(dst, 0, c * sizeof *dst);
-                        continue;
-                    }
-                    size_t cell = (size_t)((t * h + y) * w + x);
-                    pv_copy_row(dst, in->x + cell * c, c);
-                    imp += in->importance ? in->importance[cell] : 0.0;
-                    cnt++;
-                }
-                out->importance[r] = (float)(imp / cnt);
-                out->index[3 * r] = (int32_t)t;
-                out->index[3 * r + 1] = (int32_t)(2 * oy);
-                out->index[3 * r + 2] = (int32_t)(2 * ox);
-                out->mask[(t * h + 2 * oy) * w + 2 * ox] = 1;
-            }
+    double imp = 0;
+    int cnt = 0;
+    for (int q = 0; q < 4; q++) {
+        int64_t y = y0 + q / 2, x = x0 + q % 2;
+        float *dst = j->out->tokens + (r * 4 + (size_t)q) * c;
+        if (y >= h || x >= w) {
+            memset(dst, 0, c * sizeof *dst);
+            continue;
         }
+        size_t cell = (size_t)((t * h + y) * w + x);
+        pv_copy_row(dst, in->x + cell * c, c);
+        imp += in->importance ? in->importance[cell] : 0.0;
+        cnt++;
     }
-    pv_copy_done();
-    return 0;
+    return (float)(imp / cnt);
 }
 
 int
@@ -156,8 +154,8 @@ pv_pixel_shuffle(const struct pv_in *in, struct pv_out *out)
     int rc = pv_out_alloc(in, out, (size_t)(in->t * oh * ow), 4 * c, n);
     if (rc < 0)
         return rc;
-    struct merge_job job = {in, out, 2, 2, oh, ow};
-    return prune_parallel(in->threads, (size_t)in->t, shuffle_range, &job);
+    struct merge_job job = {in, out, 2, 2, oh, ow, shuffle_window};
+    return prune_parallel(in->threads, (size_t)in->t, merge_range, &job);
 }
 
 /* One range's working memory for VisionZip, sized for one group and reused by each. */
