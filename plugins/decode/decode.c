@@ -143,7 +143,7 @@ static const struct sieve_param params[] = {
                    .def = "0",
                    .min = 0,
                    .max = 64,
-                   .flags = MINMAX},
+                   .flags = MINMAX | SIEVE_PARAM_NO_KEY},
 };
 
 static const struct sieve_port outputs[] = {
@@ -195,14 +195,12 @@ decode_init(const struct sieve_host *host, const struct sieve_value *p, void **s
              "{\"fps\": %.17g, \"min_pixels\": %lld, \"max_pixels\": %lld, \"max_frames\": %lld, "
              "\"min_frames\": %lld, \"total_pixels\": %lld, \"resize\": \"%s\", "
              "\"audio_rate\": %d, \"mel_bins\": %d, \"start\": %.17g, \"duration\": %.17g, "
-             "\"video\": %s, \"audio\": %s, \"frame_types\": %s, \"motion_vectors\": %s, "
-             "\"threads\": %d}",
+             "\"video\": %s, \"audio\": %s, \"frame_types\": %s, \"motion_vectors\": %s}",
              s->o.fps, (long long)p[P_MIN_PIXELS].i, (long long)p[P_MAX_PIXELS].i,
              (long long)s->o.max_frames, (long long)s->o.min_frames, (long long)p[P_TOTAL_PIXELS].i,
              resize_choices[s->o.resize], s->o.audio_rate, s->mel_bins, s->o.start, s->o.duration,
              s->o.video ? "true" : "false", s->o.audio ? "true" : "false",
-             s->o.frame_types ? "true" : "false", s->o.motion_vectors ? "true" : "false",
-             s->o.threads);
+             s->o.frame_types ? "true" : "false", s->o.motion_vectors ? "true" : "false");
     *state = s;
     return 0;
 }
@@ -415,7 +413,7 @@ static const struct sieve_plugin descriptor = {
     .abi_minor = SIEVE_ABI_MINOR,
     .struct_size = (uint32_t)sizeof(struct sieve_plugin),
     .name = "decode",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .summary = "FFmpeg decode: frames at fps with Qwen2.5-VL smart_resize, frame types, motion, "
                "16 kHz mono audio and the Whisper log-mel",
     .inputs = NULL,

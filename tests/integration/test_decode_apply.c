@@ -96,6 +96,30 @@ test_decode_apply__writes_the_qwen_layout(void **state)
     bundle_free(b);
 }
 
+/* `threads` is left out of the task key, so the output must not depend on it: frame-threaded
+ * decoding of a clip with B-frames gives the same frames, frame types, motion and metadata. */
+static void
+test_decode_apply__threads_do_not_change_the_output(void **state)
+{
+    struct cli_result r;
+    char args[1024], path[2][512];
+    const int threads[2] = {1, 4};
+    (void)state;
+
+    for (int i = 0; i < 2; i++) {
+        snprintf(path[i], sizeof path[i], "%s/t%d.safetensors", dir, threads[i]);
+        snprintf(args, sizeof args,
+                 "apply decode --media '%s/clip.mp4' --set fps=8 --set motion_vectors=true "
+                 "--set threads=%d --out '%s'",
+                 dir, threads[i], path[i]);
+        assert_int_equal(cli_run(&r, "", args), 0);
+        if (r.status != 0)
+            fail_msg("sieve apply: status %d: %s", r.status, r.err);
+        cli_result_release(&r);
+    }
+    assert_true(test_same_file(path[0], path[1]));
+}
+
 /* Not media: the task fails as bad input, names the file, and writes nothing. */
 static void
 test_decode_apply__bad_media_fails_cleanly(void **state)
@@ -120,6 +144,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode_apply__writes_the_qwen_layout),
         cmocka_unit_test(test_decode_apply__bad_media_fails_cleanly),
+        cmocka_unit_test(test_decode_apply__threads_do_not_change_the_output),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -111,25 +111,6 @@ case_args(const struct golden_case *gc, char *buf, size_t cap)
                  gc->method, gc->keep, (int)gc->segments, gc->alpha, (long long)gc->seed);
 }
 
-/* 1 when the two files hold the same bytes. */
-static int
-same_file(const char *a, const char *b)
-{
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    int same = fa && fb;
-    while (same) {
-        int ca = getc(fa), cb = getc(fb);
-        same = ca == cb;
-        if (ca == EOF || cb == EOF)
-            break;
-    }
-    if (fa)
-        fclose(fa);
-    if (fb)
-        fclose(fb);
-    return same;
-}
-
 /* Runs one golden case through `sieve apply` and checks the output bundle. */
 static void
 apply_case(const struct golden_case *gc)
@@ -156,7 +137,7 @@ apply_case(const struct golden_case *gc)
         cli_result_release(&r);
         snprintf(a, sizeof a, "%s/%s.out", dir, gc->id);
         snprintf(b2, sizeof b2, "%s/%s.out-t3", dir, gc->id);
-        if (!same_file(a, b2))
+        if (!test_same_file(a, b2))
             fail_msg("case %s: threads=3 wrote a different bundle than threads=1", gc->id);
     }
 

@@ -115,6 +115,25 @@ test_dir_remove(const char *dir)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* 1 when the files `a` and `b` both open and hold the same bytes. */
+static inline int
+test_same_file(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = getc(fa), cb = getc(fb);
+        same = ca == cb;
+        if (ca == EOF || cb == EOF)
+            break;
+    }
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return same;
+}
+
 /* `dir/name`. The result lives until 16 more calls; copy it to keep it. */
 static inline const char *
 test_path(const char *dir, const char *name)
