@@ -557,3 +557,30 @@ st_load(const struct st_file *f, const char *name, uint32_t ndim, int64_t *dims,
     *out = w;
     return 0;
 }
+
+int
+st_load_at(const struct st_file *f, const char *prefix, const char *name, uint32_t ndim, int64_t a,
+           int64_t b, int64_t c, float **out, struct sieve_errbuf *err)
+{
+    char full[512];
+    int64_t dims[3] = {a, b, c};
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    return st_load(f, full, ndim, dims, out, err);
+}
+
+int
+st_find_prefix(const struct st_file *f, const char *suffix, char *prefix, size_t cap)
+{
+    size_t sl = strlen(suffix);
+    for (size_t i = 0; i < f->n; i++) {
+        const char *name = f->t[i].name;
+        size_t l = strlen(name);
+        if (l >= sl && !strcmp(name + l - sl, suffix) && l - sl < cap &&
+            (l == sl || name[l - sl - 1] == '.')) {
+            memcpy(prefix, name, l - sl);
+            prefix[l - sl] = '\0';
+            return 0;
+        }
+    }
+    return -1;
+}

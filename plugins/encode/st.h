@@ -80,6 +80,20 @@ const struct st_tensor *st_find(const struct st_file *f, const char *name);
 int st_load(const struct st_file *f, const char *name, uint32_t ndim, int64_t *dims, float **out,
             struct sieve_errbuf *err);
 
+/*
+ * st_load of the tensor `<prefix><name>` whose first dimensions must be a, b, c (only the first
+ * `ndim` of them are used; ndim <= 3). For checkpoints that nest a model under a prefix.
+ */
+int st_load_at(const struct st_file *f, const char *prefix, const char *name, uint32_t ndim,
+               int64_t a, int64_t b, int64_t c, float **out, struct sieve_errbuf *err);
+
+/*
+ * Finds the prefix a model is nested under: the text before `suffix` in the first tensor name
+ * (in file order) that ends in `suffix`, where that text is empty or ends in '.'.
+ * Returns: 0 with the prefix copied to `prefix` (cap bytes), or -1 when no name qualifies.
+ */
+int st_find_prefix(const struct st_file *f, const char *suffix, char *prefix, size_t cap);
+
 /* Converts one IEEE half (F16) or bfloat16 value to float; exact for every input. */
 float st_f16_to_f32(uint16_t h);
 float st_bf16_to_f32(uint16_t h);

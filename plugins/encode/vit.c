@@ -57,17 +57,6 @@ vit_free(struct vit *m)
     free(m);
 }
 
-/* Loads `<prefix><name>` with the expected dims. */
-static int
-load(const struct st_file *f, const char *prefix, const char *name, uint32_t ndim, int64_t a,
-     int64_t b, float **out, struct sieve_errbuf *err)
-{
-    char full[512];
-    int64_t dims[2] = {a, b};
-    snprintf(full, sizeof full, "%s%s", prefix, name);
-    return st_load(f, full, ndim, dims, out, err);
-}
-
 static int
 load_block(const struct st_file *f, const char *prefix, size_t i, size_t d, size_t ffn,
            struct nn_block *b, struct sieve_errbuf *err)
@@ -78,10 +67,10 @@ load_block(const struct st_file *f, const char *prefix, size_t i, size_t d, size
     int rc = 0;
     for (int k = 0; k < 4 && rc == 0; k++) {
         snprintf(n, sizeof n, "encoder.layers.%zu.self_attn.%s.weight", i, proj[k]);
-        rc = load(f, prefix, n, 2, (int64_t)d, (int64_t)d, w[k], err);
+        rc = st_load_at(f, prefix, n, 2, (int64_t)d, (int64_t)d, 0, w[k], err);
         snprintf(n, sizeof n, "encoder.layers.%zu.self_attn.%s.bias", i, proj[k]);
         if (rc == 0)
-            rc = load(f, prefix, n, 1, (int64_t)d, 0, bias[k], err);
+            rc = st_load_at(f, prefix, n, 1, (int64_t)d, 0, 0, bias[k], err);
     }
     struct {
         const char *name;
@@ -100,28 +89,9 @@ load_block(const struct st_file *f, const char *prefix, size_t i, size_t d, size
     };
     for (size_t k = 0; k < sizeof rest / sizeof rest[0] && rc == 0; k++) {
         snprintf(n, sizeof n, "encoder.layers.%zu.%s", i, rest[k].name);
-        rc = load(f, prefix, n, rest[k].ndim, rest[k].a, rest[k].b, rest[k].dst, err);
+        rc = st_load_at(f, prefix, n, rest[k].ndim, rest[k].a, rest[k].b, 0, rest[k].dst, err);
     }
     return rc;
-}
-
-static int
-find_prefix(const struct st_file *f, char *prefix, size_t cap, struct sieve_errbuf *err)
-{
-    static const char suffix[] = "embeddings.patch_embedding.weight";
-    size_t sl = strlen(suffix);
-    for (size_t i = 0; i < f->n; i++) {
-        size_t l = strlen(f->t[i].name);
-        if (l >= sl && !strcmp(f->t[i].name + l - sl, suffix) && l - sl < cap) {
-            memcpy(prefix, f->t[i].name, l - sl);
-            prefix[l - sl] = '\0';
-            return 0;
-        }
-    }
-    return sieve_errbuf_set(err, SIEVE_EBADINPUT,
-                            "weights '%s': missing tensor 'vision_model.%s' (no patch embedding "
-                            "under any prefix)",
-                            f->path, suffix);
 }
 
 int
@@ -137,8 +107,14 @@ vit_load(const char *path, int siglip, int64_t heads, int64_t layer, struct vit 
     if (rc < 0)
         goto fail;
     char prefix[256], n[256];
-    if ((rc = find_prefix(f, prefix, sizeof prefix, err)) < 0)
+    if (st_find_prefix(f, "embeddings.patch_embedding.weight", prefix, sizeof prefix) < 0) {
+        rc = sieve_errbuf_set(err, SIEVE_EBADINPUT,
+                              "weights '%s': missing tensor "
+                              "'vision_model.embeddings.patch_embedding.weight' (no patch "
+                              "embedding under any prefix)",
+                              f->path);
         goto fail;
+    }
     int64_t pd[4] = {-1, 3, -1, -1};
     snprintf(n, sizeof n, "%sembeddings.patch_embedding.weight", prefix);
     if ((rc = st_load(f, n, 4, pd, &m->patch_w, err)) < 0)
@@ -168,23 +144,27 @@ vit_load(const char *path, int siglip, int64_t heads, int64_t layer, struct vit 
     m->n_tok = np + (siglip ? 0 : 1);
     if (siglip) {
         m->eps = 1e-6f;
-        rc = load(f, prefix, "embeddings.patch_embedding.bias", 1, (int64_t)m->d, 0, &m->patch_b,
-                  err);
+        rc = st_load_at(f, prefix, "embeddings.patch_embedding.bias", 1, (int64_t)m->d, 0, 0,
+                        &m->patch_b, err);
         if (rc == 0)
-            rc = load(f, prefix, "post_layernorm.weight", 1, (int64_t)m->d, 0, &m->post_g, err);
+            rc = st_load_at(f, prefix, "post_layernorm.weight", 1, (int64_t)m->d, 0, 0, &m->post_g,
+                            err);
         if (rc == 0)
-            rc = load(f, prefix, "post_layernorm.bias", 1, (int64_t)m->d, 0, &m->post_b, err);
+            rc = st_load_at(f, prefix, "post_layernorm.bias", 1, (int64_t)m->d, 0, 0, &m->post_b,
+                            err);
         for (int c = 0; c < 3; c++)
             m->mean[c] = m->std[c] = 0.5f;
     } else {
         static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
         static const float std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
         m->eps = 1e-5f;
-        rc = load(f, prefix, "embeddings.class_embedding", 1, (int64_t)m->d, 0, &m->cls, err);
+        rc = st_load_at(f, prefix, "embeddings.class_embedding", 1, (int64_t)m->d, 0, 0, &m->cls,
+                        err);
         if (rc == 0)
-            rc = load(f, prefix, "pre_layrnorm.weight", 1, (int64_t)m->d, 0, &m->pre_g, err);
+            rc = st_load_at(f, prefix, "pre_layrnorm.weight", 1, (int64_t)m->d, 0, 0, &m->pre_g,
+                            err);
         if (rc == 0)
-            rc = load(f, prefix, "pre_layrnorm.bias", 1, (int64_t)m->d, 0, &m->pre_b, err);
+            rc = st_load_at(f, prefix, "pre_layrnorm.bias", 1, (int64_t)m->d, 0, 0, &m->pre_b, err);
         memcpy(m->mean, mean, sizeof mean);
         memcpy(m->std, std, sizeof std);
     }

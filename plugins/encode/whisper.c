@@ -68,16 +68,6 @@ choose_layer(struct whisper *m, int64_t layer, const char *what, struct sieve_er
 }
 
 static int
-load(const struct st_file *f, const char *prefix, const char *name, uint32_t ndim, int64_t a,
-     int64_t b, int64_t c, float **out, struct sieve_errbuf *err)
-{
-    char full[512];
-    int64_t dims[3] = {a, b, c};
-    snprintf(full, sizeof full, "%s%s", prefix, name);
-    return st_load(f, full, ndim, dims, out, err);
-}
-
-static int
 load_block(const struct st_file *f, const char *prefix, size_t i, size_t d, size_t ffn,
            struct nn_block *b, struct sieve_errbuf *err)
 {
@@ -107,34 +97,11 @@ load_block(const struct st_file *f, const char *prefix, size_t i, size_t d, size
     char n[256];
     for (size_t k = 0; k < sizeof w / sizeof w[0]; k++) {
         snprintf(n, sizeof n, "layers.%zu.%s", i, w[k].name);
-        int rc = load(f, prefix, n, w[k].ndim, w[k].a, w[k].b, 0, w[k].dst, err);
+        int rc = st_load_at(f, prefix, n, w[k].ndim, w[k].a, w[k].b, 0, w[k].dst, err);
         if (rc < 0)
             return rc;
     }
     return 0;
-}
-
-/* The prefix of the encoder's tensors: whatever precedes "conv1.weight" and ends in "." or is
-   empty, preferring the encoder of a full Whisper checkpoint. */
-static int
-find_prefix(const struct st_file *f, char *prefix, size_t cap, struct sieve_errbuf *err)
-{
-    static const char suffix[] = "conv1.weight";
-    size_t sl = strlen(suffix);
-    for (size_t i = 0; i < f->n; i++) {
-        const char *name = f->t[i].name;
-        size_t l = strlen(name);
-        if (l >= sl && !strcmp(name + l - sl, suffix) && l - sl < cap &&
-            (l == sl || name[l - sl - 1] == '.')) {
-            memcpy(prefix, name, l - sl);
-            prefix[l - sl] = '\0';
-            return 0;
-        }
-    }
-    return sieve_errbuf_set(err, SIEVE_EBADINPUT,
-                            "weights '%s': missing tensor 'model.encoder.conv1.weight' (no conv1 "
-                            "under any prefix)",
-                            f->path);
 }
 
 int
@@ -148,8 +115,12 @@ whisper_load(const char *path, int64_t heads, int64_t layer, struct whisper **ou
         return sieve_errbuf_set(err, SIEVE_ENOMEM, "whisper: out of memory");
     int rc = st_open(path, &f, err);
     char prefix[256], n[256];
-    if (rc == 0)
-        rc = find_prefix(f, prefix, sizeof prefix, err);
+    /* A full Whisper checkpoint nests the encoder under "model.encoder.". */
+    if (rc == 0 && st_find_prefix(f, "conv1.weight", prefix, sizeof prefix) < 0)
+        rc = sieve_errbuf_set(err, SIEVE_EBADINPUT,
+                              "weights '%s': missing tensor 'model.encoder.conv1.weight' (no "
+                              "conv1 under any prefix)",
+                              f->path);
     int64_t c1[3] = {-1, -1, 3};
     if (rc == 0) {
         snprintf(n, sizeof n, "%sconv1.weight", prefix);
@@ -160,11 +131,11 @@ whisper_load(const char *path, int64_t heads, int64_t layer, struct whisper **ou
     m->d = (size_t)c1[0];
     m->n_mels = (size_t)c1[1];
     int64_t D = (int64_t)m->d;
-    rc = load(f, prefix, "conv1.bias", 1, D, 0, 0, &m->c1b, err);
+    rc = st_load_at(f, prefix, "conv1.bias", 1, D, 0, 0, &m->c1b, err);
     if (rc == 0)
-        rc = load(f, prefix, "conv2.weight", 3, D, D, 3, &m->c2w, err);
+        rc = st_load_at(f, prefix, "conv2.weight", 3, D, D, 3, &m->c2w, err);
     if (rc == 0)
-        rc = load(f, prefix, "conv2.bias", 1, D, 0, 0, &m->c2b, err);
+        rc = st_load_at(f, prefix, "conv2.bias", 1, D, 0, 0, &m->c2b, err);
     if (rc < 0)
         goto fail;
     snprintf(n, sizeof n, "%sembed_positions.weight", prefix);
@@ -184,10 +155,10 @@ whisper_load(const char *path, int64_t heads, int64_t layer, struct whisper **ou
             fin = "ln_post";
     }
     snprintf(n, sizeof n, "%s.weight", fin);
-    rc = load(f, prefix, n, 1, D, 0, 0, &m->ln_g, err);
+    rc = st_load_at(f, prefix, n, 1, D, 0, 0, &m->ln_g, err);
     snprintf(n, sizeof n, "%s.bias", fin);
     if (rc == 0)
-        rc = load(f, prefix, n, 1, D, 0, 0, &m->ln_b, err);
+        rc = st_load_at(f, prefix, n, 1, D, 0, 0, &m->ln_b, err);
     if (rc < 0)
         goto fail;
     for (;;) {
