@@ -417,7 +417,11 @@ open_decoder(struct vrun *r, const AVStream *st, AVCodecContext **out, struct si
     if (rc >= 0) {
         dec->pkt_timebase = st->time_base;
         dec->thread_count = r->o->threads;
-        dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+        /* With frame threading the motion vectors FFmpeg exports depend on timing (measured:
+         * the last frame's vectors of an x264 clip with B-frames differed in about 1 run of 30
+         * under load), so exporting them keeps decoding to slice threads. */
+        dec->thread_type =
+            r->o->motion_vectors ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE;
         if (r->o->limit_pixels > 0)
             dec->max_pixels = r->o->limit_pixels;
         if (r->o->motion_vectors)
