@@ -3,7 +3,7 @@
  * on --help or a usage error, opening the store and finding a run with the error printed, and
  * printing a JSON document.
  */
-#include "cli/cli.h"
+#include "cli.h"
 
 #include <getopt.h>
 #include <jansson.h>

@@ -27,11 +27,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "core/base/bundle.h"
-#include "core/base/err.h"
-#include "core/host.h"
-#include "core/runner.h"
+#include "cli.h"
+#include "base/bundle.h"
+#include "base/err.h"
+#include "core/host/host.h"
+#include "core/worker/runner.h"
 
 struct binding {
     const char *port; /* NULL: the default port */

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "core/devices.h"
+#include "cli.h"
+#include "core/sched/devices.h"
 #include "store/store.h"
 
 static void

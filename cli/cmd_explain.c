@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "core/host.h"
-#include "core/plan.h"
+#include "cli.h"
+#include "core/host/host.h"
+#include "core/plan/plan.h"
 #include "store/store.h"
 
 static void

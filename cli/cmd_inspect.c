@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "core/base/bundle.h"
-#include "core/base/half.h"
+#include "cli.h"
+#include "base/bundle.h"
+#include "base/half.h"
 
 struct stats {
     uint64_t count, nan;

@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "core/host.h"
+#include "cli.h"
+#include "core/host/host.h"
 
 static void
 usage(FILE *f)

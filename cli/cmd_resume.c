@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli/cli.h"
-#include "cli/run_exec.h"
-#include "cli/run_opts.h"
+#include "cli.h"
+#include "run_exec.h"
+#include "run_opts.h"
 
 #define MAX_LIST 256
 

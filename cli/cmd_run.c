@@ -10,13 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/run_exec.h"
-#include "cli/run_opts.h"
-#include "core/base/err.h"
-#include "core/host.h"
-#include "core/plan.h"
-#include "core/spec_int.h"
+#include "cli.h"
+#include "run_exec.h"
+#include "run_opts.h"
+#include "base/err.h"
+#include "core/host/host.h"
+#include "core/plan/plan.h"
+#include "base/sbuf.h"
 #include "store/store.h"
 
 static void

@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "core/table.h"
+#include "cli.h"
+#include "core/table/table.h"
 #include "store/store.h"
 
 static void

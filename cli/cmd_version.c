@@ -3,7 +3,7 @@
  */
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "cli.h"
 #include <sieve/plugin.h>
 
 int

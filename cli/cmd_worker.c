@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "core/worker.h"
+#include "cli.h"
+#include "core/worker/worker.h"
 
 static void
 usage(FILE *f)

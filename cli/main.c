@@ -1,14 +1,14 @@
 /*
  * main.c - entry point of the `sieve` command and its dispatch table.
  */
-#include "cli/cli.h"
+#include "cli.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/base/err.h"
+#include "base/err.h"
 
 struct cli_command {
     const char *name;

@@ -1,7 +1,7 @@
 /*
  * run_exec.c - the executing half of `sieve run` and `sieve resume` (see run_exec.h).
  */
-#include "cli/run_exec.h"
+#include "run_exec.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -10,13 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "core/base/err.h"
-#include "core/devices.h"
-#include "core/host.h"
-#include "core/plan.h"
-#include "core/sched.h"
-#include "core/spec.h"
+#include "cli.h"
+#include "base/err.h"
+#include "core/sched/devices.h"
+#include "core/host/host.h"
+#include "core/plan/plan.h"
+#include "core/sched/sched.h"
+#include "core/spec/spec.h"
 #include "store/store.h"
 
 /* The --set overrides of a run are kept as an "args" event so `sieve resume` replans the

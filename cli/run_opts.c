@@ -1,13 +1,13 @@
 /*
  * run_opts.c - parsing of the execution options shared by `sieve run` and `sieve resume`.
  */
-#include "cli/run_opts.h"
+#include "run_opts.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "cli.h"
 
 /* "500ms", "2s", "1.5" (seconds) → milliseconds, or -1. */
 static int

@@ -5,7 +5,7 @@
 #ifndef SIEVE_CLI_RUN_OPTS_H
 #define SIEVE_CLI_RUN_OPTS_H
 
-#include "cli/run_exec.h"
+#include "run_exec.h"
 
 /* getopt_long codes of the shared options; each verb adds these rows to its own table. */
 enum {

@@ -6,7 +6,7 @@
  * runs the missing ones in order, each in its own transaction, and a store newer than the
  * build is refused rather than misread.
  */
-#include "store/store_int.h"
+#include "store_int.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "core/base/err.h"
+#include "base/err.h"
 
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
     /* 1: the first release. */

@@ -39,8 +39,9 @@
 
 #include <sieve/plugin.h>
 
+#include "base/hash.h"
+
 #define STORE_PATH_MAX 4096
-#define STORE_HEX 65 /* 64 hex digits and a NUL */
 
 /* The newest schema version this build knows. */
 #define STORE_SCHEMA_VERSION 3
@@ -162,7 +163,7 @@ int store_tasks_requeue(struct store *st, int64_t run, struct sieve_errbuf *err)
 int store_object_path(const struct store *st, const char *key, char *buf, size_t len, int mkdirs);
 
 /* sha256 of a file's content in hex (and its size). Used for checksums and media. */
-int store_file_sha256(const char *path, char hex[STORE_HEX], uint64_t *bytes,
+int store_file_sha256(const char *path, char hex[HASH_HEX_LEN], uint64_t *bytes,
                       struct sieve_errbuf *err);
 
 struct store_artifact {
@@ -196,8 +197,8 @@ int store_artifact_pin(struct store *st, int64_t run, const char *const *keys, s
                        struct sieve_errbuf *err);
 
 struct store_artifact_row {
-    char key[STORE_HEX];
-    char checksum[STORE_HEX];
+    char key[HASH_HEX_LEN];
+    char checksum[HASH_HEX_LEN];
     uint64_t bytes;
     int64_t run;
     int64_t created_ms, last_used_ms;
@@ -290,7 +291,7 @@ int store_log_path(const struct store *st, int64_t run, uint32_t idx, char *buf,
  * The sha256 of a media file's content, remembered by (path, size, mtime_ns) so an unchanged
  * file is hashed once. Errors: SIEVE_ENOENT, SIEVE_EIO.
  */
-int store_media_hash(struct store *st, const char *path, char hex[STORE_HEX],
+int store_media_hash(struct store *st, const char *path, char hex[HASH_HEX_LEN],
                      struct sieve_errbuf *err);
 
 /* ---- maintenance ----------------------------------------------------------------------- */

@@ -20,9 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/base/err.h"
-#include "core/base/bundle.h"
-#include "store/store_int.h"
+#include "base/err.h"
+#include "base/bundle.h"
+#include "base/hash.h"
+#include "store_int.h"
 
 /* Files younger than this are left alone by GC while a run may still be indexing them. */
 #define GC_GRACE_S (10 * 60)
@@ -75,7 +76,7 @@ store_log_path(const struct store *st, int64_t run, uint32_t idx, char *buf, siz
 }
 
 int
-store_file_sha256(const char *path, char hex[STORE_HEX], uint64_t *bytes, struct sieve_errbuf *err)
+store_file_sha256(const char *path, char hex[HASH_HEX_LEN], uint64_t *bytes, struct sieve_errbuf *err)
 {
     static const char digits[] = "0123456789abcdef";
     unsigned char buf[1 << 16], md[EVP_MAX_MD_SIZE];
@@ -127,7 +128,7 @@ int
 store_artifact_index_locked(struct store *st, const struct store_artifact *a,
                             struct sieve_errbuf *err)
 {
-    char path[STORE_PATH_MAX], sum[STORE_HEX];
+    char path[STORE_PATH_MAX], sum[HASH_HEX_LEN];
     struct stat sb;
     uint64_t bytes;
     int rc;
@@ -145,7 +146,7 @@ store_artifact_index_locked(struct store *st, const struct store_artifact *a,
             return sieve_errbuf_set(
                 err, SIEVE_EFORMAT, "index artifact '%s': %llu bytes on disk, writer wrote %llu",
                 path, (unsigned long long)sb.st_size, (unsigned long long)a->bytes);
-        memcpy(sum, a->checksum, STORE_HEX);
+        memcpy(sum, a->checksum, HASH_HEX_LEN);
         bytes = a->bytes;
     } else if ((rc = store_file_sha256(path, sum, &bytes, err)) < 0) {
         return rc;
@@ -344,7 +345,7 @@ store_artifact_list(struct store *st, struct store_artifact_row **out, size_t *n
 /* ---- media hash cache ------------------------------------------------------------------ */
 
 int
-store_media_hash(struct store *st, const char *path, char hex[STORE_HEX], struct sieve_errbuf *err)
+store_media_hash(struct store *st, const char *path, char hex[HASH_HEX_LEN], struct sieve_errbuf *err)
 {
     struct stat sb;
     sqlite3_stmt *s = NULL;
@@ -368,7 +369,7 @@ store_media_hash(struct store *st, const char *path, char hex[STORE_HEX], struct
         if (step == SQLITE_ROW) {
             const char *h = (const char *)sqlite3_column_text(s, 0);
             if (h && is_hex_key(h)) {
-                memcpy(hex, h, STORE_HEX);
+                memcpy(hex, h, HASH_HEX_LEN);
                 sqlite3_finalize(s);
                 return 0;
             }
@@ -453,7 +454,7 @@ gc_orphans(struct store *st, struct store_gc_report *rep, struct sieve_errbuf *e
             continue;
         while ((fe = readdir(shard))) {
             struct stat sb;
-            char key[STORE_HEX];
+            char key[HASH_HEX_LEN];
             const char *name = fe->d_name;
             size_t len = strlen(name);
             int young;
@@ -497,7 +498,7 @@ gc_orphans(struct store *st, struct store_gc_report *rep, struct sieve_errbuf *e
 }
 
 struct victim {
-    char key[STORE_HEX];
+    char key[HASH_HEX_LEN];
     uint64_t bytes;
 };
 
@@ -594,7 +595,7 @@ store_verify(struct store *st, store_verify_fn cb, void *arg, struct store_verif
     struct store_artifact_row *rows;
     size_t n;
     sqlite3_stmt *del = NULL;
-    char path[STORE_PATH_MAX], sum[STORE_HEX];
+    char path[STORE_PATH_MAX], sum[HASH_HEX_LEN];
     int rc;
 
     memset(rep, 0, sizeof *rep);

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/base/err.h"
-#include "store/store_int.h"
+#include "base/err.h"
+#include "store_int.h"
 
 /* ---- runs ------------------------------------------------------------------------------ */
 

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store/store_int.h"
+#include "store_int.h"
 
 enum { OP_UPDATE, OP_DONE };
 

@@ -23,7 +23,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "core/base/bundle.h"
+#include "base/bundle.h"
 
 /* Both plugins name their header methods.h; the paths say which is which. */
 #include "../../plugins/prune-audio/methods.h"

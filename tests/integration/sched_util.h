@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/base/bundle.h"
+#include "base/bundle.h"
 
 struct ws {
     char dir[256];

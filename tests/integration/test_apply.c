@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "tests/support/cli_test.h"
-#include "core/base/bundle.h"
+#include "base/bundle.h"
 
 #define TEST_PATH "SIEVE_PLUGIN_PATH='" SIEVE_TEST_PLUGIN_DIR "'"
 

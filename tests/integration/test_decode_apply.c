@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "core/base/bundle.h"
+#include "base/bundle.h"
 #include "tests/support/cli_test.h"
 
 static char dir[256];

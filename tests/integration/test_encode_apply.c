@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "tests/support/cli_test.h"
-#include "core/base/bundle.h"
+#include "base/bundle.h"
 
 #define FIX SIEVE_FIXTURES "/encode/"
 

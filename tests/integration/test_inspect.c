@@ -16,7 +16,7 @@
 #include <jansson.h>
 #include <math.h>
 
-#include "core/base/bundle.h"
+#include "base/bundle.h"
 #include "tests/support/cli_test.h"
 #include "tests/unit/base/bundle_test_util.h"
 

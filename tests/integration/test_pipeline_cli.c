@@ -17,8 +17,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "core/host.h"
-#include "core/plan.h"
+#include "base/hash.h"
+#include "core/host/host.h"
+#include "core/plan/plan.h"
 #include "store/store.h"
 
 #define SWEEP SIEVE_FIXTURES "/pipelines/good/sweep.yaml"
@@ -94,7 +95,7 @@ record_run(const char *const *sets, size_t n_sets, const char *done_node)
         if (strcmp(n->name, done_node))
             continue;
         for (uint32_t port = 0; port < n->n_outputs; port++) {
-            char hex[PLAN_KEY_HEX], path[STORE_PATH_MAX];
+            char hex[HASH_HEX_LEN], path[STORE_PATH_MAX];
             FILE *f;
             plan_artifact_hex(p, t, port, hex);
             assert_int_equal(store_object_path(st, hex, path, sizeof path, 1), 0);

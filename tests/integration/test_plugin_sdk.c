@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "tests/support/cli_test.h"
-#include "core/base/bundle.h"
+#include "base/bundle.h"
 
 static char dir[] = "/tmp/sieve-sdk-test-XXXXXX";
 

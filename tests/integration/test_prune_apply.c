@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "tests/support/cli_test.h"
-#include "core/base/bundle.h"
+#include "base/bundle.h"
 
 /* The fixture loader is shared with the unit tests; this executable links only sieve_base. */
 #include "../unit/prune/golden.c"

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "core/base/hash.h"
+#include "base/hash.h"
 #include "sched_index.h"
 
 static const char *dag = "name: t\n"

@@ -26,7 +26,7 @@
 
 #include <cmocka.h>
 
-#include "core/base/bundle.h"
+#include "base/bundle.h"
 
 struct cli_result {
     int status; /* exit status, or 128 + signal */

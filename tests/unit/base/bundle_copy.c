@@ -6,7 +6,7 @@
  */
 #include <stdio.h>
 
-#include "core/base/bundle.h"
+#include "base/bundle.h"
 
 int
 main(int argc, char **argv)

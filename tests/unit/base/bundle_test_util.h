@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/base/bundle.h"
-#include "core/base/half.h"
+#include "base/bundle.h"
+#include "base/half.h"
 
 /* k in [-11, 11]; floats are k/4, exact in F16 and BF16. */
 static inline int64_t

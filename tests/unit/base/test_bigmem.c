@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "core/base/bigmem.h"
-#include "core/base/bundle.h"
+#include "base/bigmem.h"
+#include "base/bundle.h"
 
 #define MB ((size_t)1 << 20)
 

@@ -16,8 +16,8 @@
 
 #include <cmocka.h>
 
-#include "core/base/bundle.h"
-#include "core/base/hash.h"
+#include "base/bundle.h"
+#include "base/hash.h"
 
 static char dir[64];
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "core/base/half.h"
+#include "base/half.h"
 
 static void
 test_half__every_f16_round_trips(void **state)

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "core/base/hash.h"
+#include "base/hash.h"
 
 static void
 hex_of(const void *p, size_t n, char hex[HASH_HEX_LEN])

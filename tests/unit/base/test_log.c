@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "core/base/log.h"
+#include "base/log.h"
 
 static void
 test_log__levels_parse_and_name(void **state)

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "bundle_test_util.h"
-#include "core/base/bundle.h"
+#include "base/bundle.h"
 
 #define VALID SIEVE_FIXTURES "/safetensors/all_dtypes.safetensors"
 

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "core/host.h"
+#include "core/host/host.h"
 
 #define DIR SIEVE_TEST_PLUGIN_DIR
 

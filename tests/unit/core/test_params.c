@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "core/host.h"
-#include "core/host_int.h"
+#include "core/host/host.h"
+#include "host_int.h"
 
 static const char *const methods[] = {"dycoke", "uniform", "topk", NULL};
 

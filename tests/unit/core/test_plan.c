@@ -17,8 +17,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "core/host.h"
-#include "core/plan.h"
+#include "base/hash.h"
+#include "core/host/host.h"
+#include "core/plan/plan.h"
 #include "store/store.h"
 
 #define SWEEP SIEVE_FIXTURES "/pipelines/good/sweep.yaml"
@@ -437,7 +438,7 @@ index_outputs(struct store *st, const struct plan *p, const char *name)
 {
     const struct plan_node *n = node(p, name);
     struct sieve_errbuf err = {{0}};
-    char hex[PLAN_KEY_HEX], path[STORE_PATH_MAX];
+    char hex[HASH_HEX_LEN], path[STORE_PATH_MAX];
 
     for (uint32_t t = n->first_task; t < n->first_task + n->n_tasks; t++)
         for (uint32_t o = 0; o < n->n_outputs; o++) {

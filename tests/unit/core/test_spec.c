@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "core/host.h"
-#include "core/spec.h"
+#include "core/host/host.h"
+#include "core/spec/spec.h"
 
 #define BAD_DIR SIEVE_FIXTURES "/pipelines/bad"
 #define GOOD_DIR SIEVE_FIXTURES "/pipelines/good"

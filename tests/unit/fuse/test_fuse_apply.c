@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "core/base/bundle.h"
+#include "base/bundle.h"
 #include "tests/support/cli_test.h"
 
 static char dir[64];

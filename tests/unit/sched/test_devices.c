@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "core/devices.h"
+#include "core/sched/devices.h"
 
 static void
 test_devices__parses_combined_lists(void **state)

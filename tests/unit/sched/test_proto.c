@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "core/proto.h"
+#include "core/proto/proto.h"
 
 static struct proto_msg
 sample_run_task(void)

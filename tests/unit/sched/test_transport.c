@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "core/transport.h"
+#include "core/sched/transport.h"
 
 struct peer {
     int got, closed, close_status;

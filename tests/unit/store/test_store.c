@@ -19,7 +19,8 @@
 
 #include <cmocka.h>
 
-#include "core/base/bundle.h"
+#include "base/bundle.h"
+#include "base/hash.h"
 #include "store/store.h"
 
 struct fixture {
@@ -60,9 +61,9 @@ teardown(void **state)
 
 /* A distinct key per index: sha-like hex. */
 static void
-key_of(int i, char key[STORE_HEX])
+key_of(int i, char key[HASH_HEX_LEN])
 {
-    snprintf(key, STORE_HEX, "%02x%062d", (unsigned)(i * 37) & 0xff, i);
+    snprintf(key, HASH_HEX_LEN, "%02x%062d", (unsigned)(i * 37) & 0xff, i);
 }
 
 /* Writes an object for `key` of `n` floats with bundle_write (tmp + fsync + rename). */
@@ -117,7 +118,7 @@ test_store__migrates_an_older_schema(void **state)
     struct sieve_errbuf err = {{0}};
     struct store *old;
     struct store_run run;
-    char dir[300], key[STORE_HEX], hex[STORE_HEX];
+    char dir[300], key[HASH_HEX_LEN], hex[HASH_HEX_LEN];
     int64_t id;
 
     snprintf(dir, sizeof dir, "%s-v1", f->dir);
@@ -147,7 +148,7 @@ test_store__crash_before_index_leaves_orphan_that_gc_removes(void **state)
     struct fixture *f = *state;
     struct sieve_errbuf err = {{0}};
     struct store_gc_report rep;
-    char key[STORE_HEX], key2[STORE_HEX], path[STORE_PATH_MAX], tmp[STORE_PATH_MAX + 32];
+    char key[HASH_HEX_LEN], key2[HASH_HEX_LEN], path[STORE_PATH_MAX], tmp[STORE_PATH_MAX + 32];
     int status;
     pid_t pid;
     struct stat sb;
@@ -198,7 +199,7 @@ test_store__corrupt_or_missing_object_is_a_miss(void **state)
     struct fixture *f = *state;
     struct sieve_errbuf err = {{0}};
     struct store_verify_report rep;
-    char k1[STORE_HEX], k2[STORE_HEX], k3[STORE_HEX], path[STORE_PATH_MAX];
+    char k1[HASH_HEX_LEN], k2[HASH_HEX_LEN], k3[HASH_HEX_LEN], path[STORE_PATH_MAX];
     FILE *fp;
 
     key_of(10, k1);
@@ -251,7 +252,7 @@ test_store__gc_evicts_lru_first_and_respects_pins(void **state)
     struct store_gc_report rep;
     struct store_artifact_row *rows;
     size_t n;
-    char k[4][STORE_HEX];
+    char k[4][HASH_HEX_LEN];
     uint64_t each = 0;
     int64_t run;
     const char *pin[1];
@@ -310,7 +311,7 @@ test_store__runs_tasks_metrics_events_devices(void **state)
     struct store_run run;
     size_t n;
     int64_t id, prev;
-    char k[3][STORE_HEX], a[STORE_HEX];
+    char k[3][HASH_HEX_LEN], a[HASH_HEX_LEN];
     const char *outs[1];
 
     assert_int_equal(store_run_create(f->st, "sweep", "/p/x.yaml", "text", &id, &err), 0);
@@ -410,7 +411,7 @@ test_store__media_hash_is_remembered_by_size_and_mtime(void **state)
 {
     struct fixture *f = *state;
     struct sieve_errbuf err = {{0}};
-    char path[512], h1[STORE_HEX], h2[STORE_HEX], h3[STORE_HEX];
+    char path[512], h1[HASH_HEX_LEN], h2[HASH_HEX_LEN], h3[HASH_HEX_LEN];
     struct stat sb;
     struct timespec times[2];
     FILE *fp;

@@ -18,7 +18,7 @@
 
 #include <sqlite3.h>
 
-#include "core/table.h"
+#include "core/table/table.h"
 #include "store/store.h"
 
 /* Two methods × two keep ratios, categories Music and Daily Life, aggregate rows. */

@@ -1,0 +1,650 @@
+/*
+ * sched.c - the scheduler's loop: setup, dispatch in (sample, index) order, completion, end.
+ * Failure policy is in sched_policy.c, worker processes in sched_worker.c.
+ */
+#include "core/sched/sched.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/err.h"
+#include "base/hash.h"
+#include "core/host/host.h"
+#include "core/plan/plan.h"
+#include "core/proto/proto.h"
+#include "sched_int.h"
+#include "store/store.h"
+#include "store/store_sched.h"
+
+#define TICK_MS 50
+/* Task rows are committed this often; a crash loses at most this much of the index, and
+ * resume adopts the objects those rows would have pointed at. */
+#define COMMIT_MS 500
+#define PREFETCH_MAX_MS 20.0 /* tasks shorter than this on average get prefetched */
+
+int64_t
+sched_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+sched_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- store and events ------------------------------------------------------------------------- */
+
+void
+sched_store_update(struct sched *s, uint32_t t, const char *state, const char *device,
+                   const char *error, int64_t started, int64_t finished)
+{
+    struct store_task_update u = {.state = state,
+                                  .attempts = s->t[t].attempts,
+                                  .device = device,
+                                  .error = error,
+                                  .started_ms = started,
+                                  .finished_ms = finished};
+    struct sieve_errbuf err;
+    if (store_batch_task_update(s->batch, s->o->run, t, &u, &err) < 0 && !s->store_failed) {
+        s->store_failed = 1;
+        s->store_err = err;
+    }
+}
+
+/* Commits the queued task updates: every COMMIT_MS, and before any other store call. A
+ * failure is reported once and retried at the next commit; the run's last commit decides. */
+void
+sched_flush(struct sched *s)
+{
+    struct sieve_errbuf err;
+    if (!s->batch || store_batch_commit(s->batch, &err) == 0)
+        return;
+    if (!s->flush_warned)
+        sched_log(s, "store: %s (will retry)", err.msg);
+    s->flush_warned = 1;
+    s->store_err = err;
+}
+
+void
+sched_event(struct sched *s, int64_t task, const char *kind, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    struct sieve_errbuf err;
+    sched_flush(s);
+    store_event_append(s->st, s->o->run, task, kind, msg, &err);
+}
+
+void
+sched_task_label(const struct sched *s, uint32_t t, char *buf, size_t len)
+{
+    const struct plan_task *pt = &s->p->tasks[t];
+    const struct plan_node *n = &s->p->nodes[pt->node];
+    const char *label = n->variants[pt->variant].label;
+    const char *sample = pt->sample >= 0 ? s->p->samples[pt->sample].id : "*";
+    if (label && strcmp(label, "{}"))
+        snprintf(buf, len, "%s/%s %s", n->name, sample, label);
+    else
+        snprintf(buf, len, "%s/%s", n->name, sample);
+}
+
+/* ---- task transitions ------------------------------------------------------------------------ */
+
+static void
+make_ready(struct sched *s, uint32_t t)
+{
+    struct stask *st = &s->t[t];
+    int cls = st->gpu ? 1 : 0;
+    if (!s->has_class[cls])
+        cls = !cls;
+    st->state = ST_READY;
+    if (theap_push(&s->ready[cls], s, t) < 0) {
+        sched_task_end(s, t, ST_FAILED, "out of memory queueing the task");
+    }
+}
+
+static void
+release_dependents(struct sched *s, uint32_t t)
+{
+    const struct plan_task *pt = &s->p->tasks[t];
+    for (uint32_t i = 0; i < pt->n_dependents; i++) {
+        uint32_t d = pt->dependents[i];
+        if (s->t[d].wait > 0 && --s->t[d].wait == 0 && s->t[d].state == ST_PENDING)
+            make_ready(s, d);
+    }
+}
+
+/* Skips everything downstream of a failed or cancelled task. */
+static void
+skip_dependents(struct sched *s, uint32_t t)
+{
+    const struct plan_task *pt = &s->p->tasks[t];
+    char label[256], msg[320];
+    sched_task_label(s, t, label, sizeof label);
+    snprintf(msg, sizeof msg, "skipped: input '%s' did not finish", label);
+    for (uint32_t i = 0; i < pt->n_dependents; i++) {
+        uint32_t d = pt->dependents[i];
+        if (s->t[d].state == ST_PENDING)
+            sched_task_end(s, d, ST_SKIPPED, msg);
+    }
+}
+
+void
+sched_task_end(struct sched *s, uint32_t t, int state, const char *error)
+{
+    struct stask *st = &s->t[t];
+    st->state = (uint8_t)state;
+    s->n_left--;
+    if (error) {
+        free(st->error);
+        st->error = strdup(error);
+    }
+    switch (state) {
+    case ST_FAILED:
+        s->n_failed++;
+        sched_store_update(s, t, "failed", NULL, error, -1, sched_wall_ms());
+        break;
+    case ST_SKIPPED:
+        s->n_skipped++;
+        sched_store_update(s, t, "cancelled", NULL, error, -1, sched_wall_ms());
+        break;
+    case ST_CANCELLED:
+        s->n_cancelled++;
+        sched_store_update(s, t, "cancelled", NULL, error, -1, sched_wall_ms());
+        break;
+    default:
+        break;
+    }
+    if (state == ST_FAILED || state == ST_SKIPPED || state == ST_CANCELLED)
+        skip_dependents(s, t);
+}
+
+void
+sched_task_requeue(struct sched *s, uint32_t t, int64_t delay_ms)
+{
+    struct stask *st = &s->t[t];
+    st->slot = -1;
+    if (delay_ms > 0) {
+        st->state = ST_DELAYED;
+        st->not_before_ms = sched_now_ms() + delay_ms;
+        s->n_delayed++;
+        sched_store_update(s, t, "pending", NULL, st->error, -1, -1);
+    } else {
+        sched_store_update(s, t, "ready", NULL, st->error, -1, -1);
+        make_ready(s, t);
+    }
+}
+
+int
+sched_metrics_parse(const struct sched *s, uint32_t t, const char *json, struct sched_metrics *out)
+{
+    const struct plan_task *pt = &s->p->tasks[t];
+    const struct plan_node *n = &s->p->nodes[pt->node];
+    json_error_t jerr;
+    size_t i;
+    json_t *e;
+
+    memset(out, 0, sizeof *out);
+    if (!json || !*json)
+        return 0;
+    out->doc = json_loads(json, 0, &jerr);
+    if (!json_is_array(out->doc))
+        return 0;
+    out->rows = calloc(json_array_size(out->doc) + 1, sizeof *out->rows);
+    if (!out->rows)
+        return SIEVE_ENOMEM;
+    json_array_foreach(out->doc, i, e)
+    {
+        json_t *m = json_object_get(e, "metric"), *c = json_object_get(e, "category");
+        json_t *v = json_object_get(e, "value"), *smp = json_object_get(e, "sample");
+        if (!json_is_string(m) || !json_is_number(v))
+            continue;
+        out->rows[out->n++] = (struct store_metric){
+            .run = s->o->run,
+            .node = n->name,
+            .variant = n->variants[pt->variant].label,
+            .sample = json_is_string(smp) ? json_string_value(smp) : NULL,
+            .category = json_is_string(c) ? json_string_value(c) : "all",
+            .metric = json_string_value(m),
+            .value = json_number_value(v),
+            .task_key = pt->key_hex,
+        };
+    }
+    return 0;
+}
+
+void
+sched_metrics_release(struct sched_metrics *m)
+{
+    free(m->rows);
+    json_decref(m->doc);
+    memset(m, 0, sizeof *m);
+}
+
+/* Indexes a finished task's artifacts and metric rows, then releases its dependents. */
+void
+sched_task_done(struct sched *s, uint32_t t, const void *result_msg)
+{
+    const struct proto_msg *r = result_msg;
+    const struct plan_task *pt = &s->p->tasks[t];
+    const struct plan_node *n = &s->p->nodes[pt->node];
+    struct store_artifact arts[SCHED_OUTPUTS_MAX];
+    char keys[SCHED_OUTPUTS_MAX][HASH_HEX_LEN];
+    struct sched_metrics m;
+    size_t n_arts = 0;
+    struct sieve_errbuf err;
+    int rc;
+
+    for (uint32_t i = 0; i < n->n_outputs && i < SCHED_OUTPUTS_MAX; i++) {
+        plan_artifact_hex(s->p, t, i, keys[i]);
+        arts[n_arts] = (struct store_artifact){.key = keys[i], .run = s->o->run};
+        for (size_t j = 0; j < r->n_artifacts; j++) {
+            if (!strcmp(r->artifacts[j].port, n->plugin->desc->outputs[i].name)) {
+                arts[n_arts].checksum = r->artifacts[j].sha256;
+                arts[n_arts].bytes = (uint64_t)r->artifacts[j].bytes;
+            }
+        }
+        n_arts++;
+    }
+    rc = sched_metrics_parse(s, t, r->metrics, &m);
+    if (rc < 0)
+        sieve_errbuf_set(&err, rc, "metric rows: out of memory");
+    else
+        rc = store_batch_task_done(s->batch, s->o->run, t, s->t[t].attempts, sched_wall_ms(), arts,
+                                   n_arts, m.rows, m.n, &err);
+    sched_metrics_release(&m);
+    if (rc < 0) {
+        /* The object is on disk but not indexed: fail the task rather than claim it done. */
+        sched_task_end(s, t, ST_FAILED, err.msg);
+        return;
+    }
+    s->t[t].state = ST_DONE;
+    s->t[t].slot = -1;
+    s->n_done++;
+    s->n_left--;
+    release_dependents(s, t);
+}
+
+/* ---- dispatch --------------------------------------------------------------------------------- */
+
+static void
+dispatch(struct sched *s)
+{
+    int64_t now = sched_now_ms();
+    if (s->cancelling || s->finished)
+        return;
+    /* Healthy slots first, then suspect ones: a device under suspicion gets work only when no
+     * healthy one is free. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < s->n_slots; i++) {
+            struct slot *sl = &s->slots[i];
+            if (s->n_running >= s->max_parallel)
+                return;
+            if (sl->state != SLOT_IDLE || !sched_slot_usable(s, sl, now))
+                continue;
+            if ((sl->dev->state == DEVICE_SUSPECT) != pass)
+                continue;
+            int cls = device_is_gpu(sl->dev) ? 1 : 0;
+            struct theap *h = &s->ready[cls];
+            if (h->n == 0)
+                continue;
+            uint32_t t = theap_pop(h, s);
+            struct sieve_errbuf err;
+            if (sched_slot_dispatch(s, sl, t, &err) < 0) {
+                sched_log(s, "dispatch %s: %s", sl->dev->name, err.msg);
+                theap_push(h, s, t);
+                sched_slot_kill(sl, SIEVE_ECRASH, err.msg);
+            }
+        }
+    }
+    /* Prefetch: a busy healthy worker gets its next task queued behind the current one when
+     * tasks of that node are short, so it never waits for a round trip to the scheduler.
+     * Long tasks are never queued behind another (an idle worker could have taken them). */
+    for (size_t i = 0; i < s->n_slots; i++) {
+        struct slot *sl = &s->slots[i];
+        if (sl->state != SLOT_BUSY || sl->next != UINT32_MAX || !sl->tr ||
+            sl->dev->state != DEVICE_HEALTHY || sl->kill_code)
+            continue;
+        struct theap *h = &s->ready[device_is_gpu(sl->dev) ? 1 : 0];
+        if (h->n == 0)
+            continue;
+        uint32_t t = h->v[0];
+        double avg = s->node_ms[s->p->tasks[t].node];
+        if (avg < 0 || avg > PREFETCH_MAX_MS)
+            continue;
+        theap_pop(h, s);
+        struct sieve_errbuf err;
+        if (sched_slot_dispatch(s, sl, t, &err) < 0) {
+            theap_push(h, s, t);
+            sched_slot_kill(sl, SIEVE_ECRASH, err.msg);
+        }
+    }
+}
+
+void
+sched_kick(struct sched *s)
+{
+    dispatch(s);
+}
+
+static void
+on_close_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void
+finish(struct sched *s)
+{
+    if (s->finished)
+        return;
+    s->finished = 1;
+    for (size_t i = 0; i < s->n_slots; i++)
+        sched_slot_shutdown(&s->slots[i]);
+    uv_timer_stop(&s->tick);
+    uv_close((uv_handle_t *)&s->tick, on_close_noop);
+    uv_close((uv_handle_t *)&s->sigint, on_close_noop);
+    uv_close((uv_handle_t *)&s->sigterm, on_close_noop);
+}
+
+static void
+begin_cancel(struct sched *s, const char *why)
+{
+    if (s->cancelling)
+        return;
+    s->cancelling = 1;
+    s->cancel_deadline_ms = sched_now_ms() + (s->o->cancel_grace_ms ? s->o->cancel_grace_ms : 3000);
+    sched_log(s, "cancelling: %s", why);
+    sched_event(s, -1, "cancel", "%s", why);
+    for (size_t i = 0; i < s->n_slots; i++)
+        if (s->slots[i].state == SLOT_BUSY && s->slots[i].pid > 0)
+            uv_kill(s->slots[i].pid, SIGTERM);
+    for (int c = 0; c < 2; c++)
+        while (s->ready[c].n > 0) {
+            uint32_t t = theap_pop(&s->ready[c], s);
+            sched_task_end(s, t, ST_CANCELLED, "cancelled before it started");
+        }
+    for (uint32_t t = 0; t < s->n_tasks; t++)
+        if (s->t[t].state == ST_DELAYED || s->t[t].state == ST_PENDING)
+            sched_task_end(s, t, ST_CANCELLED, "cancelled before it started");
+}
+
+static void
+poll_cancel(struct sched *s, int64_t now)
+{
+    if (now < s->next_cancel_poll_ms)
+        return;
+    s->next_cancel_poll_ms = now + 500;
+    struct store_event *ev = NULL;
+    size_t n = 0;
+    struct sieve_errbuf err;
+    sched_flush(s);
+    if (store_event_list(s->st, s->o->run, s->last_event_id, 0, &ev, &n, &err) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        s->last_event_id = ev[i].id;
+        if (!strcmp(ev[i].kind, "cancel-request"))
+            begin_cancel(s, "requested by 'sieve cancel'");
+    }
+    store_event_list_free(ev, n);
+}
+
+static void
+on_tick(uv_timer_t *h)
+{
+    struct sched *s = h->data;
+    int64_t now = sched_now_ms();
+    sched_slots_check(s, now);
+    if (s->n_delayed > 0) {
+        for (uint32_t t = 0; t < s->n_tasks; t++) {
+            if (s->t[t].state == ST_DELAYED && s->t[t].not_before_ms <= now) {
+                s->n_delayed--;
+                make_ready(s, t);
+            }
+        }
+    }
+    sched_devices_probe(s, now);
+    poll_cancel(s, now);
+    if (s->cancelling && now >= s->cancel_deadline_ms) {
+        for (size_t i = 0; i < s->n_slots; i++)
+            if (s->slots[i].state == SLOT_BUSY)
+                sched_slot_kill(&s->slots[i], SIEVE_ECANCELED, "cancelled");
+    }
+    dispatch(s);
+    sched_report_waiting(s, now);
+    sched_report(s, now, 0);
+    if (s->n_left == 0 && s->n_running == 0 && s->n_prefetched == 0)
+        finish(s);
+    if (now >= s->next_commit_ms || s->finished) {
+        s->next_commit_ms = now + COMMIT_MS;
+        sched_flush(s);
+    }
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+    struct sched *s = h->data;
+    if (s->cancelling) {
+        sched_log(s, "second interrupt: killing workers");
+        s->cancel_kill = 1;
+        for (size_t i = 0; i < s->n_slots; i++)
+            if (s->slots[i].state == SLOT_BUSY)
+                sched_slot_kill(&s->slots[i], SIEVE_ECANCELED, "killed on second interrupt");
+        return;
+    }
+    begin_cancel(s, signum == SIGINT ? "interrupted (Ctrl-C; again to kill)" : "terminated");
+}
+
+/* ---- setup and run -------------------------------------------------------------------------- */
+
+static int
+init_tasks(struct sched *s, struct sieve_errbuf *err)
+{
+    const struct plan *p = s->p;
+    s->n_tasks = p->n_tasks;
+    s->t = calloc(p->n_tasks ? p->n_tasks : 1, sizeof *s->t);
+    if (!s->t)
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+    for (uint32_t t = 0; t < p->n_tasks; t++) {
+        const struct plan_node *n = &p->nodes[p->tasks[t].node];
+        struct stask *st = &s->t[t];
+        st->slot = -1;
+        st->gpu = n->gpu > 0;
+        st->retries = (uint16_t)(n->retries > 0 ? n->retries : 0);
+        st->timeout_s = n->timeout_s;
+        st->state = p->tasks[t].cached ? ST_CACHED : ST_PENDING;
+    }
+    if (s->o->resume) {
+        /* Rows that the dead scheduler left running or ready go back to pending; cached
+         * tasks (finished artifacts that verify) are reused as they are. */
+        store_tasks_requeue(s->st, s->o->run, err);
+        for (uint32_t t = 0; t < p->n_tasks; t++)
+            if (s->t[t].state == ST_PENDING && sched_resume_adopt(s, t)) {
+                s->t[t].state = ST_CACHED;
+                s->n_adopted++;
+            }
+    }
+    for (uint32_t t = 0; t < p->n_tasks; t++) {
+        if (s->t[t].state == ST_CACHED) {
+            s->n_cached++;
+            continue;
+        }
+        s->n_left++;
+        const struct plan_task *pt = &p->tasks[t];
+        for (uint32_t i = 0; i < pt->n_dependents; i++)
+            s->t[pt->dependents[i]].wait++;
+    }
+    for (uint32_t t = 0; t < p->n_tasks; t++)
+        if (s->t[t].state == ST_PENDING && s->t[t].wait == 0)
+            make_ready(s, t);
+    return 0;
+}
+
+static int
+init_slots(struct sched *s, struct sieve_errbuf *err)
+{
+    struct device_set *ds = s->o->devices;
+    if (ds->n == 0)
+        return sieve_errbuf_set(err, SIEVE_EINVAL, "no devices to run on");
+    s->slots = calloc(ds->n, sizeof *s->slots);
+    if (!s->slots)
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+    s->n_slots = ds->n;
+    for (size_t i = 0; i < ds->n; i++) {
+        struct slot *sl = &s->slots[i];
+        sl->s = s;
+        sl->index = (int)i;
+        sl->dev = &ds->dev[i];
+        sl->task = UINT32_MAX;
+        sl->next = UINT32_MAX;
+        s->has_class[device_is_gpu(sl->dev) ? 1 : 0] = 1;
+    }
+    s->max_parallel = s->o->max_parallel > 0 ? s->o->max_parallel : (int)ds->n;
+    s->node_ms = malloc((s->p->n_nodes ? s->p->n_nodes : 1) * sizeof *s->node_ms);
+    if (!s->node_ms)
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < s->p->n_nodes; i++)
+        s->node_ms[i] = -1;
+    return 0;
+}
+
+void
+sched_summary_release(struct sched_summary *sum)
+{
+    for (size_t i = 0; sum->failures && i < sum->n_failures; i++) {
+        free(sum->failures[i].label);
+        free(sum->failures[i].error);
+    }
+    free(sum->failures);
+    sum->failures = NULL;
+    sum->n_failures = 0;
+}
+
+static void
+fill_summary(struct sched *s, struct sched_summary *sum)
+{
+    memset(sum, 0, sizeof *sum);
+    sum->n_tasks = s->n_tasks;
+    sum->n_done = s->n_done;
+    sum->n_cached = s->n_cached;
+    sum->n_failed = s->n_failed;
+    sum->n_skipped = s->n_skipped;
+    sum->n_cancelled = s->n_cancelled;
+    sum->n_executions = s->n_exec;
+    sum->seconds = (double)(sched_now_ms() - s->started_ms) / 1000.0;
+    sum->interrupted = s->cancelling;
+    sum->failures = calloc(s->n_failed + 1, sizeof *sum->failures);
+    for (uint32_t t = 0; sum->failures && t < s->n_tasks; t++) {
+        if (s->t[t].state != ST_FAILED)
+            continue;
+        char label[256];
+        sched_task_label(s, t, label, sizeof label);
+        struct sched_failure *f = &sum->failures[sum->n_failures++];
+        f->task = t;
+        f->label = strdup(label);
+        f->error = strdup(s->t[t].error ? s->t[t].error : "unknown error");
+    }
+}
+
+int
+sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_errbuf *err)
+{
+    struct sched s = {.o = o, .p = o->plan, .st = o->st};
+    int rc;
+    memset(sum, 0, sizeof *sum);
+    s.started_ms = sched_now_ms();
+    if ((rc = uv_loop_init(&s.loop)) < 0)
+        return sieve_errbuf_set(err, SIEVE_EIO, "event loop: %s", uv_strerror(rc));
+    if ((rc = store_batch_new(s.st, &s.batch, err)) < 0 ||
+        (store_batch_set_sync(s.batch, !o->strict), (rc = init_slots(&s, err)) < 0) ||
+        (rc = init_tasks(&s, err)) < 0)
+        goto out;
+    store_run_set_state(s.st, o->run, "running", NULL, err);
+    for (size_t i = 0; i < s.o->devices->n; i++)
+        sched_device_changed(&s, &s.o->devices->dev[i], NULL);
+    /* The events already in the store predate this scheduler; only newer ones can cancel it. */
+    {
+        struct store_event *ev = NULL;
+        size_t n = 0;
+        if (store_event_list(s.st, o->run, 0, 0, &ev, &n, err) == 0 && n > 0)
+            s.last_event_id = ev[n - 1].id;
+        store_event_list_free(ev, n);
+    }
+    sched_event(&s, -1, o->resume ? "resume" : "start", "%u tasks, %u cached, %zu devices",
+                s.n_tasks, s.n_cached, s.n_slots);
+
+    uv_timer_init(&s.loop, &s.tick);
+    s.tick.data = &s;
+    uv_signal_init(&s.loop, &s.sigint);
+    uv_signal_init(&s.loop, &s.sigterm);
+    s.sigint.data = s.sigterm.data = &s;
+    uv_signal_start(&s.sigint, on_signal, SIGINT);
+    uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+    uv_timer_start(&s.tick, on_tick, 0, TICK_MS);
+    for (size_t i = 0; i < s.n_slots; i++) {
+        struct sieve_errbuf serr;
+        if (s.n_left > 0 && sched_slot_usable(&s, &s.slots[i], sched_now_ms()) &&
+            sched_slot_spawn(&s, &s.slots[i], &serr) < 0) {
+            rc = sieve_errbuf_set(err, SIEVE_EIO, "%s", serr.msg);
+            finish(&s);
+            uv_run(&s.loop, UV_RUN_DEFAULT);
+            goto out;
+        }
+    }
+    dispatch(&s);
+    uv_run(&s.loop, UV_RUN_DEFAULT);
+    {
+        struct sieve_errbuf ferr;
+        if (store_batch_commit(s.batch, &ferr) < 0) {
+            s.store_failed = 1;
+            s.store_err = ferr;
+        }
+    }
+    sched_report(&s, sched_now_ms(), 1);
+
+    if (s.store_failed)
+        rc = sieve_errbuf_set(err, SIEVE_ESTORE, "%s", s.store_err.msg);
+    else if (s.cancelling)
+        rc = sieve_errbuf_set(err, SIEVE_ECANCELED, "run cancelled");
+    else if (s.n_failed > 0 || s.n_skipped > 0)
+        rc = sieve_errbuf_set(err, SIEVE_EINTERNAL, "%u task(s) failed", s.n_failed);
+    else
+        rc = 0;
+    store_run_set_state(s.st, o->run,
+                        rc == 0                 ? "done"
+                        : rc == SIEVE_ECANCELED ? "cancelled"
+                                                : "failed",
+                        rc == 0 ? NULL : err->msg, NULL);
+    sched_event(&s, -1, "end", "%u done, %u cached, %u failed, %u skipped, %u cancelled", s.n_done,
+                s.n_cached, s.n_failed, s.n_skipped, s.n_cancelled);
+    for (size_t i = 0; i < s.o->devices->n; i++)
+        sched_device_changed(&s, &s.o->devices->dev[i], NULL);
+out:
+    store_batch_free(s.batch);
+    fill_summary(&s, sum);
+    if (uv_loop_close(&s.loop) != 0) {
+        uv_run(&s.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&s.loop);
+    }
+    for (uint32_t t = 0; s.t && t < s.n_tasks; t++)
+        free(s.t[t].error);
+    free(s.t);
+    free(s.ready[0].v);
+    free(s.ready[1].v);
+    free(s.slots);
+    free(s.node_ms);
+    return rc;
+}

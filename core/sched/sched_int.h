@@ -1,0 +1,183 @@
+/*
+ * sched_int.h - private state of the scheduler, shared by sched*.c; never leaves core/.
+ *
+ * sched.c         setup, the main loop, dispatch, completion, teardown
+ * sched_worker.c  worker processes: spawn, messages, exit, heartbeat and timeout checks
+ * sched_policy.c  what a failure means: retry, move, quarantine, fail; device probing
+ * sched_report.c  progress line, log lines, summary
+ * sched_queue.c   the ready queue (a heap ordered by sample, then task)
+ * sched_resume.c  adopting outputs a killed scheduler never indexed
+ */
+#ifndef SIEVE_CORE_SCHED_INT_H
+#define SIEVE_CORE_SCHED_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/sched/devices.h"
+#include "core/sched/sched.h"
+
+struct transport;
+struct store_batch;
+struct store_metric;
+struct json_t;
+
+/* Output ports of a task the scheduler indexes (more than any plugin has). */
+#define SCHED_OUTPUTS_MAX 16
+
+enum stask_state {
+    ST_PENDING = 0,
+    ST_READY,
+    ST_DELAYED, /* waiting out a retry backoff */
+    ST_RUNNING,
+    ST_DONE,
+    ST_CACHED,
+    ST_FAILED,
+    ST_SKIPPED, /* an input failed; stored as cancelled */
+    ST_CANCELLED,
+};
+
+struct stask {
+    uint8_t state;
+    uint8_t gpu;
+    uint16_t attempts; /* dispatches so far */
+    uint16_t crashes;  /* worker deaths and lost heartbeats while running it */
+    uint16_t retries;  /* retries allowed after the first attempt */
+    uint32_t wait;     /* unfinished producers */
+    int32_t slot;      /* running on, or -1 */
+    int32_t timeout_s;
+    int64_t not_before_ms;
+    char *error; /* last error, malloc'd */
+};
+
+enum slot_state { SLOT_DOWN = 0, SLOT_IDLE, SLOT_BUSY, SLOT_STOPPING };
+
+struct slot {
+    struct sched *s;
+    int index;
+    struct device *dev;
+    int state;
+    uv_process_t *proc; /* NULL when not running; freed in its close callback */
+    struct transport *tr;
+    int pid;
+    uint32_t task; /* UINT32_MAX when idle */
+    char task_id[160];
+    uint32_t next; /* a prefetched task queued behind `task`, or UINT32_MAX */
+    char next_id[160];
+    int64_t started_ms, last_beat_ms, deadline_ms, spawned_ms;
+    int64_t respawn_at_ms;
+    int kill_code; /* why we killed it: SIEVE_ETIMEDOUT, SIEVE_ECRASH (heartbeat), cancel */
+    char kill_why[160];
+    double progress;
+    char scratch[256]; /* the worker's scratch directory, removed when it exits */
+};
+
+/* A binary min-heap of task indices ordered by (sample, index). */
+struct theap {
+    uint32_t *v;
+    size_t n, cap;
+};
+
+struct sched {
+    const struct sched_opts *o;
+    const struct plan *p;
+    struct store *st;
+    struct store_batch *batch; /* task updates, committed every tick */
+    uint8_t shard_made[256];   /* objects/<xx>/ directories known to exist */
+    int log_dir_made;
+    uv_loop_t loop;
+    uv_timer_t tick;
+    uv_signal_t sigint, sigterm;
+    uv_idle_t kick;
+    int kick_armed;
+
+    struct stask *t;
+    uint32_t n_tasks;
+    struct theap ready[2]; /* [0] CPU tasks, [1] GPU tasks */
+    uint32_t n_delayed;
+    struct slot *slots;
+    size_t n_slots;
+    int has_class[2]; /* the pool has CPU / GPU slots */
+    int max_parallel, n_running, n_prefetched;
+    double *node_ms; /* per node: running average of task time, -1 until known */
+
+    uint32_t n_left; /* tasks not yet in an end state */
+    uint32_t n_done, n_cached, n_failed, n_skipped, n_cancelled, n_adopted;
+    uint64_t n_exec;
+
+    int cancelling, cancel_kill, finished;
+    int64_t cancel_deadline_ms;
+    int64_t last_event_id;
+    int64_t next_cancel_poll_ms;
+    int64_t started_ms;
+    int64_t next_report_ms, next_wait_msg_ms, next_commit_ms;
+    char last_wait_msg[256];
+    int store_failed, flush_warned;
+    struct sieve_errbuf store_err;
+};
+
+/* The metric rows a task's `sieve.metrics` JSON carries, for its run, node, variant and key. */
+struct sched_metrics {
+    struct store_metric *rows;
+    size_t n;
+    struct json_t *doc; /* owns the strings the rows point into */
+};
+
+/* sched.c */
+int64_t sched_now_ms(void);
+int64_t sched_wall_ms(void);
+/*
+ * Parses the `sieve.metrics` array of task t (NULL or "": none) into store rows labelled
+ * with the task's node, variant and key; elements without a string "metric" and a number
+ * "value" are skipped, a missing "category" is "all". Malformed JSON gives no rows: metrics
+ * are a report, never a reason to fail the task. Errors: SIEVE_ENOMEM.
+ * Ownership: sched_metrics_release, also after an error.
+ */
+int sched_metrics_parse(const struct sched *s, uint32_t t, const char *json,
+                        struct sched_metrics *out);
+void sched_metrics_release(struct sched_metrics *m);
+void sched_flush(struct sched *s);
+void sched_kick(struct sched *s);
+void sched_task_label(const struct sched *s, uint32_t t, char *buf, size_t len);
+void sched_task_done(struct sched *s, uint32_t t, const void *result_msg);
+void sched_task_end(struct sched *s, uint32_t t, int state, const char *error);
+void sched_task_requeue(struct sched *s, uint32_t t, int64_t delay_ms);
+void sched_store_update(struct sched *s, uint32_t t, const char *state, const char *device,
+                        const char *error, int64_t started, int64_t finished);
+void sched_event(struct sched *s, int64_t task, const char *kind, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* sched_worker.c */
+int sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err);
+int sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_errbuf *err);
+void sched_slot_kill(struct slot *sl, int code, const char *why);
+void sched_slot_shutdown(struct slot *sl);
+void sched_slots_check(struct sched *s, int64_t now);
+
+/* sched_policy.c */
+void sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, const char *msg);
+void sched_device_changed(struct sched *s, struct device *d, const char *why);
+void sched_devices_probe(struct sched *s, int64_t now);
+int sched_slot_usable(const struct sched *s, const struct slot *sl, int64_t now);
+
+/* sched_resume.c */
+int sched_resume_adopt(struct sched *s, uint32_t t);
+
+/* sched_report.c */
+void sched_report(struct sched *s, int64_t now, int force);
+void sched_log(struct sched *s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void sched_report_waiting(struct sched *s, int64_t now);
+
+/* heap */
+int theap_push(struct theap *h, const struct sched *s, uint32_t t);
+uint32_t theap_pop(struct theap *h, const struct sched *s);
+
+#endif

@@ -1,0 +1,172 @@
+/*
+ * sched_policy.c - what a failure means (retry, move, quarantine, fail) and device probing.
+ * The table is in sched.h; this file is its code.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "sched_int.h"
+#include "store/store.h"
+
+#define BACKOFF_BASE_MS 250
+#define BACKOFF_MAX_MS 30000
+#define HEALTH_PROBE_MS 2000
+
+/* Exponential backoff with jitter: base * 2^(attempt-1), times a factor in [0.5, 1.5). */
+static int64_t
+backoff_ms(int attempt)
+{
+    int64_t d = BACKOFF_BASE_MS;
+    for (int i = 1; i < attempt && d < BACKOFF_MAX_MS; i++)
+        d *= 2;
+    if (d > BACKOFF_MAX_MS)
+        d = BACKOFF_MAX_MS;
+    return d / 2 + (int64_t)((double)d * ((double)rand() / ((double)RAND_MAX + 1.0)));
+}
+
+void
+sched_device_changed(struct sched *s, struct device *d, const char *why)
+{
+    char info[512];
+    struct sieve_errbuf err;
+    int64_t wait = d->state == DEVICE_QUARANTINED ? d->next_probe_ms - sched_now_ms() : 0;
+    snprintf(info, sizeof info,
+             "{\"model\":\"%s\",\"kind\":\"%s\",\"tasks\":%llu,\"reason\":\"%s\","
+             "\"next_probe_ms\":%lld}",
+             d->model,
+             d->kind == DEVICE_CPU   ? "cpu"
+             : d->kind == DEVICE_GPU ? "gpu"
+                                     : "fake",
+             (unsigned long long)d->dispatched, d->reason, (long long)(wait > 0 ? wait : 0));
+    sched_flush(s);
+    for (char *c = info; *c; c++)
+        if (*c == '\n' || *c == '\\')
+            *c = ' ';
+    store_device_upsert(s->st, d->name, device_state_name(d->state), info, &err);
+    if (why) {
+        sched_log(s, "device %s %s: %s", d->name, device_state_name(d->state), why);
+        sched_event(s, -1, "device", "%s %s: %s", d->name, device_state_name(d->state), why);
+    }
+}
+
+int
+sched_slot_usable(const struct sched *s, const struct slot *sl, int64_t now)
+{
+    (void)s;
+    (void)now;
+    return sl->dev->state != DEVICE_QUARANTINED;
+}
+
+static void
+fail_task(struct sched *s, uint32_t t, const char *msg)
+{
+    char label[256];
+    sched_task_label(s, t, label, sizeof label);
+    sched_log(s, "task %s failed: %s", label, msg);
+    sched_event(s, t, "task-failed", "%s: %s", label, msg);
+    sched_task_end(s, t, ST_FAILED, msg);
+}
+
+void
+sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, const char *msg)
+{
+    struct stask *st = &s->t[t];
+    struct device *d = sl->dev;
+    int64_t now = sched_now_ms();
+    char label[256], text[600];
+    sched_task_label(s, t, label, sizeof label);
+    snprintf(text, sizeof text, "%s", msg && msg[0] ? msg : sieve_strerror(code));
+    free(st->error);
+    st->error = strdup(text);
+    st->slot = -1;
+
+    if (s->cancelling) {
+        sched_task_end(s, t, ST_CANCELLED, "cancelled while running");
+        return;
+    }
+    switch (code) {
+    case SIEVE_EDEVICE:
+        /* The device said it is broken: quarantine it and move the task without using up a
+         * retry; the task is not at fault. The worker is recycled (its GPU context is suspect). */
+        if (d->state != DEVICE_QUARANTINED) {
+            device_fault_record(d, now, 1, text);
+            sched_device_changed(s, d, text);
+        }
+        sched_slot_kill(sl, SIEVE_EDEVICE, "device quarantined");
+        sched_event(s, t, "task-moved", "%s: %s", label, text);
+        sched_task_requeue(s, t, 0);
+        return;
+    case SIEVE_ECRASH:
+        /* A dead worker or a silent one: the device is suspect, the task moves. A task that
+         * keeps killing workers is the plugin's fault and fails after retries + 1 crashes. */
+        st->crashes++;
+        if (st->crashes == 1) {
+            /* Only a task's first crash counts against the device: a task that also kills
+             * its next worker, elsewhere, is a plugin bug, and must not quarantine GPUs. */
+            int before = d->state;
+            device_fault_record(d, now, 0, text);
+            if (d->state != before)
+                sched_device_changed(s, d, text);
+        }
+        if (st->crashes > st->retries + 1) {
+            char m2[700];
+            snprintf(m2, sizeof m2, "%s (the task lost its worker %u times)", text, st->crashes);
+            fail_task(s, t, m2);
+            return;
+        }
+        sched_log(s, "task %s moved: %s", label, text);
+        sched_event(s, t, "task-moved", "%s: %s", label, text);
+        sched_task_requeue(s, t, 0);
+        return;
+    case SIEVE_ECANCELED:
+        fail_task(s, t, text);
+        return;
+    default:
+        break;
+    }
+    if (sieve_error_retryable(code) && st->attempts <= st->retries) {
+        int64_t delay = backoff_ms(st->attempts);
+        sched_log(s, "task %s: %s; retry %u/%u in %.1f s", label, text, st->attempts, st->retries,
+                  (double)delay / 1000.0);
+        sched_event(s, t, "task-retry", "%s: %s", label, text);
+        sched_task_requeue(s, t, delay);
+        return;
+    }
+    fail_task(s, t, text);
+}
+
+/* Probes quarantined devices whose backoff has passed, and healthy GPUs every few seconds. */
+void
+sched_devices_probe(struct sched *s, int64_t now)
+{
+    static int64_t next_health;
+    int health = now >= next_health;
+    if (health)
+        next_health = now + HEALTH_PROBE_MS;
+    for (size_t i = 0; i < s->n_slots; i++) {
+        struct slot *sl = &s->slots[i];
+        struct device *d = sl->dev;
+        struct sieve_errbuf err;
+        if (d->state == DEVICE_QUARANTINED) {
+            if (now < d->next_probe_ms)
+                continue;
+            if (device_probe(d, now, &err) == 0) {
+                device_restore(d);
+                sched_device_changed(s, d, "probe passed, back in service");
+                sl->respawn_at_ms = now;
+            } else {
+                device_fault_record(d, now, 1, err.msg);
+                sched_device_changed(s, d, NULL);
+            }
+        } else if (health && d->kind != DEVICE_CPU) {
+            if (device_probe(d, now, &err) < 0) {
+                device_fault_record(d, now, 1, err.msg);
+                sched_device_changed(s, d, err.msg);
+                if (sl->state == SLOT_BUSY)
+                    sched_slot_kill(sl, SIEVE_EDEVICE, err.msg);
+            }
+        }
+    }
+}

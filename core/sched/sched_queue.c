@@ -1,0 +1,64 @@
+/*
+ * sched_queue.c - the ready queue: a binary min-heap of task indices ordered by (sample, task
+ * index), so an early sample's downstream tasks run before a later sample's first ones.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "core/plan/plan.h"
+#include "sched_int.h"
+
+static int
+before(const struct sched *s, uint32_t a, uint32_t b)
+{
+    int64_t sa = s->p->tasks[a].sample, sb = s->p->tasks[b].sample;
+    if (sa < 0)
+        sa = INT32_MAX; /* reduce tasks after every sample */
+    if (sb < 0)
+        sb = INT32_MAX;
+    return sa != sb ? sa < sb : a < b;
+}
+
+int
+theap_push(struct theap *h, const struct sched *s, uint32_t t)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 256;
+        uint32_t *nv = realloc(h->v, cap * sizeof *nv);
+        if (!nv)
+            return SIEVE_ENOMEM;
+        h->v = nv;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t up = (i - 1) / 2;
+        if (!before(s, t, h->v[up]))
+            break;
+        h->v[i] = h->v[up];
+        i = up;
+    }
+    h->v[i] = t;
+    return 0;
+}
+
+uint32_t
+theap_pop(struct theap *h, const struct sched *s)
+{
+    uint32_t top = h->v[0], last = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && before(s, h->v[c + 1], h->v[c]))
+            c++;
+        if (!before(s, h->v[c], last))
+            break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n > 0)
+        h->v[i] = last;
+    return top;
+}

@@ -1,0 +1,636 @@
+/*
+ * worker.c - the long-lived worker process (see worker.h): blocking protocol I/O on one fd,
+ * plugins loaded once, plugin states cached per (plugin, params), a heartbeat thread.
+ */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include "core/worker/worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/bundle.h"
+#include "base/err.h"
+#include "base/hash.h"
+#include "core/host/host.h"
+#include "core/proto/proto.h"
+#include "core/worker/runner.h"
+
+struct state_entry {
+    const struct host_plugin *plugin;
+    char *key; /* plugin name + '\n' + canonical params */
+    struct sieve_value *vals;
+    void *state;
+    uint64_t tick;
+};
+
+struct worker {
+    const struct worker_opts *o;
+    int fd;
+    pthread_mutex_t wlock; /* one writer at a time on fd */
+    struct host_registry *reg;
+    struct state_entry *cache;
+    size_t n_cache, cap_cache;
+    uint64_t tick;
+    char scratch[512];
+    struct timespec scratch_mtime; /* after the last clearing */
+    struct sieve_host host;
+    int device_index;
+
+    /* heartbeat thread */
+    pthread_t hb;
+    pthread_mutex_t hlock;
+    pthread_cond_t hcond;
+    int hb_started, running, stop;
+    char task_id[256];
+    double progress;
+};
+
+static volatile sig_atomic_t cancel_flag;
+static struct worker *the_worker; /* for log calls from init, which have no ctx */
+
+static void
+on_sigterm(int sig)
+{
+    (void)sig;
+    cancel_flag = 1;
+}
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int
+send_msg(struct worker *w, const struct proto_msg *m)
+{
+    uint8_t *buf;
+    size_t len;
+    struct sieve_errbuf err;
+    if (proto_encode(m, &buf, &len, &err) < 0) {
+        fprintf(stderr, "sieve worker: %s\n", err.msg);
+        return -1;
+    }
+    pthread_mutex_lock(&w->wlock);
+    int rc = write_all(w->fd, buf, len);
+    pthread_mutex_unlock(&w->wlock);
+    free(buf);
+    return rc;
+}
+
+/* ---- host services offered to plugins ---------------------------------------------------- */
+
+static void
+svc_log(const struct sieve_ctx *ctx, int level, const char *fmt, ...)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    struct worker *w = ctx ? ctx->host_data : the_worker;
+    char text[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (level < SIEVE_LOG_DEBUG || level > SIEVE_LOG_ERROR)
+        level = SIEVE_LOG_INFO;
+    /* fd 2 is the task's log file while a task runs, so the line lands next to raw stderr. */
+    fprintf(stderr, "[%s] %s\n", names[level], text);
+    fflush(stderr);
+    if (w) {
+        struct proto_msg m = {.type = PROTO_LOG, .level = level, .text = text};
+        m.task_id = ctx ? (char *)ctx->task_id : (char *)"";
+        send_msg(w, &m);
+    }
+}
+
+static void
+svc_progress(const struct sieve_ctx *ctx, double fraction)
+{
+    struct worker *w = ctx->host_data;
+    if (!(fraction >= 0.0))
+        fraction = 0.0;
+    if (fraction > 1.0)
+        fraction = 1.0;
+    pthread_mutex_lock(&w->hlock);
+    w->progress = fraction;
+    pthread_mutex_unlock(&w->hlock);
+}
+
+static int
+svc_cancelled(const struct sieve_ctx *ctx)
+{
+    (void)ctx;
+    return cancel_flag != 0;
+}
+
+/* ---- heartbeat thread ------------------------------------------------------------------- */
+
+static void *
+heartbeat_main(void *arg)
+{
+    struct worker *w = arg;
+    int ms = w->o->heartbeat_ms > 0 ? w->o->heartbeat_ms : 500;
+    pthread_mutex_lock(&w->hlock);
+    while (!w->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->hcond, &w->hlock, &ts);
+        if (w->stop || !w->running)
+            continue;
+        struct proto_msg m = {.type = PROTO_HEARTBEAT, .progress = w->progress};
+        char id[sizeof w->task_id];
+        memcpy(id, w->task_id, sizeof id);
+        m.task_id = id;
+        pthread_mutex_unlock(&w->hlock);
+        send_msg(w, &m);
+        pthread_mutex_lock(&w->hlock);
+    }
+    pthread_mutex_unlock(&w->hlock);
+    return NULL;
+}
+
+static void
+heartbeat_set(struct worker *w, const char *task_id)
+{
+    pthread_mutex_lock(&w->hlock);
+    w->running = task_id != NULL;
+    w->progress = 0;
+    snprintf(w->task_id, sizeof w->task_id, "%s", task_id ? task_id : "");
+    pthread_mutex_unlock(&w->hlock);
+}
+
+/* ---- plugin states ------------------------------------------------------------------------ */
+
+static void
+entry_release(struct state_entry *e)
+{
+    host_plugin_state_free(e->plugin, e->state);
+    host_params_free(e->plugin, e->vals);
+    free(e->key);
+}
+
+/* Turns the canonical params object into key/text pairs and validates them for `p`. */
+static int
+params_from_json(const struct host_plugin *p, const char *json, struct sieve_value **vals,
+                 struct sieve_errbuf *err)
+{
+    json_error_t jerr;
+    json_t *o = json_loads(json, 0, &jerr);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        return sieve_errbuf_set(err, SIEVE_EINVAL, "params of '%s': not a JSON object", p->name);
+    }
+    size_t n = json_object_size(o), i = 0;
+    const char **keys = calloc(n + 1, sizeof *keys);
+    char **texts = calloc(n + 1, sizeof *texts);
+    int rc = 0;
+    const char *k;
+    json_t *v;
+    if (!keys || !texts) {
+        rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+        goto out;
+    }
+    json_object_foreach(o, k, v)
+    {
+        keys[i] = k;
+        texts[i] = json_is_string(v) ? strdup(json_string_value(v))
+                                     : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        if (!texts[i]) {
+            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+            goto out;
+        }
+        i++;
+    }
+    rc = host_params_build(p, keys, (const char *const *)texts, n, vals, err);
+out:
+    for (size_t j = 0; texts && j < n; j++)
+        free(texts[j]);
+    free(texts);
+    free(keys);
+    json_decref(o);
+    return rc;
+}
+
+static int
+state_get(struct worker *w, const struct host_plugin *p, const char *params,
+          struct state_entry **out, int64_t *init_ms, struct sieve_errbuf *err)
+{
+    size_t klen = strlen(p->name) + strlen(params) + 2;
+    char *key = malloc(klen);
+    if (!key)
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+    snprintf(key, klen, "%s\n%s", p->name, params);
+    for (size_t i = 0; i < w->n_cache; i++) {
+        if (w->cache[i].plugin == p && !strcmp(w->cache[i].key, key)) {
+            free(key);
+            w->cache[i].tick = ++w->tick;
+            *out = &w->cache[i];
+            return 0;
+        }
+    }
+    int64_t t0 = now_ms();
+    struct state_entry e = {.plugin = p, .key = key};
+    int rc = params_from_json(p, params, &e.vals, err);
+    if (rc < 0) {
+        free(key);
+        return rc;
+    }
+    rc = host_plugin_state_new(p, &w->host, e.vals, &e.state, err);
+    if (rc < 0) {
+        host_params_free(p, e.vals);
+        free(key);
+        return sieve_errbuf_prefix(err, rc, "init '%s'", p->name);
+    }
+    *init_ms = now_ms() - t0;
+    size_t max = w->o->cache_states > 0 ? (size_t)w->o->cache_states : 8;
+    size_t slot = w->n_cache;
+    if (w->n_cache >= max) {
+        slot = 0; /* evict the least recently used state */
+        for (size_t i = 1; i < w->n_cache; i++)
+            if (w->cache[i].tick < w->cache[slot].tick)
+                slot = i;
+        entry_release(&w->cache[slot]);
+    } else {
+        if (w->n_cache == w->cap_cache) {
+            size_t cap = w->cap_cache ? w->cap_cache * 2 : 8;
+            struct state_entry *nc = realloc(w->cache, cap * sizeof *nc);
+            if (!nc) {
+                struct state_entry tmp = e;
+                entry_release(&tmp);
+                return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+            }
+            w->cache = nc;
+            w->cap_cache = cap;
+        }
+        w->n_cache++;
+    }
+    e.tick = ++w->tick;
+    w->cache[slot] = e;
+    *out = &w->cache[slot];
+    return 0;
+}
+
+/* ---- one task ------------------------------------------------------------------------------ */
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    if (ftw->level > 0)
+        remove(path);
+    return 0;
+}
+
+/* Empties the scratch directory; a stat shows whether the task touched it at all (most
+ * plugins never do), which saves walking it after every task. */
+static void
+scratch_clear(struct worker *w)
+{
+    struct stat sb;
+    if (!w->scratch[0])
+        return;
+    if (stat(w->scratch, &sb) == 0 && sb.st_mtim.tv_sec == w->scratch_mtime.tv_sec &&
+        sb.st_mtim.tv_nsec == w->scratch_mtime.tv_nsec && sb.st_nlink == 2)
+        return;
+    nftw(w->scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (stat(w->scratch, &sb) == 0)
+        w->scratch_mtime = sb.st_mtim;
+}
+
+/* Runs the task described by `m` and fills the result fields of `r` (status, message, ...). */
+static void
+run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char *msg, size_t cap)
+{
+    struct sieve_errbuf err = {{0}};
+    const struct host_plugin *p = host_registry_find(w->reg, m->plugin);
+    struct bundle **in = NULL, **out = NULL;
+    struct sieve_sample *samples = NULL;
+    int rc = 0;
+    int64_t t0;
+
+    if (!strcmp(m->fault, "error")) {
+        rc = sieve_errbuf_set(&err, SIEVE_EDEVICE, "device '%s': injected device error",
+                              w->o->device);
+        goto done;
+    }
+    if (!strcmp(m->fault, "hang")) {
+        heartbeat_set(w, NULL); /* a hung device sends nothing, as a wedged GPU would */
+        for (;;)
+            pause();
+    }
+    if (!strcmp(m->fault, "crash"))
+        raise(SIGKILL);
+    if (!p) {
+        rc = sieve_errbuf_set(&err, SIEVE_ENOENT, "plugin '%s' not found by the worker", m->plugin);
+        goto done;
+    }
+    const struct sieve_plugin *d = p->desc;
+    struct state_entry *se = NULL;
+    if ((rc = state_get(w, p, m->params, &se, &r->init_ms, &err)) < 0)
+        goto done;
+
+    in = calloc(m->n_inputs + 1, sizeof *in);
+    out = calloc(m->n_outputs + 1, sizeof *out);
+    samples = calloc(m->n_samples + 1, sizeof *samples);
+    if (!in || !out || !samples) {
+        rc = sieve_errbuf_set(&err, SIEVE_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (m->n_outputs != d->n_outputs) {
+        rc = sieve_errbuf_set(&err, SIEVE_EINTERNAL, "plugin '%s': %zu output paths for %u ports",
+                              p->name, m->n_outputs, d->n_outputs);
+        goto done;
+    }
+    for (size_t i = 0; i < m->n_inputs; i++) {
+        if (!m->inputs[i].path[0])
+            continue; /* an unconnected optional port */
+        if ((rc = bundle_read(m->inputs[i].path, &in[i], &err)) < 0) {
+            /* A missing or damaged input object is the store's problem, not the plugin's:
+             * report it as transient so the scheduler can recompute rather than give up. */
+            if (rc == SIEVE_ENOENT)
+                rc = SIEVE_ETRANSIENT;
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < m->n_outputs; i++)
+        if (!(out[i] = bundle_new())) {
+            rc = sieve_errbuf_set(&err, SIEVE_ENOMEM, "out of memory");
+            goto done;
+        }
+    for (size_t i = 0; i < m->n_samples; i++) {
+        samples[i].id = m->samples[i].id;
+        samples[i].media = m->samples[i].media;
+        samples[i].category = m->samples[i].category;
+        samples[i].fields_json = m->samples[i].fields;
+    }
+    struct sieve_ctx ctx = {
+        .struct_size = sizeof ctx,
+        .host = &w->host,
+        .host_data = w,
+        .task_id = m->task_id,
+        .device = w->o->device,
+        .device_index = w->device_index,
+        .scratch_dir = w->scratch,
+        .n_samples = (uint32_t)m->n_samples,
+        .samples = samples,
+    };
+    t0 = now_ms();
+    rc = host_plugin_process(p, se->state, &ctx, (const struct sieve_bundle *const *)in,
+                             (struct sieve_bundle *const *)out, &err);
+    r->run_ms = now_ms() - t0;
+    if (rc > 0)
+        rc = sieve_errbuf_set(&err, SIEVE_EINTERNAL, "plugin '%s' returned %d", p->name, rc);
+    if (rc < 0)
+        goto done;
+    t0 = now_ms();
+    r->artifacts = calloc(m->n_outputs + 1, sizeof *r->artifacts);
+    if (!r->artifacts) {
+        rc = sieve_errbuf_set(&err, SIEVE_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < m->n_outputs; i++) {
+        struct proto_artifact *a = &r->artifacts[i];
+        char hex[HASH_HEX_LEN];
+        uint64_t bytes = 0;
+        const char *metrics = bundle_meta_get(out[i], "sieve.metrics");
+        if (metrics && !r->metrics)
+            r->metrics = strdup(metrics);
+        /* The checksum is computed while writing, in parallel across workers, rather than by
+         * the single scheduler thread that indexes the artifact. The embedded data hash lets a
+         * resumed run tell a whole object from one torn by a power loss; in batch mode the
+         * scheduler makes objects durable (syncfs) before it indexes them. */
+        if ((rc = bundle_write_ex(out[i], m->outputs[i].path,
+                                  BUNDLE_WRITE_DATA_HASH | (w->o->strict ? 0 : BUNDLE_WRITE_NOSYNC),
+                                  hex, &bytes, &err)) < 0)
+            goto done;
+        a->port = strdup(m->outputs[i].port);
+        a->sha256 = strdup(hex);
+        a->bytes = (int64_t)bytes;
+        r->n_artifacts = i + 1;
+        if (!a->port || !a->sha256) {
+            rc = sieve_errbuf_set(&err, SIEVE_ENOMEM, "out of memory");
+            goto done;
+        }
+        r->bytes_written += (int64_t)bytes;
+    }
+    r->write_ms = now_ms() - t0;
+done:
+    for (size_t i = 0; in && i < m->n_inputs; i++)
+        bundle_free(in[i]);
+    for (size_t i = 0; out && i < m->n_outputs; i++)
+        bundle_free(out[i]);
+    free(in);
+    free(out);
+    free(samples);
+    r->status = rc < 0 ? rc : 0;
+    r->error_class = (char *)sieve_error_class(r->status);
+    snprintf(msg, cap, "%s", rc < 0 ? err.msg : "");
+    r->message = msg;
+}
+
+static int
+handle_run(struct worker *w, const struct proto_msg *m)
+{
+    int saved = -1, logfd = -1;
+    char msg[SIEVE_ERRBUF_SIZE];
+    struct proto_msg r = {.type = PROTO_RESULT, .task_id = m->task_id};
+
+    if (m->log_path[0]) {
+        logfd = open(m->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (logfd >= 0) {
+            fflush(stderr);
+            fflush(stdout);
+            saved = dup(2);
+            dup2(logfd, 2);
+            dup2(logfd, 1); /* a plugin's printf lands in the task log too */
+        }
+    }
+    cancel_flag = 0;
+    heartbeat_set(w, m->task_id);
+    run_task(w, m, &r, msg, sizeof msg);
+    heartbeat_set(w, NULL);
+    if (r.status < 0) {
+        /* A failed task reports no artifacts: the scheduler indexes nothing of it. */
+        for (size_t i = 0; i < r.n_artifacts; i++) {
+            free(r.artifacts[i].port);
+            free(r.artifacts[i].sha256);
+        }
+        r.n_artifacts = 0;
+    }
+    if (r.status < 0)
+        fprintf(stderr, "[error] %s\n", msg);
+    if (saved >= 0) {
+        fflush(stderr);
+        fflush(stdout);
+        dup2(saved, 2);
+        dup2(saved, 1);
+        close(saved);
+    }
+    if (logfd >= 0)
+        close(logfd);
+    scratch_clear(w);
+    if (!r.metrics)
+        r.metrics = strdup("");
+    int rc = send_msg(w, &r);
+    for (size_t i = 0; i < r.n_artifacts; i++) {
+        free(r.artifacts[i].port);
+        free(r.artifacts[i].sha256);
+    }
+    free(r.artifacts);
+    free(r.metrics);
+    return rc;
+}
+
+static int
+device_index_of(const char *device)
+{
+    /* The slot sees its one GPU as ordinal 0 (CUDA_VISIBLE_DEVICES); a CPU slot has none. */
+    return strncmp(device, "cpu", 3) == 0 ? -1 : 0;
+}
+
+int
+worker_main(const struct worker_opts *o)
+{
+    struct worker w = {.o = o, .fd = o->fd};
+    struct sieve_errbuf err = {{0}};
+    struct proto_decoder dec;
+    int status = 1;
+
+    pthread_mutex_init(&w.wlock, NULL);
+    pthread_mutex_init(&w.hlock, NULL);
+    pthread_cond_init(&w.hcond, NULL);
+    proto_decoder_init(&dec);
+    the_worker = &w;
+    w.host = *bundle_host_services();
+    w.host.log = svc_log;
+    w.host.progress = svc_progress;
+    w.host.cancelled = svc_cancelled;
+    w.device_index = device_index_of(o->device);
+
+    struct sigaction sa = {.sa_handler = on_sigterm};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    /* A worker must not outlive its scheduler: a killed scheduler's tasks are requeued by
+     * `sieve resume`, and a worker still computing would race with their second run. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+
+    const char *tmp = getenv("TMPDIR");
+    snprintf(w.scratch, sizeof w.scratch, "%s/sieve-worker-%d-XXXXXX", tmp && tmp[0] ? tmp : "/tmp",
+             (int)getpid());
+    if (o->scratch) {
+        /* The scheduler made it and removes it, even when this process is killed. */
+        snprintf(w.scratch, sizeof w.scratch, "%s", o->scratch);
+    } else if (!mkdtemp(w.scratch)) {
+        fprintf(stderr, "sieve worker: scratch directory '%s': %s\n", w.scratch, strerror(errno));
+        w.scratch[0] = '\0';
+    }
+    if (host_registry_scan(o->plugin_path, &w.reg, &err) < 0) {
+        fprintf(stderr, "sieve worker: %s\n", err.msg);
+        goto out;
+    }
+    if (pthread_create(&w.hb, NULL, heartbeat_main, &w) == 0)
+        w.hb_started = 1;
+
+    struct proto_msg hello = {.type = PROTO_HELLO,
+                              .worker_id = (char *)o->id,
+                              .pid = getpid(),
+                              .device = (char *)o->device};
+    if (send_msg(&w, &hello) < 0)
+        goto out;
+
+    for (;;) {
+        uint8_t buf[65536];
+        ssize_t n = read(w.fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            if (cancel_flag)
+                break; /* SIGTERM while idle */
+            continue;
+        }
+        if (n <= 0) {
+            status = n == 0 ? 0 : 1;
+            break;
+        }
+        if (proto_decoder_feed(&dec, buf, (size_t)n, &err) < 0)
+            break;
+        struct proto_msg m;
+        int rc, quit = 0;
+        while ((rc = proto_decoder_next(&dec, &m, &err)) > 0) {
+            if (m.type == PROTO_RUN_TASK) {
+                if (handle_run(&w, &m) < 0)
+                    quit = 1;
+            } else if (m.type == PROTO_SHUTDOWN) {
+                quit = 2;
+            }
+            proto_msg_release(&m);
+            if (quit)
+                break;
+        }
+        if (rc < 0) {
+            fprintf(stderr, "sieve worker: %s\n", err.msg);
+            break;
+        }
+        if (quit) {
+            status = quit == 2 ? 0 : 1;
+            break;
+        }
+    }
+out:
+    if (w.hb_started) {
+        pthread_mutex_lock(&w.hlock);
+        w.stop = 1;
+        pthread_cond_signal(&w.hcond);
+        pthread_mutex_unlock(&w.hlock);
+        pthread_join(w.hb, NULL);
+    }
+    for (size_t i = 0; i < w.n_cache; i++)
+        entry_release(&w.cache[i]);
+    free(w.cache);
+    host_registry_free(w.reg);
+    proto_decoder_release(&dec);
+    if (w.scratch[0] && !o->scratch) {
+        scratch_clear(&w);
+        rmdir(w.scratch);
+    }
+    the_worker = NULL;
+    pthread_cond_destroy(&w.hcond);
+    pthread_mutex_destroy(&w.hlock);
+    pthread_mutex_destroy(&w.wlock);
+    return status;
+}
