@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "host_int.h"
 
@@ -38,14 +39,6 @@ struct host_registry {
 /* ---------------------------------------------------------------------------------------- */
 /* Validation in a child process                                                            */
 /* ---------------------------------------------------------------------------------------- */
-
-static long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 load_timeout_ms(void)
@@ -114,7 +107,7 @@ probe(const char *path, int timeout_ms, struct sieve_errbuf *err)
     char buf[1 + SIEVE_ERRBUF_SIZE];
     size_t got = 0;
     int fds[2], status = 0, timed_out = 0;
-    long deadline;
+    int64_t deadline;
     pid_t pid;
 
     if (pipe(fds) < 0)
@@ -143,10 +136,10 @@ probe(const char *path, int timeout_ms, struct sieve_errbuf *err)
     }
     close(fds[1]);
 
-    deadline = now_ms() + timeout_ms;
+    deadline = clock_mono_ms() + timeout_ms;
     for (;;) {
         struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
-        long left = deadline - now_ms();
+        int64_t left = deadline - clock_mono_ms();
         ssize_t r;
         if (left <= 0) {
             timed_out = 1;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/hash.h"
 #include "core/host/host.h"
 #include "core/plan/plan.h"
@@ -118,20 +119,12 @@ out:
     return rc;
 }
 
-static double
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 int
 plan_prepare(const struct plan_opts *o, const struct host_registry *reg, struct store *st,
              struct plan **out, struct spec_diags *diags, struct sieve_errbuf *err)
 {
     struct spec *s = NULL;
-    double t0 = now_ms(), t1, t2;
+    double t0 = clock_mono_ms_f(), t1, t2;
     int rc;
 
     *out = NULL;
@@ -156,10 +149,10 @@ plan_prepare(const struct plan_opts *o, const struct host_registry *reg, struct 
         return sieve_errbuf_set(err, SIEVE_ESPEC, "'%s' has %zu error%s", o->path, diags->n_errors,
                                 diags->n_errors == 1 ? "" : "s");
     }
-    t1 = now_ms();
+    t1 = clock_mono_ms_f();
     if ((rc = plan_build(s, st, out, err)) < 0)
         return rc;
-    t2 = now_ms();
+    t2 = clock_mono_ms_f();
     if (st && !o->no_lookup && (rc = plan_lookup(*out, st, err)) < 0) {
         plan_free(*out);
         *out = NULL;
@@ -167,6 +160,6 @@ plan_prepare(const struct plan_opts *o, const struct host_registry *reg, struct 
     }
     (*out)->ms_spec = t1 - t0;
     (*out)->ms_build = t2 - t1;
-    (*out)->ms_lookup = now_ms() - t2;
+    (*out)->ms_lookup = clock_mono_ms_f() - t2;
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/hash.h"
 #include "core/host/host.h"
@@ -24,14 +25,6 @@
  * resume adopts the objects those rows would have pointed at. */
 #define COMMIT_MS 500
 #define PREFETCH_MAX_MS 20.0 /* tasks shorter than this on average get prefetched */
-
-int64_t
-sched_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int64_t
 sched_wall_ms(void)
@@ -178,7 +171,7 @@ sched_task_requeue(struct sched *s, uint32_t t, int64_t delay_ms)
     st->slot = -1;
     if (delay_ms > 0) {
         st->state = ST_DELAYED;
-        st->not_before_ms = sched_now_ms() + delay_ms;
+        st->not_before_ms = clock_mono_ms() + delay_ms;
         s->n_delayed++;
         sched_store_update(s, t, "pending", NULL, st->error, -1, -1);
     } else {
@@ -282,7 +275,7 @@ sched_task_done(struct sched *s, uint32_t t, const void *result_msg)
 static void
 dispatch(struct sched *s)
 {
-    int64_t now = sched_now_ms();
+    int64_t now = clock_mono_ms();
     if (s->cancelling || s->finished)
         return;
     /* Healthy slots first, then suspect ones: a device under suspicion gets work only when no
@@ -365,7 +358,7 @@ begin_cancel(struct sched *s, const char *why)
     if (s->cancelling)
         return;
     s->cancelling = 1;
-    s->cancel_deadline_ms = sched_now_ms() + (s->o->cancel_grace_ms ? s->o->cancel_grace_ms : 3000);
+    s->cancel_deadline_ms = clock_mono_ms() + (s->o->cancel_grace_ms ? s->o->cancel_grace_ms : 3000);
     sched_log(s, "cancelling: %s", why);
     sched_event(s, -1, "cancel", "%s", why);
     for (size_t i = 0; i < s->n_slots; i++)
@@ -405,7 +398,7 @@ static void
 on_tick(uv_timer_t *h)
 {
     struct sched *s = h->data;
-    int64_t now = sched_now_ms();
+    int64_t now = clock_mono_ms();
     sched_slots_check(s, now);
     if (s->n_delayed > 0) {
         for (uint32_t t = 0; t < s->n_tasks; t++) {
@@ -544,7 +537,7 @@ fill_summary(struct sched *s, struct sched_summary *sum)
     sum->n_skipped = s->n_skipped;
     sum->n_cancelled = s->n_cancelled;
     sum->n_executions = s->n_exec;
-    sum->seconds = (double)(sched_now_ms() - s->started_ms) / 1000.0;
+    sum->seconds = (double)(clock_mono_ms() - s->started_ms) / 1000.0;
     sum->interrupted = s->cancelling;
     sum->failures = calloc(s->n_failed + 1, sizeof *sum->failures);
     for (uint32_t t = 0; sum->failures && t < s->n_tasks; t++) {
@@ -565,7 +558,7 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     struct sched s = {.o = o, .p = o->plan, .st = o->st};
     int rc;
     memset(sum, 0, sizeof *sum);
-    s.started_ms = sched_now_ms();
+    s.started_ms = clock_mono_ms();
     if ((rc = uv_loop_init(&s.loop)) < 0)
         return sieve_errbuf_set(err, SIEVE_EIO, "event loop: %s", uv_strerror(rc));
     if ((rc = store_batch_new(s.st, &s.batch, err)) < 0 ||
@@ -596,7 +589,7 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     uv_timer_start(&s.tick, on_tick, 0, TICK_MS);
     for (size_t i = 0; i < s.n_slots; i++) {
         struct sieve_errbuf serr;
-        if (s.n_left > 0 && sched_slot_usable(&s, &s.slots[i], sched_now_ms()) &&
+        if (s.n_left > 0 && sched_slot_usable(&s, &s.slots[i], clock_mono_ms()) &&
             sched_slot_spawn(&s, &s.slots[i], &serr) < 0) {
             rc = sieve_errbuf_set(err, SIEVE_EIO, "%s", serr.msg);
             finish(&s);
@@ -613,7 +606,7 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
             s.store_err = ferr;
         }
     }
-    sched_report(&s, sched_now_ms(), 1);
+    sched_report(&s, clock_mono_ms(), 1);
 
     if (s.store_failed)
         rc = sieve_errbuf_set(err, SIEVE_ESTORE, "%s", s.store_err.msg);

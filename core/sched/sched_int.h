@@ -124,8 +124,6 @@ struct sched_metrics {
     struct json_t *doc; /* owns the strings the rows point into */
 };
 
-/* sched.c */
-int64_t sched_now_ms(void);
 int64_t sched_wall_ms(void);
 /*
  * Parses the `sieve.metrics` array of task t (NULL or "": none) into store rows labelled

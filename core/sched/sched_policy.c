@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "sched_int.h"
 #include "store/store.h"
@@ -31,7 +32,7 @@ sched_device_changed(struct sched *s, struct device *d, const char *why)
 {
     char info[512];
     struct sieve_errbuf err;
-    int64_t wait = d->state == DEVICE_QUARANTINED ? d->next_probe_ms - sched_now_ms() : 0;
+    int64_t wait = d->state == DEVICE_QUARANTINED ? d->next_probe_ms - clock_mono_ms() : 0;
     snprintf(info, sizeof info,
              "{\"model\":\"%s\",\"kind\":\"%s\",\"tasks\":%llu,\"reason\":\"%s\","
              "\"next_probe_ms\":%lld}",
@@ -74,7 +75,7 @@ sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, const 
 {
     struct stask *st = &s->t[t];
     struct device *d = sl->dev;
-    int64_t now = sched_now_ms();
+    int64_t now = clock_mono_ms();
     char label[256], text[600];
     sched_task_label(s, t, label, sizeof label);
     snprintf(text, sizeof text, "%s", msg && msg[0] ? msg : sieve_strerror(code));

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/hash.h"
 #include "core/host/host.h"
@@ -75,7 +76,7 @@ promote_next(struct slot *sl)
     struct sched *s = sl->s;
     if (sl->next == UINT32_MAX)
         return;
-    int64_t now = sched_now_ms();
+    int64_t now = clock_mono_ms();
     const struct stask *st = &s->t[sl->next];
     sl->task = sl->next;
     memcpy(sl->task_id, sl->next_id, sizeof sl->task_id);
@@ -117,7 +118,7 @@ on_exit_cb(uv_process_t *p, int64_t status, int term_signal)
     sl->kill_code = 0;
     /* A worker that dies within a second of starting is not restarted at once (a broken
      * install or device would otherwise spin). */
-    sl->respawn_at_ms = sched_now_ms() + (sched_now_ms() - sl->spawned_ms < 1000 ? 1000 : 0);
+    sl->respawn_at_ms = clock_mono_ms() + (clock_mono_ms() - sl->spawned_ms < 1000 ? 1000 : 0);
     if (!was_stopping && !s->finished && !term_signal && status != 0 && !sl->tr)
         sched_log(s, "%s", why);
     sched_kick(s);
@@ -129,7 +130,7 @@ on_msg(struct transport *t, const struct proto_msg *m, void *data)
     struct slot *sl = data;
     struct sched *s = sl->s;
     (void)t;
-    sl->last_beat_ms = sched_now_ms();
+    sl->last_beat_ms = clock_mono_ms();
     switch (m->type) {
     case PROTO_HELLO:
         break;
@@ -153,7 +154,7 @@ on_msg(struct transport *t, const struct proto_msg *m, void *data)
         {
             /* Per-node running average of task time decides whether prefetching pays. */
             double *avg = &s->node_ms[s->p->tasks[task].node];
-            double ms = (double)(sched_now_ms() - sl->started_ms);
+            double ms = (double)(clock_mono_ms() - sl->started_ms);
             *avg = *avg < 0 ? ms : 0.8 * *avg + 0.2 * ms;
         }
         promote_next(sl);
@@ -279,7 +280,7 @@ sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err)
     }
     sl->proc = proc;
     sl->pid = proc->pid;
-    sl->spawned_ms = sl->last_beat_ms = sched_now_ms();
+    sl->spawned_ms = sl->last_beat_ms = clock_mono_ms();
     if ((rc = transport_from_stream((uv_stream_t *)pipe, &cb, sl, &sl->tr, err)) < 0) {
         uv_close((uv_handle_t *)pipe, proc_closed);
         sched_slot_kill(sl, SIEVE_ECRASH, "no pipe to the worker");
@@ -333,7 +334,7 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
     char(*paths)[STORE_PATH_MAX] = calloc(pt->n_deps + n->n_outputs + 1, sizeof *paths);
     char log_path[STORE_PATH_MAX] = "";
     int rc = 0;
-    int64_t now = sched_now_ms();
+    int64_t now = clock_mono_ms();
 
     if (!ins || !outs || !smp || !paths) {
         rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/bundle.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/hash.h"
 #include "core/host/host.h"
@@ -65,14 +66,6 @@ on_sigterm(int sig)
 {
     (void)sig;
     cancel_flag = 1;
-}
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int
@@ -263,7 +256,7 @@ state_get(struct worker *w, const struct host_plugin *p, const char *params,
             return 0;
         }
     }
-    int64_t t0 = now_ms();
+    int64_t t0 = clock_mono_ms();
     struct state_entry e = {.plugin = p, .key = key};
     int rc = params_from_json(p, params, &e.vals, err);
     if (rc < 0) {
@@ -276,7 +269,7 @@ state_get(struct worker *w, const struct host_plugin *p, const char *params,
         free(key);
         return sieve_errbuf_prefix(err, rc, "init '%s'", p->name);
     }
-    *init_ms = now_ms() - t0;
+    *init_ms = clock_mono_ms() - t0;
     size_t max = w->o->cache_states > 0 ? (size_t)w->o->cache_states : 8;
     size_t slot = w->n_cache;
     if (w->n_cache >= max) {
@@ -410,15 +403,15 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
         .n_samples = (uint32_t)m->n_samples,
         .samples = samples,
     };
-    t0 = now_ms();
+    t0 = clock_mono_ms();
     rc = host_plugin_process(p, se->state, &ctx, (const struct sieve_bundle *const *)in,
                              (struct sieve_bundle *const *)out, &err);
-    r->run_ms = now_ms() - t0;
+    r->run_ms = clock_mono_ms() - t0;
     if (rc > 0)
         rc = sieve_errbuf_set(&err, SIEVE_EINTERNAL, "plugin '%s' returned %d", p->name, rc);
     if (rc < 0)
         goto done;
-    t0 = now_ms();
+    t0 = clock_mono_ms();
     r->artifacts = calloc(m->n_outputs + 1, sizeof *r->artifacts);
     if (!r->artifacts) {
         rc = sieve_errbuf_set(&err, SIEVE_ENOMEM, "out of memory");
@@ -449,7 +442,7 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
         }
         r->bytes_written += (int64_t)bytes;
     }
-    r->write_ms = now_ms() - t0;
+    r->write_ms = clock_mono_ms() - t0;
 done:
     for (size_t i = 0; in && i < m->n_inputs; i++)
         bundle_free(in[i]);
