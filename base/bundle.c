@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "base/array.h"
 #include "base/bigmem.h"
 #include "bundle_int.h"
 #include "base/err.h"
@@ -147,14 +148,8 @@ bundle_entry_append(struct bundle *b, const char *name, size_t name_len, struct 
     slot = index_slot(b, name, name_len);
     if (b->index[slot])
         return SIEVE_EEXIST;
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 8;
-        struct bundle_entry **v = realloc(b->entries, cap * sizeof *v);
-        if (!v)
-            return SIEVE_ENOMEM;
-        b->entries = v;
-        b->cap = cap;
-    }
+    if (array_grow(&b->entries, &b->cap, b->n + 1, sizeof *b->entries) < 0)
+        return SIEVE_ENOMEM;
     e = calloc(1, sizeof *e + name_len + 1);
     if (!e)
         return SIEVE_ENOMEM;
@@ -380,15 +375,9 @@ bundle_meta_setn(struct bundle *b, const char *key, size_t key_len, const char *
             b->meta[i].value = v;
             return 0;
         }
-    if (b->n_meta == b->cap_meta) {
-        size_t cap = b->cap_meta ? b->cap_meta * 2 : 4;
-        struct bundle_meta *m = realloc(b->meta, cap * sizeof *m);
-        if (!m) {
-            free(v);
-            return SIEVE_ENOMEM;
-        }
-        b->meta = m;
-        b->cap_meta = cap;
+    if (array_grow(&b->meta, &b->cap_meta, b->n_meta + 1, sizeof *b->meta) < 0) {
+        free(v);
+        return SIEVE_ENOMEM;
     }
     k = dupn(key, key_len);
     if (!k) {

@@ -211,21 +211,6 @@ store_column_dup(sqlite3_stmt *s, int col)
     return t ? strdup((const char *)t) : NULL;
 }
 
-int
-store_grow(void *arrp, size_t *cap, size_t len, size_t size)
-{
-    void *a;
-    if (len < *cap)
-        return 0;
-    size_t nc = *cap ? *cap * 2 : 16;
-    memcpy(&a, arrp, sizeof a);
-    if (nc > SIZE_MAX / size || !(a = realloc(a, nc * size)))
-        return -1;
-    memcpy(arrp, &a, sizeof a);
-    *cap = nc;
-    return 0;
-}
-
 static int
 make_dir(const char *path, struct sieve_errbuf *err)
 {

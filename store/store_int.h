@@ -59,10 +59,6 @@ int store_metrics_insert_locked(struct store *st, const struct store_metric *row
 int store_task_update_locked(struct store *st, int64_t run, uint32_t idx,
                              const struct store_task_update *u, struct sieve_errbuf *err);
 
-/* Makes room for one more element in a growing array `*(T **)arrp` holding `len` of `*cap`
- * elements of `size` bytes (doubling, 16 at first). Returns 0, or -1 when out of memory (the
- * array is unchanged). */
-int store_grow(void *arrp, size_t *cap, size_t len, size_t size);
 
 /* A malloc'd copy of a column's text, or NULL for SQL NULL (and on no memory). */
 char *store_column_dup(sqlite3_stmt *s, int col);

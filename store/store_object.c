@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "base/err.h"
 #include "base/bundle.h"
 #include "base/hash.h"
@@ -317,7 +318,7 @@ store_artifact_list(struct store *st, struct store_artifact_row **out, size_t *n
         struct store_artifact_row *r;
         const char *k = (const char *)sqlite3_column_text(s, 0);
         const char *c = (const char *)sqlite3_column_text(s, 1);
-        if (store_grow(&rows, &cap, len, sizeof *rows) < 0) {
+        if (array_grow(&rows, &cap, len + 1, sizeof *rows) < 0) {
             rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list artifacts: out of memory");
             break;
         }
@@ -533,7 +534,7 @@ store_gc(struct store *st, uint64_t max_bytes, struct store_gc_report *rep,
             goto out;
         while (total > max_bytes && (step = sqlite3_step(s)) == SQLITE_ROW) {
             const char *k = (const char *)sqlite3_column_text(s, 0);
-            if (store_grow(&v, &cap, nv, sizeof *v) < 0) {
+            if (array_grow(&v, &cap, nv + 1, sizeof *v) < 0) {
                 rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "gc: out of memory");
                 goto out;
             }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
 #include "base/err.h"
 #include "store_int.h"
 
@@ -149,7 +150,7 @@ store_run_list(struct store *st, struct store_run **out, size_t *n, struct sieve
         0)
         return rc;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (store_grow(&runs, &cap, len, sizeof *runs) < 0) {
+        if (array_grow(&runs, &cap, len + 1, sizeof *runs) < 0) {
             rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list runs: out of memory");
             break;
         }
@@ -353,7 +354,7 @@ store_task_list(struct store *st, int64_t run, const char *state, const char *no
     store_bind_text(s, 3, node);
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         struct store_task_row *r;
-        if (store_grow(&rows, &cap, len, sizeof *rows) < 0) {
+        if (array_grow(&rows, &cap, len + 1, sizeof *rows) < 0) {
             rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list tasks: out of memory");
             break;
         }
@@ -523,7 +524,7 @@ store_metrics_query(struct store *st, int64_t run, const char *node, struct stor
     store_bind_text(s, 2, node);
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         struct store_metric *m;
-        if (store_grow(&rows, &cap, len, sizeof *rows) < 0) {
+        if (array_grow(&rows, &cap, len + 1, sizeof *rows) < 0) {
             rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "query metrics: out of memory");
             break;
         }
@@ -608,7 +609,7 @@ store_event_list(struct store *st, int64_t run, int64_t after, size_t limit,
     sqlite3_bind_int64(s, 3, limit ? (int64_t)limit : -1);
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         struct store_event *e;
-        if (store_grow(&ev, &cap, len, sizeof *ev) < 0) {
+        if (array_grow(&ev, &cap, len + 1, sizeof *ev) < 0) {
             rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list events: out of memory");
             break;
         }
@@ -680,7 +681,7 @@ store_device_list(struct store *st, struct store_device **out, size_t *n, struct
                             &s, err)) < 0)
         return rc;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (store_grow(&d, &cap, len, sizeof *d) < 0) {
+        if (array_grow(&d, &cap, len + 1, sizeof *d) < 0) {
             rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list devices: out of memory");
             break;
         }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "store_int.h"
 
 enum { OP_UPDATE, OP_DONE };
@@ -91,7 +92,7 @@ store_batch_free(struct store_batch *b)
 static struct op *
 push(struct store_batch *b, struct sieve_errbuf *err)
 {
-    if (store_grow(&b->ops, &b->cap, b->n, sizeof *b->ops) < 0) {
+    if (array_grow(&b->ops, &b->cap, b->n + 1, sizeof *b->ops) < 0) {
         sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
         return NULL;
     }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/sbuf.h"
 #include "core/host/host.h"
 #include "host_int.h"
 
@@ -151,94 +152,60 @@ host_params_free(const struct host_plugin *p, struct sieve_value *vals)
 /* Canonical form                                                                           */
 /* ---------------------------------------------------------------------------------------- */
 
-struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-};
-
 static void
-sb_add(struct sbuf *b, const char *s, size_t len)
-{
-    if (b->oom)
-        return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        char *np;
-        while (cap < b->n + len + 1)
-            cap *= 2;
-        if (!(np = realloc(b->p, cap))) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = '\0';
-}
-
-static void
-sb_str(struct sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-static void
-sb_json_string(struct sbuf *b, const char *s)
+json_string(struct sbuf *b, const char *s)
 {
     char esc[8];
 
-    sb_add(b, "\"", 1);
+    sbuf_add(b, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char)c;
-            sb_add(b, esc, 2);
+            sbuf_add(b, esc, 2);
         } else if (c < 0x20) {
             snprintf(esc, sizeof esc, "\\u%04x", c);
-            sb_add(b, esc, 6);
+            sbuf_add(b, esc, 6);
         } else {
-            sb_add(b, (const char *)&c, 1);
+            sbuf_add(b, (const char *)&c, 1);
         }
     }
-    sb_add(b, "\"", 1);
+    sbuf_add(b, "\"", 1);
 }
 
 static void
-sb_value(struct sbuf *b, const struct sieve_value *v)
+value_json(struct sbuf *b, const struct sieve_value *v)
 {
     char num[40];
 
     switch (v->type) {
     case SIEVE_PARAM_INT:
         snprintf(num, sizeof num, "%lld", (long long)v->i);
-        sb_str(b, num);
+        sbuf_str(b, num);
         break;
     case SIEVE_PARAM_FLOAT:
         host_number_format(v->f, num, sizeof num);
-        sb_str(b, num);
+        sbuf_str(b, num);
         break;
     case SIEVE_PARAM_BOOL:
-        sb_str(b, v->i ? "true" : "false");
+        sbuf_str(b, v->i ? "true" : "false");
         break;
     case SIEVE_PARAM_STRING:
     case SIEVE_PARAM_ENUM:
-        sb_json_string(b, v->s ? v->s : "");
+        json_string(b, v->s ? v->s : "");
         break;
     case SIEVE_PARAM_LIST:
-        sb_add(b, "[", 1);
+        sbuf_add(b, "[", 1);
         for (size_t i = 0; i < v->n; i++) {
             if (i)
-                sb_add(b, ",", 1);
-            sb_value(b, &v->items[i]);
+                sbuf_add(b, ",", 1);
+            value_json(b, &v->items[i]);
         }
-        sb_add(b, "]", 1);
+        sbuf_add(b, "]", 1);
         break;
     default:
-        sb_str(b, "null");
+        sbuf_str(b, "null");
         break;
     }
 }
@@ -266,25 +233,21 @@ canonical(const struct host_plugin *p, const struct sieve_value *vals, int key_o
         }
         order[j] = x;
     }
-    sb_add(&b, "{", 1);
+    sbuf_add(&b, "{", 1);
     for (uint32_t k = 0; k < np; k++) {
         uint32_t i = order[k];
         if (key_only && (d->params[i].flags & SIEVE_PARAM_NO_KEY))
             continue;
         if (!first)
-            sb_add(&b, ",", 1);
+            sbuf_add(&b, ",", 1);
         first = 0;
-        sb_json_string(&b, d->params[i].name);
-        sb_add(&b, ":", 1);
-        sb_value(&b, &vals[i]);
+        json_string(&b, d->params[i].name);
+        sbuf_add(&b, ":", 1);
+        value_json(&b, &vals[i]);
     }
-    sb_add(&b, "}", 1);
+    sbuf_add(&b, "}", 1);
     free(order);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    return sbuf_take(&b);
 }
 
 char *
@@ -304,10 +267,6 @@ host_value_canonical(const struct sieve_value *v)
 {
     struct sbuf b = {0};
 
-    sb_value(&b, v);
-    if (b.oom || !b.p) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    value_json(&b, v);
+    return sbuf_take(&b);
 }

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "host_int.h"
@@ -196,30 +197,11 @@ probe(const char *path, int timeout_ms, struct sieve_errbuf *err)
 /* ---------------------------------------------------------------------------------------- */
 
 static int
-grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    size_t ncap;
-    void *n;
-
-    if (need <= *cap)
-        return 0;
-    ncap = *cap ? *cap * 2 : 8;
-    while (ncap < need)
-        ncap *= 2;
-    n = realloc(*arr, ncap * elem);
-    if (!n)
-        return -1;
-    *arr = n;
-    *cap = ncap;
-    return 0;
-}
-
-static int
 add_problem(struct host_registry *reg, const char *msg)
 {
     char *s;
 
-    if (grow((void **)&reg->problems, &reg->cap_problems, reg->n_problems + 1, sizeof(char *)) < 0)
+    if (array_grow(&reg->problems, &reg->cap_problems, reg->n_problems + 1, sizeof(char *)) < 0)
         return SIEVE_ENOMEM;
     if (!(s = strdup(msg)))
         return SIEVE_ENOMEM;
@@ -255,7 +237,7 @@ add_candidate(struct candidates *c, const char *path)
 
     if (host_name_from_file(path, name, sizeof name) < 0 || have_name(c, name))
         return 0;
-    if (grow((void **)&c->v, &c->cap, c->n + 1, sizeof *c->v) < 0)
+    if (array_grow(&c->v, &c->cap, c->n + 1, sizeof *c->v) < 0)
         return SIEVE_ENOMEM;
     /* Absolute, so that every message names the same file the same way. */
     c->v[c->n].path = realpath(path, NULL);
@@ -300,7 +282,7 @@ scan_dir(struct host_registry *reg, struct candidates *c, const char *dir, int e
         size_t len = strlen(de->d_name);
         if (len <= 3 || strcmp(de->d_name + len - 3, ".so") != 0)
             continue;
-        if (grow((void **)&names, &cap, n + 1, sizeof *names) < 0 ||
+        if (array_grow(&names, &cap, n + 1, sizeof *names) < 0 ||
             !(names[n] = strdup(de->d_name))) {
             rc = SIEVE_ENOMEM;
             goto out;
@@ -347,7 +329,7 @@ scan_list(struct host_registry *reg, struct candidates *c, const char *list, int
 static int
 add_plugin(struct host_registry *reg, struct host_plugin *p)
 {
-    if (grow((void **)&reg->plugins, &reg->cap, reg->n + 1, sizeof *reg->plugins) < 0)
+    if (array_grow(&reg->plugins, &reg->cap, reg->n + 1, sizeof *reg->plugins) < 0)
         return SIEVE_ENOMEM;
     reg->plugins[reg->n++] = p;
     return 0;

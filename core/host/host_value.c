@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/array.h"
 #include "core/host/host.h"
 #include "host_int.h"
 
@@ -419,10 +420,16 @@ parse_list(const struct sieve_param *row, const char *text, struct sieve_value *
             rc = sieve_errbuf_set(err, SIEVE_EINVAL, "empty item %zu in %s", n + 1, text);
             goto fail;
         }
-        if (n == MAX_LIST_ITEMS ||
-            (n == cap && !(items = realloc(items, (cap = cap ? cap * 2 : 4) * sizeof *items)))) {
+        /* On failure `items` keeps the n parsed values, which `fail` releases. */
+        if (n == MAX_LIST_ITEMS) {
             free(raw);
-            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list too long");
+            rc = sieve_errbuf_set(err, SIEVE_EINVAL, "list longer than %d items",
+                                  MAX_LIST_ITEMS);
+            goto fail;
+        }
+        if (array_grow(&items, &cap, n + 1, sizeof *items) < 0) {
+            free(raw);
+            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
             goto fail;
         }
         item_err.msg[0] = '\0';

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
 #include "base/err.h"
 
 const char *
@@ -245,16 +246,8 @@ proto_decoder_feed(struct proto_decoder *d, const void *data, size_t n, struct s
         d->len -= d->off;
         d->off = 0;
     }
-    if (d->len + n > d->cap) {
-        size_t cap = d->cap ? d->cap : 4096;
-        while (cap < d->len + n)
-            cap *= 2;
-        uint8_t *nb = realloc(d->buf, cap);
-        if (!nb)
-            return sieve_errbuf_set(err, SIEVE_ENOMEM, "protocol buffer: out of memory");
-        d->buf = nb;
-        d->cap = cap;
-    }
+    if (array_grow(&d->buf, &d->cap, d->len + n, 1) < 0)
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "protocol buffer: out of memory");
     if (n)
         memcpy(d->buf + d->len, data, n);
     d->len += n;

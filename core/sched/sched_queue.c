@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "base/array.h"
 #include "core/plan/plan.h"
 #include "sched_int.h"
 
@@ -22,14 +23,8 @@ before(const struct sched *s, uint32_t a, uint32_t b)
 int
 theap_push(struct theap *h, const struct sched *s, uint32_t t)
 {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 256;
-        uint32_t *nv = realloc(h->v, cap * sizeof *nv);
-        if (!nv)
-            return SIEVE_ENOMEM;
-        h->v = nv;
-        h->cap = cap;
-    }
+    if (array_grow(&h->v, &h->cap, h->n + 1, sizeof *h->v) < 0)
+        return SIEVE_ENOMEM;
     size_t i = h->n++;
     while (i > 0) {
         size_t up = (i - 1) / 2;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "base/array.h"
 #include "base/err.h"
 #include "spec_int.h"
 
@@ -102,14 +103,8 @@ type_name(const yaml_node_t *n)
 static void
 kvs_push(struct kvs *m, const char *key, yaml_node_t *k, yaml_node_t *v)
 {
-    if (m->n == m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 8;
-        struct kv *ni = realloc(m->items, nc * sizeof *ni);
-        if (!ni)
-            return;
-        m->items = ni;
-        m->cap = nc;
-    }
+    if (array_grow(&m->items, &m->cap, m->n + 1, sizeof *m->items) < 0)
+        return;
     m->items[m->n++] = (struct kv){key, k, v};
 }
 
@@ -693,16 +688,10 @@ spec_load(const char *path, struct spec **out, struct spec_diags *diags, struct 
         return sieve_errbuf_set(err, sieve_error_from_errno(errno), "open '%s': %s", path,
                                 strerror(errno));
     for (;;) {
-        if (len + 4096 > cap) {
-            size_t nc = cap ? cap * 2 : 8192;
-            char *nb = realloc(buf, nc);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return sieve_errbuf_set(err, SIEVE_ENOMEM, "read '%s': out of memory", path);
-            }
-            buf = nb;
-            cap = nc;
+        if (array_grow(&buf, &cap, len + 4096, 1) < 0) {
+            free(buf);
+            fclose(f);
+            return sieve_errbuf_set(err, SIEVE_ENOMEM, "read '%s': out of memory", path);
         }
         got = fread(buf + len, 1, cap - len, f);
         len += got;

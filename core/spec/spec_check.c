@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
 #include "core/host/host.h"
 #include "core/spec/spec.h"
 #include "spec_int.h"
@@ -55,12 +56,12 @@ unquote(const char *t)
 static int
 split_list(const char *text, char ***out, size_t *n)
 {
-    size_t len = strlen(text), cap = 8, count = 0, start = 1;
-    char **items = calloc(cap, sizeof *items);
+    size_t len = strlen(text), cap = 0, count = 0, start = 1;
+    char **items = NULL;
     int depth = 0;
     char quote = 0;
 
-    if (!items)
+    if (array_grow(&items, &cap, 8, sizeof *items) < 0)
         return -1;
     for (size_t i = 1; i < len - 1 + 1; i++) {
         char c = i < len - 1 ? text[i] : ',';
@@ -84,14 +85,9 @@ split_list(const char *text, char ***out, size_t *n)
                 start = i + 1;
                 continue;
             }
-            if (count == cap) {
-                char **ni = realloc(items, 2 * cap * sizeof *ni);
-                if (!ni) {
-                    free(item);
-                    break;
-                }
-                items = ni;
-                cap *= 2;
+            if (array_grow(&items, &cap, count + 1, sizeof *items) < 0) {
+                free(item);
+                break;
             }
             items[count++] = item;
             start = i + 1;

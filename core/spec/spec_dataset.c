@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "spec_int.h"
 
 /* Duplicate ids are found with a hash set of the ids seen so far (open addressing). */
@@ -108,14 +109,8 @@ add_sample(struct loader *l, uint32_t line, char *id, const char *media, char *c
     struct stat sb;
     long prev;
 
-    if (s->n_samples == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 64;
-        struct spec_sample *ns = realloc(s->samples, nc * sizeof *ns);
-        if (!ns)
-            goto fail;
-        s->samples = ns;
-        l->cap = nc;
-    }
+    if (array_grow(&s->samples, &l->cap, s->n_samples + 1, sizeof *s->samples) < 0)
+        goto fail;
     smp = &s->samples[s->n_samples];
     memset(smp, 0, sizeof *smp);
     smp->id = id;

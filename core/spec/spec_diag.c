@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
 #include "core/spec/spec.h"
 #include "spec_int.h"
 
@@ -123,16 +124,10 @@ spec_diags_add(struct spec_diags *d, int warning, const char *file, struct spec_
             free(b.s);
             return;
         }
-    if (d->n == d->cap) {
-        size_t nc = d->cap ? d->cap * 2 : 16;
-        struct spec_diag *ni = realloc(d->items, nc * sizeof *ni);
-        if (!ni) {
-            free(b.s);
-            d->n_errors += !warning;
-            return;
-        }
-        d->items = ni;
-        d->cap = nc;
+    if (array_grow(&d->items, &d->cap, d->n + 1, sizeof *d->items) < 0) {
+        free(b.s);
+        d->n_errors += !warning;
+        return;
     }
     d->items[d->n].text = sbuf_take(&b);
     d->items[d->n].warning = warning;

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "base/bundle.h"
 #include "base/clock.h"
 #include "base/err.h"
@@ -279,16 +280,10 @@ state_get(struct worker *w, const struct host_plugin *p, const char *params,
                 slot = i;
         entry_release(&w->cache[slot]);
     } else {
-        if (w->n_cache == w->cap_cache) {
-            size_t cap = w->cap_cache ? w->cap_cache * 2 : 8;
-            struct state_entry *nc = realloc(w->cache, cap * sizeof *nc);
-            if (!nc) {
-                struct state_entry tmp = e;
-                entry_release(&tmp);
-                return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
-            }
-            w->cache = nc;
-            w->cap_cache = cap;
+        if (array_grow(&w->cache, &w->cap_cache, w->n_cache + 1, sizeof *w->cache) < 0) {
+            struct state_entry tmp = e;
+            entry_release(&tmp);
+            return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
         }
         w->n_cache++;
     }

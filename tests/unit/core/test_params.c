@@ -217,6 +217,32 @@ test_params__lists(void **state)
     expect_error(SEGMENTS, "[1]", "parameter 'segments': expected a single int, got a list [1]");
 }
 
+/* A list grows to its bound and no further; past it the error says so (not "out of memory"). */
+static void
+test_params__list_length_is_bounded(void **state)
+{
+    size_t max = 65536, cap = 2 * (max + 1) + 2;
+    char *text = malloc(cap);
+    struct sieve_value v;
+    struct sieve_errbuf err = {{0}};
+
+    (void)state;
+    assert_non_null(text);
+    text[0] = '[';
+    for (size_t i = 0; i < max; i++)
+        memcpy(text + 1 + 2 * i, "1,", 2);
+    memcpy(text + 2 * max, "]", 2); /* replaces the last comma */
+    assert_int_equal(host_value_parse(&table[SIZES], text, &v, &err), 0);
+    assert_int_equal(v.n, max);
+    assert_int_equal(v.items[max - 1].i, 1);
+    host_value_release(&v);
+
+    memcpy(text + 2 * max, ",1]", 4);
+    assert_int_equal(host_value_parse(&table[SIZES], text, &v, &err), SIEVE_EINVAL);
+    assert_string_equal(err.msg, "parameter 'sizes': list longer than 65536 items");
+    free(text);
+}
+
 static void
 test_params__literal_values_from_a_yaml_parser(void **state)
 {
@@ -594,6 +620,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_params__integers),
+        cmocka_unit_test(test_params__list_length_is_bounded),
         cmocka_unit_test(test_params__floats),
         cmocka_unit_test(test_params__booleans_and_strings),
         cmocka_unit_test(test_params__enum_choices),
