@@ -66,9 +66,40 @@ const char *store_dir(const struct store *st);
 /* The schema version of the open database. */
 int store_schema_version(struct store *st);
 
+/* ---- states ---------------------------------------------------------------------------- */
+
+/*
+ * The states a run and a task can have in the index. The scheduler writes them as these enums
+ * (its own transient states, such as a task waiting out a retry backoff, map onto them); the
+ * index keeps their names as text, so `sqlite3 sieve.db` and the rows read back say "done".
+ */
+enum store_run_state {
+    STORE_RUN_PENDING,
+    STORE_RUN_RUNNING,
+    STORE_RUN_DONE,
+    STORE_RUN_FAILED,
+    STORE_RUN_CANCELLED,
+};
+enum store_task_state {
+    STORE_TASK_PENDING,
+    STORE_TASK_READY,
+    STORE_TASK_RUNNING,
+    STORE_TASK_DONE,
+    STORE_TASK_CACHED,
+    STORE_TASK_FAILED,
+    STORE_TASK_CANCELLED,
+    STORE_TASK_N_STATES
+};
+
+/* The name the index stores for a state ("pending", "running", ...); never NULL. */
+const char *store_run_state_name(enum store_run_state state);
+const char *store_task_state_name(enum store_task_state state);
+/* The task state named `name`, or -1 when no state has that name (user input: `--state`). */
+int store_task_state_parse(const char *name);
+
 /* ---- runs ------------------------------------------------------------------------------ */
 
-/* Run states: "pending", "running", "done", "failed", "cancelled". */
+/* A run as read back; `state` is the name of its enum store_run_state. */
 struct store_run {
     int64_t id;
     char *name;
@@ -83,9 +114,10 @@ struct store_run {
 /* Creates a run in state "pending". Returns its id in *id. */
 int store_run_create(struct store *st, const char *name, const char *pipeline_path,
                      const char *pipeline_text, int64_t *id, struct sieve_errbuf *err);
-/* Sets the state (and error, may be NULL); "running" stamps started, an end state finished. */
-int store_run_set_state(struct store *st, int64_t id, const char *state, const char *error,
-                        struct sieve_errbuf *err);
+/* Sets the state (and error, may be NULL); running stamps started, an end state (done,
+ * failed, cancelled) stamps finished and unpins the run's artifacts. */
+int store_run_set_state(struct store *st, int64_t id, enum store_run_state state,
+                        const char *error, struct sieve_errbuf *err);
 /* Reads one run. Errors: SIEVE_ENOENT. Ownership: store_run_release(out). */
 int store_run_get(struct store *st, int64_t id, struct store_run *out, struct sieve_errbuf *err);
 /* All runs, newest first. Ownership: store_run_list_free(*out, *n). */
@@ -98,7 +130,7 @@ void store_run_list_free(struct store_run *runs, size_t n);
 
 /* ---- tasks ----------------------------------------------------------------------------- */
 
-/* Task states: "pending", "ready", "running", "done", "cached", "failed", "cancelled". */
+/* A task row as the planner inserts it. */
 struct store_task {
     int64_t run;
     uint32_t idx; /* index in the plan */
@@ -109,7 +141,7 @@ struct store_task {
     const char *variant_label; /* JSON of the matrix assignment */
     const char *key;           /* task key hex */
     const char *components;    /* JSON of the key components (plan_task_components) */
-    const char *state;
+    enum store_task_state state;
     int attempts;
     const char *device;
     const char *error;
@@ -125,7 +157,7 @@ int store_tasks_insert(struct store *st, int64_t run, const struct store_task *r
 
 /* A change of one task: fields left NULL / negative are not changed. */
 struct store_task_update {
-    const char *state;
+    enum store_task_state state;
     int attempts;       /* < 0: unchanged */
     const char *device; /* NULL: unchanged */
     const char *error;  /* NULL: unchanged; "" clears */
@@ -135,7 +167,7 @@ struct store_task_update {
 int store_task_update(struct store *st, int64_t run, uint32_t idx,
                       const struct store_task_update *u, struct sieve_errbuf *err);
 
-/* Task rows as read back; strings owned by the row. */
+/* Task rows as read back; strings owned by the row; `state` is a store_task_state_name. */
 struct store_task_row {
     int64_t run;
     uint32_t idx;
@@ -189,8 +221,6 @@ int store_artifact_index(struct store *st, const struct store_artifact *a,
 int store_artifact_lookup(struct store *st, const char *const *keys, size_t n, uint8_t *hits,
                           struct sieve_errbuf *err);
 
-/* Refreshes the last-used time of one artifact (the scheduler reading a cached input). */
-int store_artifact_touch(struct store *st, const char *key, struct sieve_errbuf *err);
 
 /* Pins artifact keys for a run (store_tasks_insert pins its outputs already). */
 int store_artifact_pin(struct store *st, int64_t run, const char *const *keys, size_t n,

@@ -257,19 +257,6 @@ out:
 }
 
 int
-store_artifact_touch(struct store *st, const char *key, struct sieve_errbuf *err)
-{
-    sqlite3_stmt *s;
-    int rc = store_prepare(st, "UPDATE artifacts SET last_used_ms = ?2 WHERE key = ?1", &s, err);
-    if (rc < 0)
-        return rc;
-    if (exec_key(st, s, key, store_now_ms()) < 0)
-        rc = store_fail(st, err, "touch artifact");
-    sqlite3_finalize(s);
-    return rc;
-}
-
-int
 store_artifact_pin(struct store *st, int64_t run, const char *const *keys, size_t n,
                    struct sieve_errbuf *err)
 {

@@ -33,14 +33,48 @@ store_run_create(struct store *st, const char *name, const char *pipeline_path,
     return rc;
 }
 
-static int
-is_end_state(const char *state)
+static const char *const run_state_names[] = {
+    [STORE_RUN_PENDING] = "pending", [STORE_RUN_RUNNING] = "running", [STORE_RUN_DONE] = "done",
+    [STORE_RUN_FAILED] = "failed",   [STORE_RUN_CANCELLED] = "cancelled",
+};
+static const char *const task_state_names[] = {
+    [STORE_TASK_PENDING] = "pending", [STORE_TASK_READY] = "ready",
+    [STORE_TASK_RUNNING] = "running", [STORE_TASK_DONE] = "done",
+    [STORE_TASK_CACHED] = "cached",   [STORE_TASK_FAILED] = "failed",
+    [STORE_TASK_CANCELLED] = "cancelled",
+};
+
+const char *
+store_run_state_name(enum store_run_state state)
 {
-    return !strcmp(state, "done") || !strcmp(state, "failed") || !strcmp(state, "cancelled");
+    SIEVE_ASSERT((unsigned)state < sizeof run_state_names / sizeof *run_state_names);
+    return run_state_names[state];
+}
+
+const char *
+store_task_state_name(enum store_task_state state)
+{
+    SIEVE_ASSERT((unsigned)state < STORE_TASK_N_STATES);
+    return task_state_names[state];
 }
 
 int
-store_run_set_state(struct store *st, int64_t id, const char *state, const char *error,
+store_task_state_parse(const char *name)
+{
+    for (int i = 0; i < STORE_TASK_N_STATES; i++)
+        if (!strcmp(name, task_state_names[i]))
+            return i;
+    return -1;
+}
+
+static int
+is_end_state(enum store_run_state state)
+{
+    return state == STORE_RUN_DONE || state == STORE_RUN_FAILED || state == STORE_RUN_CANCELLED;
+}
+
+int
+store_run_set_state(struct store *st, int64_t id, enum store_run_state state, const char *error,
                     struct sieve_errbuf *err)
 {
     sqlite3_stmt *s = NULL;
@@ -56,7 +90,7 @@ store_run_set_state(struct store *st, int64_t id, const char *state, const char 
                        &s, err);
     if (rc < 0)
         goto out;
-    store_bind_text(s, 1, state);
+    store_bind_text(s, 1, store_run_state_name(state));
     store_bind_text(s, 2, error);
     sqlite3_bind_int64(s, 3, now);
     sqlite3_bind_int(s, 4, is_end_state(state));
@@ -243,7 +277,7 @@ store_tasks_insert(struct store *st, int64_t run, const struct store_task *rows,
         store_bind_text(ins, 4, t->sample);
         sqlite3_bind_int64(ins, 5, t->variant);
         store_bind_text(ins, 6, t->key);
-        store_bind_text(ins, 7, t->state ? t->state : "pending");
+        store_bind_text(ins, 7, store_task_state_name(t->state));
         sqlite3_bind_int(ins, 8, t->attempts);
         store_bind_text(ins, 9, t->device);
         store_bind_text(ins, 10, t->error);
@@ -286,7 +320,7 @@ store_task_update_locked(struct store *st, int64_t run, uint32_t idx,
         return rc;
     sqlite3_bind_int64(s, 1, run);
     sqlite3_bind_int64(s, 2, idx);
-    store_bind_text(s, 3, u->state);
+    store_bind_text(s, 3, store_task_state_name(u->state));
     sqlite3_bind_int(s, 4, u->attempts);
     store_bind_text(s, 5, u->device);
     store_bind_text(s, 6, u->error);

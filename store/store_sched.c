@@ -50,7 +50,6 @@ dupstr(const char *s)
 static void
 op_release(struct op *o)
 {
-    free((char *)o->u.state);
     free((char *)o->u.device);
     free((char *)o->u.error);
     for (size_t i = 0; i < o->n_arts; i++) {
@@ -105,7 +104,6 @@ static void
 copy_update(struct store_task_update *d, const struct store_task_update *u)
 {
     *d = *u;
-    d->state = dupstr(u->state);
     d->device = dupstr(u->device);
     d->error = dupstr(u->error);
 }
@@ -136,7 +134,7 @@ store_batch_task_done(struct store_batch *b, int64_t run, uint32_t idx, int atte
     o->kind = OP_DONE;
     o->run = run;
     o->idx = idx;
-    struct store_task_update u = {.state = "done",
+    struct store_task_update u = {.state = STORE_TASK_DONE,
                                   .attempts = attempts,
                                   .error = "",
                                   .started_ms = -1,
@@ -219,15 +217,6 @@ store_batch_set_sync(struct store_batch *b, int sync_objects)
      * of this run's objects. */
     if (sync_objects && b->sync_fd < 0)
         b->sync_fd = open_objects(b->st);
-}
-
-int
-store_objects_sync(struct store *st, struct sieve_errbuf *err)
-{
-    int fd = open_objects(st), rc = sync_fs(st, fd, err);
-    if (fd >= 0)
-        close(fd);
-    return rc;
 }
 
 /* Whether the queue indexes any artifact (which must be durable before its row is). */

@@ -27,14 +27,8 @@
 struct store_batch;
 
 /* With `sync_objects`, every commit that indexes artifacts first makes the store's file system
- * durable with one syncfs (store_objects_sync): for objects written without fsync. */
+ * durable with one syncfs (sync() where syncfs is missing): for objects written without fsync. */
 void store_batch_set_sync(struct store_batch *b, int sync_objects);
-
-/*
- * Flushes the file system that holds the store's objects: syncfs on the objects directory,
- * sync() where syncfs is unavailable. Errors: SIEVE_EIO (a write-back error was reported).
- */
-int store_objects_sync(struct store *st, struct sieve_errbuf *err);
 
 /* An empty batch (its writes use the store's kept statements). Errors: SIEVE_ENOMEM.
  * Ownership: store_batch_free. */

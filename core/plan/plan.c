@@ -19,12 +19,6 @@
 #include "store/store.h"
 
 void
-plan_key_hex(const uint8_t key[32], char out[HASH_HEX_LEN])
-{
-    hash_hex(key, out);
-}
-
-void
 plan_artifact_hex(const struct plan *p, uint32_t t, uint32_t port, char out[HASH_HEX_LEN])
 {
     hash_hex(p->tasks[t].out_keys[port], out);

@@ -147,9 +147,6 @@ int plan_lookup(struct plan *p, struct store *st, struct sieve_errbuf *err);
 
 void plan_free(struct plan *p);
 
-/* Hex of a 32-byte key into out (65 bytes). */
-void plan_key_hex(const uint8_t key[32], char out[HASH_HEX_LEN]);
-
 /* The artifact key of output `port` of task t, in hex. */
 void plan_artifact_hex(const struct plan *p, uint32_t t, uint32_t port, char out[HASH_HEX_LEN]);
 

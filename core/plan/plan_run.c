@@ -100,7 +100,7 @@ plan_store_tasks(const struct plan *p, struct store *st, int64_t run, struct sie
         r->variant_label = n->variants[task->variant].label;
         r->key = task->key_hex;
         r->components = comps[t];
-        r->state = task->cached ? "cached" : "pending";
+        r->state = task->cached ? STORE_TASK_CACHED : STORE_TASK_PENDING;
         r->out_keys = &keys[k];
         r->n_out = n->n_outputs;
         for (uint32_t o = 0; o < n->n_outputs; o++, k++) {

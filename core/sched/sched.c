@@ -37,7 +37,7 @@ sched_wall_ms(void)
 /* ---- store and events ------------------------------------------------------------------------- */
 
 void
-sched_store_update(struct sched *s, uint32_t t, const char *state, const char *device,
+sched_store_update(struct sched *s, uint32_t t, enum store_task_state state, const char *device,
                    const char *error, int64_t started, int64_t finished)
 {
     struct store_task_update u = {.state = state,
@@ -147,15 +147,15 @@ sched_task_end(struct sched *s, uint32_t t, int state, const char *error)
     switch (state) {
     case ST_FAILED:
         s->n_failed++;
-        sched_store_update(s, t, "failed", NULL, error, -1, sched_wall_ms());
+        sched_store_update(s, t, STORE_TASK_FAILED, NULL, error, -1, sched_wall_ms());
         break;
     case ST_SKIPPED:
         s->n_skipped++;
-        sched_store_update(s, t, "cancelled", NULL, error, -1, sched_wall_ms());
+        sched_store_update(s, t, STORE_TASK_CANCELLED, NULL, error, -1, sched_wall_ms());
         break;
     case ST_CANCELLED:
         s->n_cancelled++;
-        sched_store_update(s, t, "cancelled", NULL, error, -1, sched_wall_ms());
+        sched_store_update(s, t, STORE_TASK_CANCELLED, NULL, error, -1, sched_wall_ms());
         break;
     default:
         break;
@@ -173,9 +173,9 @@ sched_task_requeue(struct sched *s, uint32_t t, int64_t delay_ms)
         st->state = ST_DELAYED;
         st->not_before_ms = clock_mono_ms() + delay_ms;
         s->n_delayed++;
-        sched_store_update(s, t, "pending", NULL, st->error, -1, -1);
+        sched_store_update(s, t, STORE_TASK_PENDING, NULL, st->error, -1, -1);
     } else {
-        sched_store_update(s, t, "ready", NULL, st->error, -1, -1);
+        sched_store_update(s, t, STORE_TASK_READY, NULL, st->error, -1, -1);
         make_ready(s, t);
     }
 }
@@ -565,7 +565,7 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
         (store_batch_set_sync(s.batch, !o->strict), (rc = init_slots(&s, err)) < 0) ||
         (rc = init_tasks(&s, err)) < 0)
         goto out;
-    store_run_set_state(s.st, o->run, "running", NULL, err);
+    store_run_set_state(s.st, o->run, STORE_RUN_RUNNING, NULL, err);
     for (size_t i = 0; i < s.o->devices->n; i++)
         sched_device_changed(&s, &s.o->devices->dev[i], NULL);
     /* The events already in the store predate this scheduler; only newer ones can cancel it. */
@@ -617,9 +617,9 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     else
         rc = 0;
     store_run_set_state(s.st, o->run,
-                        rc == 0                 ? "done"
-                        : rc == SIEVE_ECANCELED ? "cancelled"
-                                                : "failed",
+                        rc == 0                 ? STORE_RUN_DONE
+                        : rc == SIEVE_ECANCELED ? STORE_RUN_CANCELLED
+                                                : STORE_RUN_FAILED,
                         rc == 0 ? NULL : err->msg, NULL);
     sched_event(&s, -1, "end", "%u done, %u cached, %u failed, %u skipped, %u cancelled", s.n_done,
                 s.n_cached, s.n_failed, s.n_skipped, s.n_cancelled);

@@ -17,6 +17,7 @@
 
 #include "core/sched/devices.h"
 #include "core/sched/sched.h"
+#include "store/store.h"
 
 struct transport;
 struct store_batch;
@@ -141,7 +142,7 @@ void sched_task_label(const struct sched *s, uint32_t t, char *buf, size_t len);
 void sched_task_done(struct sched *s, uint32_t t, const void *result_msg);
 void sched_task_end(struct sched *s, uint32_t t, int state, const char *error);
 void sched_task_requeue(struct sched *s, uint32_t t, int64_t delay_ms);
-void sched_store_update(struct sched *s, uint32_t t, const char *state, const char *device,
+void sched_store_update(struct sched *s, uint32_t t, enum store_task_state state, const char *device,
                         const char *error, int64_t started, int64_t finished);
 void sched_event(struct sched *s, int64_t task, const char *kind, const char *fmt, ...)
 #if defined(__GNUC__)

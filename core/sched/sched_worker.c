@@ -418,7 +418,7 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
         sl->progress = 0;
         s->n_running++;
     }
-    sched_store_update(s, t, "running", sl->dev->name, NULL, -1, -1);
+    sched_store_update(s, t, STORE_TASK_RUNNING, sl->dev->name, NULL, -1, -1);
 out:
     free(ins);
     free(outs);

@@ -16,7 +16,6 @@ struct transport {
     int closing;
     int close_status;
     char close_why[SIEVE_ERRBUF_SIZE];
-    uint64_t msgs_in;
     void (*on_ready)(struct transport *t, void *data);
     uv_connect_t connect;
 };
@@ -54,12 +53,6 @@ transport_close(struct transport *t)
 {
     if (t)
         close_with(t, 0, "closed");
-}
-
-uint64_t
-transport_msgs_in(const struct transport *t)
-{
-    return t->msgs_in;
 }
 
 static void
@@ -103,7 +96,6 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             close_with(t, rc, err.msg);
             return;
         }
-        t->msgs_in++;
         if (t->cb.on_msg)
             t->cb.on_msg(t, &m, t->data);
         proto_msg_release(&m);

@@ -63,7 +63,4 @@ int transport_send(struct transport *t, const struct proto_msg *m, struct sieve_
 /* Stops reading and closes; on_close(t, 0, "closed") follows on the loop. Idempotent. */
 void transport_close(struct transport *t);
 
-/* Bytes and messages moved so far (for tests and stats). */
-uint64_t transport_msgs_in(const struct transport *t);
-
 #endif

@@ -106,7 +106,7 @@ record_run(const char *const *sets, size_t n_sets, const char *done_node)
                              0);
         }
     }
-    assert_int_equal(store_run_set_state(st, run, "done", NULL, &err), 0);
+    assert_int_equal(store_run_set_state(st, run, STORE_RUN_DONE, NULL, &err), 0);
     plan_free(p);
     store_close(st);
     spec_diags_release(&d);

@@ -111,6 +111,33 @@ test_store__open_creates_layout_and_wal(void **state)
     assert_int_equal(store_object_path(f->st, "nothex", path, sizeof path, 0), SIEVE_EINVAL);
 }
 
+/* The enums the scheduler writes are stored under the names status, ls and SQL read back. */
+static void
+test_store__states_are_written_by_name(void **state)
+{
+    struct fixture *f = *state;
+    struct sieve_errbuf err = {{0}};
+    struct store_run r;
+    int64_t run;
+
+    for (int i = 0; i < STORE_TASK_N_STATES; i++)
+        assert_int_equal(store_task_state_parse(store_task_state_name(i)), i);
+    assert_string_equal(store_task_state_name(STORE_TASK_CACHED), "cached");
+    assert_int_equal(store_task_state_parse("skipped"), -1);
+
+    assert_int_equal(store_run_create(f->st, "r", "p.yaml", "", &run, &err), 0);
+    assert_int_equal(store_run_get(f->st, run, &r, &err), 0);
+    assert_string_equal(r.state, "pending");
+    assert_int_equal(r.finished_ms, 0);
+    store_run_release(&r);
+    assert_int_equal(store_run_set_state(f->st, run, STORE_RUN_CANCELLED, "stop", &err), 0);
+    assert_int_equal(store_run_get(f->st, run, &r, &err), 0);
+    assert_string_equal(r.state, "cancelled");
+    assert_string_equal(r.error, "stop");
+    assert_true(r.finished_ms > 0);
+    store_run_release(&r);
+}
+
 static void
 test_store__migrates_an_older_schema(void **state)
 {
@@ -279,7 +306,7 @@ test_store__gc_evicts_lru_first_and_respects_pins(void **state)
 
     /* k1 is pinned by a running run: never evicted, even though least recently used */
     assert_int_equal(store_run_create(f->st, "r", "p.yaml", "", &run, &err), 0);
-    assert_int_equal(store_run_set_state(f->st, run, "running", NULL, &err), 0);
+    assert_int_equal(store_run_set_state(f->st, run, STORE_RUN_RUNNING, NULL, &err), 0);
     pin[0] = k[1];
     assert_int_equal(store_artifact_pin(f->st, run, pin, 1, &err), 0);
 
@@ -292,7 +319,7 @@ test_store__gc_evicts_lru_first_and_respects_pins(void **state)
     assert_int_equal(lookup1(f->st, k[2]), 1); /* newest */
 
     /* once the run ends, its pins go and GC may take everything */
-    assert_int_equal(store_run_set_state(f->st, run, "done", NULL, &err), 0);
+    assert_int_equal(store_run_set_state(f->st, run, STORE_RUN_DONE, NULL, &err), 0);
     assert_int_equal(store_gc(f->st, 0, &rep, &err), 0);
     assert_int_equal(rep.evicted, 2);
     assert_int_equal(rep.bytes_left, 0);
@@ -325,7 +352,7 @@ test_store__runs_tasks_metrics_events_devices(void **state)
         rows[i].variant_label = "{\"keep\":0.5}";
         rows[i].key = k[i];
         rows[i].components = "{}";
-        rows[i].state = i == 0 ? "cached" : "pending";
+        rows[i].state = i == 0 ? STORE_TASK_CACHED : STORE_TASK_PENDING;
     }
     key_of(50, a);
     outs[0] = a;
@@ -333,7 +360,7 @@ test_store__runs_tasks_metrics_events_devices(void **state)
     rows[2].n_out = 1;
     assert_int_equal(store_tasks_insert(f->st, id, rows, 3, &err), 0);
     assert_int_equal(store_task_update(f->st, id, 1,
-                                       &(struct store_task_update){.state = "running",
+                                       &(struct store_task_update){.state = STORE_TASK_RUNNING,
                                                                    .attempts = 1,
                                                                    .device = "fake:0",
                                                                    .started_ms = 5,
@@ -343,7 +370,7 @@ test_store__runs_tasks_metrics_events_devices(void **state)
     assert_int_equal(
         store_task_update(f->st, id, 9,
                           &(struct store_task_update){
-                              .state = "done", .attempts = -1, .started_ms = -1, .finished_ms = -1},
+                              .state = STORE_TASK_DONE, .attempts = -1, .started_ms = -1, .finished_ms = -1},
                           &err),
         SIEVE_ENOENT);
     assert_int_equal(store_task_list(f->st, id, "running", NULL, &got, &n, &err), 0);
@@ -369,7 +396,7 @@ test_store__runs_tasks_metrics_events_devices(void **state)
     assert_int_equal(
         store_task_finish(f->st, id, 2,
                           &(struct store_task_update){
-                              .state = "done", .attempts = -1, .started_ms = -1, .finished_ms = 9},
+                              .state = STORE_TASK_DONE, .attempts = -1, .started_ms = -1, .finished_ms = 9},
                           &(struct store_artifact){.key = a, .run = id}, 1, m, 2, &err),
         0);
     assert_int_equal(lookup1(f->st, a), 1);
@@ -463,6 +490,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store__open_creates_layout_and_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store__migrates_an_older_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store__states_are_written_by_name, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_store__crash_before_index_leaves_orphan_that_gc_removes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store__corrupt_or_missing_object_is_a_miss, setup,

@@ -226,7 +226,7 @@ test_table__cli_reads_store_rows(void **st)
 /* A task row for store_tasks_insert. */
 static struct store_task
 task(uint32_t idx, const char *node, const char *sample, const char *variant, const char *key,
-     const char *state)
+     enum store_task_state state)
 {
     struct store_task t;
     memset(&t, 0, sizeof t);
@@ -277,8 +277,8 @@ test_table__cached_task_shows_rows_of_its_key(void **st)
     assert_int_equal(store_open(dir, &s, &err), 0);
     /* Run 1 computed the reduce task (key k1) and a per-sample task (k2). */
     assert_int_equal(store_run_create(s, "a", "p.yaml", "", &r1, &err), 0);
-    struct store_task t1[2] = {task(0, "summary", NULL, v, k1, "done"),
-                               task(1, "score", "clip1", v, k2, "done")};
+    struct store_task t1[2] = {task(0, "summary", NULL, v, k1, STORE_TASK_DONE),
+                               task(1, "score", "clip1", v, k2, STORE_TASK_DONE)};
     assert_int_equal(store_tasks_insert(s, r1, t1, 2, &err), 0);
     struct store_metric m1[3] = {
         {r1, "summary", v, NULL, "all", "retention", 0.9, k1},
@@ -289,15 +289,15 @@ test_table__cached_task_shows_rows_of_its_key(void **st)
     /* Run 2: the same keys under other node names, cached, nothing inserted for them; k3 ran
      * and k1 failed under a third node (a failed task shows nothing). */
     assert_int_equal(store_run_create(s, "a", "p.yaml", "", &r2, &err), 0);
-    struct store_task t2[4] = {task(0, "reduce", NULL, v, k1, "cached"),
-                               task(1, "eval", "clip1", v, k2, "cached"),
-                               task(2, "reduce", NULL, "{\"keep\":0.25}", k3, "done"),
-                               task(3, "broken", NULL, v, k1, "failed")};
+    struct store_task t2[4] = {task(0, "reduce", NULL, v, k1, STORE_TASK_CACHED),
+                               task(1, "eval", "clip1", v, k2, STORE_TASK_CACHED),
+                               task(2, "reduce", NULL, "{\"keep\":0.25}", k3, STORE_TASK_DONE),
+                               task(3, "broken", NULL, v, k1, STORE_TASK_FAILED)};
     assert_int_equal(store_tasks_insert(s, r2, t2, 4, &err), 0);
     struct store_metric m2 = {r2, "reduce", "{\"keep\":0.25}", NULL, "all", "retention", 0.5, k3};
     assert_int_equal(store_metrics_insert(s, &m2, 1, &err), 0);
     assert_int_equal(store_run_create(s, "a", "p.yaml", "", &r3, &err), 0);
-    struct store_task t3 = task(0, "reduce", NULL, v, k1, "cached");
+    struct store_task t3 = task(0, "reduce", NULL, v, k1, STORE_TASK_CACHED);
     assert_int_equal(store_tasks_insert(s, r3, &t3, 1, &err), 0);
 
     struct store_metric *got;
@@ -368,13 +368,13 @@ test_table__migrated_store_keeps_its_tables(void **st)
     assert_int_equal(store_run_create(s, "a", "p.yaml", "", &r2, &err), 0);
     assert_int_equal(store_run_create(s, "b", "q.yaml", "", &r3, &err), 0);
     struct store_task t[6] = {
-        task(0, "score", "c1", v1, "k1", "done"),   task(1, "score", "c2", v1, "k2", "done"),
-        task(2, "score", "c1", v2, "k3", "done"),   task(3, "score", "c2", v2, "k4", "done"),
-        task(4, "summary", NULL, v1, "k5", "done"), task(5, "summary", NULL, v2, "k6", "done"),
+        task(0, "score", "c1", v1, "k1", STORE_TASK_DONE),   task(1, "score", "c2", v1, "k2", STORE_TASK_DONE),
+        task(2, "score", "c1", v2, "k3", STORE_TASK_DONE),   task(3, "score", "c2", v2, "k4", STORE_TASK_DONE),
+        task(4, "summary", NULL, v1, "k5", STORE_TASK_DONE), task(5, "summary", NULL, v2, "k6", STORE_TASK_DONE),
     };
     assert_int_equal(store_tasks_insert(s, r1, t, 6, &err), 0);
     for (int i = 0; i < 6; i++)
-        t[i].state = "cached";
+        t[i].state = STORE_TASK_CACHED;
     assert_int_equal(store_tasks_insert(s, r2, t, 6, &err), 0);
     store_close(s);
     exec_sql(dir, "INSERT INTO metrics(run, node, variant, sample, category, metric, value)"
