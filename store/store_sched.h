@@ -14,7 +14,9 @@
  * Usage:
  *     struct store_batch *b;
  *     store_batch_new(st, &b, &err);
- *     store_batch_task_running(b, run, idx, attempts, "fake:1", now, &err);
+ *     struct store_task_update u = {.state = STORE_TASK_RUNNING, .attempts = 1,
+ *                                   .device = "fake:1", .started_ms = -1, .finished_ms = -1};
+ *     store_batch_task_update(b, run, idx, &u, &err);
  *     store_batch_task_done(b, run, idx, attempts, now, arts, n, rows, m, &err);
  *     store_batch_commit(b, &err);   // every 500 ms; no-op when nothing is queued
  *     store_batch_free(b);           // commits what is pending
