@@ -4,7 +4,7 @@
  *
  * It is the researcher's way to try a method on one sample and the tests' way to drive a
  * plugin, so it goes through exactly the code a worker uses: the registry (with its forked
- * validation), host_params_build, host_plugin_run and bundle_write. Inputs are mapped
+ * validation), host_params_build, runner_run and bundle_write. Inputs are mapped
  * read-only; each requested output is written atomically (tmp, fsync, rename), and nothing is
  * written when the plugin fails.
  *
@@ -236,7 +236,7 @@ run_and_write(const struct host_plugin *p, const struct sieve_value *vals,
     int code;
 
     err->msg[0] = '\0';
-    code = host_plugin_run(p, vals, ctx, (const struct sieve_bundle *const *)in,
+    code = runner_run(p, vals, ctx, (const struct sieve_bundle *const *)in,
                            (struct sieve_bundle *const *)out, err);
     if (code < 0)
         return sieve_errbuf_prefix(err, code, "plugin '%s' failed (%s)", p->name,
@@ -335,7 +335,7 @@ apply(const struct host_plugin *p, const struct apply_args *a)
     struct bundle **in = NULL, **out = NULL;
     const char **in_file = NULL, **out_file = NULL;
     struct sieve_value *vals = NULL;
-    struct host_task_ctx t;
+    struct runner_task_ctx t;
     char media_abs[PATH_MAX], scratch[] = "/tmp/sieve-apply-XXXXXX";
     int have_scratch = 0, rc = CLI_EXIT_FAIL, code;
 
@@ -404,9 +404,9 @@ apply(const struct host_plugin *p, const struct apply_args *a)
     }
 
     if (a->media && realpath(a->media, media_abs))
-        host_task_ctx_init(&t, NULL, a->sample_id, media_abs, a->category);
+        runner_task_ctx_init(&t, NULL, a->sample_id, media_abs, a->category);
     else
-        host_task_ctx_init(&t, NULL, a->sample_id, a->media, a->category);
+        runner_task_ctx_init(&t, NULL, a->sample_id, a->media, a->category);
     if (mkdtemp(scratch)) {
         have_scratch = 1;
         t.ctx.scratch_dir = scratch;

@@ -5,6 +5,7 @@
 #ifndef SIEVE_CLI_RUN_OPTS_H
 #define SIEVE_CLI_RUN_OPTS_H
 
+#include "core/proto/proto.h"
 #include "run_exec.h"
 
 /* getopt_long codes of the shared options; each verb adds these rows to its own table. */
@@ -28,6 +29,9 @@ enum {
         "heartbeat-timeout", required_argument, NULL, RUN_OPT_HEARTBEAT_TIMEOUT                    \
     }
 
+/* The defaults in the help come from the protocol's own constants. */
+#define RUN_OPTS_STR_(x) #x
+#define RUN_OPTS_STR(x) RUN_OPTS_STR_(x)
 #define RUN_OPTS_HELP                                                                              \
     "  --devices LIST           devices: gpu:0,1  cpu:4  fake:4 (comma-combinable);\n"             \
     "                           default: every NVML GPU plus one CPU slot per core\n"              \
@@ -35,8 +39,10 @@ enum {
     "                           fake:0:vanish-after=2:return-after=5s (repeatable; also\n"         \
     "                           $SIEVE_FAULTS); kinds: error, hang, crash, vanish\n"               \
     "  --max-parallel N         at most N tasks at once (default: one per device slot)\n"          \
-    "  --heartbeat DUR          worker heartbeat interval (default 500ms)\n"                       \
-    "  --heartbeat-timeout DUR  kill a busy worker silent this long (default 10s)\n"               \
+    "  --heartbeat DUR          worker heartbeat interval (default " RUN_OPTS_STR(             \
+        PROTO_HEARTBEAT_MS) "ms)\n"                                                             \
+    "  --heartbeat-timeout DUR  kill a busy worker silent this long (default " RUN_OPTS_STR(    \
+        PROTO_HEARTBEAT_TIMEOUT_MS) "ms)\n"                                                     \
     "  --durability MODE        batch (default; also $SIEVE_DURABILITY): objects are synced\n"     \
     "                           once per index commit; strict: fsync every object\n"               \
     "  --store DIR              the store (default $SIEVE_STORE or ./.sieve)\n"

@@ -36,42 +36,43 @@ static void
 paths_free(struct proto_path *p, size_t n)
 {
     for (size_t i = 0; p && i < n; i++) {
-        free(p[i].port);
-        free(p[i].path);
+        free((void *)p[i].port);
+        free((void *)p[i].path);
     }
     free(p);
 }
 
+/* The strings are const for messages being encoded; a decoded message allocated them. */
 void
 proto_msg_release(struct proto_msg *m)
 {
     if (!m)
         return;
-    free(m->task_id);
-    free(m->worker_id);
-    free(m->device);
-    free(m->plugin);
-    free(m->params);
+    free((void *)m->task_id);
+    free((void *)m->worker_id);
+    free((void *)m->device);
+    free((void *)m->plugin);
+    free((void *)m->params);
     paths_free(m->inputs, m->n_inputs);
     paths_free(m->outputs, m->n_outputs);
     for (size_t i = 0; m->samples && i < m->n_samples; i++) {
-        free(m->samples[i].id);
-        free(m->samples[i].media);
-        free(m->samples[i].category);
-        free(m->samples[i].fields);
+        free((void *)m->samples[i].id);
+        free((void *)m->samples[i].media);
+        free((void *)m->samples[i].category);
+        free((void *)m->samples[i].fields);
     }
     free(m->samples);
-    free(m->log_path);
-    free(m->fault);
-    free(m->text);
-    free(m->error_class);
-    free(m->message);
+    free((void *)m->log_path);
+    free((void *)m->fault);
+    free((void *)m->text);
+    free((void *)m->error_class);
+    free((void *)m->message);
     for (size_t i = 0; m->artifacts && i < m->n_artifacts; i++) {
-        free(m->artifacts[i].port);
-        free(m->artifacts[i].sha256);
+        free((void *)m->artifacts[i].port);
+        free((void *)m->artifacts[i].sha256);
     }
     free(m->artifacts);
-    free(m->metrics);
+    free((void *)m->metrics);
     memset(m, 0, sizeof *m);
 }
 
@@ -267,7 +268,7 @@ fail(struct field_ctx *c, const char *key, const char *what)
 
 /* A required string field; copies it into *out. */
 static int
-get_str(struct field_ctx *c, json_t *o, const char *key, char **out)
+get_str(struct field_ctx *c, json_t *o, const char *key, const char **out)
 {
     json_t *v = json_object_get(o, key);
     if (!v)
@@ -280,13 +281,14 @@ get_str(struct field_ctx *c, json_t *o, const char *key, char **out)
     const char *s = json_string_value(v);
     if (memchr(s, '\0', n))
         return fail(c, key, "contains a NUL byte");
-    *out = strdup(s);
-    return *out ? 0 : sieve_errbuf_set(c->err, SIEVE_ENOMEM, "out of memory");
+    char *copy = strdup(s);
+    *out = copy;
+    return copy ? 0 : sieve_errbuf_set(c->err, SIEVE_ENOMEM, "out of memory");
 }
 
 /* An optional string field: absent leaves *out NULL. */
 static int
-get_opt_str(struct field_ctx *c, json_t *o, const char *key, char **out)
+get_opt_str(struct field_ctx *c, json_t *o, const char *key, const char **out)
 {
     if (!json_object_get(o, key))
         return 0;

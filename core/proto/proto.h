@@ -49,6 +49,15 @@
 #define PROTO_STRING_MAX (1u << 20) /* any one string field */
 #define PROTO_LIST_MAX 100000u      /* ports or samples in one run-task */
 
+/*
+ * Liveness defaults, written once for both ends and the CLI's help: a worker sends a heartbeat
+ * every PROTO_HEARTBEAT_MS while a task runs, and the scheduler kills a busy worker that stays
+ * silent for PROTO_HEARTBEAT_TIMEOUT_MS (twenty missed beats, so a loaded machine's scheduling
+ * delays are not taken for a dead worker).
+ */
+#define PROTO_HEARTBEAT_MS 500
+#define PROTO_HEARTBEAT_TIMEOUT_MS 10000
+
 enum proto_type {
     PROTO_HELLO = 1,
     PROTO_RUN_TASK = 2,
@@ -60,42 +69,45 @@ enum proto_type {
 
 /* One port binding of a run-task: the port name and the object path to read or write. */
 struct proto_path {
-    char *port;
-    char *path;
+    const char *port;
+    const char *path;
 };
 
 /* One manifest row as the plugin sees it (struct sieve_sample); category/fields may be NULL. */
 struct proto_sample {
-    char *id;
-    char *media;
-    char *category;
-    char *fields;
+    const char *id;
+    const char *media;
+    const char *category;
+    const char *fields;
 };
 
 /* One output a worker wrote: its port, sha256 (hex) and size, so the scheduler need not
  * re-read the object to index it. */
 struct proto_artifact {
-    char *port;
-    char *sha256;
+    const char *port;
+    const char *sha256;
     int64_t bytes;
 };
 
 /*
  * A decoded (or to-be-encoded) message. Only the fields of `type` are meaningful; the others
- * are zero. Strings are NUL-terminated and owned by the message.
+ * are zero. Strings are NUL-terminated.
+ * Ownership: a message filled by proto_decoder_next owns its strings and arrays, and
+ * proto_msg_release frees them. A message built to be encoded borrows everything it points
+ * to (hence the const): proto_encode copies, and such a message is never released.
  */
 struct proto_msg {
     int type; /* enum proto_type */
-    char *task_id;
+    const char *task_id;
 
     /* hello */
-    char *worker_id;
+    const char *worker_id;
     int64_t pid;
-    char *device;
+    const char *device;
 
     /* run-task */
-    char *plugin;
-    char *params; /* canonical JSON object text */
+    const char *plugin;
+    const char *params; /* canonical JSON object text */
     struct proto_path *inputs;
     size_t n_inputs;
     struct proto_path *outputs;
@@ -103,25 +115,25 @@ struct proto_msg {
     struct proto_sample *samples;
     size_t n_samples;
     int64_t timeout_ms;
-    char *log_path;
-    char *fault;
+    const char *log_path;
+    const char *fault;
 
     /* heartbeat */
     double progress;
 
     /* log */
     int level;
-    char *text;
+    const char *text;
 
     /* result */
     int status;
-    char *error_class;
-    char *message;
+    const char *error_class;
+    const char *message;
     int64_t bytes_written;
     int64_t init_ms, run_ms, write_ms;
     struct proto_artifact *artifacts;
     size_t n_artifacts;
-    char *metrics; /* the `sieve.metrics` metadata of the outputs (a JSON array), or "" */
+    const char *metrics; /* the `sieve.metrics` metadata of the outputs (a JSON array), or "" */
 };
 
 /* The name of a message type ("run-task"), or "unknown". */

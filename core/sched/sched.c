@@ -103,7 +103,7 @@ make_ready(struct sched *s, uint32_t t)
     if (!s->has_class[cls])
         cls = !cls;
     st->state = ST_READY;
-    if (theap_push(&s->ready[cls], s, t) < 0) {
+    if (sched_queue_push(&s->ready[cls], s, t) < 0) {
         sched_task_end(s, t, ST_FAILED, "out of memory queueing the task");
     }
 }
@@ -290,14 +290,14 @@ dispatch(struct sched *s)
             if ((sl->dev->state == DEVICE_SUSPECT) != pass)
                 continue;
             int cls = device_is_gpu(sl->dev) ? 1 : 0;
-            struct theap *h = &s->ready[cls];
+            struct sched_queue *h = &s->ready[cls];
             if (h->n == 0)
                 continue;
-            uint32_t t = theap_pop(h, s);
+            uint32_t t = sched_queue_pop(h, s);
             struct sieve_errbuf err;
             if (sched_slot_dispatch(s, sl, t, &err) < 0) {
                 sched_log(s, "dispatch %s: %s", sl->dev->name, err.msg);
-                theap_push(h, s, t);
+                sched_queue_push(h, s, t);
                 sched_slot_kill(sl, SIEVE_ECRASH, err.msg);
             }
         }
@@ -310,17 +310,17 @@ dispatch(struct sched *s)
         if (sl->state != SLOT_BUSY || sl->next != UINT32_MAX || !sl->tr ||
             sl->dev->state != DEVICE_HEALTHY || sl->kill_code)
             continue;
-        struct theap *h = &s->ready[device_is_gpu(sl->dev) ? 1 : 0];
+        struct sched_queue *h = &s->ready[device_is_gpu(sl->dev) ? 1 : 0];
         if (h->n == 0)
             continue;
         uint32_t t = h->v[0];
         double avg = s->node_ms[s->p->tasks[t].node];
         if (avg < 0 || avg > PREFETCH_MAX_MS)
             continue;
-        theap_pop(h, s);
+        sched_queue_pop(h, s);
         struct sieve_errbuf err;
         if (sched_slot_dispatch(s, sl, t, &err) < 0) {
-            theap_push(h, s, t);
+            sched_queue_push(h, s, t);
             sched_slot_kill(sl, SIEVE_ECRASH, err.msg);
         }
     }
@@ -366,7 +366,7 @@ begin_cancel(struct sched *s, const char *why)
             uv_kill(s->slots[i].pid, SIGTERM);
     for (int c = 0; c < 2; c++)
         while (s->ready[c].n > 0) {
-            uint32_t t = theap_pop(&s->ready[c], s);
+            uint32_t t = sched_queue_pop(&s->ready[c], s);
             sched_task_end(s, t, ST_CANCELLED, "cancelled before it started");
         }
     for (uint32_t t = 0; t < s->n_tasks; t++)

@@ -55,8 +55,9 @@ struct sched_opts {
     const char *worker_exe;     /* the `sieve` binary to start workers from */
     const char *plugin_path;    /* passed to workers; NULL: their default */
     int max_parallel;           /* running tasks at most; 0: one per slot */
-    int heartbeat_ms;           /* worker heartbeat interval; 0: 500 */
-    int heartbeat_timeout_ms;   /* a busy worker silent this long is killed; 0: 10000 */
+    int heartbeat_ms;           /* worker heartbeat interval; 0: PROTO_HEARTBEAT_MS */
+    int heartbeat_timeout_ms;   /* a busy worker silent this long is killed;
+                                   0: PROTO_HEARTBEAT_TIMEOUT_MS */
     int cancel_grace_ms;        /* SIGTERM → SIGKILL delay on cancel; 0: 3000 */
     int resume;                 /* task rows exist already (sieve resume) */
     int strict;                 /* durability: fsync per artifact (1) or group commit (0) */

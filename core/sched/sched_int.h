@@ -75,7 +75,7 @@ struct slot {
 };
 
 /* A binary min-heap of task indices ordered by (sample, index). */
-struct theap {
+struct sched_queue {
     uint32_t *v;
     size_t n, cap;
 };
@@ -95,7 +95,7 @@ struct sched {
 
     struct stask *t;
     uint32_t n_tasks;
-    struct theap ready[2]; /* [0] CPU tasks, [1] GPU tasks */
+    struct sched_queue ready[2]; /* [0] CPU tasks, [1] GPU tasks */
     uint32_t n_delayed;
     struct slot *slots;
     size_t n_slots;
@@ -176,7 +176,7 @@ void sched_log(struct sched *s, const char *fmt, ...)
 void sched_report_waiting(struct sched *s, int64_t now);
 
 /* heap */
-int theap_push(struct theap *h, const struct sched *s, uint32_t t);
-uint32_t theap_pop(struct theap *h, const struct sched *s);
+int sched_queue_push(struct sched_queue *h, const struct sched *s, uint32_t t);
+uint32_t sched_queue_pop(struct sched_queue *h, const struct sched *s);
 
 #endif

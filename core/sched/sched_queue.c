@@ -21,7 +21,7 @@ before(const struct sched *s, uint32_t a, uint32_t b)
 }
 
 int
-theap_push(struct theap *h, const struct sched *s, uint32_t t)
+sched_queue_push(struct sched_queue *h, const struct sched *s, uint32_t t)
 {
     if (array_grow(&h->v, &h->cap, h->n + 1, sizeof *h->v) < 0)
         return SIEVE_ENOMEM;
@@ -38,7 +38,7 @@ theap_push(struct theap *h, const struct sched *s, uint32_t t)
 }
 
 uint32_t
-theap_pop(struct theap *h, const struct sched *s)
+sched_queue_pop(struct sched_queue *h, const struct sched *s)
 {
     uint32_t top = h->v[0], last = h->v[--h->n];
     size_t i = 0;

@@ -198,7 +198,7 @@ sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err)
     const char *args[16];
     int na = 0;
     snprintf(idbuf, sizeof idbuf, "w%d", sl->index);
-    snprintf(hb, sizeof hb, "%d", s->o->heartbeat_ms > 0 ? s->o->heartbeat_ms : 500);
+    snprintf(hb, sizeof hb, "%d", s->o->heartbeat_ms > 0 ? s->o->heartbeat_ms : PROTO_HEARTBEAT_MS);
     args[na++] = s->o->worker_exe;
     args[na++] = "worker";
     args[na++] = "--fd";
@@ -342,7 +342,7 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
     }
     for (uint32_t i = 0; i < pt->n_deps; i++) {
         const struct plan_dep *dep = &pt->deps[i];
-        ins[i].port = (char *)(d->n_inputs ? d->inputs[i % d->n_inputs].name : "");
+        ins[i].port = (d->n_inputs ? d->inputs[i % d->n_inputs].name : "");
         ins[i].path = paths[i];
         if (dep->task == PLAN_NONE)
             continue;
@@ -357,7 +357,7 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
         char hex[HASH_HEX_LEN];
         char *path = paths[pt->n_deps + i];
         plan_artifact_hex(p, t, i, hex);
-        outs[i].port = (char *)d->outputs[i].name;
+        outs[i].port = d->outputs[i].name;
         outs[i].path = path;
         /* Each shard directory is created once per run, not once per task. */
         int shard = (int)strtol((char[3]){hex[0], hex[1], 0}, NULL, 16) & 0xff;
@@ -372,8 +372,7 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
     uint32_t count = pt->sample >= 0 ? 1 : p->n_samples;
     for (uint32_t i = 0; i < count; i++) {
         const struct sieve_sample *ss = &p->samples[first + i];
-        smp[i] = (struct proto_sample){(char *)ss->id, (char *)ss->media, (char *)ss->category,
-                                       (char *)ss->fields_json};
+        smp[i] = (struct proto_sample){ss->id, ss->media, ss->category, ss->fields_json};
     }
     store_log_path(s->st, s->o->run, t, log_path, sizeof log_path, !s->log_dir_made);
     s->log_dir_made = 1;
@@ -385,7 +384,7 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
     struct proto_msg m = {
         .type = PROTO_RUN_TASK,
         .task_id = id,
-        .plugin = (char *)d->name,
+        .plugin = d->name,
         .params = n->variants[pt->variant].canonical,
         .inputs = ins,
         .n_inputs = pt->n_deps,
@@ -395,7 +394,7 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
         .n_samples = count,
         .timeout_ms = (int64_t)st->timeout_s * 1000,
         .log_path = log_path,
-        .fault = (char *)device_dispatch(sl->dev, now),
+        .fault = device_dispatch(sl->dev, now),
     };
     if (!sl->tr) {
         rc = sieve_errbuf_set(err, SIEVE_EIO, "worker on '%s' has no pipe", sl->dev->name);
@@ -431,7 +430,8 @@ out:
 void
 sched_slots_check(struct sched *s, int64_t now)
 {
-    int64_t hb_timeout = s->o->heartbeat_timeout_ms > 0 ? s->o->heartbeat_timeout_ms : 10000;
+    int64_t hb_timeout = s->o->heartbeat_timeout_ms > 0 ? s->o->heartbeat_timeout_ms
+                                                           : PROTO_HEARTBEAT_TIMEOUT_MS;
     for (size_t i = 0; i < s->n_slots; i++) {
         struct slot *sl = &s->slots[i];
         if (sl->state == SLOT_BUSY && sl->proc && !sl->kill_code) {

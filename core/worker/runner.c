@@ -9,7 +9,7 @@
 #include "base/err.h"
 
 void
-host_task_ctx_init(struct host_task_ctx *t, const struct sieve_host *host, const char *sample_id,
+runner_task_ctx_init(struct runner_task_ctx *t, const struct sieve_host *host, const char *sample_id,
                    const char *media, const char *category)
 {
     memset(t, 0, sizeof *t);
@@ -47,7 +47,7 @@ normalise(const struct host_plugin *p, const char *what, int rc, struct sieve_er
 }
 
 int
-host_plugin_state_new(const struct host_plugin *p, const struct sieve_host *host,
+runner_state_new(const struct host_plugin *p, const struct sieve_host *host,
                       const struct sieve_value *params, void **state, struct sieve_errbuf *err)
 {
     int rc;
@@ -60,21 +60,21 @@ host_plugin_state_new(const struct host_plugin *p, const struct sieve_host *host
     rc = normalise(p, "init", p->desc->init(host, params, state, err), err);
     if (rc < 0 && *state) {
         /* A failed init hands nothing over, but be robust to one that left a state behind. */
-        host_plugin_state_free(p, *state);
+        runner_state_free(p, *state);
         *state = NULL;
     }
     return rc;
 }
 
 void
-host_plugin_state_free(const struct host_plugin *p, void *state)
+runner_state_free(const struct host_plugin *p, void *state)
 {
     if (state && p->desc->free)
         p->desc->free(state);
 }
 
 int
-host_plugin_process(const struct host_plugin *p, void *state, const struct sieve_ctx *ctx,
+runner_process(const struct host_plugin *p, void *state, const struct sieve_ctx *ctx,
                     const struct sieve_bundle *const *in, struct sieve_bundle *const *out,
                     struct sieve_errbuf *err)
 {
@@ -84,16 +84,16 @@ host_plugin_process(const struct host_plugin *p, void *state, const struct sieve
 }
 
 int
-host_plugin_run(const struct host_plugin *p, const struct sieve_value *params,
+runner_run(const struct host_plugin *p, const struct sieve_value *params,
                 const struct sieve_ctx *ctx, const struct sieve_bundle *const *in,
                 struct sieve_bundle *const *out, struct sieve_errbuf *err)
 {
     void *state = NULL;
     int rc;
 
-    if ((rc = host_plugin_state_new(p, ctx->host, params, &state, err)) < 0)
+    if ((rc = runner_state_new(p, ctx->host, params, &state, err)) < 0)
         return rc;
-    rc = host_plugin_process(p, state, ctx, in, out, err);
-    host_plugin_state_free(p, state);
+    rc = runner_process(p, state, ctx, in, out, err);
+    runner_state_free(p, state);
     return rc;
 }

@@ -50,6 +50,13 @@ struct worker {
     struct sieve_host host;
     int device_index;
 
+    /* What a result message points to: kept here, reused task after task, because a message
+     * built for sending only borrows (proto.h). */
+    struct proto_artifact *arts;
+    char (*hex)[HASH_HEX_LEN];
+    size_t cap_arts, cap_hex;
+    char *metrics;
+
     /* heartbeat thread */
     pthread_t hb;
     pthread_mutex_t hlock;
@@ -121,7 +128,7 @@ svc_log(const struct sieve_ctx *ctx, int level, const char *fmt, ...)
     fflush(stderr);
     if (w) {
         struct proto_msg m = {.type = PROTO_LOG, .level = level, .text = text};
-        m.task_id = ctx ? (char *)ctx->task_id : (char *)"";
+        m.task_id = ctx ? ctx->task_id : "";
         send_msg(w, &m);
     }
 }
@@ -152,7 +159,7 @@ static void *
 heartbeat_main(void *arg)
 {
     struct worker *w = arg;
-    int ms = w->o->heartbeat_ms > 0 ? w->o->heartbeat_ms : 500;
+    int ms = w->o->heartbeat_ms > 0 ? w->o->heartbeat_ms : PROTO_HEARTBEAT_MS;
     pthread_mutex_lock(&w->hlock);
     while (!w->stop) {
         struct timespec ts;
@@ -193,7 +200,7 @@ heartbeat_set(struct worker *w, const char *task_id)
 static void
 entry_release(struct state_entry *e)
 {
-    host_plugin_state_free(e->plugin, e->state);
+    runner_state_free(e->plugin, e->state);
     host_params_free(e->plugin, e->vals);
     free(e->key);
 }
@@ -264,7 +271,7 @@ state_get(struct worker *w, const struct host_plugin *p, const char *params,
         free(key);
         return rc;
     }
-    rc = host_plugin_state_new(p, &w->host, e.vals, &e.state, err);
+    rc = runner_state_new(p, &w->host, e.vals, &e.state, err);
     if (rc < 0) {
         host_params_free(p, e.vals);
         free(key);
@@ -399,7 +406,7 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
         .samples = samples,
     };
     t0 = clock_mono_ms();
-    rc = host_plugin_process(p, se->state, &ctx, (const struct sieve_bundle *const *)in,
+    rc = runner_process(p, se->state, &ctx, (const struct sieve_bundle *const *)in,
                              (struct sieve_bundle *const *)out, &err);
     r->run_ms = clock_mono_ms() - t0;
     if (rc > 0)
@@ -407,18 +414,25 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
     if (rc < 0)
         goto done;
     t0 = clock_mono_ms();
-    r->artifacts = calloc(m->n_outputs + 1, sizeof *r->artifacts);
-    if (!r->artifacts) {
+    if (array_grow(&w->arts, &w->cap_arts, m->n_outputs + 1, sizeof *w->arts) < 0 ||
+        array_grow(&w->hex, &w->cap_hex, m->n_outputs + 1, sizeof *w->hex) < 0) {
         rc = sieve_errbuf_set(&err, SIEVE_ENOMEM, "out of memory");
         goto done;
     }
+    r->artifacts = w->arts;
     for (size_t i = 0; i < m->n_outputs; i++) {
-        struct proto_artifact *a = &r->artifacts[i];
-        char hex[HASH_HEX_LEN];
+        struct proto_artifact *a = &w->arts[i];
+        char *hex = w->hex[i];
         uint64_t bytes = 0;
         const char *metrics = bundle_meta_get(out[i], "sieve.metrics");
-        if (metrics && !r->metrics)
-            r->metrics = strdup(metrics);
+        if (metrics && !r->metrics) {
+            free(w->metrics);
+            if (!(w->metrics = strdup(metrics))) {
+                rc = sieve_errbuf_set(&err, SIEVE_ENOMEM, "out of memory");
+                goto done;
+            }
+            r->metrics = w->metrics;
+        }
         /* The checksum is computed while writing, in parallel across workers, rather than by
          * the single scheduler thread that indexes the artifact. The embedded data hash lets a
          * resumed run tell a whole object from one torn by a power loss; in batch mode the
@@ -427,14 +441,10 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
                                   BUNDLE_WRITE_DATA_HASH | (w->o->strict ? 0 : BUNDLE_WRITE_NOSYNC),
                                   hex, &bytes, &err)) < 0)
             goto done;
-        a->port = strdup(m->outputs[i].port);
-        a->sha256 = strdup(hex);
+        a->port = m->outputs[i].port;
+        a->sha256 = hex;
         a->bytes = (int64_t)bytes;
         r->n_artifacts = i + 1;
-        if (!a->port || !a->sha256) {
-            rc = sieve_errbuf_set(&err, SIEVE_ENOMEM, "out of memory");
-            goto done;
-        }
         r->bytes_written += (int64_t)bytes;
     }
     r->write_ms = clock_mono_ms() - t0;
@@ -447,7 +457,7 @@ done:
     free(out);
     free(samples);
     r->status = rc < 0 ? rc : 0;
-    r->error_class = (char *)sieve_error_class(r->status);
+    r->error_class = sieve_error_class(r->status);
     snprintf(msg, cap, "%s", rc < 0 ? err.msg : "");
     r->message = msg;
 }
@@ -473,14 +483,8 @@ handle_run(struct worker *w, const struct proto_msg *m)
     heartbeat_set(w, m->task_id);
     run_task(w, m, &r, msg, sizeof msg);
     heartbeat_set(w, NULL);
-    if (r.status < 0) {
-        /* A failed task reports no artifacts: the scheduler indexes nothing of it. */
-        for (size_t i = 0; i < r.n_artifacts; i++) {
-            free(r.artifacts[i].port);
-            free(r.artifacts[i].sha256);
-        }
-        r.n_artifacts = 0;
-    }
+    if (r.status < 0)
+        r.n_artifacts = 0; /* a failed task reports no artifacts: nothing of it is indexed */
     if (r.status < 0)
         fprintf(stderr, "[error] %s\n", msg);
     if (saved >= 0) {
@@ -494,15 +498,8 @@ handle_run(struct worker *w, const struct proto_msg *m)
         close(logfd);
     scratch_clear(w);
     if (!r.metrics)
-        r.metrics = strdup("");
-    int rc = send_msg(w, &r);
-    for (size_t i = 0; i < r.n_artifacts; i++) {
-        free(r.artifacts[i].port);
-        free(r.artifacts[i].sha256);
-    }
-    free(r.artifacts);
-    free(r.metrics);
-    return rc;
+        r.metrics = "";
+    return send_msg(w, &r);
 }
 
 static int
@@ -557,9 +554,9 @@ worker_main(const struct worker_opts *o)
         w.hb_started = 1;
 
     struct proto_msg hello = {.type = PROTO_HELLO,
-                              .worker_id = (char *)o->id,
+                              .worker_id = o->id,
                               .pid = getpid(),
-                              .device = (char *)o->device};
+                              .device = o->device};
     if (send_msg(&w, &hello) < 0)
         goto out;
 
@@ -610,6 +607,9 @@ out:
     for (size_t i = 0; i < w.n_cache; i++)
         entry_release(&w.cache[i]);
     free(w.cache);
+    free(w.arts);
+    free(w.hex);
+    free(w.metrics);
     host_registry_free(w.reg);
     proto_decoder_release(&dec);
     if (w.scratch[0] && !o->scratch) {

@@ -30,7 +30,7 @@ struct worker_opts {
     const char *id;          /* worker id for hello ("w3") */
     const char *device;      /* "fake:1", "cuda:0", "cpu" */
     const char *plugin_path; /* NULL: host default search path */
-    int heartbeat_ms;        /* 0: 500 */
+    int heartbeat_ms;        /* 0: PROTO_HEARTBEAT_MS */
     int cache_states;        /* plugin states kept (LRU); 0: 8 */
     const char *scratch;     /* scratch directory (the scheduler's, removed by it); NULL: own */
     int strict;              /* fsync each object (1); 0: the scheduler syncs batches */
