@@ -1,6 +1,6 @@
 /*
  * bundle_int.h - the inside of struct bundle, shared by bundle.c (the in-memory map) and
- * safetensors.c (the file format). Private to core/base.
+ * safetensors.c (the file format). Private to base/.
  *
  * Invariants: every entry is its own allocation, so the struct sieve_tensor pointers handed
  * out stay valid while the bundle grows; `name` lives in the entry; `owned` is the aligned

@@ -1,6 +1,6 @@
 /*
  * cmd_worker.c - `sieve worker`: the worker process the scheduler starts per device slot.
- * Not meant to be run by hand; see core/worker.h for the protocol and fd conventions.
+ * Not meant to be run by hand; see core/worker/worker.h for the protocol and fd conventions.
  */
 #include <getopt.h>
 #include <stdio.h>

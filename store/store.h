@@ -6,7 +6,7 @@
  * index; workers write object files and report back. Functions are coarse: each one is one
  * transaction, so a crash leaves the index as it was before or after the call.
  *
- * Write protocol of an artifact (DESIGN §6):
+ * Write protocol of an artifact (docs/architecture.md, "The store"):
  *   1. the worker writes the bundle to store_object_path() through a temporary file, fsyncs
  *      it and renames it into place (bundle_write does exactly this, `<path>.tmp.<pid>`);
  *   2. the scheduler calls store_artifact_index() (or store_task_finish()), which inserts the

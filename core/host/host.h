@@ -24,7 +24,7 @@
  *     const struct host_plugin *p = host_registry_find(reg, "example-topk");
  *     struct sieve_value *vals;
  *     host_params_build(p, keys, values, n, &vals, &err);
- *     ... runner_run(p, vals, ctx, inputs, outputs, &err) ...   // core/runner.h
+ *     ... runner_run(p, vals, ctx, inputs, outputs, &err) ...   // core/worker/runner.h
  *     host_params_free(p, vals);
  *     host_registry_free(reg);
  */

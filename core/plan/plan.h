@@ -7,7 +7,8 @@
  * node (SIEVE_PLUGIN_REDUCE) runs once per such combination over all samples. A node that
  * uses no variable runs once per sample whatever the matrix.
  *
- * Keys (DESIGN §6): a task key is sha256 over a length-prefixed encoding of
+ * Keys (docs/architecture.md, "Cache keys"): a task key is sha256 over a length-prefixed
+ * encoding of
  *     PLAN_KEY_SCHEMA, plugin name, plugin version, ABI major, canonical params without
  *     the SIEVE_PARAM_NO_KEY ones (host_params_key_text), then for each input port in port
  *     order the input artifact key (reduce: sample-major), or for a plugin with no input

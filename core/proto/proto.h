@@ -2,7 +2,7 @@
  * proto.h - the framed protocol between the scheduler and its workers.
  *
  * The protocol is kept apart from the transport: this module only turns messages into bytes
- * and bytes back into messages; core/transport.h moves the bytes over a pipe or a TCP socket,
+ * and bytes back into messages; core/sched/transport.h moves the bytes over a pipe or a TCP socket,
  * and the worker writes them with plain blocking I/O. The same frames therefore serve a local
  * worker on a socketpair and a cluster pilot on TCP.
  *

@@ -9,7 +9,7 @@
  * CUDA_VISIBLE_DEVICES); a GPU task needs a GPU slot and a CPU task a CPU slot, except that a
  * pool with no slot of a class runs those tasks on the other class.
  *
- * Failures (DESIGN §4, §7):
+ * Failures (docs/architecture.md, "Failures"; docs/cli.md for what a user sees):
  *   bad input, internal errors          the task fails at once, dependents are skipped;
  *   transient, out of memory, timeout   retried with exponential backoff and jitter while
  *                                       attempts <= retries;

@@ -1,5 +1,5 @@
 /*
- * transport.h - moves protocol frames (core/proto.h) over a libuv stream.
+ * transport.h - moves protocol frames (core/proto/proto.h) over a libuv stream.
  *
  * A transport wraps one connected uv_stream_t: a uv_pipe_t (the scheduler's end of a local
  * worker's socketpair) or a uv_tcp_t (a cluster pilot that connected back). Everything above

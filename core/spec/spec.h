@@ -2,7 +2,7 @@
  * spec.h - the pipeline spec: a YAML file parsed (libyaml) into nodes, a dataset and a
  * parameter matrix, then validated against the plugin registry.
  *
- * Schema (DESIGN §5):
+ * Schema (docs/pipeline-yaml.md is the reference):
  *   name: text
  *   dataset:  { manifest: FILE (.jsonl or .csv; rows with id, media, category, ...)
  *             | glob: PATTERN ; limit: N }

@@ -1,7 +1,7 @@
 /*
  * worker.h - the worker process: one per device slot, long-lived, started by the scheduler.
  *
- * The worker talks the framed protocol (core/proto.h) on one duplex file descriptor, fd 3 by
+ * The worker talks the framed protocol (core/proto/proto.h) on one duplex file descriptor, fd 3 by
  * default (a socketpair end the scheduler creates), so stdin, stdout and stderr stay free:
  * stderr is where a plugin's own prints go, and the worker points fd 2 at the task's log file
  * while a task runs so `sieve logs RUN TASK` can show them. A cluster pilot passes a connected

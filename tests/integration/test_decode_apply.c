@@ -2,7 +2,7 @@
  * test_decode_apply.c - the decode plugin end to end through `sieve apply decode --media FILE
  * --out x.safetensors`: the real loader, parameter parsing, the forked runner and the
  * safetensors writer, on media made with the ffmpeg program; the bundle is read back with
- * core/base/bundle.h.
+ * base/bundle.h.
  */
 #include <setjmp.h>
 #include <stdarg.h>
