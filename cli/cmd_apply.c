@@ -97,17 +97,6 @@ grow_append(void **arr, size_t *n, size_t elem, const void *item)
     return 0;
 }
 
-static void
-port_list(const struct sieve_port *ports, uint32_t n, char *buf, size_t cap)
-{
-    size_t off = 0;
-    buf[0] = '\0';
-    for (uint32_t i = 0; i < n && off < cap; i++)
-        off += (size_t)snprintf(buf + off, cap - off, "%s%s", i ? ", " : "", ports[i].name);
-    if (!n)
-        snprintf(buf, cap, "none");
-}
-
 /* Resolves a binding's port to an index; prints the error and returns -1 when it has none. */
 static int
 resolve_port(const struct host_plugin *p, const struct binding *b, int output)
@@ -119,7 +108,7 @@ resolve_port(const struct host_plugin *p, const struct binding *b, int output)
 
     if (!b->port) {
         if (n == 0 || (!output && n > 1)) {
-            port_list(ports, n, list, sizeof list);
+            host_port_names(ports, n, list, sizeof list);
             cli_error("apply", "plugin '%s' has %u %s ports (%s): write --%s PORT=FILE", p->name, n,
                       output ? "output" : "input", list, output ? "out" : "in");
             return -1;
@@ -128,7 +117,7 @@ resolve_port(const struct host_plugin *p, const struct binding *b, int output)
     }
     idx = output ? host_plugin_output_index(p, b->port) : host_plugin_input_index(p, b->port);
     if (idx < 0) {
-        port_list(ports, n, list, sizeof list);
+        host_port_names(ports, n, list, sizeof list);
         cli_error("apply", "plugin '%s' has no %s port '%s' (%ss: %s)", p->name,
                   output ? "output" : "input", b->port, output ? "output" : "input", list);
     }

@@ -196,14 +196,6 @@ store_bind_text(sqlite3_stmt *s, int i, const char *text)
     return sqlite3_bind_text(s, i, text, -1, SQLITE_TRANSIENT);
 }
 
-int64_t
-store_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 char *
 store_column_dup(sqlite3_stmt *s, int col)
 {

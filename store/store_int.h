@@ -45,8 +45,6 @@ void store_rollback(struct store *st);
 /* Binds text or NULL. */
 int store_bind_text(sqlite3_stmt *s, int i, const char *text);
 
-/* Wall-clock milliseconds since the epoch. */
-int64_t store_now_ms(void);
 
 /* Indexes one artifact inside an open transaction (shared by index and task_finish). */
 int store_artifact_index_locked(struct store *st, const struct store_artifact *a,

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/array.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/bundle.h"
 #include "base/hash.h"
@@ -152,7 +153,7 @@ store_artifact_index_locked(struct store *st, const struct store_artifact *a,
     } else if ((rc = store_file_sha256(path, sum, &bytes, err)) < 0) {
         return rc;
     }
-    return store_artifact_put(st, a->key, bytes, sum, a->run, store_now_ms(), err);
+    return store_artifact_put(st, a->key, bytes, sum, a->run, clock_wall_ms(), err);
 }
 
 int
@@ -203,7 +204,7 @@ store_artifact_lookup(struct store *st, const char *const *keys, size_t n, uint8
 {
     sqlite3_stmt *sel = NULL, *del = NULL, *touch = NULL;
     char path[STORE_PATH_MAX];
-    int64_t now = store_now_ms();
+    int64_t now = clock_wall_ms();
     int rc, found = 0;
 
     if ((rc = store_begin(st, err)) < 0)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/array.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "store_int.h"
 
@@ -24,7 +25,7 @@ store_run_create(struct store *st, const char *name, const char *pipeline_path,
     store_bind_text(s, 1, name ? name : "");
     store_bind_text(s, 2, pipeline_path);
     store_bind_text(s, 3, pipeline_text);
-    sqlite3_bind_int64(s, 4, store_now_ms());
+    sqlite3_bind_int64(s, 4, clock_wall_ms());
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_fail(st, err, "create run");
     else
@@ -79,7 +80,7 @@ store_run_set_state(struct store *st, int64_t id, enum store_run_state state, co
 {
     sqlite3_stmt *s = NULL;
     int rc;
-    int64_t now = store_now_ms();
+    int64_t now = clock_wall_ms();
 
     if ((rc = store_begin(st, err)) < 0)
         return rc;
@@ -613,7 +614,7 @@ store_event_append(struct store *st, int64_t run, int64_t task, const char *kind
         return rc;
     sqlite3_bind_int64(s, 1, run);
     sqlite3_bind_int64(s, 2, task);
-    sqlite3_bind_int64(s, 3, store_now_ms());
+    sqlite3_bind_int64(s, 3, clock_wall_ms());
     store_bind_text(s, 4, kind);
     store_bind_text(s, 5, message);
     if (sqlite3_step(s) != SQLITE_DONE)
@@ -694,7 +695,7 @@ store_device_upsert(struct store *st, const char *name, const char *state, const
     store_bind_text(s, 1, name);
     store_bind_text(s, 2, state);
     store_bind_text(s, 3, info);
-    sqlite3_bind_int64(s, 4, store_now_ms());
+    sqlite3_bind_int64(s, 4, clock_wall_ms());
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_fail(st, err, "update device");
     sqlite3_finalize(s);

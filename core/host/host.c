@@ -297,6 +297,17 @@ host_plugin_input_index(const struct host_plugin *p, const char *name)
     return port_index(p->desc->inputs, p->desc->n_inputs, name);
 }
 
+void
+host_port_names(const struct sieve_port *ports, uint32_t n, char *buf, size_t cap)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (uint32_t i = 0; i < n && off < cap; i++)
+        off += (size_t)snprintf(buf + off, cap - off, "%s%s", i ? ", " : "", ports[i].name);
+    if (!n)
+        snprintf(buf, cap, "none");
+}
+
 int
 host_plugin_output_index(const struct host_plugin *p, const char *name)
 {

@@ -77,6 +77,10 @@ int host_plugin_input_index(const struct host_plugin *p, const char *name);
 int host_plugin_output_index(const struct host_plugin *p, const char *name);
 int host_plugin_param_index(const struct host_plugin *p, const char *name);
 
+/* Writes the port names as "a, b, c" ("none" for no port) into buf, truncated to fit; for
+ * messages that list what a plugin offers. */
+void host_port_names(const struct sieve_port *ports, uint32_t n, char *buf, size_t cap);
+
 /*
  * Parses one textual value (a YAML scalar or flow list) for parameter `row`.
  * Errors: SIEVE_EINVAL with a message like "parameter 'keep': 1.5 is above the maximum 1".

@@ -8,7 +8,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "base/clock.h"
 #include "base/err.h"
@@ -25,14 +24,6 @@
  * resume adopts the objects those rows would have pointed at. */
 #define COMMIT_MS 500
 #define PREFETCH_MAX_MS 20.0 /* tasks shorter than this on average get prefetched */
-
-int64_t
-sched_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- store and events ------------------------------------------------------------------------- */
 
@@ -147,15 +138,15 @@ sched_task_end(struct sched *s, uint32_t t, int state, const char *error)
     switch (state) {
     case ST_FAILED:
         s->n_failed++;
-        sched_store_update(s, t, STORE_TASK_FAILED, NULL, error, -1, sched_wall_ms());
+        sched_store_update(s, t, STORE_TASK_FAILED, NULL, error, -1, clock_wall_ms());
         break;
     case ST_SKIPPED:
         s->n_skipped++;
-        sched_store_update(s, t, STORE_TASK_CANCELLED, NULL, error, -1, sched_wall_ms());
+        sched_store_update(s, t, STORE_TASK_CANCELLED, NULL, error, -1, clock_wall_ms());
         break;
     case ST_CANCELLED:
         s->n_cancelled++;
-        sched_store_update(s, t, STORE_TASK_CANCELLED, NULL, error, -1, sched_wall_ms());
+        sched_store_update(s, t, STORE_TASK_CANCELLED, NULL, error, -1, clock_wall_ms());
         break;
     default:
         break;
@@ -255,7 +246,7 @@ sched_task_done(struct sched *s, uint32_t t, const void *result_msg)
     if (rc < 0)
         sieve_errbuf_set(&err, rc, "metric rows: out of memory");
     else
-        rc = store_batch_task_done(s->batch, s->o->run, t, s->t[t].attempts, sched_wall_ms(), arts,
+        rc = store_batch_task_done(s->batch, s->o->run, t, s->t[t].attempts, clock_wall_ms(), arts,
                                    n_arts, m.rows, m.n, &err);
     sched_metrics_release(&m);
     if (rc < 0) {

@@ -125,7 +125,6 @@ struct sched_metrics {
     struct json_t *doc; /* owns the strings the rows point into */
 };
 
-int64_t sched_wall_ms(void);
 /*
  * Parses the `sieve.metrics` array of task t (NULL or "": none) into store rows labelled
  * with the task's node, variant and key; elements without a string "metric" and a number

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/bundle.h"
+#include "base/clock.h"
 #include "base/hash.h"
 #include "core/host/host.h"
 #include "core/plan/plan.h"
@@ -78,7 +79,7 @@ sched_resume_adopt(struct sched *s, uint32_t t)
     }
     /* The same index write as a task the worker reports done. */
     if (sched_metrics_parse(s, t, metrics, &m) < 0 ||
-        store_batch_task_done(s->batch, s->o->run, t, s->t[t].attempts, sched_wall_ms(), arts,
+        store_batch_task_done(s->batch, s->o->run, t, s->t[t].attempts, clock_wall_ms(), arts,
                               n_out, m.rows, m.n, &err) < 0)
         goto out;
     sched_event(s, t, "adopted", "output of task %u found complete on disk and indexed", t);

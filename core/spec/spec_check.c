@@ -317,15 +317,6 @@ plugin_names(const struct host_registry *reg, size_t *n)
     return names;
 }
 
-static void
-port_list(const struct sieve_port *ports, uint32_t n, char *buf, size_t cap)
-{
-    size_t off = 0;
-    buf[0] = '\0';
-    for (uint32_t i = 0; i < n && off < cap; i++)
-        off += (size_t)snprintf(buf + off, cap - off, "%s%s", i ? ", " : "", ports[i].name);
-}
-
 static const char *
 port_suggest(const struct sieve_port *ports, uint32_t n, const char *word)
 {
@@ -495,7 +486,7 @@ check_inputs(struct check *c, struct spec_node *n, const char *const *node_names
             in->in_index = host_plugin_input_index(n->plugin, in->port);
             if (in->in_index < 0) {
                 const char *near = port_suggest(d->inputs, d->n_inputs, in->port);
-                port_list(d->inputs, d->n_inputs, list, sizeof list);
+                host_port_names(d->inputs, d->n_inputs, list, sizeof list);
                 if (near)
                     spec_diags_add(c->d, 0, c->s->path, in->key_mark,
                                    "node '%s': plugin '%s' has no input port '%s' (did you mean "
@@ -547,7 +538,7 @@ check_inputs(struct check *c, struct spec_node *n, const char *const *node_names
         }
         in->out_index = host_plugin_output_index(src->plugin, in->out_port);
         if (in->out_index < 0) {
-            port_list(sd->outputs, sd->n_outputs, list, sizeof list);
+            host_port_names(sd->outputs, sd->n_outputs, list, sizeof list);
             spec_diags_add(c->d, 0, c->s->path, in->mark,
                            "node '%s': input '%s': node '%s' has no output port '%s' (outputs: "
                            "%s)",
