@@ -552,11 +552,16 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     s.started_ms = clock_mono_ms();
     if ((rc = uv_loop_init(&s.loop)) < 0)
         return sieve_errbuf_set(err, SIEVE_EIO, "event loop: %s", uv_strerror(rc));
-    if ((rc = store_batch_new(s.st, &s.batch, err)) < 0 ||
-        (store_batch_set_sync(s.batch, !o->strict), (rc = init_slots(&s, err)) < 0) ||
-        (rc = init_tasks(&s, err)) < 0)
+    /* Everything set up here is released at `out`, which accepts what was never made. */
+    if ((rc = store_batch_new(s.st, &s.batch, err)) < 0)
         goto out;
-    store_run_set_state(s.st, o->run, STORE_RUN_RUNNING, NULL, err);
+    store_batch_set_sync(s.batch, !o->strict);
+    if ((rc = init_slots(&s, err)) < 0)
+        goto out;
+    if ((rc = init_tasks(&s, err)) < 0)
+        goto out;
+    if ((rc = store_run_set_state(s.st, o->run, STORE_RUN_RUNNING, NULL, err)) < 0)
+        goto out;
     for (size_t i = 0; i < s.o->devices->n; i++)
         sched_device_changed(&s, &s.o->devices->dev[i], NULL);
     /* The events already in the store predate this scheduler; only newer ones can cancel it. */
