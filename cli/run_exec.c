@@ -123,6 +123,8 @@ execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int6
         .max_parallel = o->max_parallel,
         .heartbeat_ms = o->heartbeat_ms,
         .heartbeat_timeout_ms = o->heartbeat_timeout_ms,
+        .stall_timeout_ms = o->stall_timeout_ms,
+        .startup_timeout_ms = o->startup_timeout_ms,
         .resume = resumed,
         .strict = strict,
         .tty = isatty(2),

@@ -20,6 +20,8 @@ struct run_exec_opts {
     int max_parallel;
     int heartbeat_ms;
     int heartbeat_timeout_ms;
+    int stall_timeout_ms;
+    int startup_timeout_ms;
     const char *durability; /* "batch" or "strict"; NULL: $SIEVE_DURABILITY, else batch */
     int64_t resume_run;     /* resume: the run id */
 };

@@ -53,6 +53,8 @@ run_opts_apply(const char *verb, int c, const char *arg, struct run_exec_opts *o
         return 1;
     case RUN_OPT_HEARTBEAT:
     case RUN_OPT_HEARTBEAT_TIMEOUT:
+    case RUN_OPT_STALL_TIMEOUT:
+    case RUN_OPT_STARTUP_TIMEOUT:
         v = duration_ms(arg);
         if (v <= 0) {
             cli_error(verb, "'%s': expected a duration such as 500ms or 10s", arg);
@@ -60,8 +62,12 @@ run_opts_apply(const char *verb, int c, const char *arg, struct run_exec_opts *o
         }
         if (c == RUN_OPT_HEARTBEAT)
             o->heartbeat_ms = v;
-        else
+        else if (c == RUN_OPT_HEARTBEAT_TIMEOUT)
             o->heartbeat_timeout_ms = v;
+        else if (c == RUN_OPT_STALL_TIMEOUT)
+            o->stall_timeout_ms = v;
+        else
+            o->startup_timeout_ms = v;
         return 1;
     case RUN_OPT_STORE:
         o->store_dir = arg;

@@ -6,6 +6,7 @@
 #define SIEVE_CLI_RUN_OPTS_H
 
 #include "core/proto/proto.h"
+#include "core/sched/sched.h"
 #include "run_exec.h"
 
 /* getopt_long codes of the shared options; each verb adds these rows to its own table. */
@@ -17,6 +18,8 @@ enum {
     RUN_OPT_HEARTBEAT_TIMEOUT,
     RUN_OPT_STORE,
     RUN_OPT_DURABILITY,
+    RUN_OPT_STALL_TIMEOUT,
+    RUN_OPT_STARTUP_TIMEOUT,
 };
 
 #define RUN_OPTS_LONGOPTS                                                                          \
@@ -25,6 +28,8 @@ enum {
         {"max-parallel", required_argument, NULL, RUN_OPT_MAX_PARALLEL},                           \
         {"heartbeat", required_argument, NULL, RUN_OPT_HEARTBEAT},                                 \
         {"durability", required_argument, NULL, RUN_OPT_DURABILITY},                               \
+        {"stall-timeout", required_argument, NULL, RUN_OPT_STALL_TIMEOUT},                         \
+        {"startup-timeout", required_argument, NULL, RUN_OPT_STARTUP_TIMEOUT},                     \
     {                                                                                              \
         "heartbeat-timeout", required_argument, NULL, RUN_OPT_HEARTBEAT_TIMEOUT                    \
     }
@@ -43,6 +48,11 @@ enum {
         PROTO_HEARTBEAT_MS) "ms)\n"                                                             \
     "  --heartbeat-timeout DUR  kill a busy worker silent this long (default " RUN_OPTS_STR(    \
         PROTO_HEARTBEAT_TIMEOUT_MS) "ms)\n"                                                     \
+    "  --stall-timeout DUR      kill a task whose plugin makes no progress (no progress or log\n" \
+    "                           call, no output) this long while its worker lives: a hung\n"   \
+    "                           GPU call (default " RUN_OPTS_STR(SCHED_STALL_TIMEOUT_MS) "ms)\n"   \
+    "  --startup-timeout DUR    restart a worker not ready this long after it starts\n"         \
+    "                           (default " RUN_OPTS_STR(SCHED_STARTUP_TIMEOUT_MS) "ms)\n"          \
     "  --durability MODE        batch (default; also $SIEVE_DURABILITY): objects are synced\n"     \
     "                           once per index commit; strict: fsync every object\n"               \
     "  --store DIR              the store (default $SIEVE_STORE or ./.sieve)\n"

@@ -27,6 +27,8 @@ proto_type_name(int type)
         return "result";
     case PROTO_SHUTDOWN:
         return "shutdown";
+    case PROTO_READY:
+        return "ready";
     default:
         return "unknown";
     }
@@ -145,6 +147,10 @@ build_payload(const struct proto_msg *m, struct sieve_errbuf *err)
     case PROTO_HEARTBEAT:
         set_str(o, "task_id", m->task_id);
         json_object_set_new(o, "progress", json_real(m->progress));
+        json_object_set_new(o, "activity", json_integer(m->activity));
+        break;
+    case PROTO_READY:
+        json_object_set_new(o, "plugins", json_integer(m->n_plugins));
         break;
     case PROTO_LOG:
         set_str(o, "task_id", m->task_id);
@@ -440,8 +446,10 @@ parse_payload(int type, json_t *o, struct proto_msg *m, struct sieve_errbuf *err
         m->progress = json_number_value(p);
         if (!(m->progress >= 0.0 && m->progress <= 1.0))
             return fail(&c, "progress", "is outside 0..1");
-        return 0;
+        return get_int(&c, o, "activity", 0, INT64_MAX / 2, &m->activity);
     }
+    case PROTO_READY:
+        return get_int(&c, o, "plugins", 0, INT32_MAX, &m->n_plugins);
     case PROTO_LOG:
         if ((rc = get_str(&c, o, "task_id", &m->task_id)) < 0 ||
             (rc = get_int(&c, o, "level", SIEVE_LOG_DEBUG, SIEVE_LOG_ERROR, &x)) < 0 ||
@@ -493,7 +501,7 @@ proto_decoder_next(struct proto_decoder *d, struct proto_msg *m, struct sieve_er
     json_error_t jerr;
     json_t *o = json_loadb((const char *)p + 5, flen - 1, 0, &jerr);
     d->off += 4 + (size_t)flen;
-    if (type < PROTO_HELLO || type > PROTO_SHUTDOWN) {
+    if (type < PROTO_HELLO || type > PROTO_TYPE_MAX) {
         json_decref(o);
         d->failed = 1;
         return sieve_errbuf_set(err, SIEVE_EPROTO, "unknown message type %d", type);

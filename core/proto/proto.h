@@ -16,14 +16,19 @@
  * else is SIEVE_EPROTO with a message saying what was wrong. A decoder that reported an error
  * stays failed (the stream is out of sync and must be closed).
  *
- * Messages (worker → scheduler: hello, heartbeat, log, result; scheduler → worker: run-task,
- * shutdown):
- *   hello      worker_id, pid, device
+ * Messages (worker → scheduler: hello, ready, heartbeat, log, result; scheduler → worker:
+ * run-task, shutdown):
+ *   hello      worker_id, pid, device; sent first, before the worker loads any plugin
+ *   ready      plugins (how many were loaded); the worker takes tasks from now on
  *   run-task   task_id, plugin, params (canonical JSON object), inputs [{port, path}],
  *              outputs [{port, path}], samples [{id, media, category, fields}], timeout_ms,
  *              log_path (per-task stderr file, may be empty), fault (fake devices: "", "error",
  *              "hang", "crash")
- *   heartbeat  task_id, progress (0..1)
+ *   heartbeat  task_id ("" while idle), progress (0..1), activity (a count the worker bumps
+ *              whenever the running plugin calls the host: progress, log, cancellation checks,
+ *              new output tensors or metadata). Sent every heartbeat interval from hello on,
+ *              busy or not: silence means a dead or frozen process; an activity count that
+ *              stops moving while beats go on means a plugin stuck inside its own call.
  *   log        task_id, level, text
  *   result     task_id, status (0 or SIEVE_E*), error_class, message, bytes_written,
  *              init_ms, run_ms, write_ms, artifacts [{port, sha256, bytes}], metrics
@@ -65,7 +70,9 @@ enum proto_type {
     PROTO_LOG = 4,
     PROTO_RESULT = 5,
     PROTO_SHUTDOWN = 6,
+    PROTO_READY = 7,
 };
+#define PROTO_TYPE_MAX PROTO_READY
 
 /* One port binding of a run-task: the port name and the object path to read or write. */
 struct proto_path {
@@ -120,6 +127,10 @@ struct proto_msg {
 
     /* heartbeat */
     double progress;
+    int64_t activity;
+
+    /* ready */
+    int64_t n_plugins;
 
     /* log */
     int level;

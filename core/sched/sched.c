@@ -339,6 +339,8 @@ finish(struct sched *s)
         sched_slot_shutdown(&s->slots[i]);
     uv_timer_stop(&s->tick);
     uv_close((uv_handle_t *)&s->tick, on_close_noop);
+    uv_check_stop(&s->judge);
+    uv_close((uv_handle_t *)&s->judge, on_close_noop);
     uv_close((uv_handle_t *)&s->sigint, on_close_noop);
     uv_close((uv_handle_t *)&s->sigterm, on_close_noop);
 }
@@ -385,12 +387,28 @@ poll_cancel(struct sched *s, int64_t now)
     store_event_list_free(ev, n);
 }
 
+/*
+ * Liveness is judged here, in a check handle, not in the timer: libuv runs timers before it
+ * polls for input, so a timer that judged silence right after a pause of the loop would blame
+ * workers whose heartbeats are sitting unread in their pipes. A check handle runs after the
+ * poll of the same iteration, when that input has been read.
+ */
+static void
+on_judge(uv_check_t *h)
+{
+    struct sched *s = h->data;
+    if (!s->judge_due || s->finished)
+        return;
+    s->judge_due = 0;
+    sched_slots_check(s, clock_mono_ms());
+}
+
 static void
 on_tick(uv_timer_t *h)
 {
     struct sched *s = h->data;
     int64_t now = clock_mono_ms();
-    sched_slots_check(s, now);
+    s->judge_due = 1;
     if (s->n_delayed > 0) {
         for (uint32_t t = 0; t < s->n_tasks; t++) {
             if (s->t[t].state == ST_DELAYED && s->t[t].not_before_ms <= now) {
@@ -548,6 +566,10 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
 {
     struct sched s = {.o = o, .p = o->plan, .st = o->st};
     int rc;
+    s.stall_ms = o->stall_timeout_ms > 0 ? o->stall_timeout_ms : SCHED_STALL_TIMEOUT_MS;
+    s.startup_ms = o->startup_timeout_ms > 0 ? o->startup_timeout_ms : SCHED_STARTUP_TIMEOUT_MS;
+    s.silence_ms =
+        o->heartbeat_timeout_ms > 0 ? o->heartbeat_timeout_ms : PROTO_HEARTBEAT_TIMEOUT_MS;
     memset(sum, 0, sizeof *sum);
     s.started_ms = clock_mono_ms();
     if ((rc = uv_loop_init(&s.loop)) < 0)
@@ -577,6 +599,9 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
 
     uv_timer_init(&s.loop, &s.tick);
     s.tick.data = &s;
+    uv_check_init(&s.loop, &s.judge);
+    s.judge.data = &s;
+    uv_check_start(&s.judge, on_judge);
     uv_signal_init(&s.loop, &s.sigint);
     uv_signal_init(&s.loop, &s.sigterm);
     s.sigint.data = s.sigterm.data = &s;

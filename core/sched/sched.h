@@ -47,6 +47,18 @@ struct plan;
 struct store;
 struct device_set;
 
+/*
+ * Liveness defaults. A stall is a plugin that makes no host call (no progress, no log, no
+ * output) for this long while its worker still heartbeats: a wedged GPU call. Plugins that
+ * compute for minutes between calls should report progress (docs/plugin-guide.md). A worker
+ * start (process, plugin loading, a GPU context) gets its own, generous bound.
+ */
+#define SCHED_STALL_TIMEOUT_MS 300000
+#define SCHED_STARTUP_TIMEOUT_MS 60000
+/* The loop judges nobody when it was itself away longer than this (TILT, as in redis
+ * Sentinel): a syncfs, a slow commit or a frozen machine must not be blamed on workers. */
+#define SCHED_TILT_MS 1000
+
 struct sched_opts {
     struct store *st;
     int64_t run;
@@ -58,6 +70,10 @@ struct sched_opts {
     int heartbeat_ms;           /* worker heartbeat interval; 0: PROTO_HEARTBEAT_MS */
     int heartbeat_timeout_ms;   /* a busy worker silent this long is killed;
                                    0: PROTO_HEARTBEAT_TIMEOUT_MS */
+    int stall_timeout_ms;       /* a task whose plugin makes no host call this long is stuck;
+                                   0: SCHED_STALL_TIMEOUT_MS */
+    int startup_timeout_ms;     /* a worker not ready this long after spawn is restarted;
+                                   0: SCHED_STARTUP_TIMEOUT_MS */
     int cancel_grace_ms;        /* SIGTERM → SIGKILL delay on cancel; 0: 3000 */
     int resume;                 /* task rows exist already (sieve resume) */
     int strict;                 /* durability: fsync per artifact (1) or group commit (0) */

@@ -52,7 +52,9 @@ struct stask {
     char *error; /* last error, malloc'd */
 };
 
-enum slot_state { SLOT_DOWN = 0, SLOT_IDLE, SLOT_BUSY, SLOT_STOPPING };
+/* A slot's worker: none, loading plugins (hello seen or not), ready for a task, running one,
+ * shutting down. Only an IDLE slot takes a task: a slow start is the slot's, never a task's. */
+enum slot_state { SLOT_DOWN = 0, SLOT_STARTING, SLOT_IDLE, SLOT_BUSY, SLOT_STOPPING };
 
 struct slot {
     struct sched *s;
@@ -67,6 +69,8 @@ struct slot {
     uint32_t next; /* a prefetched task queued behind `task`, or UINT32_MAX */
     char next_id[160];
     int64_t started_ms, last_beat_ms, deadline_ms, spawned_ms;
+    int64_t activity, last_activity_ms; /* the running task's activity count, when it moved */
+    int hello;                          /* the worker said hello (it is alive, loading) */
     int64_t respawn_at_ms;
     int kill_code; /* why we killed it: SIEVE_ETIMEDOUT, SIEVE_ECRASH (heartbeat), cancel */
     char kill_why[160];
@@ -92,6 +96,10 @@ struct sched {
     uv_signal_t sigint, sigterm;
     uv_idle_t kick;
     int kick_armed;
+    uv_check_t judge; /* liveness judged after the loop has read its input (see on_judge) */
+    int judge_due;
+    int64_t last_judge_ms;
+    int64_t stall_ms, startup_ms, silence_ms; /* liveness bounds from the options */
 
     struct stask *t;
     uint32_t n_tasks;

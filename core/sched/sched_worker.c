@@ -69,6 +69,16 @@ lose_task(struct slot *sl, int code, const char *why)
     sched_task_failed(s, t, sl, code, why);
 }
 
+/* Starts the clocks of a task that begins running on the slot. */
+static void
+task_started(struct slot *sl, const struct stask *st, int64_t now)
+{
+    sl->started_ms = sl->last_beat_ms = sl->last_activity_ms = now;
+    sl->activity = -1; /* the first heartbeat of the task sets it */
+    sl->deadline_ms = st->timeout_s > 0 ? now + (int64_t)st->timeout_s * 1000 : 0;
+    sl->progress = 0;
+}
+
 /* The prefetched task becomes the running one when the worker reaches it. */
 static void
 promote_next(struct slot *sl)
@@ -84,9 +94,7 @@ promote_next(struct slot *sl)
     s->n_prefetched--;
     s->n_running++;
     sl->state = SLOT_BUSY;
-    sl->started_ms = sl->last_beat_ms = now;
-    sl->deadline_ms = st->timeout_s > 0 ? now + (int64_t)st->timeout_s * 1000 : 0;
-    sl->progress = 0;
+    task_started(sl, st, now);
 }
 
 static void
@@ -133,10 +141,22 @@ on_msg(struct transport *t, const struct proto_msg *m, void *data)
     sl->last_beat_ms = clock_mono_ms();
     switch (m->type) {
     case PROTO_HELLO:
+        sl->hello = 1;
+        break;
+    case PROTO_READY:
+        if (sl->state == SLOT_STARTING) {
+            sl->state = SLOT_IDLE;
+            sched_kick(s);
+        }
         break;
     case PROTO_HEARTBEAT:
-        if (sl->task != UINT32_MAX && !strcmp(m->task_id, sl->task_id))
+        if (sl->task != UINT32_MAX && !strcmp(m->task_id, sl->task_id)) {
             sl->progress = m->progress;
+            if (m->activity != sl->activity) {
+                sl->activity = m->activity;
+                sl->last_activity_ms = sl->last_beat_ms;
+            }
+        }
         break;
     case PROTO_LOG:
         if (m->level >= SIEVE_LOG_WARN)
@@ -280,13 +300,14 @@ sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err)
     }
     sl->proc = proc;
     sl->pid = proc->pid;
+    sl->hello = 0;
     sl->spawned_ms = sl->last_beat_ms = clock_mono_ms();
     if ((rc = transport_from_stream((uv_stream_t *)pipe, &cb, sl, &sl->tr, err)) < 0) {
         uv_close((uv_handle_t *)pipe, proc_closed);
         sched_slot_kill(sl, SIEVE_ECRASH, "no pipe to the worker");
         return rc;
     }
-    sl->state = SLOT_IDLE;
+    sl->state = SLOT_STARTING; /* takes tasks once the worker says ready */
     return 0;
 }
 
@@ -412,9 +433,7 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
     } else {
         sl->task = t;
         sl->state = SLOT_BUSY;
-        sl->started_ms = sl->last_beat_ms = now;
-        sl->deadline_ms = st->timeout_s > 0 ? now + (int64_t)st->timeout_s * 1000 : 0;
-        sl->progress = 0;
+        task_started(sl, st, now);
         s->n_running++;
     }
     sched_store_update(s, t, STORE_TASK_RUNNING, sl->dev->name, NULL, -1, -1);
@@ -426,25 +445,86 @@ out:
     return rc;
 }
 
-/* Kills workers that went silent or overran their task's timeout; restarts dead slots. */
+/*
+ * After a gap in the judge's own rounds (the loop was busy, or the machine froze it), the
+ * time it was away is not held against the workers: every liveness clock moves forward by
+ * the gap, and the workers are judged again from there.
+ */
+static void
+forgive_gap(struct sched *s, int64_t gap)
+{
+    for (size_t i = 0; i < s->n_slots; i++) {
+        struct slot *sl = &s->slots[i];
+        sl->last_beat_ms += gap;
+        sl->last_activity_ms += gap;
+        sl->spawned_ms += gap;
+    }
+}
+
+/* Why a live worker must be killed now, or NULL: silent, stuck inside the plugin, over its
+ * task's timeout, or too slow to start. `code` says how its task (if any) is charged. */
+static const char *
+judge_slot(const struct sched *s, const struct slot *sl, int64_t now, int *code, char *why,
+           size_t cap)
+{
+    if (sl->state == SLOT_STARTING) {
+        *code = SIEVE_ECRASH;
+        if (now - sl->spawned_ms > s->startup_ms)
+            snprintf(why, cap, "the worker on '%s' was not ready %.1f s after it started",
+                     sl->dev->name, (double)(now - sl->spawned_ms) / 1000.0);
+        else if (sl->hello && now - sl->last_beat_ms > s->silence_ms)
+            snprintf(why, cap, "no heartbeat from the worker on '%s' for %.1f s while it started",
+                     sl->dev->name, (double)(now - sl->last_beat_ms) / 1000.0);
+        else
+            return NULL;
+        return why;
+    }
+    if (sl->state != SLOT_BUSY)
+        return NULL;
+    if (now - sl->last_beat_ms > s->silence_ms) {
+        *code = SIEVE_ECRASH;
+        snprintf(why, cap, "no heartbeat from the worker on '%s' for %.1f s", sl->dev->name,
+                 (double)(now - sl->last_beat_ms) / 1000.0);
+    } else if (now - sl->last_activity_ms > s->stall_ms) {
+        *code = SIEVE_ECRASH;
+        snprintf(why, cap,
+                 "stalled on '%s': the plugin made no progress for %.1f s while its worker "
+                 "stayed alive",
+                 sl->dev->name, (double)(now - sl->last_activity_ms) / 1000.0);
+    } else if (sl->deadline_ms && now > sl->deadline_ms) {
+        *code = SIEVE_ETIMEDOUT;
+        snprintf(why, cap, "timed out after %d s on '%s'", s->t[sl->task].timeout_s,
+                 sl->dev->name);
+    } else {
+        return NULL;
+    }
+    return why;
+}
+
+/* Kills workers that went silent, stalled or overran their task's timeout, and workers that
+ * do not start; restarts dead slots. Runs after the loop has read its input (on_judge). */
 void
 sched_slots_check(struct sched *s, int64_t now)
 {
-    int64_t hb_timeout = s->o->heartbeat_timeout_ms > 0 ? s->o->heartbeat_timeout_ms
-                                                           : PROTO_HEARTBEAT_TIMEOUT_MS;
+    int64_t gap = s->last_judge_ms ? now - s->last_judge_ms : 0;
+    s->last_judge_ms = now;
+    if (gap > SCHED_TILT_MS)
+        forgive_gap(s, gap);
     for (size_t i = 0; i < s->n_slots; i++) {
         struct slot *sl = &s->slots[i];
-        if (sl->state == SLOT_BUSY && sl->proc && !sl->kill_code) {
-            char why[200];
-            if (now - sl->last_beat_ms > hb_timeout) {
-                snprintf(why, sizeof why, "no heartbeat from the worker on '%s' for %.1f s",
-                         sl->dev->name, (double)(now - sl->last_beat_ms) / 1000.0);
-                sched_slot_kill(sl, SIEVE_ECRASH, why);
-            } else if (sl->deadline_ms && now > sl->deadline_ms) {
-                snprintf(why, sizeof why, "timed out after %d s on '%s'", s->t[sl->task].timeout_s,
-                         sl->dev->name);
-                sched_slot_kill(sl, SIEVE_ETIMEDOUT, why);
+        char why[240];
+        int code;
+        if (sl->proc && !sl->kill_code && judge_slot(s, sl, now, &code, why, sizeof why)) {
+            if (sl->state == SLOT_STARTING) {
+                /* A slow start is the slot's: no task is charged, the device is suspect. */
+                int before = sl->dev->state;
+                device_fault_record(sl->dev, now, 0, why);
+                if (sl->dev->state != before)
+                    sched_device_changed(s, sl->dev, why);
+                else
+                    sched_log(s, "%s", why);
             }
+            sched_slot_kill(sl, code, why);
         }
         if (sl->state == SLOT_DOWN && !sl->proc && !sl->tr && !s->finished && !s->cancelling &&
             now >= sl->respawn_at_ms && sched_slot_usable(s, sl, now) && s->n_left > 0) {

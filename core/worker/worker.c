@@ -10,6 +10,7 @@
 #include <ftw.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <stdarg.h>
@@ -61,12 +62,23 @@ struct worker {
     pthread_t hb;
     pthread_mutex_t hlock;
     pthread_cond_t hcond;
-    int hb_started, running, stop;
-    char task_id[256];
+    int hb_started, stop;
+    char task_id[256]; /* "" while idle */
     double progress;
+    /* Bumped by every host call of the running plugin (progress, log, cancellation checks,
+     * new tensors and metadata) and read by the heartbeat thread: a count that stops moving
+     * while heartbeats go on is a plugin stuck inside its own call. */
+    atomic_uint_fast64_t activity;
 };
 
 static volatile sig_atomic_t cancel_flag;
+
+static void
+activity_bump(struct worker *w)
+{
+    if (w)
+        atomic_fetch_add_explicit(&w->activity, 1, memory_order_relaxed);
+}
 static struct worker *the_worker; /* for log calls from init, which have no ctx */
 
 static void
@@ -126,6 +138,7 @@ svc_log(const struct sieve_ctx *ctx, int level, const char *fmt, ...)
     /* fd 2 is the task's log file while a task runs, so the line lands next to raw stderr. */
     fprintf(stderr, "[%s] %s\n", names[level], text);
     fflush(stderr);
+    activity_bump(w);
     if (w) {
         struct proto_msg m = {.type = PROTO_LOG, .level = level, .text = text};
         m.task_id = ctx ? ctx->task_id : "";
@@ -137,6 +150,7 @@ static void
 svc_progress(const struct sieve_ctx *ctx, double fraction)
 {
     struct worker *w = ctx->host_data;
+    activity_bump(w);
     if (!(fraction >= 0.0))
         fraction = 0.0;
     if (fraction > 1.0)
@@ -149,8 +163,25 @@ svc_progress(const struct sieve_ctx *ctx, double fraction)
 static int
 svc_cancelled(const struct sieve_ctx *ctx)
 {
-    (void)ctx;
+    activity_bump(ctx ? ctx->host_data : the_worker);
     return cancel_flag != 0;
+}
+
+/* The output-producing services count as activity too; the rest of the table is the default
+ * one (bundle_host_services). */
+static int
+svc_tensor_new(struct sieve_bundle *b, const char *name, int32_t dtype, uint32_t ndim,
+               const int64_t *shape, struct sieve_tensor **out)
+{
+    activity_bump(the_worker);
+    return bundle_host_services()->tensor_new(b, name, dtype, ndim, shape, out);
+}
+
+static int
+svc_meta_set(struct sieve_bundle *b, const char *key, const char *value)
+{
+    activity_bump(the_worker);
+    return bundle_host_services()->meta_set(b, key, value);
 }
 
 /* ---- heartbeat thread ------------------------------------------------------------------- */
@@ -171,9 +202,13 @@ heartbeat_main(void *arg)
             ts.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&w->hcond, &w->hlock, &ts);
-        if (w->stop || !w->running)
+        if (w->stop)
             continue;
-        struct proto_msg m = {.type = PROTO_HEARTBEAT, .progress = w->progress};
+        struct proto_msg m = {
+            .type = PROTO_HEARTBEAT,
+            .progress = w->progress,
+            .activity = (int64_t)atomic_load_explicit(&w->activity, memory_order_relaxed),
+        };
         char id[sizeof w->task_id];
         memcpy(id, w->task_id, sizeof id);
         m.task_id = id;
@@ -189,7 +224,6 @@ static void
 heartbeat_set(struct worker *w, const char *task_id)
 {
     pthread_mutex_lock(&w->hlock);
-    w->running = task_id != NULL;
     w->progress = 0;
     snprintf(w->task_id, sizeof w->task_id, "%s", task_id ? task_id : "");
     pthread_mutex_unlock(&w->hlock);
@@ -344,11 +378,6 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
                               w->o->device);
         goto done;
     }
-    if (!strcmp(m->fault, "hang")) {
-        heartbeat_set(w, NULL); /* a hung device sends nothing, as a wedged GPU would */
-        for (;;)
-            pause();
-    }
     if (!strcmp(m->fault, "crash"))
         raise(SIGKILL);
     if (!p) {
@@ -393,6 +422,12 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
         samples[i].media = m->samples[i].media;
         samples[i].category = m->samples[i].category;
         samples[i].fields_json = m->samples[i].fields;
+    }
+    if (!strcmp(m->fault, "hang")) {
+        /* A wedged GPU call where process would run: the process and its heartbeat thread
+         * live on, the task makes no progress. Only the scheduler's stall check catches it. */
+        for (;;)
+            pause();
     }
     struct sieve_ctx ctx = {
         .struct_size = sizeof ctx,
@@ -526,6 +561,8 @@ worker_main(const struct worker_opts *o)
     w.host.log = svc_log;
     w.host.progress = svc_progress;
     w.host.cancelled = svc_cancelled;
+    w.host.tensor_new = svc_tensor_new;
+    w.host.meta_set = svc_meta_set;
     w.device_index = device_index_of(o->device);
 
     struct sigaction sa = {.sa_handler = on_sigterm};
@@ -546,18 +583,24 @@ worker_main(const struct worker_opts *o)
         fprintf(stderr, "sieve worker: scratch directory '%s': %s\n", w.scratch, strerror(errno));
         w.scratch[0] = '\0';
     }
-    if (host_registry_scan(o->plugin_path, &w.reg, &err) < 0) {
-        fprintf(stderr, "sieve worker: %s\n", err.msg);
-        goto out;
-    }
-    if (pthread_create(&w.hb, NULL, heartbeat_main, &w) == 0)
-        w.hb_started = 1;
-
+    /* Hello first and heartbeats from then on, so that the scheduler sees a live process
+     * while plugins load (seconds on a loaded machine, longer for a GPU context); ready
+     * follows, and only then does the slot take tasks. */
     struct proto_msg hello = {.type = PROTO_HELLO,
                               .worker_id = o->id,
                               .pid = getpid(),
                               .device = o->device};
     if (send_msg(&w, &hello) < 0)
+        goto out;
+    if (pthread_create(&w.hb, NULL, heartbeat_main, &w) == 0)
+        w.hb_started = 1;
+    if (host_registry_scan(o->plugin_path, &w.reg, &err) < 0) {
+        fprintf(stderr, "sieve worker: %s\n", err.msg);
+        goto out;
+    }
+    struct proto_msg ready = {.type = PROTO_READY,
+                              .n_plugins = (int64_t)host_registry_count(w.reg)};
+    if (send_msg(&w, &ready) < 0)
         goto out;
 
     for (;;) {

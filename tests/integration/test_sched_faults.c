@@ -96,21 +96,54 @@ test_sched_faults__device_errors_quarantine_one_of_four(void **state)
     ws_release(&w);
 }
 
+/* A hung device keeps its worker alive and heartbeating (a wedged GPU call does): the task
+ * makes no progress, is caught as stalled, and finishes on the other device. The device that
+ * hangs twice within a minute is quarantined. */
 static void
-test_sched_faults__hang_is_caught_by_heartbeat_timeout(void **state)
+test_sched_faults__hang_is_caught_as_a_stall_and_quarantines(void **state)
 {
     (void)state;
     struct ws w;
-    ws_init(&w, 3);
-    pipeline(&w, 300, "");
-    const char *args[] = {
-        "run",         "--devices", "fake:2,cpu:1",        "--fault", "fake:0:hang-after=0",
-        "--heartbeat", "100ms",     "--heartbeat-timeout", "1s",      "p.yaml",
-        NULL};
-    assert_int_equal(ws_sieve(&w, 30, args), 0);
-    assert_int_equal(ws_exec_count(&w, "a/"), 3);
-    assert_int_equal(ws_check_objects(&w, adds, 2), 6);
-    assert_true(ws_out_has(&w, "no heartbeat from the worker on 'fake:0'"));
+    ws_init(&w, 8);
+    pipeline(&w, 500, "");
+    const char *args[] = {"run",      "--devices", "fake:2,cpu:1",    "--fault",
+                          "fake:0:hang-after=0", "--stall-timeout", "1s", "p.yaml",
+                          NULL};
+    assert_int_equal(ws_sieve(&w, 60, args), 0);
+    assert_int_equal(ws_exec_count(&w, "a/"), 8);
+    assert_int_equal(ws_exec_max_repeat(&w), 1);
+    assert_int_equal(ws_check_objects(&w, adds, 2), 16);
+    assert_true(ws_out_has(&w, "stalled on 'fake:0'"));
+    assert_false(ws_out_has(&w, "no heartbeat"));
+    char *st = ws_status_json(&w);
+    assert_non_null(strstr(st, "\"name\": \"fake:0\",\n      \"state\": \"quarantined\""));
+    free(st);
+    ws_release(&w);
+}
+
+/* A plugin that blocks forever inside process on one device, its worker alive: detected,
+ * killed, and the task finishes elsewhere with the right output. */
+static void
+test_sched_faults__plugin_blocking_in_process_moves_elsewhere(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 2);
+    pipeline(&w, 1000, ", block_on: fake:0");
+    const char *args[] = {"run", "--devices", "fake:2,cpu:1", "--stall-timeout", "1s", "p.yaml",
+                          NULL};
+    assert_int_equal(ws_sieve(&w, 60, args), 0);
+    assert_int_equal(ws_exec_count(&w, "a/"), 2);
+    assert_int_equal(ws_check_objects(&w, adds, 2), 4);
+    /* every finished execution ran on fake:1: fake:0 never completes a task */
+    char *log = ws_read(w.log);
+    assert_null(strstr(log, "fake:0"));
+    free(log);
+    assert_true(ws_out_has(&w, "stalled on 'fake:0'"));
+    char *st = ws_status_json(&w);
+    assert_null(strstr(st, "\"name\": \"fake:1\",\n      \"state\": \"suspect\""));
+    assert_null(strstr(st, "\"name\": \"fake:1\",\n      \"state\": \"quarantined\""));
+    free(st);
     ws_release(&w);
 }
 
@@ -179,7 +212,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sched_faults__worker_killed_mid_task_completes_elsewhere),
         cmocka_unit_test(test_sched_faults__device_errors_quarantine_one_of_four),
-        cmocka_unit_test(test_sched_faults__hang_is_caught_by_heartbeat_timeout),
+        cmocka_unit_test(test_sched_faults__hang_is_caught_as_a_stall_and_quarantines),
+        cmocka_unit_test(test_sched_faults__plugin_blocking_in_process_moves_elsewhere),
         cmocka_unit_test(test_sched_faults__all_devices_failing_waits_then_finishes),
         cmocka_unit_test(test_sched_faults__crashing_plugin_fails_without_quarantining_devices),
         cmocka_unit_test(test_sched_faults__task_timeout_kills_and_fails),

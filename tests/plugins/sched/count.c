@@ -4,7 +4,9 @@
  * Every execution appends a line to `log`, so a test can count how often each task ran;
  * `pidfile` receives the worker's pid at the start (so a test can kill it mid-task);
  * `metric` adds a `sieve.metrics` row with the output's first value. With a `log`, it also writes a
- * line to stderr and one through the host log, which `sieve logs` must show.
+ * line to stderr and one through the host log, which `sieve logs` must show. `block_on` names
+ * a device on which process blocks forever without calling the host: a wedged GPU call, with
+ * the worker (and its heartbeat) alive.
  */
 #include <stdlib.h>
 #include <time.h>
@@ -25,12 +27,14 @@ static const struct sieve_param params[] = {
     {.name = "log", .type = SIEVE_PARAM_STRING, .doc = "execution log file", .def = ""},
     {.name = "pidfile", .type = SIEVE_PARAM_STRING, .doc = "write the pid here", .def = ""},
     {.name = "metric", .type = SIEVE_PARAM_BOOL, .doc = "emit a sieve.metrics row", .def = "false"},
+    {.name = "block_on", .type = SIEVE_PARAM_STRING, .doc = "block forever on this device",
+     .def = ""},
 };
 
 struct state {
     double add;
     long ms;
-    char *log, *pidfile;
+    char *log, *pidfile, *block_on;
     int metric;
 };
 
@@ -47,6 +51,7 @@ count_init(const struct sieve_host *host, const struct sieve_value *p, void **ou
     s->log = strdup(p[2].s);
     s->pidfile = strdup(p[3].s);
     s->metric = (int)p[4].i;
+    s->block_on = strdup(p[5].s);
     *out = s;
     return 0;
 }
@@ -59,6 +64,7 @@ count_free(void *state)
         return;
     free(s->log);
     free(s->pidfile);
+    free(s->block_on);
     free(s);
 }
 
@@ -75,6 +81,9 @@ count_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundl
             fclose(f);
         }
     }
+    if (s->block_on[0] && ctx->device && !strcmp(ctx->device, s->block_on))
+        for (;;)
+            pause();
     if (s->log[0]) { /* quiet without a log, as the benchmark's no-op */
         fprintf(stderr, "count: stderr of %s\n", ctx->task_id);
         h->log(ctx, SIEVE_LOG_INFO, "count: adding %g on %s", s->add, ctx->device);

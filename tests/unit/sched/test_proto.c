@@ -89,7 +89,7 @@ test_proto__result_heartbeat_log_hello_shutdown_round_trip(void **state)
                                      1234}};
     struct proto_msg msgs[] = {
         {.type = PROTO_HELLO, .worker_id = "w3", .pid = 4242, .device = "fake:1"},
-        {.type = PROTO_HEARTBEAT, .task_id = "t", .progress = 0.25},
+        {.type = PROTO_HEARTBEAT, .task_id = "t", .progress = 0.25, .activity = 17},
         {.type = PROTO_LOG, .task_id = "t", .level = SIEVE_LOG_WARN, .text = "low memory"},
         {.type = PROTO_RESULT,
          .task_id = "t",
@@ -104,6 +104,7 @@ test_proto__result_heartbeat_log_hello_shutdown_round_trip(void **state)
          .n_artifacts = 1,
          .metrics = "[]"},
         {.type = PROTO_SHUTDOWN},
+        {.type = PROTO_READY, .n_plugins = 9},
     };
     size_t n = sizeof msgs / sizeof msgs[0];
     struct proto_decoder dec;
@@ -123,6 +124,7 @@ test_proto__result_heartbeat_log_hello_shutdown_round_trip(void **state)
     proto_msg_release(&d);
     assert_int_equal(proto_decoder_next(&dec, &d, &err), 1);
     assert_true(d.progress == 0.25);
+    assert_int_equal(d.activity, 17);
     proto_msg_release(&d);
     assert_int_equal(proto_decoder_next(&dec, &d, &err), 1);
     assert_int_equal(d.level, SIEVE_LOG_WARN);
@@ -138,6 +140,10 @@ test_proto__result_heartbeat_log_hello_shutdown_round_trip(void **state)
     proto_msg_release(&d);
     assert_int_equal(proto_decoder_next(&dec, &d, &err), 1);
     assert_int_equal(d.type, PROTO_SHUTDOWN);
+    proto_msg_release(&d);
+    assert_int_equal(proto_decoder_next(&dec, &d, &err), 1);
+    assert_int_equal(d.type, PROTO_READY);
+    assert_int_equal(d.n_plugins, 9);
     proto_msg_release(&d);
     assert_int_equal(proto_decoder_next(&dec, &d, &err), 0);
     proto_decoder_release(&dec);
@@ -238,7 +244,11 @@ test_proto__rejects_malformed_frames(void **state)
     assert_int_equal(decode_raw(buf, len), SIEVE_EPROTO);
     frame(buf, &len, PROTO_HELLO, "{\"worker_id\":\"w\",\"pid\":-4,\"device\":\"d\"}");
     assert_int_equal(decode_raw(buf, len), SIEVE_EPROTO);
-    frame(buf, &len, PROTO_HEARTBEAT, "{\"task_id\":\"t\",\"progress\":1.5}");
+    frame(buf, &len, PROTO_HEARTBEAT, "{\"task_id\":\"t\",\"progress\":1.5,\"activity\":0}");
+    assert_int_equal(decode_raw(buf, len), SIEVE_EPROTO);
+    frame(buf, &len, PROTO_HEARTBEAT, "{\"task_id\":\"t\",\"progress\":0.5}");
+    assert_int_equal(decode_raw(buf, len), SIEVE_EPROTO); /* activity missing */
+    frame(buf, &len, PROTO_READY, "{\"plugins\":-1}");
     assert_int_equal(decode_raw(buf, len), SIEVE_EPROTO);
     frame(buf, &len, PROTO_LOG, "{\"task_id\":\"t\",\"level\":9,\"text\":\"x\"}");
     assert_int_equal(decode_raw(buf, len), SIEVE_EPROTO);
