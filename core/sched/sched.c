@@ -58,6 +58,21 @@ sched_flush(struct sched *s)
     s->store_err = err;
 }
 
+/*
+ * Events and device rows are the run's diary (`sieve logs`, `sieve devices`): losing one
+ * changes no output and no task state, so a failed write does not stop the run. It is said
+ * once, so that a full disk or a locked index is not silent; task rows and the run's state
+ * are not best-effort (sched_store_update, the end of sched_run).
+ */
+void
+sched_record_failed(struct sched *s, const char *what, const struct sieve_errbuf *err)
+{
+    if (s->record_warned)
+        return;
+    s->record_warned = 1;
+    sched_log(s, "store: could not record %s: %s (the run goes on)", what, err->msg);
+}
+
 void
 sched_event(struct sched *s, int64_t task, const char *kind, const char *fmt, ...)
 {
@@ -68,7 +83,8 @@ sched_event(struct sched *s, int64_t task, const char *kind, const char *fmt, ..
     va_end(ap);
     struct sieve_errbuf err;
     sched_flush(s);
-    store_event_append(s->st, s->o->run, task, kind, msg, &err);
+    if (store_event_append(s->st, s->o->run, task, kind, msg, &err) < 0)
+        sched_record_failed(s, "an event", &err);
 }
 
 void
@@ -129,6 +145,10 @@ void
 sched_task_end(struct sched *s, uint32_t t, int state, const char *error)
 {
     struct stask *st = &s->t[t];
+    /* Ending a task twice would wrap n_left and leave the run waiting forever. */
+    SIEVE_ASSERT(st->state != ST_DONE && st->state != ST_CACHED && st->state != ST_FAILED &&
+                 st->state != ST_SKIPPED && st->state != ST_CANCELLED);
+    SIEVE_ASSERT(s->n_left > 0);
     st->state = (uint8_t)state;
     s->n_left--;
     if (error) {
@@ -254,6 +274,7 @@ sched_task_done(struct sched *s, uint32_t t, const void *result_msg)
         sched_task_end(s, t, ST_FAILED, err.msg);
         return;
     }
+    SIEVE_ASSERT(s->t[t].state == ST_RUNNING && s->n_left > 0);
     s->t[t].state = ST_DONE;
     s->t[t].slot = -1;
     s->n_done++;
@@ -637,11 +658,20 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
         rc = sieve_errbuf_set(err, SIEVE_EINTERNAL, "%u task(s) failed", s.n_failed);
     else
         rc = 0;
-    store_run_set_state(s.st, o->run,
-                        rc == 0                 ? STORE_RUN_DONE
-                        : rc == SIEVE_ECANCELED ? STORE_RUN_CANCELLED
-                                                : STORE_RUN_FAILED,
-                        rc == 0 ? NULL : err->msg, NULL);
+    {
+        struct sieve_errbuf serr;
+        if (store_run_set_state(s.st, o->run,
+                                rc == 0                 ? STORE_RUN_DONE
+                                : rc == SIEVE_ECANCELED ? STORE_RUN_CANCELLED
+                                                        : STORE_RUN_FAILED,
+                                rc == 0 ? NULL : err->msg, &serr) < 0) {
+            /* The outputs are indexed, but the run would read as still running. */
+            sched_log(&s, "store: could not record the end of the run: %s", serr.msg);
+            if (rc == 0)
+                rc = sieve_errbuf_set(err, SIEVE_ESTORE, "record the end of the run: %s",
+                                      serr.msg);
+        }
+    }
     sched_event(&s, -1, "end", "%u done, %u cached, %u failed, %u skipped, %u cancelled", s.n_done,
                 s.n_cached, s.n_failed, s.n_skipped, s.n_cancelled);
     for (size_t i = 0; i < s.o->devices->n; i++)

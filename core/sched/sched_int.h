@@ -122,7 +122,7 @@ struct sched {
     int64_t started_ms;
     int64_t next_report_ms, next_wait_msg_ms, next_commit_ms;
     char last_wait_msg[256];
-    int store_failed, flush_warned;
+    int store_failed, flush_warned, record_warned;
     struct sieve_errbuf store_err;
 };
 
@@ -166,6 +166,41 @@ void sched_slots_check(struct sched *s, int64_t now);
 
 /* sched_policy.c */
 void sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, const char *msg);
+/* Says, once per run, that an event or device row could not be written (see sched_event). */
+void sched_record_failed(struct sched *s, const char *what, const struct sieve_errbuf *err);
+
+/*
+ * The failure policy as a pure function (the table in sched.h): what to do with a task that
+ * ended with `code`, given its counters, the state of the device it ran on and whether the run
+ * is cancelling. sched_task_failed applies the verdict (logs, device records, requeues); this
+ * decides, so that every row of the table has a unit test. `jitter` in [0, 1) spreads retry
+ * delays (the caller draws it; tests pin it).
+ */
+enum sched_act {
+    SCHED_ACT_RETRY, /* requeue after delay_ms; the attempt counts against retries */
+    SCHED_ACT_MOVE,  /* requeue now, elsewhere; no retry used */
+    SCHED_ACT_FAIL,  /* the task fails; its dependents are skipped */
+    SCHED_ACT_CANCEL /* the run is cancelling: the task ends cancelled */
+};
+enum sched_blame {
+    SCHED_BLAME_NONE,      /* the device is not at fault */
+    SCHED_BLAME_FAULT,     /* one fault: suspect, quarantined on a second within a minute */
+    SCHED_BLAME_QUARANTINE /* the device said it is broken */
+};
+struct sched_verdict {
+    enum sched_act act;
+    enum sched_blame blame;
+    int64_t delay_ms;  /* RETRY */
+    int lost_worker;   /* counts as one more worker the task lost (crashes) */
+    int recycle;       /* kill the worker: its device context is suspect */
+};
+struct sched_policy_task {
+    unsigned attempts, crashes, retries; /* crashes before this failure */
+};
+struct sched_verdict sched_policy_decide(int code, const struct sched_policy_task *task,
+                                         int device_quarantined, int cancelling, double jitter);
+/* The retry delay before attempt `attempt` + 1: 250 ms doubling to 30 s, times 0.5 + jitter. */
+int64_t sched_policy_backoff_ms(unsigned attempt, double jitter);
 void sched_device_changed(struct sched *s, struct device *d, const char *why);
 void sched_devices_probe(struct sched *s, int64_t now);
 int sched_slot_usable(const struct sched *s, const struct slot *sl, int64_t now);

@@ -15,16 +15,53 @@
 #define BACKOFF_MAX_MS 30000
 #define HEALTH_PROBE_MS 2000
 
-/* Exponential backoff with jitter: base * 2^(attempt-1), times a factor in [0.5, 1.5). */
-static int64_t
-backoff_ms(int attempt)
+int64_t
+sched_policy_backoff_ms(unsigned attempt, double jitter)
 {
     int64_t d = BACKOFF_BASE_MS;
-    for (int i = 1; i < attempt && d < BACKOFF_MAX_MS; i++)
+    for (unsigned i = 1; i < attempt && d < BACKOFF_MAX_MS; i++)
         d *= 2;
     if (d > BACKOFF_MAX_MS)
         d = BACKOFF_MAX_MS;
-    return d / 2 + (int64_t)((double)d * ((double)rand() / ((double)RAND_MAX + 1.0)));
+    return d / 2 + (int64_t)((double)d * jitter);
+}
+
+struct sched_verdict
+sched_policy_decide(int code, const struct sched_policy_task *task, int device_quarantined,
+                    int cancelling, double jitter)
+{
+    struct sched_verdict v = {.act = SCHED_ACT_FAIL, .blame = SCHED_BLAME_NONE};
+    if (cancelling) {
+        v.act = SCHED_ACT_CANCEL;
+        return v;
+    }
+    switch (code) {
+    case SIEVE_EDEVICE:
+        /* The device said it is broken: quarantine it and move the task without using up a
+         * retry; the task is not at fault. The worker is recycled (its GPU context is
+         * suspect). */
+        v.act = SCHED_ACT_MOVE;
+        v.blame = device_quarantined ? SCHED_BLAME_NONE : SCHED_BLAME_QUARANTINE;
+        v.recycle = 1;
+        return v;
+    case SIEVE_ECRASH:
+        /* A dead, silent or stalled worker: the task moves. Only a task's first lost worker
+         * counts against the device: a task that also kills its next worker, elsewhere, is a
+         * plugin bug and must not quarantine GPUs. It fails after retries + 1 lost workers. */
+        v.lost_worker = 1;
+        v.blame = task->crashes == 0 ? SCHED_BLAME_FAULT : SCHED_BLAME_NONE;
+        v.act = task->crashes + 1 > task->retries + 1 ? SCHED_ACT_FAIL : SCHED_ACT_MOVE;
+        return v;
+    case SIEVE_ECANCELED:
+        return v;
+    default:
+        break;
+    }
+    if (sieve_error_retryable(code) && task->attempts <= task->retries) {
+        v.act = SCHED_ACT_RETRY;
+        v.delay_ms = sched_policy_backoff_ms(task->attempts, jitter);
+    }
+    return v;
 }
 
 void
@@ -45,7 +82,8 @@ sched_device_changed(struct sched *s, struct device *d, const char *why)
     for (char *c = info; *c; c++)
         if (*c == '\n' || *c == '\\')
             *c = ' ';
-    store_device_upsert(s->st, d->name, device_state_name(d->state), info, &err);
+    if (store_device_upsert(s->st, d->name, device_state_name(d->state), info, &err) < 0)
+        sched_record_failed(s, "a device's state", &err);
     if (why) {
         sched_log(s, "device %s %s: %s", d->name, device_state_name(d->state), why);
         sched_event(s, -1, "device", "%s %s: %s", d->name, device_state_name(d->state), why);
@@ -83,59 +121,47 @@ sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, const 
     st->error = strdup(text);
     st->slot = -1;
 
-    if (s->cancelling) {
+    struct sched_policy_task pt = {st->attempts, st->crashes, st->retries};
+    double jitter = (double)rand() / ((double)RAND_MAX + 1.0);
+    struct sched_verdict v =
+        sched_policy_decide(code, &pt, d->state == DEVICE_QUARANTINED, s->cancelling, jitter);
+
+    if (v.lost_worker)
+        st->crashes++;
+    if (v.blame != SCHED_BLAME_NONE) {
+        int before = d->state;
+        device_fault_record(d, now, v.blame == SCHED_BLAME_QUARANTINE, text);
+        if (d->state != before || v.blame == SCHED_BLAME_QUARANTINE)
+            sched_device_changed(s, d, text);
+    }
+    if (v.recycle)
+        sched_slot_kill(sl, SIEVE_EDEVICE, "device quarantined");
+    switch (v.act) {
+    case SCHED_ACT_CANCEL:
         sched_task_end(s, t, ST_CANCELLED, "cancelled while running");
         return;
-    }
-    switch (code) {
-    case SIEVE_EDEVICE:
-        /* The device said it is broken: quarantine it and move the task without using up a
-         * retry; the task is not at fault. The worker is recycled (its GPU context is suspect). */
-        if (d->state != DEVICE_QUARANTINED) {
-            device_fault_record(d, now, 1, text);
-            sched_device_changed(s, d, text);
-        }
-        sched_slot_kill(sl, SIEVE_EDEVICE, "device quarantined");
+    case SCHED_ACT_MOVE:
+        if (code != SIEVE_EDEVICE)
+            sched_log(s, "task %s moved: %s", label, text);
         sched_event(s, t, "task-moved", "%s: %s", label, text);
         sched_task_requeue(s, t, 0);
         return;
-    case SIEVE_ECRASH:
-        /* A dead worker or a silent one: the device is suspect, the task moves. A task that
-         * keeps killing workers is the plugin's fault and fails after retries + 1 crashes. */
-        st->crashes++;
-        if (st->crashes == 1) {
-            /* Only a task's first crash counts against the device: a task that also kills
-             * its next worker, elsewhere, is a plugin bug, and must not quarantine GPUs. */
-            int before = d->state;
-            device_fault_record(d, now, 0, text);
-            if (d->state != before)
-                sched_device_changed(s, d, text);
-        }
-        if (st->crashes > st->retries + 1) {
+    case SCHED_ACT_RETRY:
+        sched_log(s, "task %s: %s; retry %u/%u in %.1f s", label, text, st->attempts, st->retries,
+                  (double)v.delay_ms / 1000.0);
+        sched_event(s, t, "task-retry", "%s: %s", label, text);
+        sched_task_requeue(s, t, v.delay_ms);
+        return;
+    case SCHED_ACT_FAIL:
+        if (v.lost_worker) {
             char m2[700];
             snprintf(m2, sizeof m2, "%s (the task lost its worker %u times)", text, st->crashes);
             fail_task(s, t, m2);
-            return;
+        } else {
+            fail_task(s, t, text);
         }
-        sched_log(s, "task %s moved: %s", label, text);
-        sched_event(s, t, "task-moved", "%s: %s", label, text);
-        sched_task_requeue(s, t, 0);
-        return;
-    case SIEVE_ECANCELED:
-        fail_task(s, t, text);
-        return;
-    default:
-        break;
-    }
-    if (sieve_error_retryable(code) && st->attempts <= st->retries) {
-        int64_t delay = backoff_ms(st->attempts);
-        sched_log(s, "task %s: %s; retry %u/%u in %.1f s", label, text, st->attempts, st->retries,
-                  (double)delay / 1000.0);
-        sched_event(s, t, "task-retry", "%s: %s", label, text);
-        sched_task_requeue(s, t, delay);
         return;
     }
-    fail_task(s, t, text);
 }
 
 /* Probes quarantined devices whose backoff has passed, and healthy GPUs every few seconds. */

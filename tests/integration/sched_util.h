@@ -26,6 +26,11 @@
 
 #include "base/bundle.h"
 
+/* The live workspace and background sieve, kept outside the test's stack frame so that
+ * ws_teardown can remove them after a failed assertion has left the test. */
+static char ws_live_dir[256];
+static pid_t ws_live_pid;
+
 struct ws {
     char dir[256];
     char store[300];
@@ -50,6 +55,7 @@ ws_init(struct ws *w, int n)
     snprintf(w->dir, sizeof w->dir, "/tmp/sieve-sched-test-XXXXXX");
     if (!mkdtemp(w->dir))
         abort();
+    snprintf(ws_live_dir, sizeof ws_live_dir, "%s", w->dir);
     snprintf(w->store, sizeof w->store, "%s/.sieve", w->dir);
     snprintf(w->log, sizeof w->log, "%s/exec.log", w->dir);
     snprintf(w->out, sizeof w->out, "%s/out.txt", w->dir);
@@ -97,6 +103,28 @@ ws_release(struct ws *w)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", w->dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", w->dir);
+    ws_live_dir[0] = '\0';
+}
+
+/* cmocka teardown of every workspace test: whatever a failed assertion left behind (the
+ * background sieve, the workspace directory) goes. */
+static inline int
+ws_teardown(void **state)
+{
+    (void)state;
+    if (ws_live_pid > 0) {
+        kill(ws_live_pid, SIGKILL);
+        waitpid(ws_live_pid, NULL, 0);
+        ws_live_pid = 0;
+    }
+    if (ws_live_dir[0]) {
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", ws_live_dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", ws_live_dir);
+        ws_live_dir[0] = '\0';
+    }
+    return 0;
 }
 
 /* Starts `sieve ARGS...` with output to w->out; returns the pid. */
@@ -119,6 +147,7 @@ ws_spawn(struct ws *w, const char *const *args)
         execv(SIEVE_BINARY, (char **)argv);
         _exit(127);
     }
+    ws_live_pid = pid;
     return pid;
 }
 
@@ -129,12 +158,17 @@ ws_wait(pid_t pid, double seconds)
     for (double waited = 0; waited < seconds; waited += 0.02) {
         int st;
         pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
+        if (r == pid) {
+            if (pid == ws_live_pid)
+                ws_live_pid = 0;
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
         usleep(20000);
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+    if (pid == ws_live_pid)
+        ws_live_pid = 0;
     return -1;
 }
 

@@ -210,13 +210,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sched_faults__worker_killed_mid_task_completes_elsewhere),
-        cmocka_unit_test(test_sched_faults__device_errors_quarantine_one_of_four),
-        cmocka_unit_test(test_sched_faults__hang_is_caught_as_a_stall_and_quarantines),
-        cmocka_unit_test(test_sched_faults__plugin_blocking_in_process_moves_elsewhere),
-        cmocka_unit_test(test_sched_faults__all_devices_failing_waits_then_finishes),
-        cmocka_unit_test(test_sched_faults__crashing_plugin_fails_without_quarantining_devices),
-        cmocka_unit_test(test_sched_faults__task_timeout_kills_and_fails),
+        cmocka_unit_test_teardown(test_sched_faults__worker_killed_mid_task_completes_elsewhere, ws_teardown),
+        cmocka_unit_test_teardown(test_sched_faults__device_errors_quarantine_one_of_four, ws_teardown),
+        cmocka_unit_test_teardown(test_sched_faults__hang_is_caught_as_a_stall_and_quarantines, ws_teardown),
+        cmocka_unit_test_teardown(test_sched_faults__plugin_blocking_in_process_moves_elsewhere, ws_teardown),
+        cmocka_unit_test_teardown(test_sched_faults__all_devices_failing_waits_then_finishes, ws_teardown),
+        cmocka_unit_test_teardown(test_sched_faults__crashing_plugin_fails_without_quarantining_devices, ws_teardown),
+        cmocka_unit_test_teardown(test_sched_faults__task_timeout_kills_and_fails, ws_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
