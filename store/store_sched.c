@@ -34,8 +34,10 @@ struct op {
 
 struct store_batch {
     struct store *st;
-    struct op *ops;
+    struct op *ops; /* queued by the owner's thread */
     size_t n, cap;
+    struct op *flight; /* detached for a commit, possibly on another thread */
+    size_t n_flight, cap_flight;
     int sync_objects; /* syncfs before a commit that indexes artifacts */
     int sync_fd;      /* the objects directory, open since set_sync (see sync_fs); or -1 */
     int sync_failed;  /* a write-back error was reported: sticky, see store_batch_commit */
@@ -82,7 +84,10 @@ store_batch_free(struct store_batch *b)
     store_batch_commit(b, &err);
     for (size_t i = 0; i < b->n; i++)
         op_release(&b->ops[i]);
+    for (size_t i = 0; i < b->n_flight; i++)
+        op_release(&b->flight[i]);
     free(b->ops);
+    free(b->flight);
     if (b->sync_fd >= 0)
         close(b->sync_fd);
     free(b);
@@ -219,21 +224,34 @@ store_batch_set_sync(struct store_batch *b, int sync_objects)
         b->sync_fd = open_objects(b->st);
 }
 
-/* Whether the queue indexes any artifact (which must be durable before its row is). */
+/* Whether the detached queue indexes any artifact (which must be durable before its row is). */
 static int
 has_artifacts(const struct store_batch *b)
 {
-    for (size_t i = 0; i < b->n; i++)
-        if (b->ops[i].kind == OP_DONE && b->ops[i].n_arts)
+    for (size_t i = 0; i < b->n_flight; i++)
+        if (b->flight[i].kind == OP_DONE && b->flight[i].n_arts)
             return 1;
     return 0;
 }
 
+size_t
+store_batch_detach(struct store_batch *b)
+{
+    /* After a failed commit the detached ops are still there: the new ones go behind them, so
+     * a task's updates are applied in the order they were queued. */
+    if (b->n && array_grow(&b->flight, &b->cap_flight, b->n_flight + b->n, sizeof *b->flight) == 0) {
+        memcpy(b->flight + b->n_flight, b->ops, b->n * sizeof *b->ops);
+        b->n_flight += b->n;
+        b->n = 0;
+    }
+    return b->n_flight;
+}
+
 int
-store_batch_commit(struct store_batch *b, struct sieve_errbuf *err)
+store_batch_commit_detached(struct store_batch *b, struct sieve_errbuf *err)
 {
     int rc, first = 0;
-    if (b->n == 0)
+    if (b->n_flight == 0)
         return 0;
     /* Group commit: one syncfs makes every object the workers wrote without fsync durable,
      * then their rows are committed. The queue stays when the sync fails, and the failure is
@@ -252,12 +270,11 @@ store_batch_commit(struct store_batch *b, struct sieve_errbuf *err)
     }
     if ((rc = store_begin(b->st, err)) < 0)
         return rc; /* the queue stays; the next commit tries again */
-    for (size_t i = 0; i < b->n; i++) {
+    for (size_t i = 0; i < b->n_flight; i++) {
+        struct op *o = &b->flight[i];
         struct sieve_errbuf oe;
-        int r =
-            b->ops[i].kind == OP_DONE
-                ? apply_done(b, &b->ops[i], &oe)
-                : store_task_update_locked(b->st, b->ops[i].run, b->ops[i].idx, &b->ops[i].u, &oe);
+        int r = o->kind == OP_DONE ? apply_done(b, o, &oe)
+                                   : store_task_update_locked(b->st, o->run, o->idx, &o->u, &oe);
         if (r < 0 && first == 0) {
             /* One bad row must not lose the others: report the first, keep going. */
             first = r;
@@ -266,8 +283,15 @@ store_batch_commit(struct store_batch *b, struct sieve_errbuf *err)
         }
     }
     rc = store_commit(b->st, err);
-    for (size_t i = 0; i < b->n; i++)
-        op_release(&b->ops[i]);
-    b->n = 0;
+    for (size_t i = 0; i < b->n_flight; i++)
+        op_release(&b->flight[i]);
+    b->n_flight = 0;
     return rc < 0 ? rc : first;
+}
+
+int
+store_batch_commit(struct store_batch *b, struct sieve_errbuf *err)
+{
+    store_batch_detach(b);
+    return store_batch_commit_detached(b, err);
 }

@@ -41,8 +41,22 @@ void store_batch_free(struct store_batch *b);
 
 /* Applies the queued writes in one transaction (nothing to do: 0). Errors: SIEVE_ESTORE when
  * the transaction cannot start (the queue is kept for the next try) or a row fails (the
- * others are still written; err names the first). */
+ * others are still written; err names the first). Thread: the owner's (store_batch_detach,
+ * then store_batch_commit_detached). */
 int store_batch_commit(struct store_batch *b, struct sieve_errbuf *err);
+
+/*
+ * The two halves of a commit, so that the slow half (syncfs, the transaction) can run off the
+ * scheduler's loop thread. store_batch_detach moves the queued writes aside and returns how
+ * many are detached (writes a failed commit left are kept, in order). Then
+ * store_batch_commit_detached applies exactly those, with the same errors as
+ * store_batch_commit, while the owner keeps queueing new writes.
+ * Thread: detach and queueing on the owner's thread; commit_detached on one thread at a time,
+ * with no detach in between, and with the batch's store handle used by no other thread
+ * meanwhile (give the batch a store handle of its own, store_open on the same directory).
+ */
+size_t store_batch_detach(struct store_batch *b);
+int store_batch_commit_detached(struct store_batch *b, struct sieve_errbuf *err);
 
 /* Queues a task update (state, attempts, device, error, times); strings are copied. */
 int store_batch_task_update(struct store_batch *b, int64_t run, uint32_t idx,

@@ -44,18 +44,46 @@ sched_store_update(struct sched *s, uint32_t t, enum store_task_state state, con
     }
 }
 
-/* Commits the queued task updates: every COMMIT_MS, and before any other store call. A
- * failure is reported once and retried at the next commit; the run's last commit decides. */
+/* The slow half of a commit (syncfs, the transaction), on libuv's thread pool with the
+ * batch's own store handle, so that the loop keeps reading heartbeats meanwhile. */
+static void
+commit_work(uv_work_t *req)
+{
+    struct sched *s = req->data;
+    s->commit_rc = store_batch_commit_detached(s->batch, &s->commit_err);
+}
+
+static void
+commit_done(uv_work_t *req, int status)
+{
+    struct sched *s = req->data;
+    s->committing = 0;
+    if (status == 0 && s->commit_rc == 0)
+        return;
+    if (!s->flush_warned)
+        sched_log(s, "store: %s (will retry)", s->commit_err.msg);
+    s->flush_warned = 1;
+    s->store_err = s->commit_err;
+}
+
+/* Starts committing the queued task updates unless a commit is in flight: every COMMIT_MS and
+ * before other store writes. A failure is reported once and retried at the next commit; the
+ * run's last commit (synchronous, in sched_run) decides. */
 void
 sched_flush(struct sched *s)
 {
-    struct sieve_errbuf err;
-    if (!s->batch || store_batch_commit(s->batch, &err) == 0)
+    if (!s->batch || s->committing || store_batch_detach(s->batch) == 0)
         return;
-    if (!s->flush_warned)
-        sched_log(s, "store: %s (will retry)", err.msg);
-    s->flush_warned = 1;
-    s->store_err = err;
+    s->commit_req.data = s;
+    s->committing = 1;
+    if (uv_queue_work(&s->loop, &s->commit_req, commit_work, commit_done) < 0) {
+        struct sieve_errbuf err;
+        s->committing = 0;
+        if (store_batch_commit_detached(s->batch, &err) < 0) {
+            s->commit_err = err;
+            commit_done(&s->commit_req, -1);
+        }
+    }
 }
 
 /*
@@ -596,7 +624,9 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     if ((rc = uv_loop_init(&s.loop)) < 0)
         return sieve_errbuf_set(err, SIEVE_EIO, "event loop: %s", uv_strerror(rc));
     /* Everything set up here is released at `out`, which accepts what was never made. */
-    if ((rc = store_batch_new(s.st, &s.batch, err)) < 0)
+    if ((rc = store_open(store_dir(s.st), &s.commit_st, err)) < 0)
+        goto out;
+    if ((rc = store_batch_new(s.commit_st, &s.batch, err)) < 0)
         goto out;
     store_batch_set_sync(s.batch, !o->strict);
     if ((rc = init_slots(&s, err)) < 0)
@@ -678,6 +708,7 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
         sched_device_changed(&s, &s.o->devices->dev[i], NULL);
 out:
     store_batch_free(s.batch);
+    store_close(s.commit_st);
     fill_summary(&s, sum);
     if (uv_loop_close(&s.loop) != 0) {
         uv_run(&s.loop, UV_RUN_DEFAULT);

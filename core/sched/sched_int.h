@@ -88,7 +88,11 @@ struct sched {
     const struct sched_opts *o;
     const struct plan *p;
     struct store *st;
-    struct store_batch *batch; /* task updates, committed every tick */
+    struct store_batch *batch; /* task updates, committed every COMMIT_MS off the loop thread */
+    struct store *commit_st;   /* the batch's own handle on the store, for the commit thread */
+    uv_work_t commit_req;
+    int committing, commit_rc;
+    struct sieve_errbuf commit_err;
     uint8_t shard_made[256];   /* objects/<xx>/ directories known to exist */
     int log_dir_made;
     uv_loop_t loop;

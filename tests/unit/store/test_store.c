@@ -22,6 +22,7 @@
 #include "base/bundle.h"
 #include "base/hash.h"
 #include "store/store.h"
+#include "store/store_sched.h"
 
 struct fixture {
     char dir[256];
@@ -136,6 +137,60 @@ test_store__states_are_written_by_name(void **state)
     assert_string_equal(r.error, "stop");
     assert_true(r.finished_ms > 0);
     store_run_release(&r);
+}
+
+/* The state of task `idx` as the index has it now. */
+static void
+expect_task_state(struct store *st, int64_t run, uint32_t idx, const char *state)
+{
+    struct store_task_row *rows;
+    size_t n;
+    struct sieve_errbuf err = {{0}};
+    assert_int_equal(store_task_list(st, run, NULL, NULL, &rows, &n, &err), 0);
+    assert_true(idx < n);
+    assert_string_equal(rows[idx].state, state);
+    store_task_rows_free(rows, n);
+}
+
+/* A commit runs on the writes detached before it, through the batch's own store handle, while
+ * new writes queue behind them (the scheduler commits off its loop thread this way). */
+static void
+test_store__batch_commits_detached_writes_while_new_ones_queue(void **state)
+{
+    struct fixture *f = *state;
+    struct sieve_errbuf err = {{0}};
+    struct store *own;
+    struct store_batch *b;
+    int64_t run;
+    struct store_task rows[2];
+    memset(rows, 0, sizeof rows);
+    for (uint32_t i = 0; i < 2; i++) {
+        rows[i].idx = i;
+        rows[i].node = "n";
+        rows[i].sample_index = -1;
+        rows[i].variant_label = "{}";
+        rows[i].key = i ? "k1" : "k0";
+        rows[i].components = "{}";
+        rows[i].state = STORE_TASK_PENDING;
+    }
+    assert_int_equal(store_run_create(f->st, "r", "p.yaml", "", &run, &err), 0);
+    assert_int_equal(store_tasks_insert(f->st, run, rows, 2, &err), 0);
+    assert_int_equal(store_open(store_dir(f->st), &own, &err), 0);
+    assert_int_equal(store_batch_new(own, &b, &err), 0);
+
+    struct store_task_update u = {.state = STORE_TASK_RUNNING, .attempts = 1, .device = "cpu:0",
+                                  .started_ms = -1, .finished_ms = -1};
+    assert_int_equal(store_batch_task_update(b, run, 0, &u, &err), 0);
+    assert_int_equal(store_batch_detach(b), 1);
+    assert_int_equal(store_batch_task_update(b, run, 1, &u, &err), 0);
+    assert_int_equal(store_batch_commit_detached(b, &err), 0);
+    expect_task_state(f->st, run, 0, "running");
+    expect_task_state(f->st, run, 1, "pending"); /* queued after the detach: not yet */
+    assert_int_equal(store_batch_commit(b, &err), 0);
+    expect_task_state(f->st, run, 1, "running");
+    assert_int_equal(store_batch_detach(b), 0);
+    store_batch_free(b);
+    store_close(own);
 }
 
 static void
@@ -491,6 +546,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store__open_creates_layout_and_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store__migrates_an_older_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store__states_are_written_by_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store__batch_commits_detached_writes_while_new_ones_queue,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_store__crash_before_index_leaves_orphan_that_gc_removes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store__corrupt_or_missing_object_is_a_miss, setup,
