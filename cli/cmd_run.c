@@ -25,7 +25,7 @@ usage(FILE *f)
     fprintf(f, "usage: sieve run FILE [--dry-run] [--json] [--set VAR=VALUE]... [--store DIR]\n"
                "                [--devices LIST] [--fault SPEC]... [--max-parallel N]\n"
                "                [--heartbeat DUR] [--heartbeat-timeout DUR] [--stall-timeout DUR]\n"
-               "                [--startup-timeout DUR]\n"
+               "                [--startup-timeout DUR] [--speculate-after DUR|off]\n"
                "\n"
                "Runs a pipeline over its dataset and matrix, reusing every cached artifact.\n"
                "\n"

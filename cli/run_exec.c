@@ -125,6 +125,7 @@ execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int6
         .heartbeat_timeout_ms = o->heartbeat_timeout_ms,
         .stall_timeout_ms = o->stall_timeout_ms,
         .startup_timeout_ms = o->startup_timeout_ms,
+        .speculate_after_ms = o->speculate_after_ms,
         .resume = resumed,
         .strict = strict,
         .tty = isatty(2),

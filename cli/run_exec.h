@@ -22,6 +22,7 @@ struct run_exec_opts {
     int heartbeat_timeout_ms;
     int stall_timeout_ms;
     int startup_timeout_ms;
+    int speculate_after_ms; /* 0: default; < 0: off */
     const char *durability; /* "batch" or "strict"; NULL: $SIEVE_DURABILITY, else batch */
     int64_t resume_run;     /* resume: the run id */
 };

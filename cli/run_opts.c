@@ -69,6 +69,14 @@ run_opts_apply(const char *verb, int c, const char *arg, struct run_exec_opts *o
         else
             o->startup_timeout_ms = v;
         return 1;
+    case RUN_OPT_SPECULATE_AFTER:
+        v = strcmp(arg, "off") ? duration_ms(arg) : 0;
+        if (v < 0 || (v == 0 && strcmp(arg, "off"))) {
+            cli_error(verb, "--speculate-after '%s': expected a duration such as 30s, or off", arg);
+            return -1;
+        }
+        o->speculate_after_ms = v ? v : -1;
+        return 1;
     case RUN_OPT_STORE:
         o->store_dir = arg;
         return 1;

@@ -20,6 +20,7 @@ enum {
     RUN_OPT_DURABILITY,
     RUN_OPT_STALL_TIMEOUT,
     RUN_OPT_STARTUP_TIMEOUT,
+    RUN_OPT_SPECULATE_AFTER,
 };
 
 #define RUN_OPTS_LONGOPTS                                                                          \
@@ -30,6 +31,7 @@ enum {
         {"durability", required_argument, NULL, RUN_OPT_DURABILITY},                               \
         {"stall-timeout", required_argument, NULL, RUN_OPT_STALL_TIMEOUT},                         \
         {"startup-timeout", required_argument, NULL, RUN_OPT_STARTUP_TIMEOUT},                     \
+        {"speculate-after", required_argument, NULL, RUN_OPT_SPECULATE_AFTER},                     \
     {                                                                                              \
         "heartbeat-timeout", required_argument, NULL, RUN_OPT_HEARTBEAT_TIMEOUT                    \
     }
@@ -53,6 +55,9 @@ enum {
     "                           GPU call (default " RUN_OPTS_STR(SCHED_STALL_TIMEOUT_MS) "ms)\n"   \
     "  --startup-timeout DUR    restart a worker not ready this long after it starts\n"         \
     "                           (default " RUN_OPTS_STR(SCHED_STARTUP_TIMEOUT_MS) "ms)\n"          \
+    "  --speculate-after DUR    a task running 4x its node's median and at least this long\n"   \
+    "                           gets a copy on an idle healthy device; the first to finish\n"   \
+    "                           wins (default " RUN_OPTS_STR(SCHED_SPECULATE_AFTER_MS) "ms; off: never)\n"   \
     "  --durability MODE        batch (default; also $SIEVE_DURABILITY): objects are synced\n"     \
     "                           once per index commit; strict: fsync every object\n"               \
     "  --store DIR              the store (default $SIEVE_STORE or ./.sieve)\n"

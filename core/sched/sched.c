@@ -474,6 +474,7 @@ on_tick(uv_timer_t *h)
                 sched_slot_kill(&s->slots[i], SIEVE_ECANCELED, "cancelled");
     }
     dispatch(s);
+    sched_speculate(s, now);
     sched_report_waiting(s, now);
     sched_report(s, now, 0);
     if (s->n_left == 0 && s->n_running == 0 && s->n_prefetched == 0)
@@ -565,7 +566,8 @@ init_slots(struct sched *s, struct sieve_errbuf *err)
     }
     s->max_parallel = s->o->max_parallel > 0 ? s->o->max_parallel : (int)ds->n;
     s->node_ms = malloc((s->p->n_nodes ? s->p->n_nodes : 1) * sizeof *s->node_ms);
-    if (!s->node_ms)
+    s->node_stats = calloc(s->p->n_nodes ? s->p->n_nodes : 1, sizeof *s->node_stats);
+    if (!s->node_ms || !s->node_stats)
         return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
     for (uint32_t i = 0; i < s->p->n_nodes; i++)
         s->node_ms[i] = -1;
@@ -619,6 +621,7 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     s.startup_ms = o->startup_timeout_ms > 0 ? o->startup_timeout_ms : SCHED_STARTUP_TIMEOUT_MS;
     s.silence_ms =
         o->heartbeat_timeout_ms > 0 ? o->heartbeat_timeout_ms : PROTO_HEARTBEAT_TIMEOUT_MS;
+    s.spec_floor_ms = o->speculate_after_ms ? o->speculate_after_ms : SCHED_SPECULATE_AFTER_MS;
     memset(sum, 0, sizeof *sum);
     s.started_ms = clock_mono_ms();
     if ((rc = uv_loop_init(&s.loop)) < 0)
@@ -721,5 +724,6 @@ out:
     free(s.ready[1].v);
     free(s.slots);
     free(s.node_ms);
+    free(s.node_stats);
     return rc;
 }

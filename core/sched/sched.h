@@ -58,6 +58,8 @@ struct device_set;
 /* The loop judges nobody when it was itself away longer than this (TILT, as in redis
  * Sentinel): a syncfs, a slow commit or a frozen machine must not be blamed on workers. */
 #define SCHED_TILT_MS 1000
+/* A task is a straggler past 4 times its node's median duration, never before this. */
+#define SCHED_SPECULATE_AFTER_MS 30000
 
 struct sched_opts {
     struct store *st;
@@ -74,6 +76,7 @@ struct sched_opts {
                                    0: SCHED_STALL_TIMEOUT_MS */
     int startup_timeout_ms;     /* a worker not ready this long after spawn is restarted;
                                    0: SCHED_STARTUP_TIMEOUT_MS */
+    int speculate_after_ms;     /* straggler floor; 0: SCHED_SPECULATE_AFTER_MS; < 0: never */
     int cancel_grace_ms;        /* SIGTERM → SIGKILL delay on cancel; 0: 3000 */
     int resume;                 /* task rows exist already (sieve resume) */
     int strict;                 /* durability: fsync per artifact (1) or group commit (0) */

@@ -48,6 +48,7 @@ struct stask {
     uint32_t wait;     /* unfinished producers */
     int32_t slot;      /* running on, or -1 */
     int32_t timeout_s;
+    uint8_t copies;    /* workers running it: 2 while a speculative copy races (sched_spec.c) */
     int64_t not_before_ms;
     char *error; /* last error, malloc'd */
 };
@@ -76,6 +77,13 @@ struct slot {
     char kill_why[160];
     double progress;
     char scratch[256]; /* the worker's scratch directory, removed when it exits */
+};
+
+/* The durations of a node's last finished tasks, for its straggler bound (sched_spec.c). */
+#define SCHED_NODE_WINDOW 64
+struct sched_node_stats {
+    float ms[SCHED_NODE_WINDOW];
+    uint32_t n, next;
 };
 
 /* A binary min-heap of task indices ordered by (sample, index). */
@@ -114,6 +122,8 @@ struct sched {
     int has_class[2]; /* the pool has CPU / GPU slots */
     int max_parallel, n_running, n_prefetched;
     double *node_ms; /* per node: running average of task time, -1 until known */
+    struct sched_node_stats *node_stats;
+    int64_t spec_floor_ms; /* no straggler before this; <= 0: no speculative copies */
 
     uint32_t n_left; /* tasks not yet in an end state */
     uint32_t n_done, n_cached, n_failed, n_skipped, n_cancelled, n_adopted;
@@ -170,6 +180,15 @@ void sched_slots_check(struct sched *s, int64_t now);
 
 /* sched_policy.c */
 void sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, const char *msg);
+/* Stragglers (sched_spec.c): durations of finished tasks per node, the node's bound (-1 while
+ * unknown), the other slot running a copy of task t, stopping the losing copy, and starting
+ * copies of tasks past their bound. */
+void sched_node_record(struct sched *s, uint32_t node, double ms);
+int64_t sched_node_bound_ms(const struct sched *s, uint32_t node);
+struct slot *sched_task_other_copy(struct sched *s, uint32_t t, const struct slot *except);
+void sched_copy_stop(struct sched *s, struct slot *loser, const char *why);
+void sched_speculate(struct sched *s, int64_t now);
+
 /* Says, once per run, that an event or device row could not be written (see sched_event). */
 void sched_record_failed(struct sched *s, const char *what, const struct sieve_errbuf *err);
 

@@ -66,6 +66,20 @@ lose_task(struct slot *sl, int code, const char *why)
     uint32_t t = sl->task;
     sl->task = UINT32_MAX;
     s->n_running--;
+    s->t[t].copies--;
+    struct slot *other = sched_task_other_copy(s, t, sl);
+    if (other) {
+        /* A speculative copy still runs: it carries the task; only the device answers. */
+        if (code == SIEVE_ECRASH || code == SIEVE_EDEVICE) {
+            int before = sl->dev->state;
+            device_fault_record(sl->dev, clock_mono_ms(), code == SIEVE_EDEVICE, why);
+            if (sl->dev->state != before)
+                sched_device_changed(s, sl->dev, why);
+        }
+        s->t[t].slot = other->index;
+        sched_log(s, "%s; the copy on '%s' goes on", why, other->dev->name);
+        return;
+    }
     sched_task_failed(s, t, sl, code, why);
 }
 
@@ -94,6 +108,7 @@ promote_next(struct slot *sl)
     s->n_prefetched--;
     s->n_running++;
     sl->state = SLOT_BUSY;
+    s->t[sl->task].copies = 1;
     task_started(sl, st, now);
 }
 
@@ -168,19 +183,35 @@ on_msg(struct transport *t, const struct proto_msg *m, void *data)
             return;
         }
         uint32_t task = sl->task;
+        uint32_t node = s->p->tasks[task].node;
+        double ms = (double)(clock_mono_ms() - sl->started_ms);
+        struct slot *other = sched_task_other_copy(s, task, sl);
         sl->task = UINT32_MAX;
         sl->state = SLOT_IDLE;
         s->n_running--;
+        s->t[task].copies--;
         {
             /* Per-node running average of task time decides whether prefetching pays. */
-            double *avg = &s->node_ms[s->p->tasks[task].node];
-            double ms = (double)(clock_mono_ms() - sl->started_ms);
+            double *avg = &s->node_ms[node];
             *avg = *avg < 0 ? ms : 0.8 * *avg + 0.2 * ms;
         }
         promote_next(sl);
         if (m->status == 0) {
+            if (other) {
+                char label[256];
+                sched_task_label(s, task, label, sizeof label);
+                sched_log(s, "task %s: the copy on '%s' finished first; the one on '%s' stops",
+                          label, sl->dev->name, other->dev->name);
+                sched_copy_stop(s, other, "a copy of its task finished first");
+            }
+            sched_node_record(s, node, ms);
             device_success_record(sl->dev);
             sched_task_done(s, task, m);
+        } else if (other) {
+            /* This copy failed while the other runs on: the other decides the task. */
+            s->t[task].slot = other->index;
+            sched_log(s, "%s: %s; the copy on '%s' goes on", sl->dev->name, m->message,
+                      other->dev->name);
         } else {
             sched_task_failed(s, task, sl, m->status, m->message);
         }
@@ -433,6 +464,7 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
     } else {
         sl->task = t;
         sl->state = SLOT_BUSY;
+        st->copies = 1;
         task_started(sl, st, now);
         s->n_running++;
     }

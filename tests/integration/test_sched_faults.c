@@ -147,6 +147,34 @@ test_sched_faults__plugin_blocking_in_process_moves_elsewhere(void **state)
     ws_release(&w);
 }
 
+/* A task that takes far longer on one device than its siblings take (a straggler, still making
+ * progress) gets a copy on an idle healthy device; the copy wins, the straggler is stopped,
+ * its device is not blamed, and the task ran to completion once. */
+static void
+test_sched_faults__straggler_loses_to_its_speculative_copy(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 12);
+    pipeline(&w, 100, ", slow_on: fake:0, slow_ms: 60000");
+    const char *args[] = {"run",    "--devices", "fake:3,cpu:1", "--speculate-after", "300ms",
+                          "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 40, args), 0);
+    assert_int_equal(ws_exec_count(&w, "a/"), 12);
+    assert_int_equal(ws_exec_max_repeat(&w), 1);
+    assert_int_equal(ws_check_objects(&w, adds, 2), 24);
+    assert_true(ws_out_has(&w, "straggles on 'fake:0'"));
+    assert_true(ws_out_has(&w, "finished first; the one on 'fake:0' stops"));
+    char *log = ws_read(w.log);
+    assert_null(strstr(log, "fake:0")); /* the straggler never finished a task */
+    free(log);
+    char *st = ws_status_json(&w);
+    assert_null(strstr(st, "\"name\": \"fake:0\",\n      \"state\": \"suspect\""));
+    assert_null(strstr(st, "\"name\": \"fake:0\",\n      \"state\": \"quarantined\""));
+    free(st);
+    ws_release(&w);
+}
+
 static void
 test_sched_faults__all_devices_failing_waits_then_finishes(void **state)
 {
@@ -214,6 +242,8 @@ main(void)
         cmocka_unit_test_teardown(test_sched_faults__device_errors_quarantine_one_of_four, ws_teardown),
         cmocka_unit_test_teardown(test_sched_faults__hang_is_caught_as_a_stall_and_quarantines, ws_teardown),
         cmocka_unit_test_teardown(test_sched_faults__plugin_blocking_in_process_moves_elsewhere, ws_teardown),
+        cmocka_unit_test_teardown(test_sched_faults__straggler_loses_to_its_speculative_copy,
+                                  ws_teardown),
         cmocka_unit_test_teardown(test_sched_faults__all_devices_failing_waits_then_finishes, ws_teardown),
         cmocka_unit_test_teardown(test_sched_faults__crashing_plugin_fails_without_quarantining_devices, ws_teardown),
         cmocka_unit_test_teardown(test_sched_faults__task_timeout_kills_and_fails, ws_teardown),

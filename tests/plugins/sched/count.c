@@ -6,7 +6,8 @@
  * `metric` adds a `sieve.metrics` row with the output's first value. With a `log`, it also writes a
  * line to stderr and one through the host log, which `sieve logs` must show. `block_on` names
  * a device on which process blocks forever without calling the host: a wedged GPU call, with
- * the worker (and its heartbeat) alive.
+ * the worker (and its heartbeat) alive. On the device `slow_on` it sleeps `slow_ms` instead of
+ * `ms`, still reporting progress: a straggler, not a hang.
  */
 #include <stdlib.h>
 #include <time.h>
@@ -29,13 +30,23 @@ static const struct sieve_param params[] = {
     {.name = "metric", .type = SIEVE_PARAM_BOOL, .doc = "emit a sieve.metrics row", .def = "false"},
     {.name = "block_on", .type = SIEVE_PARAM_STRING, .doc = "block forever on this device",
      .def = ""},
+    {.name = "slow_on", .type = SIEVE_PARAM_STRING, .doc = "sleep slow_ms on this device",
+     .def = ""},
+    {.name = "slow_ms",
+     .type = SIEVE_PARAM_INT,
+     .doc = "the sleep on slow_on",
+     .def = "0",
+     .min = 0,
+     .max = 600000,
+     .flags = SIEVE_PARAM_HAS_MIN | SIEVE_PARAM_HAS_MAX},
 };
 
 struct state {
     double add;
     long ms;
-    char *log, *pidfile, *block_on;
+    char *log, *pidfile, *block_on, *slow_on;
     int metric;
+    long slow_ms;
 };
 
 static int
@@ -52,6 +63,8 @@ count_init(const struct sieve_host *host, const struct sieve_value *p, void **ou
     s->pidfile = strdup(p[3].s);
     s->metric = (int)p[4].i;
     s->block_on = strdup(p[5].s);
+    s->slow_on = strdup(p[6].s);
+    s->slow_ms = (long)p[7].i;
     *out = s;
     return 0;
 }
@@ -65,6 +78,7 @@ count_free(void *state)
     free(s->log);
     free(s->pidfile);
     free(s->block_on);
+    free(s->slow_on);
     free(s);
 }
 
@@ -88,10 +102,11 @@ count_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundl
         fprintf(stderr, "count: stderr of %s\n", ctx->task_id);
         h->log(ctx, SIEVE_LOG_INFO, "count: adding %g on %s", s->add, ctx->device);
     }
-    for (long slept = 0; slept < s->ms; slept += 10) {
+    long ms = s->slow_on[0] && ctx->device && !strcmp(ctx->device, s->slow_on) ? s->slow_ms : s->ms;
+    for (long slept = 0; slept < ms; slept += 10) {
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
-        h->progress(ctx, (double)slept / (double)s->ms);
+        h->progress(ctx, (double)slept / (double)ms);
         if (h->cancelled(ctx))
             return sieve_errbuf_set(err, SIEVE_ECANCELED, "cancelled");
     }
