@@ -16,9 +16,13 @@
  *   device error (SIEVE_EDEVICE)        the device is quarantined, the task moves to another
  *                                       device at once (not counted against retries);
  *   worker killed by a signal, lost     the device turns suspect (quarantined on a second fault
- *   heartbeat                           within a minute), the worker is respawned and the task
- *                                       moves; a task that keeps killing workers fails after
- *                                       retries + 1 crashes;
+ *   heartbeat, stalled plugin (no       within a minute), the worker is respawned and the task
+ *   host call for the stall timeout)    moves; a task survives retries + 1 lost workers and
+ *                                       fails on the next;
+ *   worker not ready in time            the slot's worker is restarted and its device turns
+ *                                       suspect; no task is charged;
+ *   straggler (4x its node's median)    a copy runs on an idle healthy device, the first to
+ *                                       finish wins, the other stops without blame;
  *   no healthy device                   the run waits, says so, and probes quarantined devices
  *                                       with backoff until one returns.
  * Only the scheduler writes the store: task states, artifacts (with the checksums the workers

@@ -41,7 +41,9 @@ device_states(const struct sched *s, char *buf, size_t len)
     for (size_t i = 0; i < s->n_slots && off + 40 < len; i++) {
         const struct slot *sl = &s->slots[i];
         const char *st = sl->dev->state == DEVICE_HEALTHY
-                             ? (sl->state == SLOT_BUSY ? "busy" : "idle")
+                             ? (sl->state == SLOT_BUSY       ? "busy"
+                                : sl->state == SLOT_STARTING ? "starting"
+                                                             : "idle")
                          : sl->dev->state == DEVICE_SUSPECT ? "suspect"
                                                             : "quarantined";
         off += (size_t)snprintf(buf + off, len - off, " %s:%s", sl->dev->name, st);
