@@ -134,7 +134,7 @@ struct sched {
     int64_t last_event_id;
     int64_t next_cancel_poll_ms;
     int64_t started_ms;
-    int64_t next_report_ms, next_wait_msg_ms, next_commit_ms;
+    int64_t next_report_ms, next_wait_msg_ms, next_commit_ms, next_health_ms;
     char last_wait_msg[256];
     int store_failed, flush_warned, record_warned;
     struct sieve_errbuf store_err;

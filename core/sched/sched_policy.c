@@ -168,10 +168,9 @@ sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, const 
 void
 sched_devices_probe(struct sched *s, int64_t now)
 {
-    static int64_t next_health;
-    int health = now >= next_health;
+    int health = now >= s->next_health_ms;
     if (health)
-        next_health = now + HEALTH_PROBE_MS;
+        s->next_health_ms = now + HEALTH_PROBE_MS;
     for (size_t i = 0; i < s->n_slots; i++) {
         struct slot *sl = &s->slots[i];
         struct device *d = sl->dev;
