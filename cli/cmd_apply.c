@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/fdio.h"
 #include "cli.h"
 #include "base/bundle.h"
 #include "base/err.h"
@@ -271,8 +272,6 @@ run_in_child(const struct host_plugin *p, const struct sieve_value *vals,
     }
     if (pid == 0) {
         struct sieve_errbuf e;
-        const char *b = (const char *)&v;
-        size_t off = 0;
 
         close(fds[0]);
         memset(&v, 0, sizeof v);
@@ -280,14 +279,7 @@ run_in_child(const struct host_plugin *p, const struct sieve_value *vals,
         if (v.code < 0)
             memcpy(v.msg, e.msg, sizeof v.msg);
         fflush(NULL);
-        while (off < sizeof v) {
-            ssize_t w = write(fds[1], b + off, sizeof v - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                break;
-            off += (size_t)w;
-        }
+        fd_write_all(fds[1], &v, sizeof v); /* a short report reads as a crash */
         _exit(0);
     }
     close(fds[1]);

@@ -26,6 +26,7 @@
 #include "base/array.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/fdio.h"
 #include "host_int.h"
 
 #define DEFAULT_LOAD_TIMEOUT_MS 5000
@@ -63,7 +64,7 @@ probe_child(const char *path, int fd)
     struct host_plugin *p;
     struct sieve_errbuf err;
     char buf[1 + SIEVE_ERRBUF_SIZE];
-    size_t len, off = 0;
+    size_t len;
 
     /*
      * A fault must kill this child, whatever handlers the host installed (a test framework
@@ -86,14 +87,7 @@ probe_child(const char *path, int fd)
         memcpy(buf + 1, err.msg, len);
         len++;
     }
-    while (off < len) {
-        ssize_t w = write(fd, buf + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
+    fd_write_all(fd, buf, len); /* a short report reads as a failed check */
     /* _exit: the plugin's destructors and our atexit handlers belong to the parent. */
     _exit(0);
 }

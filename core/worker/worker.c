@@ -25,6 +25,7 @@
 #include "base/bundle.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/fdio.h"
 #include "base/hash.h"
 #include "core/host/host.h"
 #include "core/proto/proto.h"
@@ -89,22 +90,6 @@ on_sigterm(int sig)
 }
 
 static int
-write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int
 send_msg(struct worker *w, const struct proto_msg *m)
 {
     uint8_t *buf;
@@ -115,7 +100,7 @@ send_msg(struct worker *w, const struct proto_msg *m)
         return -1;
     }
     pthread_mutex_lock(&w->wlock);
-    int rc = write_all(w->fd, buf, len);
+    int rc = fd_write_all(w->fd, buf, len);
     pthread_mutex_unlock(&w->wlock);
     free(buf);
     return rc;
