@@ -227,7 +227,7 @@ run_and_write(const struct host_plugin *p, const struct sieve_value *vals,
 
     err->msg[0] = '\0';
     code = runner_run(p, vals, ctx, (const struct sieve_bundle *const *)in,
-                           (struct sieve_bundle *const *)out, err);
+                      (struct sieve_bundle *const *)out, err);
     if (code < 0)
         return sieve_errbuf_prefix(err, code, "plugin '%s' failed (%s)", p->name,
                                    sieve_error_class(code));

@@ -36,7 +36,8 @@ enum {
         "heartbeat-timeout", required_argument, NULL, RUN_OPT_HEARTBEAT_TIMEOUT                    \
     }
 
-/* The defaults in the help come from the protocol's own constants. */
+/* The defaults in the help come from the constants the scheduler and workers use. */
+// clang-format off
 #define RUN_OPTS_STR_(x) #x
 #define RUN_OPTS_STR(x) RUN_OPTS_STR_(x)
 #define RUN_OPTS_HELP                                                                              \
@@ -46,21 +47,23 @@ enum {
     "                           fake:0:vanish-after=2:return-after=5s (repeatable; also\n"         \
     "                           $SIEVE_FAULTS); kinds: error, hang, crash, vanish\n"               \
     "  --max-parallel N         at most N tasks at once (default: one per device slot)\n"          \
-    "  --heartbeat DUR          worker heartbeat interval (default " RUN_OPTS_STR(             \
-        PROTO_HEARTBEAT_MS) "ms)\n"                                                             \
-    "  --heartbeat-timeout DUR  kill a busy worker silent this long (default " RUN_OPTS_STR(    \
-        PROTO_HEARTBEAT_TIMEOUT_MS) "ms)\n"                                                     \
-    "  --stall-timeout DUR      kill a task whose plugin makes no progress (no progress or log\n" \
-    "                           call, no output) this long while its worker lives: a hung\n"   \
+    "  --heartbeat DUR          worker heartbeat interval\n"                                       \
+    "                           (default " RUN_OPTS_STR(PROTO_HEARTBEAT_MS) "ms)\n"                \
+    "  --heartbeat-timeout DUR  kill a worker silent this long\n"                                  \
+    "                           (default " RUN_OPTS_STR(PROTO_HEARTBEAT_TIMEOUT_MS) "ms)\n"        \
+    "  --stall-timeout DUR      kill a task whose plugin makes no progress (no progress or log\n"  \
+    "                           call, no output) this long while its worker lives: a hung\n"       \
     "                           GPU call (default " RUN_OPTS_STR(SCHED_STALL_TIMEOUT_MS) "ms)\n"   \
-    "  --startup-timeout DUR    restart a worker not ready this long after it starts\n"         \
+    "  --startup-timeout DUR    restart a worker not ready this long after it starts\n"            \
     "                           (default " RUN_OPTS_STR(SCHED_STARTUP_TIMEOUT_MS) "ms)\n"          \
-    "  --speculate-after DUR    a task running 4x its node's median and at least this long\n"   \
-    "                           gets a copy on an idle healthy device; the first to finish\n"   \
-    "                           wins (default " RUN_OPTS_STR(SCHED_SPECULATE_AFTER_MS) "ms; off: never)\n"   \
+    "  --speculate-after DUR    a task running 4x its node's median and at least this long\n"      \
+    "                           gets a copy on an idle healthy device; the first to finish\n"      \
+    "                           wins (default " RUN_OPTS_STR(SCHED_SPECULATE_AFTER_MS) "ms;\n"     \
+    "                           off: never)\n"                                                     \
     "  --durability MODE        batch (default; also $SIEVE_DURABILITY): objects are synced\n"     \
     "                           once per index commit; strict: fsync every object\n"               \
     "  --store DIR              the store (default $SIEVE_STORE or ./.sieve)\n"
+// clang-format on
 
 /*
  * Applies one shared option to `o` (faults are collected into `faults`, capacity `cap`).

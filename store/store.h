@@ -116,8 +116,8 @@ int store_run_create(struct store *st, const char *name, const char *pipeline_pa
                      const char *pipeline_text, int64_t *id, struct sieve_errbuf *err);
 /* Sets the state (and error, may be NULL); running stamps started, an end state (done,
  * failed, cancelled) stamps finished and unpins the run's artifacts. */
-int store_run_set_state(struct store *st, int64_t id, enum store_run_state state,
-                        const char *error, struct sieve_errbuf *err);
+int store_run_set_state(struct store *st, int64_t id, enum store_run_state state, const char *error,
+                        struct sieve_errbuf *err);
 /* Reads one run. Errors: SIEVE_ENOENT. Ownership: store_run_release(out). */
 int store_run_get(struct store *st, int64_t id, struct store_run *out, struct sieve_errbuf *err);
 /* All runs, newest first. Ownership: store_run_list_free(*out, *n). */
@@ -220,7 +220,6 @@ int store_artifact_index(struct store *st, const struct store_artifact *a,
  */
 int store_artifact_lookup(struct store *st, const char *const *keys, size_t n, uint8_t *hits,
                           struct sieve_errbuf *err);
-
 
 /* Pins artifact keys for a run (store_tasks_insert pins its outputs already). */
 int store_artifact_pin(struct store *st, int64_t run, const char *const *keys, size_t n,

@@ -45,7 +45,6 @@ void store_rollback(struct store *st);
 /* Binds text or NULL. */
 int store_bind_text(sqlite3_stmt *s, int i, const char *text);
 
-
 /* Indexes one artifact inside an open transaction (shared by index and task_finish). */
 int store_artifact_index_locked(struct store *st, const struct store_artifact *a,
                                 struct sieve_errbuf *err);
@@ -56,7 +55,6 @@ int store_metrics_insert_locked(struct store *st, const struct store_metric *row
                                 struct sieve_errbuf *err);
 int store_task_update_locked(struct store *st, int64_t run, uint32_t idx,
                              const struct store_task_update *u, struct sieve_errbuf *err);
-
 
 /* A malloc'd copy of a column's text, or NULL for SQL NULL (and on no memory). */
 char *store_column_dup(sqlite3_stmt *s, int col);

@@ -78,7 +78,8 @@ store_log_path(const struct store *st, int64_t run, uint32_t idx, char *buf, siz
 }
 
 int
-store_file_sha256(const char *path, char hex[HASH_HEX_LEN], uint64_t *bytes, struct sieve_errbuf *err)
+store_file_sha256(const char *path, char hex[HASH_HEX_LEN], uint64_t *bytes,
+                  struct sieve_errbuf *err)
 {
     static const char digits[] = "0123456789abcdef";
     unsigned char buf[1 << 16], md[EVP_MAX_MD_SIZE];
@@ -334,7 +335,8 @@ store_artifact_list(struct store *st, struct store_artifact_row **out, size_t *n
 /* ---- media hash cache ------------------------------------------------------------------ */
 
 int
-store_media_hash(struct store *st, const char *path, char hex[HASH_HEX_LEN], struct sieve_errbuf *err)
+store_media_hash(struct store *st, const char *path, char hex[HASH_HEX_LEN],
+                 struct sieve_errbuf *err)
 {
     struct stat sb;
     sqlite3_stmt *s = NULL;

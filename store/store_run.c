@@ -35,13 +35,13 @@ store_run_create(struct store *st, const char *name, const char *pipeline_path,
 }
 
 static const char *const run_state_names[] = {
-    [STORE_RUN_PENDING] = "pending", [STORE_RUN_RUNNING] = "running", [STORE_RUN_DONE] = "done",
+    [STORE_RUN_PENDING] = "pending", [STORE_RUN_RUNNING] = "running",     [STORE_RUN_DONE] = "done",
     [STORE_RUN_FAILED] = "failed",   [STORE_RUN_CANCELLED] = "cancelled",
 };
 static const char *const task_state_names[] = {
-    [STORE_TASK_PENDING] = "pending", [STORE_TASK_READY] = "ready",
-    [STORE_TASK_RUNNING] = "running", [STORE_TASK_DONE] = "done",
-    [STORE_TASK_CACHED] = "cached",   [STORE_TASK_FAILED] = "failed",
+    [STORE_TASK_PENDING] = "pending",     [STORE_TASK_READY] = "ready",
+    [STORE_TASK_RUNNING] = "running",     [STORE_TASK_DONE] = "done",
+    [STORE_TASK_CACHED] = "cached",       [STORE_TASK_FAILED] = "failed",
     [STORE_TASK_CANCELLED] = "cancelled",
 };
 

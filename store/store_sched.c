@@ -239,7 +239,8 @@ store_batch_detach(struct store_batch *b)
 {
     /* After a failed commit the detached ops are still there: the new ones go behind them, so
      * a task's updates are applied in the order they were queued. */
-    if (b->n && array_grow(&b->flight, &b->cap_flight, b->n_flight + b->n, sizeof *b->flight) == 0) {
+    if (b->n &&
+        array_grow(&b->flight, &b->cap_flight, b->n_flight + b->n, sizeof *b->flight) == 0) {
         memcpy(b->flight + b->n_flight, b->ops, b->n * sizeof *b->ops);
         b->n_flight += b->n;
         b->n = 0;

@@ -423,8 +423,7 @@ parse_list(const struct sieve_param *row, const char *text, struct sieve_value *
         /* On failure `items` keeps the n parsed values, which `fail` releases. */
         if (n == MAX_LIST_ITEMS) {
             free(raw);
-            rc = sieve_errbuf_set(err, SIEVE_EINVAL, "list longer than %d items",
-                                  MAX_LIST_ITEMS);
+            rc = sieve_errbuf_set(err, SIEVE_EINVAL, "list longer than %d items", MAX_LIST_ITEMS);
             goto fail;
         }
         if (array_grow(&items, &cap, n + 1, sizeof *items) < 0) {

@@ -400,7 +400,8 @@ begin_cancel(struct sched *s, const char *why)
     if (s->cancelling)
         return;
     s->cancelling = 1;
-    s->cancel_deadline_ms = clock_mono_ms() + (s->o->cancel_grace_ms ? s->o->cancel_grace_ms : 3000);
+    s->cancel_deadline_ms =
+        clock_mono_ms() + (s->o->cancel_grace_ms ? s->o->cancel_grace_ms : 3000);
     sched_log(s, "cancelling: %s", why);
     sched_event(s, -1, "cancel", "%s", why);
     for (size_t i = 0; i < s->n_slots; i++)
@@ -701,8 +702,7 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
             /* The outputs are indexed, but the run would read as still running. */
             sched_log(&s, "store: could not record the end of the run: %s", serr.msg);
             if (rc == 0)
-                rc = sieve_errbuf_set(err, SIEVE_ESTORE, "record the end of the run: %s",
-                                      serr.msg);
+                rc = sieve_errbuf_set(err, SIEVE_ESTORE, "record the end of the run: %s", serr.msg);
         }
     }
     sched_event(&s, -1, "end", "%u done, %u cached, %u failed, %u skipped, %u cancelled", s.n_done,

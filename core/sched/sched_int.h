@@ -48,7 +48,7 @@ struct stask {
     uint32_t wait;     /* unfinished producers */
     int32_t slot;      /* running on, or -1 */
     int32_t timeout_s;
-    uint8_t copies;    /* workers running it: 2 while a speculative copy races (sched_spec.c) */
+    uint8_t copies; /* workers running it: 2 while a speculative copy races (sched_spec.c) */
     int64_t not_before_ms;
     char *error; /* last error, malloc'd */
 };
@@ -101,7 +101,7 @@ struct sched {
     uv_work_t commit_req;
     int committing, commit_rc;
     struct sieve_errbuf commit_err;
-    uint8_t shard_made[256];   /* objects/<xx>/ directories known to exist */
+    uint8_t shard_made[256]; /* objects/<xx>/ directories known to exist */
     int log_dir_made;
     uv_loop_t loop;
     uv_timer_t tick;
@@ -163,8 +163,8 @@ void sched_task_label(const struct sched *s, uint32_t t, char *buf, size_t len);
 void sched_task_done(struct sched *s, uint32_t t, const void *result_msg);
 void sched_task_end(struct sched *s, uint32_t t, int state, const char *error);
 void sched_task_requeue(struct sched *s, uint32_t t, int64_t delay_ms);
-void sched_store_update(struct sched *s, uint32_t t, enum store_task_state state, const char *device,
-                        const char *error, int64_t started, int64_t finished);
+void sched_store_update(struct sched *s, uint32_t t, enum store_task_state state,
+                        const char *device, const char *error, int64_t started, int64_t finished);
 void sched_event(struct sched *s, int64_t task, const char *kind, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
@@ -213,9 +213,9 @@ enum sched_blame {
 struct sched_verdict {
     enum sched_act act;
     enum sched_blame blame;
-    int64_t delay_ms;  /* RETRY */
-    int lost_worker;   /* counts as one more worker the task lost (crashes) */
-    int recycle;       /* kill the worker: its device context is suspect */
+    int64_t delay_ms; /* RETRY */
+    int lost_worker;  /* counts as one more worker the task lost (crashes) */
+    int recycle;      /* kill the worker: its device context is suspect */
 };
 struct sched_policy_task {
     unsigned attempts, crashes, retries; /* crashes before this failure */

@@ -83,9 +83,8 @@ copy_target(struct sched *s, uint32_t t, const struct slot *running, int64_t now
         return NULL; /* queued work comes first */
     for (size_t i = 0; i < s->n_slots; i++) {
         struct slot *sl = &s->slots[i];
-        if (sl->state == SLOT_IDLE && sl->dev != running->dev &&
-            sl->dev->state == DEVICE_HEALTHY && (device_is_gpu(sl->dev) ? 1 : 0) == cls &&
-            sched_slot_usable(s, sl, now))
+        if (sl->state == SLOT_IDLE && sl->dev != running->dev && sl->dev->state == DEVICE_HEALTHY &&
+            (device_is_gpu(sl->dev) ? 1 : 0) == cls && sched_slot_usable(s, sl, now))
             return sl;
     }
     return NULL;
@@ -121,9 +120,9 @@ sched_speculate(struct sched *s, int64_t now)
         s->t[t].attempts--;
         s->t[t].slot = sl->index;
         s->t[t].copies = 2;
-        sched_log(s, "task %s straggles on '%s' (%.1f s, bound %.1f s): a copy runs on '%s'",
-                  label, sl->dev->name, (double)(now - sl->started_ms) / 1000.0,
-                  (double)bound / 1000.0, to->dev->name);
+        sched_log(s, "task %s straggles on '%s' (%.1f s, bound %.1f s): a copy runs on '%s'", label,
+                  sl->dev->name, (double)(now - sl->started_ms) / 1000.0, (double)bound / 1000.0,
+                  to->dev->name);
         sched_event(s, t, "task-copy", "%s: copy on %s after %.1f s on %s", label, to->dev->name,
                     (double)(now - sl->started_ms) / 1000.0, sl->dev->name);
     }

@@ -525,8 +525,7 @@ judge_slot(const struct sched *s, const struct slot *sl, int64_t now, int *code,
                  sl->dev->name, (double)(now - sl->last_activity_ms) / 1000.0);
     } else if (sl->deadline_ms && now > sl->deadline_ms) {
         *code = SIEVE_ETIMEDOUT;
-        snprintf(why, cap, "timed out after %d s on '%s'", s->t[sl->task].timeout_s,
-                 sl->dev->name);
+        snprintf(why, cap, "timed out after %d s on '%s'", s->t[sl->task].timeout_s, sl->dev->name);
     } else {
         return NULL;
     }

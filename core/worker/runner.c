@@ -9,8 +9,8 @@
 #include "base/err.h"
 
 void
-runner_task_ctx_init(struct runner_task_ctx *t, const struct sieve_host *host, const char *sample_id,
-                   const char *media, const char *category)
+runner_task_ctx_init(struct runner_task_ctx *t, const struct sieve_host *host,
+                     const char *sample_id, const char *media, const char *category)
 {
     memset(t, 0, sizeof *t);
     t->sample.id = sample_id ? sample_id : "sample";
@@ -48,7 +48,7 @@ normalise(const struct host_plugin *p, const char *what, int rc, struct sieve_er
 
 int
 runner_state_new(const struct host_plugin *p, const struct sieve_host *host,
-                      const struct sieve_value *params, void **state, struct sieve_errbuf *err)
+                 const struct sieve_value *params, void **state, struct sieve_errbuf *err)
 {
     int rc;
 
@@ -75,8 +75,8 @@ runner_state_free(const struct host_plugin *p, void *state)
 
 int
 runner_process(const struct host_plugin *p, void *state, const struct sieve_ctx *ctx,
-                    const struct sieve_bundle *const *in, struct sieve_bundle *const *out,
-                    struct sieve_errbuf *err)
+               const struct sieve_bundle *const *in, struct sieve_bundle *const *out,
+               struct sieve_errbuf *err)
 {
     if (err)
         err->msg[0] = '\0';
@@ -85,8 +85,8 @@ runner_process(const struct host_plugin *p, void *state, const struct sieve_ctx 
 
 int
 runner_run(const struct host_plugin *p, const struct sieve_value *params,
-                const struct sieve_ctx *ctx, const struct sieve_bundle *const *in,
-                struct sieve_bundle *const *out, struct sieve_errbuf *err)
+           const struct sieve_ctx *ctx, const struct sieve_bundle *const *in,
+           struct sieve_bundle *const *out, struct sieve_errbuf *err)
 {
     void *state = NULL;
     int rc;

@@ -41,7 +41,7 @@ struct runner_task_ctx {
  * bundle_host_services()). Any of the strings may be NULL; the id then reads "sample".
  */
 void runner_task_ctx_init(struct runner_task_ctx *t, const struct sieve_host *host,
-                        const char *sample_id, const char *media, const char *category);
+                          const char *sample_id, const char *media, const char *category);
 
 /*
  * Calls the plugin's init with validated `params` and returns its state in *state (NULL
@@ -50,7 +50,7 @@ void runner_task_ctx_init(struct runner_task_ctx *t, const struct sieve_host *ho
  * Ownership: release the state with runner_state_free.
  */
 int runner_state_new(const struct host_plugin *p, const struct sieve_host *host,
-                          const struct sieve_value *params, void **state, struct sieve_errbuf *err);
+                     const struct sieve_value *params, void **state, struct sieve_errbuf *err);
 
 /* Calls the plugin's free on `state` (if it has one). Accepts NULL. */
 void runner_state_free(const struct host_plugin *p, void *state);
@@ -61,8 +61,8 @@ void runner_state_free(const struct host_plugin *p, void *state);
  * Errors: the plugin's code, message in err, never empty.
  */
 int runner_process(const struct host_plugin *p, void *state, const struct sieve_ctx *ctx,
-                        const struct sieve_bundle *const *in, struct sieve_bundle *const *out,
-                        struct sieve_errbuf *err);
+                   const struct sieve_bundle *const *in, struct sieve_bundle *const *out,
+                   struct sieve_errbuf *err);
 
 /*
  * init + process + free in one call, with the services table of `ctx`.
@@ -70,7 +70,7 @@ int runner_process(const struct host_plugin *p, void *state, const struct sieve_
  * generic one naming the callback when the plugin left it empty).
  */
 int runner_run(const struct host_plugin *p, const struct sieve_value *params,
-                    const struct sieve_ctx *ctx, const struct sieve_bundle *const *in,
-                    struct sieve_bundle *const *out, struct sieve_errbuf *err);
+               const struct sieve_ctx *ctx, const struct sieve_bundle *const *in,
+               struct sieve_bundle *const *out, struct sieve_errbuf *err);
 
 #endif

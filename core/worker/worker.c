@@ -427,7 +427,7 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
     };
     t0 = clock_mono_ms();
     rc = runner_process(p, se->state, &ctx, (const struct sieve_bundle *const *)in,
-                             (struct sieve_bundle *const *)out, &err);
+                        (struct sieve_bundle *const *)out, &err);
     r->run_ms = clock_mono_ms() - t0;
     if (rc > 0)
         rc = sieve_errbuf_set(&err, SIEVE_EINTERNAL, "plugin '%s' returned %d", p->name, rc);
@@ -571,10 +571,8 @@ worker_main(const struct worker_opts *o)
     /* Hello first and heartbeats from then on, so that the scheduler sees a live process
      * while plugins load (seconds on a loaded machine, longer for a GPU context); ready
      * follows, and only then does the slot take tasks. */
-    struct proto_msg hello = {.type = PROTO_HELLO,
-                              .worker_id = o->id,
-                              .pid = getpid(),
-                              .device = o->device};
+    struct proto_msg hello = {
+        .type = PROTO_HELLO, .worker_id = o->id, .pid = getpid(), .device = o->device};
     if (send_msg(&w, &hello) < 0)
         goto out;
     if (pthread_create(&w.hb, NULL, heartbeat_main, &w) == 0)

@@ -239,10 +239,14 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_sched_durable__torn_objects_are_removed_and_recomputed, ws_teardown),
-        cmocka_unit_test_teardown(test_sched_durable__unhashed_orphans_are_adopted_only_in_strict_mode, ws_teardown),
-        cmocka_unit_test_teardown(test_sched_durable__strict_killed_scheduler_resumes_without_rerunning, ws_teardown),
-        cmocka_unit_test_teardown(test_sched_durable__cache_verify_checks_the_embedded_hash, ws_teardown),
+        cmocka_unit_test_teardown(test_sched_durable__torn_objects_are_removed_and_recomputed,
+                                  ws_teardown),
+        cmocka_unit_test_teardown(
+            test_sched_durable__unhashed_orphans_are_adopted_only_in_strict_mode, ws_teardown),
+        cmocka_unit_test_teardown(
+            test_sched_durable__strict_killed_scheduler_resumes_without_rerunning, ws_teardown),
+        cmocka_unit_test_teardown(test_sched_durable__cache_verify_checks_the_embedded_hash,
+                                  ws_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

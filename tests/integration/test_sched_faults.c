@@ -107,8 +107,14 @@ test_sched_faults__hang_is_caught_as_a_stall_and_quarantines(void **state)
     struct ws w;
     ws_init(&w, 8);
     pipeline(&w, 500, "");
-    const char *args[] = {"run",      "--devices", "fake:2,cpu:1",    "--fault",
-                          "fake:0:hang-after=0", "--stall-timeout", "1s", "p.yaml",
+    const char *args[] = {"run",
+                          "--devices",
+                          "fake:2,cpu:1",
+                          "--fault",
+                          "fake:0:hang-after=0",
+                          "--stall-timeout",
+                          "1s",
+                          "p.yaml",
                           NULL};
     assert_int_equal(ws_sieve(&w, 60, args), 0);
     assert_int_equal(ws_exec_count(&w, "a/"), 8);
@@ -130,8 +136,8 @@ test_sched_faults__plugin_blocking_in_process_moves_elsewhere(void **state)
     struct ws w;
     ws_init(&w, 2);
     pipeline(&w, 1000, ", block_on: fake:0");
-    const char *args[] = {"run", "--devices", "fake:2,cpu:1", "--stall-timeout", "1s", "p.yaml",
-                          NULL};
+    const char *args[] = {"run",    "--devices", "fake:2,cpu:1", "--stall-timeout", "1s",
+                          "p.yaml", NULL};
     assert_int_equal(ws_sieve(&w, 60, args), 0);
     assert_int_equal(ws_exec_count(&w, "a/"), 2);
     assert_int_equal(ws_check_objects(&w, adds, 2), 4);
@@ -238,14 +244,20 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_sched_faults__worker_killed_mid_task_completes_elsewhere, ws_teardown),
-        cmocka_unit_test_teardown(test_sched_faults__device_errors_quarantine_one_of_four, ws_teardown),
-        cmocka_unit_test_teardown(test_sched_faults__hang_is_caught_as_a_stall_and_quarantines, ws_teardown),
-        cmocka_unit_test_teardown(test_sched_faults__plugin_blocking_in_process_moves_elsewhere, ws_teardown),
+        cmocka_unit_test_teardown(test_sched_faults__worker_killed_mid_task_completes_elsewhere,
+                                  ws_teardown),
+        cmocka_unit_test_teardown(test_sched_faults__device_errors_quarantine_one_of_four,
+                                  ws_teardown),
+        cmocka_unit_test_teardown(test_sched_faults__hang_is_caught_as_a_stall_and_quarantines,
+                                  ws_teardown),
+        cmocka_unit_test_teardown(test_sched_faults__plugin_blocking_in_process_moves_elsewhere,
+                                  ws_teardown),
         cmocka_unit_test_teardown(test_sched_faults__straggler_loses_to_its_speculative_copy,
                                   ws_teardown),
-        cmocka_unit_test_teardown(test_sched_faults__all_devices_failing_waits_then_finishes, ws_teardown),
-        cmocka_unit_test_teardown(test_sched_faults__crashing_plugin_fails_without_quarantining_devices, ws_teardown),
+        cmocka_unit_test_teardown(test_sched_faults__all_devices_failing_waits_then_finishes,
+                                  ws_teardown),
+        cmocka_unit_test_teardown(
+            test_sched_faults__crashing_plugin_fails_without_quarantining_devices, ws_teardown),
         cmocka_unit_test_teardown(test_sched_faults__task_timeout_kills_and_fails, ws_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

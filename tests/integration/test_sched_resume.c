@@ -99,8 +99,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_sched_resume__killed_scheduler_resumes_without_rerunning, ws_teardown),
-        cmocka_unit_test_teardown(test_sched_resume__adopts_unindexed_outputs_with_their_metrics, ws_teardown),
+        cmocka_unit_test_teardown(test_sched_resume__killed_scheduler_resumes_without_rerunning,
+                                  ws_teardown),
+        cmocka_unit_test_teardown(test_sched_resume__adopts_unindexed_outputs_with_their_metrics,
+                                  ws_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -211,10 +211,13 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_sched_run__dag_completes_then_is_cached, ws_teardown),
-        cmocka_unit_test_teardown(test_sched_run__bad_input_fails_without_retry_and_skips_dependents, ws_teardown),
-        cmocka_unit_test_teardown(test_sched_run__transient_errors_retry_up_to_the_limit, ws_teardown),
+        cmocka_unit_test_teardown(
+            test_sched_run__bad_input_fails_without_retry_and_skips_dependents, ws_teardown),
+        cmocka_unit_test_teardown(test_sched_run__transient_errors_retry_up_to_the_limit,
+                                  ws_teardown),
         cmocka_unit_test_teardown(test_sched_run__cancel_then_resume, ws_teardown),
-        cmocka_unit_test_teardown(test_sched_run__finishes_samples_before_starting_new_ones, ws_teardown),
+        cmocka_unit_test_teardown(test_sched_run__finishes_samples_before_starting_new_ones,
+                                  ws_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

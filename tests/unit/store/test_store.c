@@ -178,8 +178,11 @@ test_store__batch_commits_detached_writes_while_new_ones_queue(void **state)
     assert_int_equal(store_open(store_dir(f->st), &own, &err), 0);
     assert_int_equal(store_batch_new(own, &b, &err), 0);
 
-    struct store_task_update u = {.state = STORE_TASK_RUNNING, .attempts = 1, .device = "cpu:0",
-                                  .started_ms = -1, .finished_ms = -1};
+    struct store_task_update u = {.state = STORE_TASK_RUNNING,
+                                  .attempts = 1,
+                                  .device = "cpu:0",
+                                  .started_ms = -1,
+                                  .finished_ms = -1};
     assert_int_equal(store_batch_task_update(b, run, 0, &u, &err), 0);
     assert_int_equal(store_batch_detach(b), 1);
     assert_int_equal(store_batch_task_update(b, run, 1, &u, &err), 0);
@@ -422,12 +425,13 @@ test_store__runs_tasks_metrics_events_devices(void **state)
                                                                    .finished_ms = -1},
                                        &err),
                      0);
-    assert_int_equal(
-        store_task_update(f->st, id, 9,
-                          &(struct store_task_update){
-                              .state = STORE_TASK_DONE, .attempts = -1, .started_ms = -1, .finished_ms = -1},
-                          &err),
-        SIEVE_ENOENT);
+    assert_int_equal(store_task_update(f->st, id, 9,
+                                       &(struct store_task_update){.state = STORE_TASK_DONE,
+                                                                   .attempts = -1,
+                                                                   .started_ms = -1,
+                                                                   .finished_ms = -1},
+                                       &err),
+                     SIEVE_ENOENT);
     assert_int_equal(store_task_list(f->st, id, "running", NULL, &got, &n, &err), 0);
     assert_int_equal(n, 1);
     assert_string_equal(got[0].device, "fake:0");
@@ -449,10 +453,11 @@ test_store__runs_tasks_metrics_events_devices(void **state)
         {id, "score", "{\"keep\":0.5}", "c1", "Tech", "retention", 0.8, k[2]},
     };
     assert_int_equal(
-        store_task_finish(f->st, id, 2,
-                          &(struct store_task_update){
-                              .state = STORE_TASK_DONE, .attempts = -1, .started_ms = -1, .finished_ms = 9},
-                          &(struct store_artifact){.key = a, .run = id}, 1, m, 2, &err),
+        store_task_finish(
+            f->st, id, 2,
+            &(struct store_task_update){
+                .state = STORE_TASK_DONE, .attempts = -1, .started_ms = -1, .finished_ms = 9},
+            &(struct store_artifact){.key = a, .run = id}, 1, m, 2, &err),
         0);
     assert_int_equal(lookup1(f->st, a), 1);
     assert_int_equal(store_metrics_query(f->st, id, "score", &mr, &n, &err), 0);
@@ -546,8 +551,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store__open_creates_layout_and_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store__migrates_an_older_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store__states_are_written_by_name, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store__batch_commits_detached_writes_while_new_ones_queue,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store__batch_commits_detached_writes_while_new_ones_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_store__crash_before_index_leaves_orphan_that_gc_removes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store__corrupt_or_missing_object_is_a_miss, setup,

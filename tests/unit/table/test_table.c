@@ -368,9 +368,12 @@ test_table__migrated_store_keeps_its_tables(void **st)
     assert_int_equal(store_run_create(s, "a", "p.yaml", "", &r2, &err), 0);
     assert_int_equal(store_run_create(s, "b", "q.yaml", "", &r3, &err), 0);
     struct store_task t[6] = {
-        task(0, "score", "c1", v1, "k1", STORE_TASK_DONE),   task(1, "score", "c2", v1, "k2", STORE_TASK_DONE),
-        task(2, "score", "c1", v2, "k3", STORE_TASK_DONE),   task(3, "score", "c2", v2, "k4", STORE_TASK_DONE),
-        task(4, "summary", NULL, v1, "k5", STORE_TASK_DONE), task(5, "summary", NULL, v2, "k6", STORE_TASK_DONE),
+        task(0, "score", "c1", v1, "k1", STORE_TASK_DONE),
+        task(1, "score", "c2", v1, "k2", STORE_TASK_DONE),
+        task(2, "score", "c1", v2, "k3", STORE_TASK_DONE),
+        task(3, "score", "c2", v2, "k4", STORE_TASK_DONE),
+        task(4, "summary", NULL, v1, "k5", STORE_TASK_DONE),
+        task(5, "summary", NULL, v2, "k6", STORE_TASK_DONE),
     };
     assert_int_equal(store_tasks_insert(s, r1, t, 6, &err), 0);
     for (int i = 0; i < 6; i++)
