@@ -359,7 +359,42 @@ test_media__video_only_file_has_no_audio(void **state)
     result_free(&r);
 }
 
-/* The display matrix turns the picture as ffmpeg shows it: the left half ends at the bottom. */
+/*
+ * By default the rotation tag is ignored, as Qwen2.5-Omni's reader (decord) ignores it: the
+ * model sees the coded picture, so the frames are landscape and the left half stays left.
+ */
+static void
+test_media__rotation_is_ignored_by_default(void **state)
+{
+    struct media_opts o;
+    struct result r;
+    double left = 0, right = 0;
+    (void)state;
+
+    media_opts_init(&o);
+    run(m.rot, &o, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.info.rotation, 0);
+    assert_int_equal(r.info.rotation_tag, 270);
+    assert_true(r.info.width > r.info.height);
+    for (int64_t y = 0; y < r.g.H; y++)
+        for (int64_t x = 0; x < r.g.W; x++)
+            for (int c = 0; c < 3; c++) {
+                uint8_t v = r.g.out.frames[(y * r.g.W + x) * 3 + c];
+                if (x < r.g.W / 2 - 4)
+                    left += v;
+                else if (x >= r.g.W / 2 + 4)
+                    right += v;
+            }
+    left /= (double)(r.g.W / 2 - 4) * r.g.H * 3;
+    right /= (double)(r.g.W / 2 - 4) * r.g.H * 3;
+    assert_true(left > 235);
+    assert_true(right < 20);
+    result_free(&r);
+}
+
+/* With rotation: apply the display matrix turns the picture as ffmpeg shows it: the left half
+ * ends at the bottom. */
 static void
 test_media__rotation_is_honoured(void **state)
 {
@@ -369,9 +404,11 @@ test_media__rotation_is_honoured(void **state)
     (void)state;
 
     media_opts_init(&o);
+    o.rotation = MEDIA_ROTATION_APPLY;
     run(m.rot, &o, &r);
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.info.rotation, 270);
+    assert_int_equal(r.info.rotation_tag, 270);
     assert_int_equal(r.info.src_width, 160);
     assert_int_equal(r.info.src_height, 120);
     assert_true(r.info.height > r.info.width);
@@ -526,6 +563,7 @@ p_frame_motion(const char *path, struct result *r)
 
     media_opts_init(&o);
     o.motion_vectors = 1;
+    o.rotation = MEDIA_ROTATION_APPLY; /* the turned clip must come out turned */
     o.fps = 1000;
     run(path, &o, r);
     assert_int_equal(r->rc, 0);
@@ -691,6 +729,7 @@ main(void)
         cmocka_unit_test(test_media__audio_is_mono_mean_at_16k),
         cmocka_unit_test(test_media__audio_only_file_has_no_video),
         cmocka_unit_test(test_media__video_only_file_has_no_audio),
+        cmocka_unit_test(test_media__rotation_is_ignored_by_default),
         cmocka_unit_test(test_media__rotation_is_honoured),
         cmocka_unit_test(test_media__odd_size_gives_multiples_of_28),
         cmocka_unit_test(test_media__very_short_clip_gives_two_frames),
