@@ -83,13 +83,22 @@ void pv_out_release(struct pv_out *o);
  * DyCoke stage-1 token temporal merging (TTM): windows of `window` groups; the first group of
  * each window is kept whole, an odd offset j is compared with group j - 1 and an even offset
  * with the window's first group (original tokens, per-position cosine), and the least similar
- * floor(keep * p) tokens are kept. `faithful` reproduces the official code: pairs (f, f+1)
- * for even f, windows re-pruned only while their start is < t - window, an odd last group
- * dropped, kept tokens of a pruned group in increasing-similarity order.
+ * floor(keep * p) tokens are kept. `faithful` reproduces the official
+ * code: pairs (f, f+1) for even f, windows re-pruned only while their start is < t - window,
+ * an odd last group dropped, similarities ranked as float32 values (ties: lower index), kept
+ * tokens of a pruned group in increasing-similarity order.
  * Returns: 0, SIEVE_EINVAL for window < 1, SIEVE_ENOMEM.
  */
 int pv_dycoke(const struct pv_in *in, double keep, int64_t window, int faithful,
               struct pv_out *out);
+
+/*
+ * pv_dycoke with DyCoke's own pruning ratio K (0 <= K <= 1) in place of keep: a pruned group
+ * keeps the official int((1 - K) * p) tokens, 1 - K rounded to a double first as Python does
+ * (K = 0.34 over 100 tokens keeps 65, where keep 0.66 keeps 66); at least 1 unless faithful.
+ */
+int pv_dycoke_ratio(const struct pv_in *in, double prune_ratio, int64_t window, int faithful,
+                    struct pv_out *out);
 
 /* Spatial average pooling per group to the budget (see above for the window choice). */
 int pv_uniform(const struct pv_in *in, double keep, struct pv_out *out);
@@ -101,7 +110,10 @@ int pv_pixel_shuffle(const struct pv_in *in, struct pv_out *out);
 /* floor(keep * n) tokens with the smallest splitmix64(seed, flat index) keys. */
 int pv_random(const struct pv_in *in, double keep, uint64_t seed, struct pv_out *out);
 
-/* The floor(keep * n) tokens of highest importance over all groups (FastV-style). */
+/*
+ * The floor(keep * n) tokens of highest encoder importance over all groups (ties: lower
+ * index). Not FastV: FastV ranks by the LLM's attention at layer K, which sieve cannot see.
+ */
 int pv_topk(const struct pv_in *in, double keep, struct pv_out *out);
 
 /*

@@ -21,7 +21,18 @@
 #include "../common/plugin_util.h"
 #include "methods.h"
 
-enum { P_METHOD, P_KEEP, P_WINDOW, P_FAITHFUL, P_SEED, P_DOMINANT, P_MOTION, P_MATCH, P_THREADS };
+enum {
+    P_METHOD,
+    P_KEEP,
+    P_WINDOW,
+    P_FAITHFUL,
+    P_DYCOKE_K,
+    P_SEED,
+    P_DOMINANT,
+    P_MOTION,
+    P_MATCH,
+    P_THREADS
+};
 
 static const char *const methods[] = {"dycoke", "uniform",   "pixel-shuffle", "random",
                                       "topk",   "visionzip", "codec",         NULL};
@@ -61,8 +72,16 @@ static const struct sieve_param params[] = {
     {.name = "faithful",
      .type = SIEVE_PARAM_BOOL,
      .doc = "dycoke: reproduce the official code (last window's third group unpruned, odd last "
-            "group dropped, kept tokens in similarity order)",
+            "group dropped, float32 similarity ranking, kept tokens in similarity order)",
      .def = "false"},
+    {.name = "dycoke_k",
+     .type = SIEVE_PARAM_FLOAT,
+     .doc = "dycoke: DyCoke's own pruning ratio K; a pruned group keeps int((1-K)*p) tokens as "
+            "the official code computes it (K=0.34, p=100: 65) and keep is ignored; -1 uses keep",
+     .def = "-1",
+     .min = -1,
+     .max = 1,
+     .flags = HAS_RANGE},
     {.name = "seed", .type = SIEVE_PARAM_INT, .doc = "random: splitmix64 seed", .def = "0"},
     {.name = "dominant_ratio",
      .type = SIEVE_PARAM_FLOAT,
@@ -97,7 +116,7 @@ static const struct sieve_param params[] = {
 
 struct state {
     int method;
-    double keep, dominant, motion_thr, match_thr;
+    double keep, dycoke_k, dominant, motion_thr, match_thr;
     int64_t window, seed;
     int faithful, threads;
 };
@@ -117,6 +136,7 @@ pv_init(const struct sieve_host *host, const struct sieve_value *p, void **out,
     s->keep = p[P_KEEP].f;
     s->window = p[P_WINDOW].i;
     s->faithful = (int)p[P_FAITHFUL].i;
+    s->dycoke_k = p[P_DYCOKE_K].f < 0 ? -1.0 : p[P_DYCOKE_K].f;
     s->seed = p[P_SEED].i;
     s->dominant = p[P_DOMINANT].f;
     s->motion_thr = p[P_MOTION].f;
@@ -200,6 +220,8 @@ write_outputs(const struct sieve_host *h, const struct state *s, const struct si
     case M_DYCOKE:
         rc = rc < 0 ? rc : plugin_meta_num(h, out, "window", (double)s->window);
         rc = rc < 0 ? rc : h->meta_set(out, "faithful", s->faithful ? "true" : "false");
+        if (s->dycoke_k >= 0)
+            rc = rc < 0 ? rc : plugin_meta_num(h, out, "dycoke_k", s->dycoke_k);
         rc = rc < 0 ? rc : plugin_meta_num(h, out, "tokens_per_pruned_group", r->param_a);
         break;
     case M_UNIFORM:
@@ -301,7 +323,8 @@ pv_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
     float *cell_motion = NULL;
     switch (s->method) {
     case M_DYCOKE:
-        rc = pv_dycoke(&pin, s->keep, s->window, s->faithful, &r);
+        rc = s->dycoke_k >= 0 ? pv_dycoke_ratio(&pin, s->dycoke_k, s->window, s->faithful, &r)
+                              : pv_dycoke(&pin, s->keep, s->window, s->faithful, &r);
         break;
     case M_UNIFORM:
         rc = pv_uniform(&pin, s->keep, &r);
@@ -348,7 +371,7 @@ done:
 }
 
 static const struct sieve_plugin desc = SIEVE_PLUGIN_INIT(
-    "prune-visual", "1.0.0",
+    "prune-visual", "1.1.0",
     "visual token pruning: DyCoke TTM, uniform pooling, pixel-shuffle, random, "
     "top-k, VisionZip, codec-guided",
     inputs, outputs, params, SIEVE_PLUGIN_DETERMINISTIC, pv_init, pv_process, pv_free);

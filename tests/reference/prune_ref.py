@@ -76,16 +76,34 @@ def gather(x, imp, rows):
 # Vision
 
 
-def v_dycoke(x, imp, keep, window=4, faithful=False):
+def dycoke_official_count(K, P):
+    """DyCoke's own per-frame count, as dycole_ttm computes it from its pruning ratio K:
+    keep = 1 - K in Python floats, then int(keep * P). K = 0.34, P = 100 -> int(65.99999999999999)
+    = 65, where sieve's keep 0.66 gives int(66.0) = 66."""
+    return int((1 - K) * P)
+
+
+def v_dycoke(x, imp, keep, window=4, faithful=False, dycoke_k=None):
     T, P, C = x.shape
-    if faithful:
+    if dycoke_k is not None and dycoke_k >= 0:
+        want = (1 - dycoke_k) * P
+        if faithful:
+            nk = min(P, dycoke_official_count(dycoke_k, P))
+        else:
+            nk = P if want >= P else max(1, int(want))
+    elif faithful:
         want = keep * P
         nk = P if want >= P else (int(want) if want > 0 else 0)
     else:
         nk = budget(keep, P)
 
     def prune(f, ref):
-        order = lowest(cos_rows(x[ref], x[f]), nk)
+        sim = cos_rows(x[ref], x[f])
+        if faithful:
+            # The official code ranks torch's float32 cosines: rank the float32 values, equal
+            # ones (including values a double would separate) to the lower index.
+            sim = sim.astype(np.float32)
+        order = lowest(sim, nk)
         return order if faithful else np.sort(order)
 
     frames = {}
@@ -349,7 +367,8 @@ def vision_cases():
 def run_vision(method, prm, x, imp, h, w, ftype, motion):
     keep = prm["keep"]
     if method == "dycoke":
-        return v_dycoke(x, imp, keep, int(prm["window"]), bool(prm["faithful"]))
+        return v_dycoke(x, imp, keep, int(prm["window"]), bool(prm["faithful"]),
+                        prm.get("dycoke_k"))
     if method == "uniform":
         return v_uniform(x, imp, keep, h, w)
     if method == "pixel-shuffle":
@@ -447,6 +466,72 @@ def write_fixtures(out):
             lines.append("case %s %s %s %s" % (cid, name, method, fmt(prm)))
             rows = np.flatnonzero(mask)
             lines.append("rows %d %s" % (len(rows), " ".join(str(int(r)) for r in rows)))
+    with open(os.path.join(out, "golden.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("wrote %d cases to %s" % (ncase, out))
+    write_official(os.path.join(out, "official"), rng, visions["va"])
+
+
+def write_official(out, rng, va):
+    """Cases that reproduce the official code's own arithmetic (issue 17), in their own
+    golden.txt under official/ so that the integration test, which replays every case of the
+    main list through `sieve apply` with the main parameters only, is not handed parameters it
+    does not pass. The rng continues after the main inputs, whose bytes therefore do not change."""
+    os.makedirs(out, exist_ok=True)
+    for f in os.listdir(out):
+        if f.endswith((".f32", ".u8")) or f == "golden.txt":
+            os.remove(os.path.join(out, f))
+    parent = os.path.dirname(out)
+    lines = ["# Golden kept rows for the official-arithmetic options (dycoke_k, float32 ranking,",
+             "# segment-topk plain), written by tests/reference/prune_ref.py (do not edit)."]
+    # va: a copy of the main input of that name.
+    for ext in (".x.f32", ".imp.f32", ".ftype.u8", ".motion.f32"):
+        with open(os.path.join(parent, "va" + ext), "rb") as src:
+            data = src.read()
+        with open(os.path.join(out, "va" + ext), "wb") as dst:
+            dst.write(data)
+    T0, h0, w0, C0, F0, mh0, mw0, _ = va
+    lines.append("input va vision t=%d h=%d w=%d c=%d frames=%d mh=%d mw=%d"
+                 % (T0, h0, w0, C0, F0, mh0, mw0))
+    ncase = 0
+    # vt: near-ties. Half the positions change by ~1e-4 between frames, so their cosines are
+    # within 1e-8 of 1: distinct in double, equal in float32, where the official code ranks.
+    T, h, w, C = 8, 4, 5, 16
+    P = h * w
+    x = np.empty((T, P, C), np.float32)
+    x[0] = rng.standard_normal((P, C))
+    eps = np.where(np.arange(P) % 2 == 0, 1e-4, 0.4).astype(np.float32)[:, None]
+    for t in range(1, T):
+        x[t] = x[t - 1] + eps * rng.standard_normal((P, C)).astype(np.float32)
+    imp = rng.random((T, P)).astype(np.float32)
+    ftype = np.frombuffer(b"I" * T, np.uint8)
+    motion = np.zeros((T, 1, 1), np.float32)
+    for arr, ext in ((x, ".x.f32"), (imp, ".imp.f32"), (ftype, ".ftype.u8"), (motion, ".motion.f32")):
+        arr.tofile(os.path.join(out, "vt" + ext))
+    lines.append("input vt vision t=%d h=%d w=%d c=%d frames=%d mh=1 mw=1" % (T, h, w, C, T))
+    inputs = {"va": None, "vt": (x, imp)}
+    extra = [
+        ("vt", "dycoke", dict(keep=0.5, window=4, faithful=1)),
+        ("vt", "dycoke", dict(keep=0.5, window=4, faithful=1, dycoke_k=0.34)),
+        ("vt", "dycoke", dict(keep=0.5, window=4, faithful=0, dycoke_k=0.7)),
+        ("va", "dycoke", dict(keep=0.5, window=4, faithful=1, dycoke_k=0.3)),
+        ("va", "dycoke", dict(keep=0.5, window=4, faithful=1, dycoke_k=0.34)),
+        ("va", "dycoke", dict(keep=0.5, window=4, faithful=0, dycoke_k=0.5)),
+    ]
+    for name, method, prm in extra:
+        if name == "va":
+            xi = np.fromfile(os.path.join(out, "va.x.f32"), np.float32).reshape(va[0], va[1] * va[2], va[3])
+            ii = np.fromfile(os.path.join(out, "va.imp.f32"), np.float32).reshape(va[0], -1)
+            hh, ww = va[1], va[2]
+        else:
+            xi, ii = inputs[name]
+            hh, ww = h, w
+        rows, toks, ims = run_vision(method, prm, xi, ii, hh, ww, None, None)
+        cid = "%s%d" % (name, ncase)
+        ncase += 1
+        lines.append("case %s %s %s %s" % (cid, name, method, fmt(prm)))
+        lines.append("rows %d %s" % (len(rows), " ".join(str(int(r)) for r in rows)))
+    assert dycoke_official_count(0.34, 100) == 65 and int(0.66 * 100) == 66
     with open(os.path.join(out, "golden.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("wrote %d cases to %s" % (ncase, out))

@@ -145,6 +145,8 @@ golden_load(const char *dir, struct golden *g)
             cur->match_threshold = field(line, "match_threshold", 0.9);
             cur->segments = field(line, "segments", 10);
             cur->alpha = field(line, "alpha", 1.0);
+            cur->dycoke_k = field(line, "dycoke_k", -1.0);
+            cur->plain = field(line, "plain", 0);
             if (!cur->in)
                 rc = -1;
         } else if (strncmp(line, "rows ", 5) == 0 && cur) {

@@ -27,6 +27,8 @@ struct golden_case {
     const struct golden_input *in;
     double keep, window, faithful, seed, dominant_ratio, motion_threshold, match_threshold;
     double segments, alpha;
+    double dycoke_k; /* DyCoke's own ratio K; -1 when absent */
+    double plain;    /* segment-topk: 1 for the paper's plain floor(K/S) per segment */
     size_t k;
     int64_t *rows;
     int64_t width; /* 0 when the case has no expected tokens */
