@@ -292,6 +292,18 @@ def a_segment_topk(imp, keep, S):
     return mask
 
 
+def a_segment_plain(imp, keep, S):
+    """The paper's rule as stated (Gibier et al., arXiv 2511.14293; no official code): S equal
+    segments, the top floor(K/S) of each, nothing for the remainder."""
+    n = len(imp)
+    per = budget(keep, n) // S
+    mask = np.zeros(n, bool)
+    for s in range(S):
+        a, b = s * n // S, (s + 1) * n // S
+        mask[a + top_by(imp[a:b], b - a)[:per]] = True
+    return mask
+
+
 def a_topk(imp, keep):
     mask = np.zeros(len(imp), bool)
     mask[top_by(imp, budget(keep, len(imp)))] = True
@@ -400,6 +412,8 @@ def audio_cases(n):
 
 def run_audio(method, prm, imp):
     keep, n = prm["keep"], len(imp)
+    if method == "segment-topk" and prm.get("plain"):
+        return a_segment_plain(imp, keep, int(prm["segments"]))
     if method == "segment-topk":
         return a_segment_topk(imp, keep, int(prm["segments"]))
     if method == "topk":
@@ -532,6 +546,23 @@ def write_official(out, rng, va):
         lines.append("case %s %s %s %s" % (cid, name, method, fmt(prm)))
         lines.append("rows %d %s" % (len(rows), " ".join(str(int(r)) for r in rows)))
     assert dycoke_official_count(0.34, 100) == 65 and int(0.66 * 100) == 66
+    # Segment-wise top-K, plain: 750 tokens, keep 0.25 -> K = 187, S = 10 -> 18 each, 180 kept.
+    n = 750
+    imp = rng.random(n).astype(np.float32)
+    imp[100:140] = 0.5  # a run of exact ties
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    x.tofile(os.path.join(out, "ac.x.f32"))
+    imp.tofile(os.path.join(out, "ac.imp.f32"))
+    lines.append("input ac audio n=%d c=4" % n)
+    assert a_segment_plain(imp, 0.25, 10).sum() == 180 and a_segment_topk(imp, 0.25, 10).sum() == 187
+    for keep, S in ((0.25, 10), (0.1, 10), (0.5, 7), (0.01, 10), (1.0, 3)):
+        prm = dict(keep=keep, segments=S, plain=1)
+        mask = run_audio("segment-topk", prm, imp)
+        cid = "ac%d" % ncase
+        ncase += 1
+        lines.append("case %s ac segment-topk %s" % (cid, fmt(prm)))
+        rows = np.flatnonzero(mask)
+        lines.append("rows %d %s" % (len(rows), " ".join(str(int(r)) for r in rows)))
     with open(os.path.join(out, "golden.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("wrote %d cases to %s" % (ncase, out))
