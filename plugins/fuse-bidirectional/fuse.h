@@ -36,6 +36,12 @@
  *   merge         the joint-topk selection, then every dropped token is averaged into the most
  *                 similar kept token of its modality and chunk: kept ← (kept + Σ w_d·x_d) /
  *                 (1 + Σ w_d) with w_d = max(0, cos(x_d, kept)).
+ *   omnizip       OmniZip as its official code computes it (omnizip.h): audio dominant tokens
+ *                 and merged anchors over the clip, per-window video ratios from the kept
+ *                 audio share, ISTC inside each window. Windows are the runs of consecutive
+ *                 video (audio) tokens of the interleaved order, paired in order, as the
+ *                 official code finds them in input_ids; tokens are compared in the common
+ *                 width. audio-guided is sieve's own simpler variant of the same idea.
  *
  * Usage:
  *     struct fuse_params p; fuse_params_default(&p); p.mode = FUSE_JOINT_TOPK; p.keep = 0.5;
@@ -49,8 +55,9 @@
 #include <stdint.h>
 
 #include "../common/av_tokens.h"
+#include "omnizip.h"
 
-enum fuse_mode { FUSE_INTERLEAVE = 0, FUSE_JOINT_TOPK, FUSE_AUDIO_GUIDED, FUSE_MERGE };
+enum fuse_mode { FUSE_INTERLEAVE = 0, FUSE_JOINT_TOPK, FUSE_AUDIO_GUIDED, FUSE_MERGE, FUSE_OMNIZIP };
 
 /* Position ids per second of media (Qwen2.5-Omni `position_id_per_seconds`). */
 #define FUSE_POS_PER_SECOND 25
@@ -65,6 +72,7 @@ struct fuse_params {
     double second_per_grid; /* seconds per temporal group: temporal_patch 2 / fps 2 = 1 */
     double scale;           /* attention logit scale; 0 means 1/sqrt(C') */
     int64_t pos_offset;     /* st_idx added to every position id */
+    struct omnizip_params oz; /* omnizip: its own ratios (rho_min/rho_max come from above) */
 };
 
 /* One token of the fused sequence. */
