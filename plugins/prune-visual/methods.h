@@ -126,6 +126,25 @@ int pv_topk(const struct pv_in *in, double keep, struct pv_out *out);
 int pv_visionzip(const struct pv_in *in, double keep, double dominant_ratio, struct pv_out *out);
 
 /*
+ * pv_visionzip with the contextual similarity measured on `keys` [t][p][kc] (encode's
+ * attention keys of the selection layer, VisionZip's metric) instead of the token features;
+ * keys NULL is pv_visionzip. The contextual rows still merge the token features.
+ */
+int pv_visionzip_keys(const struct pv_in *in, const float *keys, int64_t kc, double keep,
+                      double dominant_ratio, struct pv_out *out);
+
+/*
+ * VisionZip with the official code's counts per group: `dominant` counts the CLS token, as
+ * the official budget does (54 = CLS + 53 patches), so dominant - 1 patches are kept (the
+ * grid has no CLS row to output), plus `contextual` contextual tokens; both are clamped to
+ * the group. Rows come as the official output orders them: the dominant patches in cell
+ * order, then the contextual tokens in target order. `keys` as for pv_visionzip_keys (NULL:
+ * the token features stand in).
+ */
+int pv_visionzip_official(const struct pv_in *in, const float *keys, int64_t kc,
+                          int64_t dominant, int64_t contextual, struct pv_out *out);
+
+/*
  * Codec-guided pruning: groups with an I frame are kept whole and reset every cell's
  * reference; in other groups a cell whose motion is below `motion_threshold` and whose cosine
  * with its reference (the last kept token at that cell) is at least `match_threshold` is

@@ -193,15 +193,25 @@ def v_topk(x, imp, keep):
     return gather(x, imp, rows)
 
 
-def v_visionzip(x, imp, keep, ratio, w):
+def v_visionzip(x, imp, keep, ratio, w, keys=None, official=None):
+    """VisionZip per group. `keys` [T, P, k]: the contextual similarity is measured on these
+    attention keys (the official metric) instead of the tokens. `official` = (dominant,
+    contextual): the official code's counts, CLS counted among the dominant tokens (54 = CLS +
+    53 patches; the grid has no CLS row), and its output order: dominant patches in cell
+    order, then contextual tokens in target order."""
     T, P, C = x.shape
-    B = budget(keep, P)
-    want = B * ratio
-    D = B if want >= B else (int(want) if want > 0 else 0)
-    ctx = B - D
+    if official is not None:
+        D = min(P, max(0, int(official[0]) - 1))
+        ctx = min(max(0, int(official[1])), P - D)
+    else:
+        B = budget(keep, P)
+        want = B * ratio
+        D = B if want >= B else (int(want) if want > 0 else 0)
+        ctx = B - D
     rows, toks, ims = [], [], []
     for t in range(T):
         xt = x[t].astype(np.float64)
+        mt = keys[t].astype(np.float64) if keys is not None else xt
         it = imp[t].astype(np.float64)
         dom = top_by(it, D)
         rest = np.setdiff1d(np.arange(P), dom)  # sorted
@@ -212,8 +222,8 @@ def v_visionzip(x, imp, keep, ratio, w):
             targets = rest[tsel]
             others = np.delete(rest, tsel)
             if len(others):
-                nrm = np.sqrt((xt * xt).sum(axis=1))
-                sim = (xt[others] @ xt[targets].T) / np.maximum(
+                nrm = np.sqrt((mt * mt).sum(axis=1))
+                sim = (mt[others] @ mt[targets].T) / np.maximum(
                     np.outer(nrm[others], nrm[targets]), 1e-8)
                 assign = sim.argmax(axis=1)
             else:
@@ -226,7 +236,10 @@ def v_visionzip(x, imp, keep, ratio, w):
                 else:
                     tok, im = xt[q], it[q]
                 out[int(q)] = (tok, im)
-        for q in sorted(out):
+        order = sorted(out)
+        if official is not None:
+            order = sorted(int(q) for q in dom) + [int(q) for q in (targets if ctx > 0 else [])]
+        for q in order:
             rows.append(t * P + q)
             toks.append(out[q][0])
             ims.append(out[q][1])
@@ -376,8 +389,12 @@ def vision_cases():
     return cases
 
 
-def run_vision(method, prm, x, imp, h, w, ftype, motion):
+def run_vision(method, prm, x, imp, h, w, ftype, motion, keys=None):
     keep = prm["keep"]
+    if method == "visionzip" and prm.get("faithful"):
+        return v_visionzip(x, imp, keep, None, w, keys, (prm["dominant"], prm["contextual"]))
+    if method == "visionzip" and prm.get("keys"):
+        return v_visionzip(x, imp, keep, prm["dominant_ratio"], w, keys)
     if method == "dycoke":
         return v_dycoke(x, imp, keep, int(prm["window"]), bool(prm["faithful"]),
                         prm.get("dycoke_k"))
@@ -505,7 +522,14 @@ def write_official(out, rng, va):
         with open(os.path.join(out, "va" + ext), "wb") as dst:
             dst.write(data)
     T0, h0, w0, C0, F0, mh0, mw0, _ = va
-    lines.append("input va vision t=%d h=%d w=%d c=%d frames=%d mh=%d mw=%d"
+    # Attention keys for VisionZip, 8 wide: a fixed projection of the tokens plus noise, so
+    # that clusters on keys and on tokens differ. A separate generator keeps rng's stream.
+    kr = np.random.default_rng(17)
+    xa = np.fromfile(os.path.join(out, "va.x.f32"), np.float32).reshape(T0, h0 * w0, C0)
+    va_keys = (xa @ kr.standard_normal((C0, 8)) + 2.0 * kr.standard_normal((T0, h0 * w0, 8)))
+    va_keys = va_keys.astype(np.float32)
+    va_keys.tofile(os.path.join(out, "va.keys.f32"))
+    lines.append("input va vision t=%d h=%d w=%d c=%d frames=%d mh=%d mw=%d kc=8"
                  % (T0, h0, w0, C0, F0, mh0, mw0))
     ncase = 0
     # vt: near-ties. Half the positions change by ~1e-4 between frames, so their cosines are
@@ -531,6 +555,12 @@ def write_official(out, rng, va):
         ("va", "dycoke", dict(keep=0.5, window=4, faithful=1, dycoke_k=0.3)),
         ("va", "dycoke", dict(keep=0.5, window=4, faithful=1, dycoke_k=0.34)),
         ("va", "dycoke", dict(keep=0.5, window=4, faithful=0, dycoke_k=0.5)),
+        # VisionZip on encode's keys, sieve's budget; then the official counts and order.
+        ("va", "visionzip", dict(keep=0.5, dominant_ratio=0.84375, keys=1)),
+        ("va", "visionzip", dict(keep=0.3, dominant_ratio=0.5, keys=1)),
+        ("va", "visionzip", dict(keep=0.5, faithful=1, dominant=10, contextual=4)),
+        ("va", "visionzip", dict(keep=0.5, faithful=1, dominant=30, contextual=10)),
+        ("va", "visionzip", dict(keep=0.5, faithful=1, dominant=1, contextual=3)),
     ]
     for name, method, prm in extra:
         if name == "va":
@@ -540,12 +570,23 @@ def write_official(out, rng, va):
         else:
             xi, ii = inputs[name]
             hh, ww = h, w
-        rows, toks, ims = run_vision(method, prm, xi, ii, hh, ww, None, None)
+        rows, toks, ims = run_vision(method, prm, xi, ii, hh, ww, None, None,
+                                     va_keys if name == "va" else None)
         cid = "%s%d" % (name, ncase)
         ncase += 1
         lines.append("case %s %s %s %s" % (cid, name, method, fmt(prm)))
         lines.append("rows %d %s" % (len(rows), " ".join(str(int(r)) for r in rows)))
+        if method in MERGES:
+            toks.tofile(os.path.join(out, cid + ".tok.f32"))
+            ims.tofile(os.path.join(out, cid + ".imp.f32"))
+            lines.append("tokens %d" % toks.shape[1])
+        if method == "visionzip" and prm.get("keys"):
+            # The keys change the clusters: the same case on the tokens gives other values.
+            plain = v_visionzip(xi, ii, prm["keep"], prm["dominant_ratio"], ww)
+            assert not np.array_equal(plain[1], toks), cid
     assert dycoke_official_count(0.34, 100) == 65 and int(0.66 * 100) == 66
+    # The official budget: dominant 54 counts CLS, so 53 patches + 10 contextual per image.
+    assert min(576, 54 - 1) + 10 == 63
     # Segment-wise top-K, plain: 750 tokens, keep 0.25 -> K = 187, S = 10 -> 18 each, 180 kept.
     n = 750
     imp = rng.random(n).astype(np.float32)

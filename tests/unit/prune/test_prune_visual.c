@@ -40,6 +40,11 @@ run_case(const struct golden_case *gc, int threads, struct pv_out *out)
         return pv_random(&in, gc->keep, (uint64_t)(int64_t)gc->seed, out);
     if (strcmp(m, "topk") == 0)
         return pv_topk(&in, gc->keep, out);
+    if (strcmp(m, "visionzip") == 0 && gc->faithful)
+        return pv_visionzip_official(&in, g->keys, g->kc, (int64_t)gc->dominant,
+                                     (int64_t)gc->contextual, out);
+    if (strcmp(m, "visionzip") == 0 && gc->keys)
+        return pv_visionzip_keys(&in, g->keys, g->kc, gc->keep, gc->dominant_ratio, out);
     if (strcmp(m, "visionzip") == 0)
         return pv_visionzip(&in, gc->keep, gc->dominant_ratio, out);
     if (strcmp(m, "codec") == 0) {
@@ -134,13 +139,14 @@ test_prune_visual__golden(void **state)
 
 /*
  * The official-arithmetic cases (tests/fixtures/prune/official): DyCoke's own ratio K and
- * float32 ranking on near-ties (input vt, cosines within 1e-8 of 1).
+ * float32 ranking on near-ties (input vt, cosines within 1e-8 of 1); VisionZip on attention
+ * keys, and with the official counts (dominant counting CLS) and output order.
  */
 static void
 test_prune_visual__golden_official(void **state)
 {
     (void)state;
-    assert_true(check_golden(FIXTURES "/official") >= 2 * 6);
+    assert_true(check_golden(FIXTURES "/official") >= 2 * 11);
 }
 
 /* A synthetic grid: pseudo-random tokens with some temporal redundancy. */
@@ -393,6 +399,45 @@ test_prune_visual__faithful_dycoke_ranks_float32(void **state)
     pv_out_release(&o);
 }
 
+/*
+ * VisionZip's official budget counts CLS among the dominant tokens: dominant 54, contextual 10
+ * on a 24x24 CLIP grid keeps 53 patches + 10 contextual tokens per group, dominant rows first
+ * (cell order), then the contextual ones.
+ */
+static void
+test_prune_visual__visionzip_official_counts_cls(void **state)
+{
+    (void)state;
+    struct grid g;
+    grid_make(&g, 2, 24, 24, 4, 11);
+    struct pv_out o;
+    assert_int_equal(pv_visionzip_official(&g.in, NULL, 0, 54, 10, &o), 0);
+    assert_int_equal(o.k, 2 * 63);
+    assert_int_equal(o.param_a, 53);
+    assert_int_equal(o.param_b, 10);
+    for (size_t grp = 0; grp < 2; grp++) {
+        const int32_t *ix = o.index + 3 * grp * 63;
+        for (size_t i = 1; i < 53; i++) /* dominant patches in cell order */
+            assert_true(ix[3 * i + 1] * 24 + ix[3 * i + 2] >
+                        ix[3 * (i - 1) + 1] * 24 + ix[3 * (i - 1) + 2]);
+        for (size_t i = 54; i < 63; i++) /* then the targets, in their own order */
+            assert_true(ix[3 * i + 1] * 24 + ix[3 * i + 2] >
+                        ix[3 * (i - 1) + 1] * 24 + ix[3 * (i - 1) + 2]);
+        /* The dominant rows are the 53 most important cells of the group. */
+        float lowest_kept = INFINITY;
+        for (size_t i = 0; i < 53; i++) {
+            float v = g.imp[grp * 576 + (size_t)(ix[3 * i + 1] * 24 + ix[3 * i + 2])];
+            lowest_kept = v < lowest_kept ? v : lowest_kept;
+        }
+        size_t above = 0;
+        for (size_t q = 0; q < 576; q++)
+            above += g.imp[grp * 576 + q] > lowest_kept;
+        assert_true(above < 53);
+    }
+    pv_out_release(&o);
+    grid_free(&g);
+}
+
 static void
 test_prune_visual__dycoke_keeps_least_similar(void **state)
 {
@@ -628,6 +673,7 @@ main(void)
         cmocka_unit_test(test_prune_visual__golden_official),
         cmocka_unit_test(test_prune_visual__dycoke_k_uses_official_arithmetic),
         cmocka_unit_test(test_prune_visual__faithful_dycoke_ranks_float32),
+        cmocka_unit_test(test_prune_visual__visionzip_official_counts_cls),
         cmocka_unit_test(test_prune_visual__exact_keep_counts_and_order),
         cmocka_unit_test(test_prune_visual__keep_one_is_identity),
         cmocka_unit_test(test_prune_visual__random_is_seeded),
