@@ -26,7 +26,8 @@
  * Modes:
  *   interleave    everything, in chunk order (video then audio per chunk);
  *   joint-topk    per chunk keep round(keep · (n_video + n_audio)) tokens by the rank above;
- *   audio-guided  OmniZip §3.4: audio top-k by importance (round(audio_keep · N_audio) over the
+ *   audio-guided  sieve's simplification of OmniZip §3.4 (mode omnizip is the official
+ *                 computation): audio top-k by importance (round(audio_keep · N_audio) over the
  *                 whole clip); chunk i's video prune ratio rho_i = clamp(rho_max − (rho_max −
  *                 rho_min) · S_a(i)) with S_a(i) the chunk's kept audio fraction, rescaled so
  *                 that Σ rho_i · n_i = (1 − keep) · N_video (the chunks with the smallest and
