@@ -228,6 +228,10 @@ test_encode__whisper_matches_reference(void **unused)
     struct sieve_bundle *out = run_ok(omni, in);
     assert_golden(out, "tokens", "whisper_omni.tokens");
     assert_golden(out, "importance", "whisper_omni.importance");
+    /* 251 mel frames (what decode keeps for 40,100 samples, ceil(S/160)) give Qwen2.5-Omni's
+     * 63 audio tokens: chunks of 200 and 51 frames -> 100 + 26 after the stride-2 conv -> 63
+     * after pooling by 2. (250 frames, the old floor count, gave 62.) */
+    assert_int_equal(mock_host()->tensor_get(out, "tokens")->shape[0], 63);
     const float *time = mock_host()->tensor_get(out, "time")->data;
     assert_float_equal(time[10], 0.4, 1e-6); /* 25 tokens per second */
     assert_string_equal(mock_host()->meta_get(out, "tokens_per_second"), "25");
