@@ -201,16 +201,17 @@ decode_init(const struct sieve_host *host, const struct sieve_value *p, void **s
         return sieve_errbuf_set(err, rc, "decode: build the %d-band mel filterbank",
                                 (int)p[P_MEL_BINS].i);
     }
-    snprintf(s->params_json, sizeof s->params_json,
-             "{\"fps\": %.17g, \"min_pixels\": %lld, \"max_pixels\": %lld, \"max_frames\": %lld, "
-             "\"min_frames\": %lld, \"total_pixels\": %lld, \"resize\": \"%s\", \"rotation\": \"%s\", "
-             "\"audio_rate\": %d, \"mel_bins\": %d, \"start\": %.17g, \"duration\": %.17g, "
-             "\"video\": %s, \"audio\": %s, \"frame_types\": %s, \"motion_vectors\": %s}",
-             s->o.fps, (long long)p[P_MIN_PIXELS].i, (long long)p[P_MAX_PIXELS].i,
-             (long long)s->o.max_frames, (long long)s->o.min_frames, (long long)p[P_TOTAL_PIXELS].i,
-             resize_choices[s->o.resize], rotation_choices[s->o.rotation], s->o.audio_rate, s->mel_bins, s->o.start, s->o.duration,
-             s->o.video ? "true" : "false", s->o.audio ? "true" : "false",
-             s->o.frame_types ? "true" : "false", s->o.motion_vectors ? "true" : "false");
+    snprintf(
+        s->params_json, sizeof s->params_json,
+        "{\"fps\": %.17g, \"min_pixels\": %lld, \"max_pixels\": %lld, \"max_frames\": %lld, "
+        "\"min_frames\": %lld, \"total_pixels\": %lld, \"resize\": \"%s\", \"rotation\": \"%s\", "
+        "\"audio_rate\": %d, \"mel_bins\": %d, \"start\": %.17g, \"duration\": %.17g, "
+        "\"video\": %s, \"audio\": %s, \"frame_types\": %s, \"motion_vectors\": %s}",
+        s->o.fps, (long long)p[P_MIN_PIXELS].i, (long long)p[P_MAX_PIXELS].i,
+        (long long)s->o.max_frames, (long long)s->o.min_frames, (long long)p[P_TOTAL_PIXELS].i,
+        resize_choices[s->o.resize], rotation_choices[s->o.rotation], s->o.audio_rate, s->mel_bins,
+        s->o.start, s->o.duration, s->o.video ? "true" : "false", s->o.audio ? "true" : "false",
+        s->o.frame_types ? "true" : "false", s->o.motion_vectors ? "true" : "false");
     *state = s;
     return 0;
 }

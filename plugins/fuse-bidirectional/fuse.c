@@ -226,7 +226,7 @@ struct work {
     int64_t *chunk_start; /* [n_chunks + 1] slot ranges per chunk */
     int64_t *vsplit;      /* [n_chunks] first audio slot of each chunk */
     int32_t n_chunks;
-    float *override;      /* omnizip: [n, c] replacement rows (merged anchors), or NULL */
+    float *override;             /* omnizip: [n, c] replacement rows (merged anchors), or NULL */
     unsigned char *has_override; /* [n] */
 };
 
@@ -409,13 +409,15 @@ select_omnizip(struct work *w)
     const int64_t c = w->c, n = w->n;
     const int64_t per_frame = (int64_t)w->side[AV_VIDEO]->gh * w->side[AV_VIDEO]->gw;
     int64_t na = 0, nv = 0, nrv = 0, nra = 0;
-    int64_t *ia = malloc((size_t)n * sizeof *ia + 1), *iv = malloc((size_t)n * sizeof *iv + 1);
-    int64_t *vrun = malloc((size_t)n * sizeof *vrun + 8), *arun = malloc((size_t)n * sizeof *arun + 8);
-    float *a = malloc((size_t)(n * c) * sizeof *a + 1), *v = malloc((size_t)(n * c) * sizeof *v + 1);
-    float *a_out = malloc((size_t)(n * c) * sizeof *a_out + 1), *imp = malloc((size_t)n * sizeof *imp + 1);
-    unsigned char *keep = calloc((size_t)n + 1, 1);
-    double *ret = malloc((size_t)n * sizeof *ret + 8), *ratio = malloc((size_t)n * sizeof *ratio + 8);
-    int64_t *size = malloc((size_t)n * sizeof *size + 8);
+    /* n + 1 entries each: the run-start lists end with a sentinel, and n may be 0. */
+    const size_t n1 = (size_t)n + 1, nc1 = (size_t)(n * c) + 1;
+    int64_t *ia = malloc(n1 * sizeof *ia), *iv = malloc(n1 * sizeof *iv);
+    int64_t *vrun = malloc(n1 * sizeof *vrun), *arun = malloc(n1 * sizeof *arun);
+    int64_t *size = malloc(n1 * sizeof *size);
+    float *a = malloc(nc1 * sizeof *a), *v = malloc(nc1 * sizeof *v);
+    float *a_out = malloc(nc1 * sizeof *a_out), *imp = malloc(n1 * sizeof *imp);
+    double *ret = malloc(n1 * sizeof *ret), *ratio = malloc(n1 * sizeof *ratio);
+    unsigned char *keep = calloc(n1, 1);
     int rc = SIEVE_ENOMEM;
     w->override = calloc((size_t)(n * c) + 1, sizeof(float));
     w->has_override = calloc((size_t)n + 1, 1);
@@ -568,8 +570,7 @@ emit(struct work *w, struct fuse_result *r)
             memcpy(r->tok + o * c, w->override + i * c, (size_t)c * sizeof(float));
         else
             for (int64_t k = 0; k < c; k++)
-                r->tok[o * c + k] =
-                    (float)((slot_vec(w, i)[k] + acc[i * c + k]) / (1.0 + wsum[i]));
+                r->tok[o * c + k] = (float)((slot_vec(w, i)[k] + acc[i * c + k]) / (1.0 + wsum[i]));
         r->kept[sl->modality]++;
         o++;
     }

@@ -58,7 +58,13 @@
 #include "../common/av_tokens.h"
 #include "omnizip.h"
 
-enum fuse_mode { FUSE_INTERLEAVE = 0, FUSE_JOINT_TOPK, FUSE_AUDIO_GUIDED, FUSE_MERGE, FUSE_OMNIZIP };
+enum fuse_mode {
+    FUSE_INTERLEAVE = 0,
+    FUSE_JOINT_TOPK,
+    FUSE_AUDIO_GUIDED,
+    FUSE_MERGE,
+    FUSE_OMNIZIP
+};
 
 /* Position ids per second of media (Qwen2.5-Omni `position_id_per_seconds`). */
 #define FUSE_POS_PER_SECOND 25
@@ -70,9 +76,9 @@ struct fuse_params {
     double audio_keep;      /* audio-guided: kept audio fraction (OmniZip 1 − rho_a) */
     double w_cross, w_self; /* rank weights */
     double rho_min, rho_max;
-    double second_per_grid; /* seconds per temporal group: temporal_patch 2 / fps 2 = 1 */
-    double scale;           /* attention logit scale; 0 means 1/sqrt(C') */
-    int64_t pos_offset;     /* st_idx added to every position id */
+    double second_per_grid;   /* seconds per temporal group: temporal_patch 2 / fps 2 = 1 */
+    double scale;             /* attention logit scale; 0 means 1/sqrt(C') */
+    int64_t pos_offset;       /* st_idx added to every position id */
     struct omnizip_params oz; /* omnizip: its own ratios (rho_min/rho_max come from above) */
 };
 

@@ -56,9 +56,8 @@ int64_t omnizip_round(double x);
  * anchor with its merged value, the others unchanged).
  * Returns: the number kept, or SIEVE_ENOMEM.
  */
-int64_t omnizip_audio(const struct omnizip_params *p, const float *a, const float *imp,
-                      int64_t na, const float *v, int64_t nv, int64_t c, unsigned char *keep,
-                      float *out);
+int64_t omnizip_audio(const struct omnizip_params *p, const float *a, const float *imp, int64_t na,
+                      const float *v, int64_t nv, int64_t c, unsigned char *keep, float *out);
 
 /*
  * Step 2: `n_guided` windows with both modalities, window i holding size[i] video tokens and

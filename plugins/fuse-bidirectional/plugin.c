@@ -27,8 +27,8 @@
 #include "fuse.h"
 #include "proj.h"
 
-static const char *const modes[] = {"interleave", "joint-topk", "audio-guided", "merge", "omnizip",
-                                    NULL};
+static const char *const modes[] = {"interleave", "joint-topk", "audio-guided",
+                                    "merge",      "omnizip",    NULL};
 
 static const struct sieve_port inputs[] = {
     {"visual", "vision tokens from encode or prune-visual", 0},
@@ -311,7 +311,8 @@ write_out(const struct sieve_host *h, struct sieve_bundle *b, const struct state
         rc = plugin_meta_setf(h, b, "width", "%lld", (long long)r->c);
     /* Only for omnizip, so that the other modes' bundles stay byte for byte the same. */
     if (rc == 0 && s->p.mode == FUSE_OMNIZIP)
-        rc = plugin_meta_setf(h, b, "omnizip", "rho_audio=%.17g rho_video=%.17g "
+        rc = plugin_meta_setf(h, b, "omnizip",
+                              "rho_audio=%.17g rho_video=%.17g "
                               "contextual_ratio=%.17g g=%d rho_min=%.17g rho_max=%.17g",
                               s->p.oz.rho_audio, s->p.oz.rho_video, s->p.oz.contextual_ratio,
                               s->p.oz.g, s->p.rho_min, s->p.rho_max);

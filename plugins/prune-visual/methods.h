@@ -141,8 +141,8 @@ int pv_visionzip_keys(const struct pv_in *in, const float *keys, int64_t kc, dou
  * order, then the contextual tokens in target order. `keys` as for pv_visionzip_keys (NULL:
  * the token features stand in).
  */
-int pv_visionzip_official(const struct pv_in *in, const float *keys, int64_t kc,
-                          int64_t dominant, int64_t contextual, struct pv_out *out);
+int pv_visionzip_official(const struct pv_in *in, const float *keys, int64_t kc, int64_t dominant,
+                          int64_t contextual, struct pv_out *out);
 
 /*
  * Codec-guided pruning: groups with an I frame are kept whole and reset every cell's

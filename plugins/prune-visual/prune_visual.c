@@ -338,7 +338,8 @@ pv_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
         return sieve_errbuf_set(err, SIEVE_EBADINPUT, "tokens: 'time' must be f32 [%lld]",
                                 (long long)t);
     /* VisionZip's metric: encode's attention keys [t, p, kc] when present. */
-    const struct sieve_tensor *keys = s->method == M_VISIONZIP ? h->tensor_get(in[0], "keys") : NULL;
+    const struct sieve_tensor *keys =
+        s->method == M_VISIONZIP ? h->tensor_get(in[0], "keys") : NULL;
     if (keys && (keys->dtype != SIEVE_DTYPE_F32 || keys->ndim != 3 || keys->shape[0] != t ||
                  keys->shape[1] != p || keys->shape[2] < 1))
         return sieve_errbuf_set(err, SIEVE_EBADINPUT, "tokens: 'keys' must be f32 [%lld, %lld, k]",

@@ -138,8 +138,7 @@ setup(void **state)
                                      "-f lavfi -i testsrc=s=640x360:r=25:d=0.5 -c:v %s "
                                      "-pix_fmt yuv420p",
                                      venc);
-        m.rot640 = wide ? gen_media("rot640.mp4", "-i '%s' -c copy -metadata:s:v:0 rotate=90",
-                                    wide)
+        m.rot640 = wide ? gen_media("rot640.mp4", "-i '%s' -c copy -metadata:s:v:0 rotate=90", wide)
                         : NULL;
     }
     /* One second at 10 fps, then one at 30 fps, kept variable-rate. */

@@ -175,15 +175,15 @@ test_encode__vit_keys_match_reference(void **unused)
 {
     (void)unused;
     struct sieve_bundle *in = media(1, 0);
-    const char *clip[] = {"model", "clip:" FIX "clip_tiny.safetensors", "heads", "2", "keys",
-                          "true", NULL};
+    const char *clip[] = {
+        "model", "clip:" FIX "clip_tiny.safetensors", "heads", "2", "keys", "true", NULL};
     struct sieve_bundle *out = run_ok(clip, in);
     assert_golden(out, "tokens", "clip.tokens");
     assert_golden(out, "importance", "clip.importance");
     assert_golden_in(expected_keys, out, "keys", "clip.keys");
     mock_bundle_free(out);
-    const char *siglip[] = {"model", "siglip:" FIX "siglip_tiny.safetensors", "heads", "2", "keys",
-                            "true", NULL};
+    const char *siglip[] = {
+        "model", "siglip:" FIX "siglip_tiny.safetensors", "heads", "2", "keys", "true", NULL};
     out = run_ok(siglip, in);
     assert_golden(out, "tokens", "siglip_pen.tokens");
     assert_golden_in(expected_keys, out, "keys", "siglip_pen.keys");

@@ -124,8 +124,7 @@ run_case(const char *line, const char *kept_line)
     char *end;
     int64_t m = strtoll(kept_line + 5, &end, 10);
     if (r.m != m)
-        fail_msg("case %s: %lld tokens kept, reference %lld", name, (long long)r.m,
-                 (long long)m);
+        fail_msg("case %s: %lld tokens kept, reference %lld", name, (long long)r.m, (long long)m);
     float *want = read_f32(name, ".out.f32", (size_t)(m * c));
     for (int64_t i = 0; i < m; i++) {
         long mod = strtol(end, &end, 10);
@@ -140,8 +139,8 @@ run_case(const char *line, const char *kept_line)
                          (long long)i, (long long)k, g, w);
         }
     }
-    print_message("%s: %lld of %lld tokens kept (%.4f)\n", name, (long long)m,
-                  (long long)(nv + na), (double)m / (double)(nv + na));
+    print_message("%s: %lld of %lld tokens kept (%.4f)\n", name, (long long)m, (long long)(nv + na),
+                  (double)m / (double)(nv + na));
     free(want);
     fuse_result_release(&r);
     sides_free(&v);
