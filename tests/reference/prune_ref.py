@@ -585,6 +585,26 @@ def write_official(out, rng, va):
             plain = v_visionzip(xi, ii, prm["keep"], prm["dominant_ratio"], ww)
             assert not np.array_equal(plain[1], toks), cid
     assert dycoke_official_count(0.34, 100) == 65 and int(0.66 * 100) == 66
+    # vh: 10x10 groups, where K = 0.34 keeps 65 per pruned group and keep 0.66 keeps 66.
+    Th, hh, wh, Ch = 6, 10, 10, 4
+    xh = np.empty((Th, hh * wh, Ch), np.float32)
+    xh[0] = rng.standard_normal((hh * wh, Ch))
+    for t in range(1, Th):
+        xh[t] = 0.7 * xh[t - 1] + 0.5 * rng.standard_normal((hh * wh, Ch))
+    ih = rng.random((Th, hh * wh)).astype(np.float32)
+    for arr, ext in ((xh, ".x.f32"), (ih, ".imp.f32"), (np.frombuffer(b"I" * Th, np.uint8), ".ftype.u8"),
+                     (np.zeros((Th, 1, 1), np.float32), ".motion.f32")):
+        arr.tofile(os.path.join(out, "vh" + ext))
+    lines.append("input vh vision t=%d h=%d w=%d c=%d frames=%d mh=1 mw=1" % (Th, hh, wh, Ch, Th))
+    for prm in (dict(keep=0.5, window=4, faithful=1, dycoke_k=0.34),
+                dict(keep=0.66, window=4, faithful=1)):
+        rows, _, _ = run_vision("dycoke", prm, xh, ih, hh, wh, None, None)
+        cid = "vh%d" % ncase
+        ncase += 1
+        lines.append("case %s vh dycoke %s" % (cid, fmt(prm)))
+        lines.append("rows %d %s" % (len(rows), " ".join(str(int(r)) for r in rows)))
+        # 6 groups: pass A prunes 1, 3, 5; pass B re-prunes group 2 (window 0 starts < 6 - 4).
+        assert len(rows) == 2 * 100 + 4 * (65 if "dycoke_k" in prm else 66), len(rows)
     # The official budget: dominant 54 counts CLS, so 53 patches + 10 contextual per image.
     assert min(576, 54 - 1) + 10 == 63
     # Segment-wise top-K, plain: 750 tokens, keep 0.25 -> K = 187, S = 10 -> 18 each, 180 kept.
