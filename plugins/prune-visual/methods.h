@@ -19,7 +19,8 @@
  *   pixel-shuffle  2x2 space-to-channel: ceil(h/2) * ceil(w/2) rows of 4c, about 0.25
  *              whatever keep says.
  *   random, topk   exactly floor(keep * n) tokens over all groups.
- *   visionzip  floor(keep * p) per group (dominant + contextual): real keep = that / p.
+ *   visionzip  floor(keep * p) per group (dominant + contextual): real keep = that / p;
+ *              the official counts (pv_visionzip_official) keep dominant - 1 + contextual.
  *   codec      at most floor(keep * n): groups with an I frame are kept whole, static cells
  *              that match their reference are dropped even under budget, so the real keep is
  *              <= keep (and > keep only when the I groups alone exceed the budget).
@@ -83,10 +84,10 @@ void pv_out_release(struct pv_out *o);
  * DyCoke stage-1 token temporal merging (TTM): windows of `window` groups; the first group of
  * each window is kept whole, an odd offset j is compared with group j - 1 and an even offset
  * with the window's first group (original tokens, per-position cosine), and the least similar
- * floor(keep * p) tokens are kept. `faithful` reproduces the official
- * code: pairs (f, f+1) for even f, windows re-pruned only while their start is < t - window,
- * an odd last group dropped, similarities ranked as float32 values (ties: lower index), kept
- * tokens of a pruned group in increasing-similarity order.
+ * floor(keep * p) tokens are kept. `faithful` reproduces the official code: pairs (f, f+1)
+ * for even f, windows re-pruned only while their start is < t - window, an odd last group
+ * dropped, similarities ranked as float32 values (ties: lower index), kept tokens of a pruned
+ * group in increasing-similarity order.
  * Returns: 0, SIEVE_EINVAL for window < 1, SIEVE_ENOMEM.
  */
 int pv_dycoke(const struct pv_in *in, double keep, int64_t window, int faithful,
