@@ -7,7 +7,7 @@
  *   frame_type  u8  [T]            'I', 'P', 'B' or '?' from the codec (frame_types: true)
  *   motion      f32 [T, H/28, W/28] mean motion-vector length per cell (motion_vectors: true)
  *   audio       f32 [S]            mono at audio_rate
- *   mel         f32 [mel_bins, S/160] Whisper log-mel of `audio`, valid frames only
+ *   mel         f32 [mel_bins, ceil(S/160)] Whisper log-mel of `audio`, valid frames only
  * A modality the file lacks (or that is switched off) has no tensors, and the metadata says
  * so (has_video, has_audio), so a downstream node can fail with "no audio stream".
  *
@@ -32,6 +32,7 @@ enum {
     P_MIN_FRAMES,
     P_TOTAL_PIXELS,
     P_RESIZE,
+    P_ROTATION,
     P_AUDIO_RATE,
     P_MEL_BINS,
     P_START,
@@ -44,6 +45,8 @@ enum {
 };
 
 static const char *const resize_choices[] = {"bicubic", "bilinear", "area", NULL};
+/* In enum media_rotation order. */
+static const char *const rotation_choices[] = {"ignore", "apply", NULL};
 
 #define MINMAX (SIEVE_PARAM_HAS_MIN | SIEVE_PARAM_HAS_MAX)
 
@@ -95,6 +98,12 @@ static const struct sieve_param params[] = {
                   .doc = "resize filter (bicubic is Keys a=-0.5, antialiased)",
                   .def = "bicubic",
                   .choices = resize_choices},
+    [P_ROTATION] = {.name = "rotation",
+                    .type = SIEVE_PARAM_ENUM,
+                    .doc = "rotation tag: ignore it as Qwen's reader (decord) does, or apply it "
+                           "(upright, as ffmpeg shows it; a different token grid)",
+                    .def = "ignore",
+                    .choices = rotation_choices},
     [P_AUDIO_RATE] = {.name = "audio_rate",
                       .type = SIEVE_PARAM_INT,
                       .doc = "sample rate of the mono audio, Hz",
@@ -176,6 +185,7 @@ decode_init(const struct sieve_host *host, const struct sieve_value *p, void **s
     s->o.min_frames = p[P_MIN_FRAMES].i;
     s->o.total_pixels = (double)p[P_TOTAL_PIXELS].i;
     s->o.resize = (int)p[P_RESIZE].i;
+    s->o.rotation = (int)p[P_ROTATION].i;
     s->o.audio_rate = (int)p[P_AUDIO_RATE].i;
     s->o.start = p[P_START].f;
     s->o.duration = p[P_DURATION].f;
@@ -191,16 +201,17 @@ decode_init(const struct sieve_host *host, const struct sieve_value *p, void **s
         return sieve_errbuf_set(err, rc, "decode: build the %d-band mel filterbank",
                                 (int)p[P_MEL_BINS].i);
     }
-    snprintf(s->params_json, sizeof s->params_json,
-             "{\"fps\": %.17g, \"min_pixels\": %lld, \"max_pixels\": %lld, \"max_frames\": %lld, "
-             "\"min_frames\": %lld, \"total_pixels\": %lld, \"resize\": \"%s\", "
-             "\"audio_rate\": %d, \"mel_bins\": %d, \"start\": %.17g, \"duration\": %.17g, "
-             "\"video\": %s, \"audio\": %s, \"frame_types\": %s, \"motion_vectors\": %s}",
-             s->o.fps, (long long)p[P_MIN_PIXELS].i, (long long)p[P_MAX_PIXELS].i,
-             (long long)s->o.max_frames, (long long)s->o.min_frames, (long long)p[P_TOTAL_PIXELS].i,
-             resize_choices[s->o.resize], s->o.audio_rate, s->mel_bins, s->o.start, s->o.duration,
-             s->o.video ? "true" : "false", s->o.audio ? "true" : "false",
-             s->o.frame_types ? "true" : "false", s->o.motion_vectors ? "true" : "false");
+    snprintf(
+        s->params_json, sizeof s->params_json,
+        "{\"fps\": %.17g, \"min_pixels\": %lld, \"max_pixels\": %lld, \"max_frames\": %lld, "
+        "\"min_frames\": %lld, \"total_pixels\": %lld, \"resize\": \"%s\", \"rotation\": \"%s\", "
+        "\"audio_rate\": %d, \"mel_bins\": %d, \"start\": %.17g, \"duration\": %.17g, "
+        "\"video\": %s, \"audio\": %s, \"frame_types\": %s, \"motion_vectors\": %s}",
+        s->o.fps, (long long)p[P_MIN_PIXELS].i, (long long)p[P_MAX_PIXELS].i,
+        (long long)s->o.max_frames, (long long)s->o.min_frames, (long long)p[P_TOTAL_PIXELS].i,
+        resize_choices[s->o.resize], rotation_choices[s->o.rotation], s->o.audio_rate, s->mel_bins,
+        s->o.start, s->o.duration, s->o.video ? "true" : "false", s->o.audio ? "true" : "false",
+        s->o.frame_types ? "true" : "false", s->o.motion_vectors ? "true" : "false");
     *state = s;
     return 0;
 }
@@ -345,6 +356,7 @@ put_metadata(struct task *t, const struct media_info *in, int64_t n_audio)
     if (in->has_video) {
         rc |= meta(t, "source_fps", "%.10g", in->src_fps);
         rc |= meta(t, "rotation", "%d", in->rotation);
+        rc |= meta(t, "rotation_tag", "%d", in->rotation_tag);
         rc |= meta(t, "src_width", "%lld", (long long)in->src_width);
         rc |= meta(t, "src_height", "%lld", (long long)in->src_height);
     }
@@ -366,7 +378,8 @@ put_metadata(struct task *t, const struct media_info *in, int64_t n_audio)
         rc |= meta(t, "mel_bins", "%d", s->mel_bins);
         rc |= meta(t, "mel_frames", "%lld", (long long)mel_frame_count(n_audio));
         rc |= meta(t, "mel_padding", "%s",
-                   "valid: audio_samples/160 frames, last STFT frame dropped, no 30 s padding");
+                   "valid: ceil(audio_samples/160) frames (Qwen's feature_attention_mask), "
+                   "no 30 s padding");
     }
     rc |= meta(t, "decode_params", "%s", s->params_json);
     rc |= meta(t, "ffmpeg", "%s", av_version_info());
@@ -413,7 +426,7 @@ static const struct sieve_plugin descriptor = {
     .abi_minor = SIEVE_ABI_MINOR,
     .struct_size = (uint32_t)sizeof(struct sieve_plugin),
     .name = "decode",
-    .version = "1.1.0",
+    .version = "1.2.0",
     .summary = "FFmpeg decode: frames at fps with Qwen2.5-VL smart_resize, frame types, motion, "
                "16 kHz mono audio and the Whisper log-mel",
     .inputs = NULL,

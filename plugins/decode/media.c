@@ -228,7 +228,7 @@ describe(const AVFormatContext *fmt, int vidx, int aidx, struct media_info *info
                  avcodec_get_name(st->codecpar->codec_id));
         info->src_width = st->codecpar->width;
         info->src_height = st->codecpar->height;
-        info->rotation = stream_rotation(st);
+        info->rotation_tag = stream_rotation(st);
         /* The average rate, as decord's get_avg_fps; video.c fills it in when unknown. */
         info->src_fps = rate_of(st->avg_frame_rate);
     }
@@ -378,6 +378,7 @@ decode_src(const struct media_src *src, const struct media_opts *o, const struct
         goto out;
     }
     describe(in.fmt, vidx, aidx, info);
+    info->rotation = o->rotation == MEDIA_ROTATION_APPLY ? info->rotation_tag : 0;
     p.origin = media_origin(in.fmt);
     if (o->video && vidx >= 0) {
         p.vidx = vidx;
@@ -431,6 +432,7 @@ media_opts_init(struct media_opts *o)
     o->min_frames = 4;
     o->max_frames = 768;
     o->resize = MEDIA_RESIZE_BICUBIC;
+    o->rotation = MEDIA_ROTATION_IGNORE;
     o->audio_rate = 16000;
     o->video = o->audio = o->frame_types = 1;
 }

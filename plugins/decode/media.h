@@ -48,6 +48,18 @@ enum media_resize {
     MEDIA_RESIZE_AREA = 2,
 };
 
+/*
+ * What to do with a rotation tag (display matrix). Qwen2.5-Omni's video readers (decord, and
+ * torchvision's PyAV path) ignore it and hand the model the coded picture, so IGNORE is the
+ * default: the token grid is then the model's. APPLY turns the picture upright as ffmpeg shows
+ * it, which changes the grid (a 640x360 clip tagged rotate=90 gives 364x644 under IGNORE,
+ * 644x364 under APPLY, as H x W).
+ */
+enum media_rotation {
+    MEDIA_ROTATION_IGNORE = 0,
+    MEDIA_ROTATION_APPLY = 1,
+};
+
 /* What to read and how; media_opts_init fills the Qwen2.5-Omni defaults. */
 struct media_opts {
     double fps;          /* frames per second to sample */
@@ -56,6 +68,7 @@ struct media_opts {
     double total_pixels; /* budget over all frames (VIDEO_TOTAL_PIXELS) */
     int64_t min_frames, max_frames;
     int resize;           /* enum media_resize */
+    int rotation;         /* enum media_rotation */
     int audio_rate;       /* Hz of the mono output */
     double start;         /* seconds from the container's start */
     double duration;      /* seconds; 0 reads to the end */
@@ -74,8 +87,9 @@ struct media_info {
     double duration;                       /* container duration in seconds (0 when unknown) */
     double src_fps;                        /* the stream's average frame rate */
     int rotation;                          /* clockwise degrees applied: 0, 90, 180, 270 */
+    int rotation_tag;                      /* clockwise degrees the file asks for */
     int64_t src_width, src_height;         /* coded size of the stream, before rotation */
-    int64_t width, height;                 /* output size, after rotation and resize */
+    int64_t width, height;                 /* output size, after any rotation and resize */
     int64_t total_frames;                  /* frames in the time range (N) */
     int64_t n_frames;                      /* frames sampled (T) */
     double sample_fps;                     /* T / N * src_fps */

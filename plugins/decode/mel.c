@@ -168,7 +168,7 @@ mel_bank_filters(const struct mel_bank *mb)
 int64_t
 mel_frame_count(int64_t n_samples)
 {
-    return n_samples > 0 ? n_samples / MEL_HOP : 0;
+    return n_samples > 0 ? (n_samples + MEL_HOP - 1) / MEL_HOP : 0;
 }
 
 /*

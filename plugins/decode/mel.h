@@ -8,12 +8,16 @@
  * (fmin 0, fmax rate/2, Slaney mel scale, area normalisation 2/(f[i+2]-f[i])); log10 of
  * max(x, 1e-10); a floor at the global maximum minus 8; then (x + 4) / 4.
  *
- * Frames: the STFT of n samples has 1 + n/160 frames; like Whisper we drop the last one, and
- * unlike Whisper ASR we do not pad the signal to 30 s first. The output has exactly
- * mel_frame_count(n) = n/160 frames of real audio (Qwen2.5-Omni's feature_attention_mask keeps
- * the same frames; the encoder then yields 25 tokens per second of real audio). The global
- * maximum of step 6 is taken over those frames. Compared with padding to 30 s, only the last
- * frame or two differ (they see reflected samples instead of zeros).
+ * Frames: the output has mel_frame_count(n) = ceil(n/160) frames, the count Qwen2.5-Omni's
+ * feature_attention_mask keeps (its extractor pads the audio with zeros and the mask, sampled
+ * every 160 samples, marks ceil(n/160) frames valid: 19,744 samples give 124 frames, 40,100
+ * give 251 and so 63 audio tokens). The STFT of n samples has 1 + floor(n/160) frames; Whisper
+ * drops the last one, which is right only when 160 divides n: otherwise that frame starts
+ * inside the real audio and the mask keeps it. The signal is not padded to 30 s; the edges are
+ * reflected as openai/whisper's log_mel_spectrogram does on unpadded audio, so every frame
+ * Whisper computes has Whisper's value. The extractor reflects a zero-padded signal instead, so
+ * the last frame or two see reflected samples where it sees zeros. The global maximum of step
+ * 6 is taken over the frames kept.
  *
  * Everything up to the logarithm runs in double precision, so the result matches a float64
  * numpy implementation to about 1e-6 (tests/reference/mel_np.py, tests/unit/decode/test_mel.c).
@@ -61,7 +65,10 @@ int mel_bank_bands(const struct mel_bank *mb);
  */
 const double *mel_bank_filters(const struct mel_bank *mb);
 
-/* Number of log-mel frames for n samples: n / 160 (the last STFT frame dropped). */
+/*
+ * Number of log-mel frames for n samples: ceil(n / 160), the frames Qwen2.5-Omni's
+ * feature_attention_mask keeps. Changing it changes every audio token count downstream.
+ */
 int64_t mel_frame_count(int64_t n_samples);
 
 /*

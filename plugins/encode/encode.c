@@ -4,6 +4,8 @@
  * Input `media` is the decode plugin's bundle (frames U8 [T, H, W, 3], frame_pts F64 [T],
  * mel F32 [mel_bins, L], metadata has_video / has_audio). Output `out`:
  *   vision: tokens F32 [ceil(T/2), P, C], grid I32 [3] = (t, h, w), importance F32 [t, P],
+ *           keys F32 [t, P, head_dim] (keys: true, ViT models only: the chosen layer's
+ *           attention keys, mean over heads, for VisionZip),
  *           time F32 [t] (seconds of each temporal group's first frame);
  *           builtin: P = (H/28)(W/28) merged patches, grid in merged units;
  *           clip/siglip: P = g*g ViT patches of the model's image size, grid (t, g, g).
@@ -30,7 +32,7 @@
 #include "vit.h"
 #include "whisper.h"
 
-enum { P_MODALITY, P_MODEL, P_DIM, P_LAYER, P_HEADS, P_THREADS, P_CHUNK, P_POOL, P_SEED };
+enum { P_MODALITY, P_MODEL, P_DIM, P_LAYER, P_HEADS, P_THREADS, P_CHUNK, P_POOL, P_SEED, P_KEYS };
 
 static const char *const modalities[] = {"vision", "audio", NULL};
 
@@ -101,6 +103,11 @@ static const struct sieve_param params[] = {
      .min = 0,
      .max = 9007199254740991.0,
      .flags = SIEVE_PARAM_HAS_MIN | SIEVE_PARAM_HAS_MAX},
+    {.name = "keys",
+     .type = SIEVE_PARAM_BOOL,
+     .doc = "clip/siglip: also write `keys` [t, P, head_dim], the chosen layer's attention keys "
+            "(mean over heads), VisionZip's contextual metric",
+     .def = "false"},
 };
 
 enum kind { K_BUILTIN, K_CLIP, K_SIGLIP, K_WHISPER };
@@ -111,6 +118,7 @@ struct state {
     char *model; /* the parameter as given, for metadata */
     size_t dim;
     int64_t layer, heads, threads, pool, seed;
+    int keys;
     size_t chunk_frames;
     struct bvis *bvis;
     struct vit *vit;
@@ -147,6 +155,7 @@ encode_init(const struct sieve_host *host, const struct sieve_value *pv, void **
     s->threads = pv[P_THREADS].i;
     s->pool = pv[P_POOL].i;
     s->seed = pv[P_SEED].i;
+    s->keys = (int)pv[P_KEYS].i;
     double cs = pv[P_CHUNK].f;
     /* Even, so that a chunk's encoder frames start on a 20-ms boundary of the whole input. */
     s->chunk_frames = cs > 0 ? 2 * (size_t)lround(cs * 50.0) : 3000;
@@ -175,6 +184,9 @@ encode_init(const struct sieve_host *host, const struct sieve_value *pv, void **
     if (rc == 0 && !s->audio && s->kind == K_WHISPER)
         rc = sieve_errbuf_set(err, SIEVE_EINVAL, "model '%s' is an audio model, modality is vision",
                               m);
+    if (rc == 0 && s->keys && s->kind != K_CLIP && s->kind != K_SIGLIP)
+        rc = sieve_errbuf_set(err, SIEVE_EINVAL,
+                              "keys need a ViT model (clip:PATH or siglip:PATH), not '%s'", m);
     if (rc == 0)
         openblas_set_num_threads((int)s->threads);
     if (rc == 0 && !s->audio && s->kind == K_BUILTIN)
@@ -253,10 +265,17 @@ run_vision(struct state *s, const struct sieve_ctx *ctx, const struct sieve_bund
         (rc = new_tensor(h, out, "importance", SIEVE_DTYPE_F32, 2, st, &imp, err)) < 0 ||
         (rc = new_tensor(h, out, "time", SIEVE_DTYPE_F32, 1, st, &tim, err)) < 0)
         return rc;
+    struct sieve_tensor *keys = NULL;
+    if (s->keys) {
+        int64_t sk[3] = {(int64_t)G, (int64_t)P, (int64_t)vit_key_dim(s->vit)};
+        if ((rc = new_tensor(h, out, "keys", SIEVE_DTYPE_F32, 3, sk, &keys, err)) < 0)
+            return rc;
+    }
     const uint8_t *px = fr->data;
     struct job job = {h, ctx};
     rc = s->bvis ? bvis_run(s->bvis, px, T, H, W, tok->data, imp->data, &job, err)
-                 : vit_run(s->vit, px, T, H, W, tok->data, imp->data, &job, err);
+                 : vit_run(s->vit, px, T, H, W, tok->data, imp->data, keys ? keys->data : NULL,
+                           &job, err);
     if (rc < 0)
         return rc;
     int32_t *gv = grid->data;

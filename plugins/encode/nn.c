@@ -243,6 +243,16 @@ nn_block_forward(const struct nn_block *blk, float *x, size_t n, size_t d, size_
         nn_linear(h, n, d, blk->wk, blk->bk, d, k);
         nn_linear(h, n, d, blk->wv, blk->bv, d, v);
     }
+    if (stats && stats->keys) {
+        size_t hd = d / heads;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < hd; j++) {
+                float acc = 0.0f;
+                for (size_t hh = 0; hh < heads; hh++)
+                    acc += k[i * ld + hh * hd + j];
+                stats->keys[i * hd + j] = acc / (float)heads;
+            }
+    }
     size_t off = 0;
     for (size_t i = 0; i < nseg; i++) {
         attend(q + off * ld, k + off * ld, v + off * ld, ld, seg[i], d, heads, s, att + off * d,

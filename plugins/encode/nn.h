@@ -39,6 +39,9 @@ struct nn_attn_stats {
                         its segment; NULL to skip */
     float *first_row; /* [n]: attention from each segment's first token (CLIP's CLS), mean
                          over heads; NULL to skip */
+    float *keys;      /* [n, d / heads]: the attention keys (k_proj of the normed input, bias
+                         included), mean over heads: VisionZip's similarity metric; NULL to
+                         skip */
 };
 
 /*

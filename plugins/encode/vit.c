@@ -281,19 +281,27 @@ embed(const struct vit *m, const float *img, float *cols, float *x)
         nn_layernorm(x, x, m->n_tok, d, m->pre_g, m->pre_b, m->eps);
 }
 
+size_t
+vit_key_dim(const struct vit *m)
+{
+    return m->d / m->heads;
+}
+
 int
 vit_run(const struct vit *m, const uint8_t *frames, size_t T, size_t H, size_t W, float *tokens,
-        float *importance, const struct job *job, struct sieve_errbuf *err)
+        float *importance, float *keys, const struct job *job, struct sieve_errbuf *err)
 {
     size_t S = m->g * m->p, np = m->g * m->g, d = m->d, nt = m->n_tok, G = (T + 1) / 2;
+    size_t hd = m->d / m->heads;
     size_t skip = m->siglip ? 0 : 1;
     float *tmp = malloc(3 * H * W * sizeof *tmp), *img = malloc(3 * S * S * sizeof *img);
     float *cols = malloc(np * 3 * m->p * m->p * sizeof *cols);
     float *x = malloc(BATCH * nt * d * sizeof *x), *imp = malloc(BATCH * nt * sizeof *imp);
+    float *kb = keys ? malloc(BATCH * nt * hd * sizeof *kb) : NULL;
     size_t seg[BATCH];
     struct nn_work work = {NULL, 0};
     int rc = 0;
-    if (!tmp || !img || !cols || !x || !imp) {
+    if (!tmp || !img || !cols || !x || !imp || (keys && !kb)) {
         rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "vit: out of memory");
         goto out;
     }
@@ -314,12 +322,13 @@ vit_run(const struct vit *m, const uint8_t *frames, size_t T, size_t H, size_t W
             rc = job_step(job, (double)(f0 * m->layer + l * nb), (double)(2 * G * m->layer), err);
             if (rc < 0)
                 goto out;
-            struct nn_attn_stats st = {NULL, NULL};
+            struct nn_attn_stats st = {NULL, NULL, NULL};
             if (l + 1 == m->layer) {
                 if (m->siglip)
                     st.received = imp;
                 else
                     st.first_row = imp;
+                st.keys = kb;
             }
             rc = nn_block_forward(&m->blocks[l], x, nb * nt, d, m->heads, m->ffn,
                                   m->siglip ? NN_GELU_TANH : NN_QUICK_GELU, m->eps, seg, nb, &st,
@@ -340,6 +349,12 @@ vit_run(const struct vit *m, const uint8_t *frames, size_t T, size_t H, size_t W
             const float *ia = imp + b * nt + skip, *ic = imp + (b + 1) * nt + skip;
             for (size_t i = 0; i < np; i++)
                 importance[g * np + i] = 0.5f * (ia[i] + ic[i]);
+            if (keys) {
+                const float *ka = kb + (b * nt + skip) * hd, *kc = kb + ((b + 1) * nt + skip) * hd;
+                float *ko = keys + g * np * hd;
+                for (size_t i = 0; i < np * hd; i++)
+                    ko[i] = 0.5f * (ka[i] + kc[i]);
+            }
         }
     }
 out:
@@ -349,5 +364,6 @@ out:
     free(cols);
     free(x);
     free(imp);
+    free(kb);
     return rc;
 }

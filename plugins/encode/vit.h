@@ -46,11 +46,17 @@ size_t vit_grid(const struct vit *m);
 size_t vit_dim(const struct vit *m);
 size_t vit_layer(const struct vit *m);
 
+/* Width of the keys vit_run can return: the head dimension d / heads. */
+size_t vit_key_dim(const struct vit *m);
+
 /*
  * Encodes frames[T, H, W, 3] into tokens[ceil(T/2), g*g, d] and importance[ceil(T/2), g*g]
- * (preallocated). Errors: SIEVE_ENOMEM.
+ * (preallocated). When `keys` is not NULL it also gets [ceil(T/2), g*g, vit_key_dim] : the
+ * attention keys of the chosen layer's own attention (the one that gives the importance),
+ * mean over heads, each temporal pair averaged like the tokens: the metric VisionZip measures
+ * contextual similarity on. Errors: SIEVE_ENOMEM.
  */
 int vit_run(const struct vit *m, const uint8_t *frames, size_t T, size_t H, size_t W, float *tokens,
-            float *importance, const struct job *job, struct sieve_errbuf *err);
+            float *importance, float *keys, const struct job *job, struct sieve_errbuf *err);
 
 #endif /* ENCODE_VIT_H */

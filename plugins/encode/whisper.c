@@ -399,7 +399,7 @@ whisper_run(const struct whisper *m, const float *mel, size_t L, size_t chunk_fr
             rc = jr;
             goto out;
         }
-        struct nn_attn_stats st = {l + 1 == m->layer ? imp : NULL, NULL};
+        struct nn_attn_stats st = {l + 1 == m->layer ? imp : NULL, NULL, NULL};
         if ((rc = nn_block_forward(&m->blocks[l], x, E, d, m->heads, m->ffn, NN_GELU_ERF, 1e-5f,
                                    seg, nseg, &st, &work)) < 0)
             goto out;

@@ -20,6 +20,7 @@ fuse_params_default(struct fuse_params *p)
     p->rho_min = 0.35;
     p->rho_max = 0.75;
     p->second_per_grid = 1.0;
+    omnizip_params_default(&p->oz);
 }
 
 int32_t
@@ -225,6 +226,8 @@ struct work {
     int64_t *chunk_start; /* [n_chunks + 1] slot ranges per chunk */
     int64_t *vsplit;      /* [n_chunks] first audio slot of each chunk */
     int32_t n_chunks;
+    float *override;             /* omnizip: [n, c] replacement rows (merged anchors), or NULL */
+    unsigned char *has_override; /* [n] */
 };
 
 static void
@@ -240,6 +243,8 @@ work_release(struct work *w)
     free(w->kept);
     free(w->chunk_start);
     free(w->vsplit);
+    free(w->override);
+    free(w->has_override);
 }
 
 static int
@@ -392,6 +397,105 @@ out:
     return rc;
 }
 
+/*
+ * OmniZip (omnizip.h) over the interleaved order. The audio step sees every audio token and
+ * every video token in sequence order; windows are the runs of consecutive video slots and of
+ * consecutive audio slots, run i of one paired with run i of the other, as the official code
+ * splits the positions found in input_ids.
+ */
+static int
+select_omnizip(struct work *w)
+{
+    const int64_t c = w->c, n = w->n;
+    const int64_t per_frame = (int64_t)w->side[AV_VIDEO]->gh * w->side[AV_VIDEO]->gw;
+    int64_t na = 0, nv = 0, nrv = 0, nra = 0;
+    /* n + 1 entries each: the run-start lists end with a sentinel, and n may be 0. */
+    const size_t n1 = (size_t)n + 1, nc1 = (size_t)(n * c) + 1;
+    int64_t *ia = malloc(n1 * sizeof *ia), *iv = malloc(n1 * sizeof *iv);
+    int64_t *vrun = malloc(n1 * sizeof *vrun), *arun = malloc(n1 * sizeof *arun);
+    int64_t *size = malloc(n1 * sizeof *size);
+    float *a = malloc(nc1 * sizeof *a), *v = malloc(nc1 * sizeof *v);
+    float *a_out = malloc(nc1 * sizeof *a_out), *imp = malloc(n1 * sizeof *imp);
+    double *ret = malloc(n1 * sizeof *ret), *ratio = malloc(n1 * sizeof *ratio);
+    unsigned char *keep = calloc(n1, 1);
+    int rc = SIEVE_ENOMEM;
+    w->override = calloc((size_t)(n * c) + 1, sizeof(float));
+    w->has_override = calloc((size_t)n + 1, 1);
+    if (!ia || !iv || !vrun || !arun || !a || !v || !a_out || !imp || !keep || !ret || !ratio ||
+        !size || !w->override || !w->has_override)
+        goto out;
+    /* Tokens in sequence order, and where each run starts (vrun/arun hold run starts). */
+    for (int64_t i = 0; i < n; i++) {
+        const struct slot *sl = &w->slots[i];
+        int first = i == 0 || w->slots[i - 1].modality != sl->modality;
+        if (sl->modality == AV_VIDEO) {
+            if (first)
+                vrun[nrv++] = nv;
+            memcpy(v + nv * c, w->proj[AV_VIDEO] + sl->src * c, (size_t)c * sizeof *v);
+            iv[nv++] = i;
+        } else {
+            if (first)
+                arun[nra++] = na;
+            memcpy(a + na * c, w->proj[AV_AUDIO] + sl->src * c, (size_t)c * sizeof *a);
+            imp[na] = w->side[AV_AUDIO]->imp[sl->src];
+            ia[na++] = i;
+        }
+    }
+    vrun[nrv] = nv;
+    arun[nra] = na;
+    struct omnizip_params oz = w->p->oz;
+    oz.rho_min = w->p->rho_min;
+    oz.rho_max = w->p->rho_max;
+    int64_t k = omnizip_audio(&oz, a, imp, na, v, nv, c, keep, a_out);
+    if (k < 0)
+        goto out;
+    for (int64_t j = 0; j < na; j++) {
+        w->kept[ia[j]] = keep[j];
+        if (keep[j]) {
+            memcpy(w->override + ia[j] * c, a_out + j * c, (size_t)c * sizeof *a_out);
+            w->has_override[ia[j]] = 1;
+        }
+    }
+    int n_guided = (int)(nrv < nra ? nrv : nra);
+    int64_t unguided = 0;
+    for (int i = 0; i < n_guided; i++) {
+        int64_t cnt = 0, len = arun[i + 1] - arun[i];
+        for (int64_t j = arun[i]; j < arun[i + 1]; j++)
+            cnt += keep[j];
+        /* torch's float32 mean of the window's mask. */
+        ret[i] = len > 0 ? (double)((float)cnt / (float)len) : 0.0;
+        size[i] = vrun[i + 1] - vrun[i];
+    }
+    for (int64_t i = n_guided; i < nrv; i++)
+        unguided += vrun[i + 1] - vrun[i];
+    omnizip_ratios(&oz, n_guided, ret, size, unguided, nv, ratio);
+    memset(keep, 0, (size_t)n);
+    for (int64_t i = 0; i < nrv; i++) {
+        int64_t s0 = vrun[i], len = vrun[i + 1] - s0;
+        double r = i < n_guided ? ratio[i] : oz.rho_video;
+        k = omnizip_istc(v + s0 * c, len, per_frame, c, r, keep + s0);
+        if (k < 0)
+            goto out;
+    }
+    for (int64_t j = 0; j < nv; j++)
+        w->kept[iv[j]] = keep[j];
+    rc = 0;
+out:
+    free(size);
+    free(ratio);
+    free(ret);
+    free(keep);
+    free(imp);
+    free(a_out);
+    free(v);
+    free(a);
+    free(arun);
+    free(vrun);
+    free(iv);
+    free(ia);
+    return rc;
+}
+
 static const float *
 slot_vec(const struct work *w, int64_t i)
 {
@@ -462,8 +566,11 @@ emit(struct work *w, struct fuse_result *r)
         } else {
             it->pos[0] = it->pos[1] = it->pos[2] = (int32_t)(w->p->pos_offset + s->t[sl->src]);
         }
-        for (int64_t k = 0; k < c; k++)
-            r->tok[o * c + k] = (float)((slot_vec(w, i)[k] + acc[i * c + k]) / (1.0 + wsum[i]));
+        if (w->has_override && w->has_override[i])
+            memcpy(r->tok + o * c, w->override + i * c, (size_t)c * sizeof(float));
+        else
+            for (int64_t k = 0; k < c; k++)
+                r->tok[o * c + k] = (float)((slot_vec(w, i)[k] + acc[i * c + k]) / (1.0 + wsum[i]));
         r->kept[sl->modality]++;
         o++;
     }
@@ -483,7 +590,10 @@ fuse_run(const struct fuse_params *p, const struct av_tokens *video, const struc
     memset(out, 0, sizeof *out);
     memset(&w, 0, sizeof w);
     if (!(p->chunk_seconds > 0) || !(p->second_per_grid > 0) || p->keep < 0 || p->keep > 1 ||
-        p->audio_keep < 0 || p->audio_keep > 1 || p->rho_min > p->rho_max)
+        p->audio_keep < 0 || p->audio_keep > 1 || p->rho_min > p->rho_max ||
+        !(p->oz.rho_audio >= 0 && p->oz.rho_audio <= 1) ||
+        !(p->oz.rho_video >= 0 && p->oz.rho_video <= 1) || !(p->oz.contextual_ratio >= 0) ||
+        p->oz.g < 0)
         return sieve_errbuf_set(err, SIEVE_EINVAL, "fuse: parameters out of range");
     if ((!vproj && video->c != c) || (!aproj && audio->c != c))
         return sieve_errbuf_set(err, SIEVE_EINVAL, "fuse: widths %lld and %lld need a projection",
@@ -508,6 +618,8 @@ fuse_run(const struct fuse_params *p, const struct av_tokens *video, const struc
             memset(w.kept, 1, (size_t)w.n);
         else if (p->mode == FUSE_AUDIO_GUIDED)
             rc = select_guided(&w);
+        else if (p->mode == FUSE_OMNIZIP)
+            rc = select_omnizip(&w);
         else
             rc = select_joint(&w);
     }

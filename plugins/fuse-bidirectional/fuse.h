@@ -26,7 +26,8 @@
  * Modes:
  *   interleave    everything, in chunk order (video then audio per chunk);
  *   joint-topk    per chunk keep round(keep · (n_video + n_audio)) tokens by the rank above;
- *   audio-guided  OmniZip §3.4: audio top-k by importance (round(audio_keep · N_audio) over the
+ *   audio-guided  sieve's simplification of OmniZip §3.4 (mode omnizip is the official
+ *                 computation): audio top-k by importance (round(audio_keep · N_audio) over the
  *                 whole clip); chunk i's video prune ratio rho_i = clamp(rho_max − (rho_max −
  *                 rho_min) · S_a(i)) with S_a(i) the chunk's kept audio fraction, rescaled so
  *                 that Σ rho_i · n_i = (1 − keep) · N_video (the chunks with the smallest and
@@ -36,6 +37,12 @@
  *   merge         the joint-topk selection, then every dropped token is averaged into the most
  *                 similar kept token of its modality and chunk: kept ← (kept + Σ w_d·x_d) /
  *                 (1 + Σ w_d) with w_d = max(0, cos(x_d, kept)).
+ *   omnizip       OmniZip as its official code computes it (omnizip.h): audio dominant tokens
+ *                 and merged anchors over the clip, per-window video ratios from the kept
+ *                 audio share, ISTC inside each window. Windows are the runs of consecutive
+ *                 video (audio) tokens of the interleaved order, paired in order, as the
+ *                 official code finds them in input_ids; tokens are compared in the common
+ *                 width. audio-guided is sieve's own simpler variant of the same idea.
  *
  * Usage:
  *     struct fuse_params p; fuse_params_default(&p); p.mode = FUSE_JOINT_TOPK; p.keep = 0.5;
@@ -49,8 +56,15 @@
 #include <stdint.h>
 
 #include "../common/av_tokens.h"
+#include "omnizip.h"
 
-enum fuse_mode { FUSE_INTERLEAVE = 0, FUSE_JOINT_TOPK, FUSE_AUDIO_GUIDED, FUSE_MERGE };
+enum fuse_mode {
+    FUSE_INTERLEAVE = 0,
+    FUSE_JOINT_TOPK,
+    FUSE_AUDIO_GUIDED,
+    FUSE_MERGE,
+    FUSE_OMNIZIP
+};
 
 /* Position ids per second of media (Qwen2.5-Omni `position_id_per_seconds`). */
 #define FUSE_POS_PER_SECOND 25
@@ -62,9 +76,10 @@ struct fuse_params {
     double audio_keep;      /* audio-guided: kept audio fraction (OmniZip 1 − rho_a) */
     double w_cross, w_self; /* rank weights */
     double rho_min, rho_max;
-    double second_per_grid; /* seconds per temporal group: temporal_patch 2 / fps 2 = 1 */
-    double scale;           /* attention logit scale; 0 means 1/sqrt(C') */
-    int64_t pos_offset;     /* st_idx added to every position id */
+    double second_per_grid;   /* seconds per temporal group: temporal_patch 2 / fps 2 = 1 */
+    double scale;             /* attention logit scale; 0 means 1/sqrt(C') */
+    int64_t pos_offset;       /* st_idx added to every position id */
+    struct omnizip_params oz; /* omnizip: its own ratios (rho_min/rho_max come from above) */
 };
 
 /* One token of the fused sequence. */

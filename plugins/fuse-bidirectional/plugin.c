@@ -27,7 +27,8 @@
 #include "fuse.h"
 #include "proj.h"
 
-static const char *const modes[] = {"interleave", "joint-topk", "audio-guided", "merge", NULL};
+static const char *const modes[] = {"interleave", "joint-topk", "audio-guided",
+                                    "merge",      "omnizip",    NULL};
 
 static const struct sieve_port inputs[] = {
     {"visual", "vision tokens from encode or prune-visual", 0},
@@ -54,6 +55,10 @@ enum {
     P_PROJ,
     P_PROJ_TENSOR,
     P_SEED,
+    P_RHO_AUDIO,
+    P_RHO_VIDEO,
+    P_CONTEXTUAL,
+    P_G,
 };
 
 static const struct sieve_param params[] = {
@@ -61,7 +66,7 @@ static const struct sieve_param params[] = {
                 .type = SIEVE_PARAM_ENUM,
                 .def = "interleave",
                 .choices = modes,
-                .doc = "interleave | joint-topk | audio-guided | merge"},
+                .doc = "interleave | joint-topk | audio-guided | merge | omnizip"},
     [P_CHUNK] = {.name = "chunk_seconds",
                  .type = SIEVE_PARAM_FLOAT,
                  .def = "2",
@@ -147,6 +152,36 @@ static const struct sieve_param params[] = {
                 .max = 1e15,
                 .flags = BOUNDED,
                 .doc = "seed of the fixed projection when no file is given"},
+    [P_RHO_AUDIO] = {.name = "rho_audio",
+                     .type = SIEVE_PARAM_FLOAT,
+                     .def = "0.3",
+                     .min = 0,
+                     .max = 1,
+                     .flags = BOUNDED,
+                     .doc = "omnizip: audio prune ratio; keeps round((1-rho_audio)*Na) dominant "
+                            "tokens (Python round, halves to even)"},
+    [P_RHO_VIDEO] = {.name = "rho_video",
+                     .type = SIEVE_PARAM_FLOAT,
+                     .def = "0.6",
+                     .min = 0,
+                     .max = 1,
+                     .flags = BOUNDED,
+                     .doc = "omnizip: overall video prune ratio the window ratios are scaled to"},
+    [P_CONTEXTUAL] = {.name = "contextual_ratio",
+                      .type = SIEVE_PARAM_FLOAT,
+                      .def = "0.05",
+                      .min = 0,
+                      .max = 1,
+                      .flags = BOUNDED,
+                      .doc = "omnizip: audio anchors, round(contextual_ratio*Na), kept with "
+                             "merged values"},
+    [P_G] = {.name = "g",
+             .type = SIEVE_PARAM_INT,
+             .def = "3",
+             .min = 0,
+             .max = 1 << 20,
+             .flags = BOUNDED,
+             .doc = "omnizip: audio tokens merged into each anchor (the paper uses 15 for AVUT)"},
 };
 
 struct state {
@@ -176,6 +211,10 @@ fuse_init(const struct sieve_host *host, const struct sieve_value *v, void **out
     s->p.second_per_grid = v[P_SPG].f;
     s->p.scale = v[P_SCALE].f;
     s->p.pos_offset = v[P_POS_OFFSET].i;
+    s->p.oz.rho_audio = v[P_RHO_AUDIO].f;
+    s->p.oz.rho_video = v[P_RHO_VIDEO].f;
+    s->p.oz.contextual_ratio = v[P_CONTEXTUAL].f;
+    s->p.oz.g = (int)v[P_G].i;
     s->proj = strdup(v[P_PROJ].s ? v[P_PROJ].s : "none");
     s->proj_tensor = strdup(v[P_PROJ_TENSOR].s ? v[P_PROJ_TENSOR].s : "proj");
     s->seed = (uint64_t)v[P_SEED].i;
@@ -270,6 +309,13 @@ write_out(const struct sieve_host *h, struct sieve_bundle *b, const struct state
         rc = plugin_meta_setf(h, b, "n_chunks", "%d", r->n_chunks);
     if (rc == 0)
         rc = plugin_meta_setf(h, b, "width", "%lld", (long long)r->c);
+    /* Only for omnizip, so that the other modes' bundles stay byte for byte the same. */
+    if (rc == 0 && s->p.mode == FUSE_OMNIZIP)
+        rc = plugin_meta_setf(h, b, "omnizip",
+                              "rho_audio=%.17g rho_video=%.17g "
+                              "contextual_ratio=%.17g g=%d rho_min=%.17g rho_max=%.17g",
+                              s->p.oz.rho_audio, s->p.oz.rho_video, s->p.oz.contextual_ratio,
+                              s->p.oz.g, s->p.rho_min, s->p.rho_max);
     if (rc < 0)
         return sieve_errbuf_set(err, rc, "fuse-bidirectional: set metadata");
     return 0;
@@ -323,6 +369,6 @@ out:
 static const struct sieve_plugin desc = SIEVE_PLUGIN_INIT(
     "fuse-bidirectional", "1.0.0",
     "2-second audio-visual interleaving (TMRoPE) with cross-modal scores and "
-    "joint, audio-guided or merging budgets",
+    "joint, audio-guided, merging or OmniZip budgets",
     inputs, outputs, params, SIEVE_PLUGIN_DETERMINISTIC, fuse_init, fuse_process, fuse_free);
 SIEVE_PLUGIN_DEFINE(desc)

@@ -11,13 +11,15 @@
 
 #include <sieve/plugin.h>
 
-int
-pa_segment_topk(const float *importance, size_t n, double keep, int64_t segments, uint8_t *mask)
+/* Segment-wise top-K; `plain` drops the remainder (the paper's S * floor(K/S) tokens). */
+static int
+segment_run(const float *importance, size_t n, double keep, int64_t segments, int plain,
+            uint8_t *mask)
 {
     if (segments < 1)
         return SIEVE_EINVAL;
     size_t s_n = (size_t)segments, k = prune_budget(keep, n);
-    size_t per = k / s_n, rem = k - per * s_n;
+    size_t per = k / s_n, rem = plain ? 0 : k - per * s_n;
     int rc = SIEVE_ENOMEM;
     double *key = malloc((n ? n : 1) * sizeof *key);
     double *left = malloc(s_n * sizeof *left);
@@ -54,6 +56,12 @@ pa_segment_topk(const float *importance, size_t n, double keep, int64_t segments
             if (pick[j])
                 mask[next[j]] = 1;
     }
+    if (plain) {
+        /* A segment shorter than floor(K/S) keeps all it has, so count what was kept. */
+        k = 0;
+        for (size_t i = 0; i < n; i++)
+            k += mask[i] != 0;
+    }
     rc = (int)k;
 done:
     free(pick);
@@ -62,6 +70,19 @@ done:
     free(left);
     free(key);
     return rc;
+}
+
+int
+pa_segment_topk(const float *importance, size_t n, double keep, int64_t segments, uint8_t *mask)
+{
+    return segment_run(importance, n, keep, segments, 0, mask);
+}
+
+int
+pa_segment_topk_plain(const float *importance, size_t n, double keep, int64_t segments,
+                      uint8_t *mask)
+{
+    return segment_run(importance, n, keep, segments, 1, mask);
 }
 
 int

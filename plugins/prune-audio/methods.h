@@ -8,7 +8,8 @@
  *
  * Real keep fraction (K_real / n) per method:
  *   segment-topk, topk, uniform, random   exactly floor(keep * n) (clamped), so keep: 1.0 is
- *                                         the identity for all four;
+ *                                         the identity for all four (segment-topk with
+ *                                         remainder: drop keeps S * floor(K / S) <= K);
  *   threshold                             not tied to keep at all: every token with
  *                                         importance >= alpha * mean(importance); may be 0.
  *
@@ -34,7 +35,20 @@
 int pa_segment_topk(const float *importance, size_t n, double keep, int64_t segments,
                     uint8_t *mask);
 
-/* The K most important tokens overall. Returns K or SIEVE_ENOMEM. */
+/*
+ * The paper's plain rule (arXiv 2511.14293, no official code): the same segments, each keeps
+ * its min(floor(K/S), length) most important tokens and the remainder is not spent, so
+ * S * floor(K/S) <= K tokens are kept (K = 187 of 750 with S = 10 keeps 180; K < S keeps 0).
+ * Returns: the number kept, SIEVE_EINVAL for segments < 1, SIEVE_ENOMEM.
+ */
+int pa_segment_topk_plain(const float *importance, size_t n, double keep, int64_t segments,
+                          uint8_t *mask);
+
+/*
+ * The K most important tokens overall, by the encoder's importance (ties: the earlier token).
+ * Not FastV, which ranks by the LLM's own attention at layer K, something sieve never sees.
+ * Returns K or SIEVE_ENOMEM.
+ */
 int pa_topk(const float *importance, size_t n, double keep, uint8_t *mask);
 
 /* Every token with importance >= alpha * mean (the mean in double). Returns the count. */

@@ -18,7 +18,10 @@
 #include "../common/plugin_util.h"
 #include "methods.h"
 
-enum { P_METHOD, P_KEEP, P_SEGMENTS, P_ALPHA, P_SEED };
+enum { P_METHOD, P_KEEP, P_SEGMENTS, P_REMAINDER, P_ALPHA, P_SEED };
+
+static const char *const remainders[] = {"spread", "drop", NULL};
+enum { R_SPREAD, R_DROP };
 
 static const char *const methods[] = {"segment-topk", "topk",   "threshold",
                                       "uniform",      "random", NULL};
@@ -53,6 +56,13 @@ static const struct sieve_param params[] = {
      .min = 1,
      .max = 1 << 20,
      .flags = SIEVE_PARAM_HAS_MIN | SIEVE_PARAM_HAS_MAX},
+    {.name = "remainder",
+     .type = SIEVE_PARAM_ENUM,
+     .doc = "segment-topk: spread (K mod S leftover tokens to the segments with the best "
+            "leftover, exactly K kept) or drop (the paper's plain floor(K/S) per segment, "
+            "S*floor(K/S) kept)",
+     .def = "spread",
+     .choices = remainders},
     {.name = "alpha",
      .type = SIEVE_PARAM_FLOAT,
      .doc = "threshold: keep tokens with importance >= alpha * mean importance",
@@ -67,6 +77,7 @@ struct state {
     int method;
     double keep, alpha;
     int64_t segments, seed;
+    int remainder;
 };
 
 static int
@@ -83,6 +94,7 @@ pa_init(const struct sieve_host *host, const struct sieve_value *p, void **out,
     s->method = (int)p[P_METHOD].i;
     s->keep = p[P_KEEP].f;
     s->segments = p[P_SEGMENTS].i;
+    s->remainder = (int)p[P_REMAINDER].i;
     s->alpha = p[P_ALPHA].f;
     s->seed = p[P_SEED].i;
     *out = s;
@@ -128,6 +140,9 @@ write_outputs(const struct sieve_host *h, const struct state *s, const struct si
     rc = rc < 0 ? rc : plugin_meta_num(h, out, "keep_actual", n ? (double)k / (double)n : 0);
     if (s->method == M_SEGMENT)
         rc = rc < 0 ? rc : plugin_meta_num(h, out, "segments", (double)s->segments);
+    /* Only when not the default, so that bundles written before the option stay the same. */
+    if (s->method == M_SEGMENT && s->remainder == R_DROP)
+        rc = rc < 0 ? rc : h->meta_set(out, "remainder", remainders[s->remainder]);
     if (s->method == M_THRESHOLD)
         rc = rc < 0 ? rc : plugin_meta_num(h, out, "alpha", s->alpha);
     if (s->method == M_RANDOM)
@@ -165,7 +180,8 @@ pa_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
     int k;
     switch (s->method) {
     case M_SEGMENT:
-        k = pa_segment_topk(im, n, s->keep, s->segments, mask);
+        k = s->remainder == R_DROP ? pa_segment_topk_plain(im, n, s->keep, s->segments, mask)
+                                   : pa_segment_topk(im, n, s->keep, s->segments, mask);
         break;
     case M_TOPK:
         k = pa_topk(im, n, s->keep, mask);

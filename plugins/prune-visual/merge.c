@@ -195,6 +195,7 @@ vz_scratch_free(struct vz_scratch *z)
     free(z->members);
 }
 
+/* `c` is the wider of the token and key widths: raw and tn hold either. */
 static int
 vz_scratch_alloc(struct vz_scratch *z, size_t p, size_t c, size_t ctx)
 {
@@ -288,6 +289,9 @@ struct vz_job {
     const struct pv_in *in;
     struct pv_out *out;
     size_t dom, ctx;
+    int official_order; /* dominant rows first, then the contextual ones */
+    const float *keys;  /* [t][p][kc] similarity metric, or NULL for the tokens */
+    size_t kc;
 };
 
 /* One group of VisionZip; its rows are written at out positions [t * (dom + ctx), ...) in cell
@@ -299,6 +303,9 @@ visionzip_group(const struct vz_job *jb, struct vz_scratch *z, int64_t t)
     struct pv_out *out = jb->out;
     size_t p = (size_t)(in->h * in->w), c = (size_t)in->c, base = (size_t)t * p;
     size_t dom = jb->dom, ctx = jb->ctx, r = (size_t)t * (dom + ctx);
+    /* The similarity metric: the attention keys when encode wrote them, else the tokens. */
+    const float *metric = jb->keys ? jb->keys : in->x;
+    size_t mc = jb->keys ? jb->kc : c;
     int rc;
     memset(z->role, 0, p);
     for (size_t q = 0; q < p; q++)
@@ -317,47 +324,56 @@ visionzip_group(const struct vz_job *jb, struct vz_scratch *z, int64_t t)
                 z->targets[nt++] = z->rest[i];
                 z->role[q] = 2;
             } else {
-                /* Copy the token now: the GEMM and the cluster sums then read it from cache. */
-                const float *src = in->x + (size_t)z->rest[i] * c;
-                z->n2[no] = prune_copy_norm2(z->raw + no * c, src, c);
+                /* Copy the metric row now: the GEMM (and, without keys, the cluster sums)
+                 * then read it from cache. */
+                const float *src = metric + (size_t)z->rest[i] * mc;
+                z->n2[no] = prune_copy_norm2(z->raw + no * mc, src, mc);
                 z->others[no++] = z->rest[i];
                 z->role[q] = 3;
             }
         }
-        assign_targets(in->x, c, z, no, nt);
+        assign_targets(metric, mc, z, no, nt);
         memset(z->acc, 0, nt * c * sizeof *z->acc);
         memset(z->imp, 0, nt * sizeof *z->imp);
         memset(z->members, 0, nt * sizeof *z->members);
         for (size_t i = 0; i < no; i++) {
             size_t j = (size_t)z->assign[i];
-            prune_add_f64(z->acc + j * c, z->raw + i * c, c);
+            prune_add_f64(z->acc + j * c,
+                          jb->keys ? in->x + (size_t)z->others[i] * c : z->raw + i * c, c);
             z->imp[j] += in->importance ? in->importance[z->others[i]] : 0.0;
             z->members[j]++;
         }
     }
-    size_t ti = 0;
-    for (size_t q = 0; q < p; q++) {
-        if (z->role[q] != 1 && z->role[q] != 2)
-            continue;
-        size_t cell = base + q;
-        float *dst = out->tokens + r * c;
-        const float *src = in->x + cell * c;
-        float own = in->importance ? in->importance[cell] : 0.0f;
-        if (z->role[q] == 2 && z->members[ti] > 0) {
-            double m = (double)z->members[ti];
-            for (size_t d = 0; d < c; d++)
-                dst[d] = src[d] + (float)(z->acc[ti * c + d] / m);
-            out->importance[r] = (float)((own + z->imp[ti]) / (m + 1));
-        } else {
-            pv_copy_row(dst, src, c);
-            out->importance[r] = own;
+    /* Cell order (one pass over both roles), or the official order: the dominant cells
+     * (role 1), then the targets (role 2). Targets are numbered in cell order either way. */
+    const uint8_t both[] = {0}, official[] = {1, 2};
+    const uint8_t *passes = jb->official_order ? official : both;
+    size_t n_pass = jb->official_order ? 2 : 1, ti = 0;
+    for (size_t ps = 0; ps < n_pass; ps++) {
+        for (size_t q = 0; q < p; q++) {
+            uint8_t role = z->role[q];
+            if ((role != 1 && role != 2) || (passes[ps] && role != passes[ps]))
+                continue;
+            size_t cell = base + q;
+            float *dst = out->tokens + r * c;
+            const float *src = in->x + cell * c;
+            float own = in->importance ? in->importance[cell] : 0.0f;
+            if (role == 2 && z->members[ti] > 0) {
+                double m = (double)z->members[ti];
+                for (size_t d = 0; d < c; d++)
+                    dst[d] = src[d] + (float)(z->acc[ti * c + d] / m);
+                out->importance[r] = (float)((own + z->imp[ti]) / (m + 1));
+            } else {
+                pv_copy_row(dst, src, c);
+                out->importance[r] = own;
+            }
+            ti += role == 2;
+            out->index[3 * r] = (int32_t)t;
+            out->index[3 * r + 1] = (int32_t)(q / (size_t)in->w);
+            out->index[3 * r + 2] = (int32_t)(q % (size_t)in->w);
+            out->mask[cell] = 1;
+            r++;
         }
-        ti += z->role[q] == 2;
-        out->index[3 * r] = (int32_t)t;
-        out->index[3 * r + 1] = (int32_t)(q / (size_t)in->w);
-        out->index[3 * r + 2] = (int32_t)(q % (size_t)in->w);
-        out->mask[cell] = 1;
-        r++;
     }
     /* dom + ctx rows per group: ctx <= rest, and the stride picks at least ctx targets. */
     return r == (size_t)(t + 1) * (dom + ctx) ? 0 : SIEVE_EINTERNAL;
@@ -370,7 +386,10 @@ visionzip_range(void *ctx, size_t part, size_t lo, size_t hi)
     const struct vz_job *jb = ctx;
     struct vz_scratch z;
     (void)part;
-    int rc = vz_scratch_alloc(&z, (size_t)(jb->in->h * jb->in->w), (size_t)jb->in->c, jb->ctx);
+    size_t width = (size_t)jb->in->c;
+    if (jb->keys && jb->kc > width)
+        width = jb->kc;
+    int rc = vz_scratch_alloc(&z, (size_t)(jb->in->h * jb->in->w), width, jb->ctx);
     for (size_t t = lo; t < hi && rc == 0; t++)
         rc = visionzip_group(jb, &z, (int64_t)t);
     pv_copy_done();
@@ -378,15 +397,12 @@ visionzip_range(void *ctx, size_t part, size_t lo, size_t hi)
     return rc;
 }
 
-int
-pv_visionzip(const struct pv_in *in, double keep, double dominant_ratio, struct pv_out *out)
+static int
+visionzip_run(const struct pv_in *in, const float *keys, int64_t kc, size_t dom, size_t ctx,
+              int official_order, struct pv_out *out)
 {
     size_t p = (size_t)(in->h * in->w), c = (size_t)in->c, n = (size_t)in->t * p;
-    size_t budget = prune_budget(keep, p);
-    double want = (double)budget * dominant_ratio;
-    size_t dom = want >= (double)budget ? budget : want > 0 ? (size_t)want : 0;
-    size_t ctx = budget - dom;
-    int rc = pv_out_alloc(in, out, (size_t)in->t * budget, c, n);
+    int rc = pv_out_alloc(in, out, (size_t)in->t * (dom + ctx), c, n);
     if (rc < 0)
         return rc;
     out->param_a = (double)dom;
@@ -395,8 +411,38 @@ pv_visionzip(const struct pv_in *in, double keep, double dominant_ratio, struct 
         return 0;
     /* Parallelism is over groups (in->threads); each GEMM runs on its caller's thread. */
     openblas_set_num_threads(1);
-    struct vz_job job = {in, out, dom, ctx};
+    struct vz_job job = {in, out, dom, ctx, official_order, keys, keys ? (size_t)kc : 0};
     if ((rc = prune_parallel(in->threads, (size_t)in->t, visionzip_range, &job)) < 0)
         pv_out_release(out);
     return rc;
+}
+
+int
+pv_visionzip_keys(const struct pv_in *in, const float *keys, int64_t kc, double keep,
+                  double dominant_ratio, struct pv_out *out)
+{
+    size_t p = (size_t)(in->h * in->w);
+    size_t budget = prune_budget(keep, p);
+    double want = (double)budget * dominant_ratio;
+    size_t dom = want >= (double)budget ? budget : want > 0 ? (size_t)want : 0;
+    return visionzip_run(in, keys, kc, dom, budget - dom, 0, out);
+}
+
+int
+pv_visionzip(const struct pv_in *in, double keep, double dominant_ratio, struct pv_out *out)
+{
+    return pv_visionzip_keys(in, NULL, 0, keep, dominant_ratio, out);
+}
+
+int
+pv_visionzip_official(const struct pv_in *in, const float *keys, int64_t kc, int64_t dominant,
+                      int64_t contextual, struct pv_out *out)
+{
+    size_t p = (size_t)(in->h * in->w);
+    /* The official budget counts CLS among the dominant tokens: 54 = CLS + 53 patches. */
+    size_t dom = dominant > 1 ? (size_t)(dominant - 1) : 0;
+    dom = dom < p ? dom : p;
+    size_t ctx = contextual > 0 ? (size_t)contextual : 0;
+    ctx = ctx < p - dom ? ctx : p - dom;
+    return visionzip_run(in, keys, kc, dom, ctx, 1, out);
 }

@@ -15,14 +15,21 @@
 
 #include <sieve/plugin.h>
 
-/* DyCoke's per-frame count: floor(keep * p). The default clamps it to at least one token;
- * faithful mode keeps Python's int() even when it is 0. */
+/*
+ * DyCoke's per-frame count: floor(keep * p), or, when DyCoke's own pruning ratio K is given
+ * (prune_ratio >= 0), the official int((1 - K) * p) with 1 - K rounded to a double first, as
+ * Python computes it: K = 0.34 over 100 tokens keeps int(65.99999999999999) = 65, where
+ * keep 0.66 keeps 66. The default clamps the count to at least one token; faithful mode keeps
+ * Python's int() even when it is 0.
+ */
 static size_t
-dycoke_count(double keep, size_t p, int faithful)
+dycoke_count(double keep, double prune_ratio, size_t p, int faithful)
 {
-    if (!faithful)
+    if (!faithful && prune_ratio < 0)
         return prune_budget(keep, p);
-    double want = keep * (double)p;
+    double want = prune_ratio >= 0 ? (1.0 - prune_ratio) * (double)p : keep * (double)p;
+    if (!faithful)
+        return want >= (double)p ? p : want >= 1.0 ? (size_t)want : p ? 1 : 0;
     return want >= (double)p ? p : want > 0 ? (size_t)want : 0;
 }
 
@@ -121,6 +128,15 @@ dycoke_range(void *ctx, size_t part, size_t lo, size_t hi)
             for (size_t q = 0; q < p; q++)
                 sim[q] = prune_cosine_of(prune_dot(xr + q * c, xf + q * c, c), nr[q], nf[q]);
         }
+        /*
+         * The official code ranks torch's float32 cosines; ranking the double values ordered
+         * near-ties (gaps under ~1e-7) differently in about 4% of continuous inputs. Rounded to
+         * float, such keys become equal and go to the lower index, where torch's topk order is
+         * unspecified, so values within a float32 ulp may still differ from a given torch run.
+         */
+        if (j->faithful)
+            for (size_t q = 0; q < p; q++)
+                sim[q] = (double)(float)sim[q];
         memset(fmask, 0, p);
         if ((rc = prune_select_lowest(sim, p, nk, fmask, j->faithful ? order : NULL)) < 0)
             break;
@@ -141,14 +157,15 @@ done:
     return rc;
 }
 
-int
-pv_dycoke(const struct pv_in *in, double keep, int64_t window, int faithful, struct pv_out *out)
+static int
+dycoke_run(const struct pv_in *in, double keep, double prune_ratio, int64_t window, int faithful,
+           struct pv_out *out)
 {
     memset(out, 0, sizeof *out);
     if (window < 1)
         return SIEVE_EINVAL;
     size_t p = (size_t)(in->h * in->w), c = (size_t)in->c, n = (size_t)in->t * p;
-    size_t nk = dycoke_count(keep, p, faithful), k = 0;
+    size_t nk = dycoke_count(keep, prune_ratio, p, faithful), k = 0;
     size_t *first = malloc(((size_t)in->t + 1) * sizeof *first);
     double *nrm2 = malloc((n ? n : 1) * sizeof *nrm2);
     int rc = SIEVE_ENOMEM;
@@ -173,6 +190,19 @@ done:
     free(nrm2);
     free(first);
     return rc;
+}
+
+int
+pv_dycoke(const struct pv_in *in, double keep, int64_t window, int faithful, struct pv_out *out)
+{
+    return dycoke_run(in, keep, -1.0, window, faithful, out);
+}
+
+int
+pv_dycoke_ratio(const struct pv_in *in, double prune_ratio, int64_t window, int faithful,
+                struct pv_out *out)
+{
+    return dycoke_run(in, 0.0, prune_ratio, window, faithful, out);
 }
 
 /* Emits the cells set in `mask` in original order. */

@@ -19,7 +19,8 @@
  *   pixel-shuffle  2x2 space-to-channel: ceil(h/2) * ceil(w/2) rows of 4c, about 0.25
  *              whatever keep says.
  *   random, topk   exactly floor(keep * n) tokens over all groups.
- *   visionzip  floor(keep * p) per group (dominant + contextual): real keep = that / p.
+ *   visionzip  floor(keep * p) per group (dominant + contextual): real keep = that / p;
+ *              the official counts (pv_visionzip_official) keep dominant - 1 + contextual.
  *   codec      at most floor(keep * n): groups with an I frame are kept whole, static cells
  *              that match their reference are dropped even under budget, so the real keep is
  *              <= keep (and > keep only when the I groups alone exceed the budget).
@@ -85,11 +86,20 @@ void pv_out_release(struct pv_out *o);
  * with the window's first group (original tokens, per-position cosine), and the least similar
  * floor(keep * p) tokens are kept. `faithful` reproduces the official code: pairs (f, f+1)
  * for even f, windows re-pruned only while their start is < t - window, an odd last group
- * dropped, kept tokens of a pruned group in increasing-similarity order.
+ * dropped, similarities ranked as float32 values (ties: lower index), kept tokens of a pruned
+ * group in increasing-similarity order.
  * Returns: 0, SIEVE_EINVAL for window < 1, SIEVE_ENOMEM.
  */
 int pv_dycoke(const struct pv_in *in, double keep, int64_t window, int faithful,
               struct pv_out *out);
+
+/*
+ * pv_dycoke with DyCoke's own pruning ratio K (0 <= K <= 1) in place of keep: a pruned group
+ * keeps the official int((1 - K) * p) tokens, 1 - K rounded to a double first as Python does
+ * (K = 0.34 over 100 tokens keeps 65, where keep 0.66 keeps 66); at least 1 unless faithful.
+ */
+int pv_dycoke_ratio(const struct pv_in *in, double prune_ratio, int64_t window, int faithful,
+                    struct pv_out *out);
 
 /* Spatial average pooling per group to the budget (see above for the window choice). */
 int pv_uniform(const struct pv_in *in, double keep, struct pv_out *out);
@@ -101,7 +111,10 @@ int pv_pixel_shuffle(const struct pv_in *in, struct pv_out *out);
 /* floor(keep * n) tokens with the smallest splitmix64(seed, flat index) keys. */
 int pv_random(const struct pv_in *in, double keep, uint64_t seed, struct pv_out *out);
 
-/* The floor(keep * n) tokens of highest importance over all groups (FastV-style). */
+/*
+ * The floor(keep * n) tokens of highest encoder importance over all groups (ties: lower
+ * index). Not FastV: FastV ranks by the LLM's attention at layer K, which sieve cannot see.
+ */
 int pv_topk(const struct pv_in *in, double keep, struct pv_out *out);
 
 /*
@@ -112,6 +125,25 @@ int pv_topk(const struct pv_in *in, double keep, struct pv_out *out);
  * is target + mean(assigned). Rows sit at their cell (dominant or target) in original order.
  */
 int pv_visionzip(const struct pv_in *in, double keep, double dominant_ratio, struct pv_out *out);
+
+/*
+ * pv_visionzip with the contextual similarity measured on `keys` [t][p][kc] (encode's
+ * attention keys of the selection layer, VisionZip's metric) instead of the token features;
+ * keys NULL is pv_visionzip. The contextual rows still merge the token features.
+ */
+int pv_visionzip_keys(const struct pv_in *in, const float *keys, int64_t kc, double keep,
+                      double dominant_ratio, struct pv_out *out);
+
+/*
+ * VisionZip with the official code's counts per group: `dominant` counts the CLS token, as
+ * the official budget does (54 = CLS + 53 patches), so dominant - 1 patches are kept (the
+ * grid has no CLS row to output), plus `contextual` contextual tokens; both are clamped to
+ * the group. Rows come as the official output orders them: the dominant patches in cell
+ * order, then the contextual tokens in target order. `keys` as for pv_visionzip_keys (NULL:
+ * the token features stand in).
+ */
+int pv_visionzip_official(const struct pv_in *in, const float *keys, int64_t kc, int64_t dominant,
+                          int64_t contextual, struct pv_out *out);
 
 /*
  * Codec-guided pruning: groups with an I frame are kept whole and reset every cell's

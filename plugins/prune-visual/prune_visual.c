@@ -6,7 +6,8 @@
  *
  * Input `tokens`: `tokens` F32 [t, p, c], `grid` I32 [3] = (t, h, w) with h * w = p,
  * `importance` F32 [t, p] (needed by topk and visionzip; zeros otherwise), `time` F32 [t]
- * (optional; the group index is used without it). Input `media` (optional, codec only):
+ * (optional; the group index is used without it), `keys` F32 [t, p, k] (optional: VisionZip
+ * measures contextual similarity on these attention keys). Input `media` (optional, codec only):
  * `frame_type` U8 [frames] ('I', 'P', 'B') and `motion` F32 [frames, mh, mw].
  * Output `out`: `tokens` F32 [k, width], `index` I32 [k, 3] (t, y, x), `mask` BOOL [t, h, w],
  * `importance` F32 [k], `time` F32 [k], `grid` I32 [3] (the input grid, unchanged), and
@@ -21,7 +22,20 @@
 #include "../common/plugin_util.h"
 #include "methods.h"
 
-enum { P_METHOD, P_KEEP, P_WINDOW, P_FAITHFUL, P_SEED, P_DOMINANT, P_MOTION, P_MATCH, P_THREADS };
+enum {
+    P_METHOD,
+    P_KEEP,
+    P_WINDOW,
+    P_FAITHFUL,
+    P_DYCOKE_K,
+    P_SEED,
+    P_DOMINANT,
+    P_VZ_DOMINANT,
+    P_VZ_CONTEXTUAL,
+    P_MOTION,
+    P_MATCH,
+    P_THREADS
+};
 
 static const char *const methods[] = {"dycoke", "uniform",   "pixel-shuffle", "random",
                                       "topk",   "visionzip", "codec",         NULL};
@@ -61,8 +75,18 @@ static const struct sieve_param params[] = {
     {.name = "faithful",
      .type = SIEVE_PARAM_BOOL,
      .doc = "dycoke: reproduce the official code (last window's third group unpruned, odd last "
-            "group dropped, kept tokens in similarity order)",
+            "group dropped, float32 similarity ranking, kept tokens in similarity order); "
+            "visionzip: the official counts (dominant incl. CLS, contextual) and output order, "
+            "contextual similarity on encode's keys (needs keys: true)",
      .def = "false"},
+    {.name = "dycoke_k",
+     .type = SIEVE_PARAM_FLOAT,
+     .doc = "dycoke: DyCoke's own pruning ratio K; a pruned group keeps int((1-K)*p) tokens as "
+            "the official code computes it (K=0.34, p=100: 65) and keep is ignored; -1 uses keep",
+     .def = "-1",
+     .min = -1,
+     .max = 1,
+     .flags = HAS_RANGE},
     {.name = "seed", .type = SIEVE_PARAM_INT, .doc = "random: splitmix64 seed", .def = "0"},
     {.name = "dominant_ratio",
      .type = SIEVE_PARAM_FLOAT,
@@ -70,6 +94,21 @@ static const struct sieve_param params[] = {
      .def = "0.84375",
      .min = 0,
      .max = 1,
+     .flags = HAS_RANGE},
+    {.name = "dominant",
+     .type = SIEVE_PARAM_INT,
+     .doc = "visionzip faithful: dominant tokens per group counting CLS, as the official code "
+            "does (54 = CLS + 53 patches)",
+     .def = "54",
+     .min = 0,
+     .max = 1 << 30,
+     .flags = HAS_RANGE},
+    {.name = "contextual",
+     .type = SIEVE_PARAM_INT,
+     .doc = "visionzip faithful: contextual tokens per group",
+     .def = "10",
+     .min = 0,
+     .max = 1 << 30,
      .flags = HAS_RANGE},
     {.name = "motion_threshold",
      .type = SIEVE_PARAM_FLOAT,
@@ -97,8 +136,8 @@ static const struct sieve_param params[] = {
 
 struct state {
     int method;
-    double keep, dominant, motion_thr, match_thr;
-    int64_t window, seed;
+    double keep, dycoke_k, dominant, motion_thr, match_thr;
+    int64_t window, seed, vz_dominant, vz_contextual;
     int faithful, threads;
 };
 
@@ -117,8 +156,11 @@ pv_init(const struct sieve_host *host, const struct sieve_value *p, void **out,
     s->keep = p[P_KEEP].f;
     s->window = p[P_WINDOW].i;
     s->faithful = (int)p[P_FAITHFUL].i;
+    s->dycoke_k = p[P_DYCOKE_K].f < 0 ? -1.0 : p[P_DYCOKE_K].f;
     s->seed = p[P_SEED].i;
     s->dominant = p[P_DOMINANT].f;
+    s->vz_dominant = p[P_VZ_DOMINANT].i;
+    s->vz_contextual = p[P_VZ_CONTEXTUAL].i;
     s->motion_thr = p[P_MOTION].f;
     s->match_thr = p[P_MATCH].f;
     s->threads = (int)p[P_THREADS].i;
@@ -162,7 +204,7 @@ codec_side(const struct sieve_host *h, const struct sieve_bundle *media, int64_t
 static int
 write_outputs(const struct sieve_host *h, const struct state *s, const struct sieve_bundle *in,
               const struct pv_out *r, const struct sieve_tensor *grid, const float *time, int64_t t,
-              int64_t hh, int64_t ww, struct sieve_bundle *out, struct sieve_errbuf *err)
+              int64_t hh, int64_t ww, int keyed, struct sieve_bundle *out, struct sieve_errbuf *err)
 {
     struct sieve_tensor *o;
     int64_t k = (int64_t)r->k;
@@ -200,6 +242,8 @@ write_outputs(const struct sieve_host *h, const struct state *s, const struct si
     case M_DYCOKE:
         rc = rc < 0 ? rc : plugin_meta_num(h, out, "window", (double)s->window);
         rc = rc < 0 ? rc : h->meta_set(out, "faithful", s->faithful ? "true" : "false");
+        if (s->dycoke_k >= 0)
+            rc = rc < 0 ? rc : plugin_meta_num(h, out, "dycoke_k", s->dycoke_k);
         rc = rc < 0 ? rc : plugin_meta_num(h, out, "tokens_per_pruned_group", r->param_a);
         break;
     case M_UNIFORM:
@@ -213,7 +257,16 @@ write_outputs(const struct sieve_host *h, const struct state *s, const struct si
         rc = rc < 0 ? rc : plugin_meta_num(h, out, "seed", (double)s->seed);
         break;
     case M_VISIONZIP:
-        rc = rc < 0 ? rc : plugin_meta_num(h, out, "dominant_ratio", s->dominant);
+        /* Only when used, so that bundles written before these options keep their bytes. */
+        if (keyed)
+            rc = rc < 0 ? rc : h->meta_set(out, "metric", "keys");
+        if (s->faithful) {
+            rc = rc < 0 ? rc : h->meta_set(out, "faithful", "true");
+            rc = rc < 0 ? rc : plugin_meta_num(h, out, "dominant", (double)s->vz_dominant);
+            rc = rc < 0 ? rc : plugin_meta_num(h, out, "contextual", (double)s->vz_contextual);
+        } else {
+            rc = rc < 0 ? rc : plugin_meta_num(h, out, "dominant_ratio", s->dominant);
+        }
         rc = rc < 0 ? rc : plugin_meta_num(h, out, "dominant_per_group", r->param_a);
         rc = rc < 0 ? rc : plugin_meta_num(h, out, "contextual_per_group", r->param_b);
         break;
@@ -284,6 +337,17 @@ pv_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
     if (time && (time->dtype != SIEVE_DTYPE_F32 || sieve_tensor_numel(time) != (uint64_t)t))
         return sieve_errbuf_set(err, SIEVE_EBADINPUT, "tokens: 'time' must be f32 [%lld]",
                                 (long long)t);
+    /* VisionZip's metric: encode's attention keys [t, p, kc] when present. */
+    const struct sieve_tensor *keys =
+        s->method == M_VISIONZIP ? h->tensor_get(in[0], "keys") : NULL;
+    if (keys && (keys->dtype != SIEVE_DTYPE_F32 || keys->ndim != 3 || keys->shape[0] != t ||
+                 keys->shape[1] != p || keys->shape[2] < 1))
+        return sieve_errbuf_set(err, SIEVE_EBADINPUT, "tokens: 'keys' must be f32 [%lld, %lld, k]",
+                                (long long)t, (long long)p);
+    if (s->method == M_VISIONZIP && s->faithful && !keys)
+        return sieve_errbuf_set(err, SIEVE_EBADINPUT,
+                                "visionzip faithful measures similarity on the attention keys: "
+                                "encode with keys: true (clip or siglip)");
 
     struct alloc_ctx actx = {h, out[0]};
     struct pv_in pin = {.x = x->data,
@@ -301,7 +365,8 @@ pv_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
     float *cell_motion = NULL;
     switch (s->method) {
     case M_DYCOKE:
-        rc = pv_dycoke(&pin, s->keep, s->window, s->faithful, &r);
+        rc = s->dycoke_k >= 0 ? pv_dycoke_ratio(&pin, s->dycoke_k, s->window, s->faithful, &r)
+                              : pv_dycoke(&pin, s->keep, s->window, s->faithful, &r);
         break;
     case M_UNIFORM:
         rc = pv_uniform(&pin, s->keep, &r);
@@ -316,7 +381,12 @@ pv_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
         rc = pv_topk(&pin, s->keep, &r);
         break;
     case M_VISIONZIP:
-        rc = pv_visionzip(&pin, s->keep, s->dominant, &r);
+        if (s->faithful)
+            rc = pv_visionzip_official(&pin, keys->data, keys->shape[2], s->vz_dominant,
+                                       s->vz_contextual, &r);
+        else
+            rc = pv_visionzip_keys(&pin, keys ? keys->data : NULL, keys ? keys->shape[2] : 0,
+                                   s->keep, s->dominant, &r);
         break;
     case M_CODEC:
         is_key = malloc(t ? (size_t)t : 1);
@@ -339,7 +409,8 @@ pv_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle *
                          rc == SIEVE_ENOMEM ? "out of memory" : "invalid parameters");
         goto done;
     }
-    rc = write_outputs(h, s, in[0], &r, grid, time ? time->data : NULL, t, g[1], g[2], out[0], err);
+    rc = write_outputs(h, s, in[0], &r, grid, time ? time->data : NULL, t, g[1], g[2], keys != NULL,
+                       out[0], err);
 done:
     pv_out_release(&r);
     free(cell_motion);
@@ -348,7 +419,7 @@ done:
 }
 
 static const struct sieve_plugin desc = SIEVE_PLUGIN_INIT(
-    "prune-visual", "1.0.0",
+    "prune-visual", "1.1.0",
     "visual token pruning: DyCoke TTM, uniform pooling, pixel-shuffle, random, "
     "top-k, VisionZip, codec-guided",
     inputs, outputs, params, SIEVE_PLUGIN_DETERMINISTIC, pv_init, pv_process, pv_free);

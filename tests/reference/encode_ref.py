@@ -101,8 +101,9 @@ def layer_norm(x, g, b, eps):
     return F.layer_norm(x, (x.shape[-1],), g, b, eps)
 
 
-def mha(x, w, pfx, heads, mask=None, key_bias=True):
-    """Returns (output, attention probabilities [heads, n, n]) for x [n, d]."""
+def mha(x, w, pfx, heads, mask=None, key_bias=True, keys_out=None):
+    """Returns (output, attention probabilities [heads, n, n]) for x [n, d]. When keys_out is
+    a list, appends the keys [n, d / heads] averaged over heads (VisionZip's metric)."""
     n, d = x.shape
     hd = d // heads
     q = x @ w[pfx + "q_proj.weight"].T + w[pfx + "q_proj.bias"]
@@ -111,6 +112,8 @@ def mha(x, w, pfx, heads, mask=None, key_bias=True):
         k = k + w[pfx + "k_proj.bias"]
     v = x @ w[pfx + "v_proj.weight"].T + w[pfx + "v_proj.bias"]
     q, k, v = (t.reshape(n, heads, hd).transpose(0, 1) for t in (q, k, v))
+    if keys_out is not None:
+        keys_out.append(k.mean(0))
     s = (q @ k.transpose(1, 2)) * hd ** -0.5
     if mask is not None:
         s = s.masked_fill(~mask, float("-inf"))
@@ -156,8 +159,10 @@ def vit_weights(rng, siglip, d, layers, ffn, patch, grid):
     return w
 
 
-def vit_forward(w_np, frames, siglip, heads, layer):
-    """frames u8 [T, H, W, 3] -> tokens [ceil(T/2), P, d], importance [ceil(T/2), P]."""
+def vit_forward(w_np, frames, siglip, heads, layer, with_keys=False):
+    """frames u8 [T, H, W, 3] -> tokens [ceil(T/2), P, d], importance [ceil(T/2), P]
+    (and, with_keys, the chosen layer's attention keys, mean over heads, [ceil(T/2), P, d/heads],
+    each temporal pair averaged like the tokens)."""
     w = {k: torch.from_numpy(v) for k, v in w_np.items()}
     p = "vision_model."
     pw = w[p + "embeddings.patch_embedding.weight"]
@@ -184,13 +189,16 @@ def vit_forward(w_np, frames, siglip, heads, layer):
     if not siglip:
         e = layer_norm(e, w[p + "pre_layrnorm.weight"], w[p + "pre_layrnorm.bias"], 1e-5)
     eps = 1e-6 if siglip else 1e-5
-    toks, imps = [], []
+    toks, imps, keys = [], [], []
     for f in range(e.shape[0]):
         h = e[f]
         for i in range(chosen):
             q = f"{p}encoder.layers.{i}."
+            kl = [] if i + 1 == chosen else None
             a, probs = mha(layer_norm(h, w[q + "layer_norm1.weight"], w[q + "layer_norm1.bias"],
-                                      eps), w, q + "self_attn.", heads)
+                                      eps), w, q + "self_attn.", heads, keys_out=kl)
+            if kl:
+                keys.append(kl[0] if siglip else kl[0][1:])
             h = h + a
             m = layer_norm(h, w[q + "layer_norm2.weight"], w[q + "layer_norm2.bias"], eps)
             m = m @ w[q + "mlp.fc1.weight"].T + w[q + "mlp.fc1.bias"]
@@ -206,6 +214,10 @@ def vit_forward(w_np, frames, siglip, heads, layer):
             imps.append(probs.mean(0)[0, 1:])
     t = torch.stack(toks)
     i = torch.stack(imps)
+    if with_keys:
+        k = torch.stack(keys)
+        return ((t[0::2] + t[1::2]) / 2).numpy(), ((i[0::2] + i[1::2]) / 2).numpy(), \
+            ((k[0::2] + k[1::2]) / 2).numpy()
     return ((t[0::2] + t[1::2]) / 2).numpy(), ((i[0::2] + i[1::2]) / 2).numpy()
 
 
@@ -391,6 +403,15 @@ def main():
                                 "torch": torch.__version__})
     for k, v in exp.items():
         print(f"{k:28s} {str(v.shape):16s} mean|x| {np.abs(v).mean():.4g}")
+    # The attention keys of the chosen layer (encode keys: true), in their own file so that
+    # expected.safetensors stays as it was.
+    keys = {}
+    keys["clip.keys"] = vit_forward(clip, frames, False, 2, -2, with_keys=True)[2]
+    keys["siglip_pen.keys"] = vit_forward(siglip, frames, True, 2, -2, with_keys=True)[2]
+    write_safetensors(os.path.join(OUT, "expected_keys.safetensors"),
+                      {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in keys.items()},
+                      metadata={"generator": "tests/reference/encode_ref.py",
+                                "torch": torch.__version__})
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@
 An independent float64 numpy implementation of the Whisper recipe (reference/token-methods.md
 §7.1): periodic Hann 400, hop 160, reflect padding of 200 on both sides, 201-bin rFFT, power,
 a Slaney mel filterbank built here from the librosa formulas, log10(max(x, 1e-10)), floor at
-max - 8, (x + 4) / 4. Like the plugin it keeps n // 160 frames (the last STFT frame dropped)
-and does not pad the signal to 30 s.
+max - 8, (x + 4) / 4. Like the plugin it keeps ceil(n / 160) frames, the frames Qwen2.5-Omni's
+feature_attention_mask marks valid (see qwen_mask_frames below, a separate re-statement of the
+feature extractor's padding and mask), and does not pad the signal to 30 s: the STFT of the
+reflect-padded signal has 1 + n // 160 frames, and the last one is dropped only when 160 divides n.
 
 Run once with Debian's python3; the outputs are committed:
     /usr/bin/python3 tests/reference/mel_np.py tests/fixtures/decode
@@ -54,11 +56,34 @@ def mel_filterbank(rate, n_mels):
     return fb
 
 
+def qwen_mask_frames(n_samples, max_length=480000):
+    """Frames Qwen2.5-Omni's feature_attention_mask keeps for n_samples of audio.
+
+    The Whisper feature extractor pads the waveform with zeros (to max_length, 30 s, and at
+    least to a multiple of the hop), builds a per-sample attention mask (1 on real samples) and
+    subsamples it every HOP samples: mask[::160]. Element j is sample 160·j, real when
+    160·j < n, so the count is ceil(n / 160). Computed on the mask itself, not by the formula.
+    """
+    length = max(max_length, -(-n_samples // HOP) * HOP)
+    mask = np.zeros(length, dtype=np.int32)
+    mask[:n_samples] = 1
+    return int(mask[::HOP].sum())
+
+
+def qwen_audio_tokens(mel_frames, chunk=200):
+    """Audio tokens of Qwen2.5-Omni's encoder: per chunk of 200 frames (len - 1) // 2 + 1 after
+    the stride-2 convolution, then the AvgPool1d(2, 2) over the whole sequence."""
+    conv = 0
+    for c0 in range(0, mel_frames, chunk):
+        conv += (min(chunk, mel_frames - c0) - 1) // 2 + 1
+    return (conv - 2) // 2 + 1 if conv >= 2 else 0
+
+
 def log_mel(x, rate, n_mels):
     x = x.astype(np.float64)
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)
     padded = np.pad(x, N_FFT // 2, mode="reflect")
-    frames = x.size // HOP
+    frames = -(-x.size // HOP)  # ceil: every frame that starts inside the real audio
     idx = np.arange(frames)[:, None] * HOP + np.arange(N_FFT)[None, :]
     spec = np.fft.rfft(padded[idx] * window, axis=1)
     power = np.abs(spec) ** 2  # [frames, 201]
@@ -86,6 +111,14 @@ def main():
         # Shorter than the 200-sample reflect pad: numpy reflects periodically.
         ("short", "short", (0.1 * rng.standard_normal(170)).astype(np.float32), rate, 128),
     ]
+    # The counts the comparison with Qwen2.5-Omni quoted (issue 17): 19,744 samples -> 124 frames,
+    # 40,100 -> 251 frames -> 63 audio tokens (floor(n/160) gave 123 and 250 -> 62).
+    assert qwen_mask_frames(19744) == 124 and -(-19744 // HOP) == 124
+    assert qwen_mask_frames(40100) == 251 and qwen_audio_tokens(251) == 63
+    assert qwen_audio_tokens(250) == 62
+    for n in (1, 159, 160, 161, 319, 320, 12000, 19744, 40100, 479999, 480000, 480001):
+        assert qwen_mask_frames(n) == -(-n // HOP), n
+    cases.append(("odd", "odd", (0.2 * rng.standard_normal(40100)).astype(np.float32), rate, 128))
     with open(os.path.join(out, "mel_cases.txt"), "w") as listing:
         for name, sig, x, r, n_mels in cases:
             mel = log_mel(x, r, n_mels)

@@ -76,16 +76,34 @@ def gather(x, imp, rows):
 # Vision
 
 
-def v_dycoke(x, imp, keep, window=4, faithful=False):
+def dycoke_official_count(K, P):
+    """DyCoke's own per-frame count, as dycole_ttm computes it from its pruning ratio K:
+    keep = 1 - K in Python floats, then int(keep * P). K = 0.34, P = 100 -> int(65.99999999999999)
+    = 65, where sieve's keep 0.66 gives int(66.0) = 66."""
+    return int((1 - K) * P)
+
+
+def v_dycoke(x, imp, keep, window=4, faithful=False, dycoke_k=None):
     T, P, C = x.shape
-    if faithful:
+    if dycoke_k is not None and dycoke_k >= 0:
+        want = (1 - dycoke_k) * P
+        if faithful:
+            nk = min(P, dycoke_official_count(dycoke_k, P))
+        else:
+            nk = P if want >= P else max(1, int(want))
+    elif faithful:
         want = keep * P
         nk = P if want >= P else (int(want) if want > 0 else 0)
     else:
         nk = budget(keep, P)
 
     def prune(f, ref):
-        order = lowest(cos_rows(x[ref], x[f]), nk)
+        sim = cos_rows(x[ref], x[f])
+        if faithful:
+            # The official code ranks torch's float32 cosines: rank the float32 values, equal
+            # ones (including values a double would separate) to the lower index.
+            sim = sim.astype(np.float32)
+        order = lowest(sim, nk)
         return order if faithful else np.sort(order)
 
     frames = {}
@@ -175,15 +193,25 @@ def v_topk(x, imp, keep):
     return gather(x, imp, rows)
 
 
-def v_visionzip(x, imp, keep, ratio, w):
+def v_visionzip(x, imp, keep, ratio, w, keys=None, official=None):
+    """VisionZip per group. `keys` [T, P, k]: the contextual similarity is measured on these
+    attention keys (the official metric) instead of the tokens. `official` = (dominant,
+    contextual): the official code's counts, CLS counted among the dominant tokens (54 = CLS +
+    53 patches; the grid has no CLS row), and its output order: dominant patches in cell
+    order, then contextual tokens in target order."""
     T, P, C = x.shape
-    B = budget(keep, P)
-    want = B * ratio
-    D = B if want >= B else (int(want) if want > 0 else 0)
-    ctx = B - D
+    if official is not None:
+        D = min(P, max(0, int(official[0]) - 1))
+        ctx = min(max(0, int(official[1])), P - D)
+    else:
+        B = budget(keep, P)
+        want = B * ratio
+        D = B if want >= B else (int(want) if want > 0 else 0)
+        ctx = B - D
     rows, toks, ims = [], [], []
     for t in range(T):
         xt = x[t].astype(np.float64)
+        mt = keys[t].astype(np.float64) if keys is not None else xt
         it = imp[t].astype(np.float64)
         dom = top_by(it, D)
         rest = np.setdiff1d(np.arange(P), dom)  # sorted
@@ -194,8 +222,8 @@ def v_visionzip(x, imp, keep, ratio, w):
             targets = rest[tsel]
             others = np.delete(rest, tsel)
             if len(others):
-                nrm = np.sqrt((xt * xt).sum(axis=1))
-                sim = (xt[others] @ xt[targets].T) / np.maximum(
+                nrm = np.sqrt((mt * mt).sum(axis=1))
+                sim = (mt[others] @ mt[targets].T) / np.maximum(
                     np.outer(nrm[others], nrm[targets]), 1e-8)
                 assign = sim.argmax(axis=1)
             else:
@@ -208,7 +236,10 @@ def v_visionzip(x, imp, keep, ratio, w):
                 else:
                     tok, im = xt[q], it[q]
                 out[int(q)] = (tok, im)
-        for q in sorted(out):
+        order = sorted(out)
+        if official is not None:
+            order = sorted(int(q) for q in dom) + [int(q) for q in (targets if ctx > 0 else [])]
+        for q in order:
             rows.append(t * P + q)
             toks.append(out[q][0])
             ims.append(out[q][1])
@@ -271,6 +302,18 @@ def a_segment_topk(imp, keep, S):
     if r:
         cands = np.array(cands, np.int64)
         mask[cands[top_by(imp[cands], r)]] = True
+    return mask
+
+
+def a_segment_plain(imp, keep, S):
+    """The paper's rule as stated (Gibier et al., arXiv 2511.14293; no official code): S equal
+    segments, the top floor(K/S) of each, nothing for the remainder."""
+    n = len(imp)
+    per = budget(keep, n) // S
+    mask = np.zeros(n, bool)
+    for s in range(S):
+        a, b = s * n // S, (s + 1) * n // S
+        mask[a + top_by(imp[a:b], b - a)[:per]] = True
     return mask
 
 
@@ -346,10 +389,15 @@ def vision_cases():
     return cases
 
 
-def run_vision(method, prm, x, imp, h, w, ftype, motion):
+def run_vision(method, prm, x, imp, h, w, ftype, motion, keys=None):
     keep = prm["keep"]
+    if method == "visionzip" and prm.get("faithful"):
+        return v_visionzip(x, imp, keep, None, w, keys, (prm["dominant"], prm["contextual"]))
+    if method == "visionzip" and prm.get("keys"):
+        return v_visionzip(x, imp, keep, prm["dominant_ratio"], w, keys)
     if method == "dycoke":
-        return v_dycoke(x, imp, keep, int(prm["window"]), bool(prm["faithful"]))
+        return v_dycoke(x, imp, keep, int(prm["window"]), bool(prm["faithful"]),
+                        prm.get("dycoke_k"))
     if method == "uniform":
         return v_uniform(x, imp, keep, h, w)
     if method == "pixel-shuffle":
@@ -381,6 +429,8 @@ def audio_cases(n):
 
 def run_audio(method, prm, imp):
     keep, n = prm["keep"], len(imp)
+    if method == "segment-topk" and prm.get("plain"):
+        return a_segment_plain(imp, keep, int(prm["segments"]))
     if method == "segment-topk":
         return a_segment_topk(imp, keep, int(prm["segments"]))
     if method == "topk":
@@ -447,6 +497,133 @@ def write_fixtures(out):
             lines.append("case %s %s %s %s" % (cid, name, method, fmt(prm)))
             rows = np.flatnonzero(mask)
             lines.append("rows %d %s" % (len(rows), " ".join(str(int(r)) for r in rows)))
+    with open(os.path.join(out, "golden.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("wrote %d cases to %s" % (ncase, out))
+    write_official(os.path.join(out, "official"), rng, visions["va"])
+
+
+def write_official(out, rng, va):
+    """Cases that reproduce the official code's own arithmetic (issue 17), in their own
+    golden.txt under official/ so that the integration test, which replays every case of the
+    main list through `sieve apply` with the main parameters only, is not handed parameters it
+    does not pass. The rng continues after the main inputs, whose bytes therefore do not change."""
+    os.makedirs(out, exist_ok=True)
+    for f in os.listdir(out):
+        if f.endswith((".f32", ".u8")) or f == "golden.txt":
+            os.remove(os.path.join(out, f))
+    parent = os.path.dirname(out)
+    lines = ["# Golden kept rows for the official-arithmetic options (dycoke_k, float32 ranking,",
+             "# segment-topk plain), written by tests/reference/prune_ref.py (do not edit)."]
+    # va: a copy of the main input of that name.
+    for ext in (".x.f32", ".imp.f32", ".ftype.u8", ".motion.f32"):
+        with open(os.path.join(parent, "va" + ext), "rb") as src:
+            data = src.read()
+        with open(os.path.join(out, "va" + ext), "wb") as dst:
+            dst.write(data)
+    T0, h0, w0, C0, F0, mh0, mw0, _ = va
+    # Attention keys for VisionZip, 8 wide: a fixed projection of the tokens plus noise, so
+    # that clusters on keys and on tokens differ. A separate generator keeps rng's stream.
+    kr = np.random.default_rng(17)
+    xa = np.fromfile(os.path.join(out, "va.x.f32"), np.float32).reshape(T0, h0 * w0, C0)
+    va_keys = (xa @ kr.standard_normal((C0, 8)) + 2.0 * kr.standard_normal((T0, h0 * w0, 8)))
+    va_keys = va_keys.astype(np.float32)
+    va_keys.tofile(os.path.join(out, "va.keys.f32"))
+    lines.append("input va vision t=%d h=%d w=%d c=%d frames=%d mh=%d mw=%d kc=8"
+                 % (T0, h0, w0, C0, F0, mh0, mw0))
+    ncase = 0
+    # vt: near-ties. Half the positions change by ~1e-4 between frames, so their cosines are
+    # within 1e-8 of 1: distinct in double, equal in float32, where the official code ranks.
+    T, h, w, C = 8, 4, 5, 16
+    P = h * w
+    x = np.empty((T, P, C), np.float32)
+    x[0] = rng.standard_normal((P, C))
+    eps = np.where(np.arange(P) % 2 == 0, 1e-4, 0.4).astype(np.float32)[:, None]
+    for t in range(1, T):
+        x[t] = x[t - 1] + eps * rng.standard_normal((P, C)).astype(np.float32)
+    imp = rng.random((T, P)).astype(np.float32)
+    ftype = np.frombuffer(b"I" * T, np.uint8)
+    motion = np.zeros((T, 1, 1), np.float32)
+    for arr, ext in ((x, ".x.f32"), (imp, ".imp.f32"), (ftype, ".ftype.u8"), (motion, ".motion.f32")):
+        arr.tofile(os.path.join(out, "vt" + ext))
+    lines.append("input vt vision t=%d h=%d w=%d c=%d frames=%d mh=1 mw=1" % (T, h, w, C, T))
+    inputs = {"va": None, "vt": (x, imp)}
+    extra = [
+        ("vt", "dycoke", dict(keep=0.5, window=4, faithful=1)),
+        ("vt", "dycoke", dict(keep=0.5, window=4, faithful=1, dycoke_k=0.34)),
+        ("vt", "dycoke", dict(keep=0.5, window=4, faithful=0, dycoke_k=0.7)),
+        ("va", "dycoke", dict(keep=0.5, window=4, faithful=1, dycoke_k=0.3)),
+        ("va", "dycoke", dict(keep=0.5, window=4, faithful=1, dycoke_k=0.34)),
+        ("va", "dycoke", dict(keep=0.5, window=4, faithful=0, dycoke_k=0.5)),
+        # VisionZip on encode's keys, sieve's budget; then the official counts and order.
+        ("va", "visionzip", dict(keep=0.5, dominant_ratio=0.84375, keys=1)),
+        ("va", "visionzip", dict(keep=0.3, dominant_ratio=0.5, keys=1)),
+        ("va", "visionzip", dict(keep=0.5, faithful=1, dominant=10, contextual=4)),
+        ("va", "visionzip", dict(keep=0.5, faithful=1, dominant=30, contextual=10)),
+        ("va", "visionzip", dict(keep=0.5, faithful=1, dominant=1, contextual=3)),
+    ]
+    for name, method, prm in extra:
+        if name == "va":
+            xi = np.fromfile(os.path.join(out, "va.x.f32"), np.float32).reshape(va[0], va[1] * va[2], va[3])
+            ii = np.fromfile(os.path.join(out, "va.imp.f32"), np.float32).reshape(va[0], -1)
+            hh, ww = va[1], va[2]
+        else:
+            xi, ii = inputs[name]
+            hh, ww = h, w
+        rows, toks, ims = run_vision(method, prm, xi, ii, hh, ww, None, None,
+                                     va_keys if name == "va" else None)
+        cid = "%s%d" % (name, ncase)
+        ncase += 1
+        lines.append("case %s %s %s %s" % (cid, name, method, fmt(prm)))
+        lines.append("rows %d %s" % (len(rows), " ".join(str(int(r)) for r in rows)))
+        if method in MERGES:
+            toks.tofile(os.path.join(out, cid + ".tok.f32"))
+            ims.tofile(os.path.join(out, cid + ".imp.f32"))
+            lines.append("tokens %d" % toks.shape[1])
+        if method == "visionzip" and prm.get("keys"):
+            # The keys change the clusters: the same case on the tokens gives other values.
+            plain = v_visionzip(xi, ii, prm["keep"], prm["dominant_ratio"], ww)
+            assert not np.array_equal(plain[1], toks), cid
+    assert dycoke_official_count(0.34, 100) == 65 and int(0.66 * 100) == 66
+    # vh: 10x10 groups, where K = 0.34 keeps 65 per pruned group and keep 0.66 keeps 66.
+    Th, hh, wh, Ch = 6, 10, 10, 4
+    xh = np.empty((Th, hh * wh, Ch), np.float32)
+    xh[0] = rng.standard_normal((hh * wh, Ch))
+    for t in range(1, Th):
+        xh[t] = 0.7 * xh[t - 1] + 0.5 * rng.standard_normal((hh * wh, Ch))
+    ih = rng.random((Th, hh * wh)).astype(np.float32)
+    for arr, ext in ((xh, ".x.f32"), (ih, ".imp.f32"), (np.frombuffer(b"I" * Th, np.uint8), ".ftype.u8"),
+                     (np.zeros((Th, 1, 1), np.float32), ".motion.f32")):
+        arr.tofile(os.path.join(out, "vh" + ext))
+    lines.append("input vh vision t=%d h=%d w=%d c=%d frames=%d mh=1 mw=1" % (Th, hh, wh, Ch, Th))
+    for prm in (dict(keep=0.5, window=4, faithful=1, dycoke_k=0.34),
+                dict(keep=0.66, window=4, faithful=1)):
+        rows, _, _ = run_vision("dycoke", prm, xh, ih, hh, wh, None, None)
+        cid = "vh%d" % ncase
+        ncase += 1
+        lines.append("case %s vh dycoke %s" % (cid, fmt(prm)))
+        lines.append("rows %d %s" % (len(rows), " ".join(str(int(r)) for r in rows)))
+        # 6 groups: pass A prunes 1, 3, 5; pass B re-prunes group 2 (window 0 starts < 6 - 4).
+        assert len(rows) == 2 * 100 + 4 * (65 if "dycoke_k" in prm else 66), len(rows)
+    # The official budget: dominant 54 counts CLS, so 53 patches + 10 contextual per image.
+    assert min(576, 54 - 1) + 10 == 63
+    # Segment-wise top-K, plain: 750 tokens, keep 0.25 -> K = 187, S = 10 -> 18 each, 180 kept.
+    n = 750
+    imp = rng.random(n).astype(np.float32)
+    imp[100:140] = 0.5  # a run of exact ties
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    x.tofile(os.path.join(out, "ac.x.f32"))
+    imp.tofile(os.path.join(out, "ac.imp.f32"))
+    lines.append("input ac audio n=%d c=4" % n)
+    assert a_segment_plain(imp, 0.25, 10).sum() == 180 and a_segment_topk(imp, 0.25, 10).sum() == 187
+    for keep, S in ((0.25, 10), (0.1, 10), (0.5, 7), (0.01, 10), (1.0, 3)):
+        prm = dict(keep=keep, segments=S, plain=1)
+        mask = run_audio("segment-topk", prm, imp)
+        cid = "ac%d" % ncase
+        ncase += 1
+        lines.append("case %s ac segment-topk %s" % (cid, fmt(prm)))
+        rows = np.flatnonzero(mask)
+        lines.append("rows %d %s" % (len(rows), " ".join(str(int(r)) for r in rows)))
     with open(os.path.join(out, "golden.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("wrote %d cases to %s" % (ncase, out))

@@ -75,6 +75,17 @@ def frame_size(h, w, min_px, max_px):
     return max(hh, FACTOR), max(ww, FACTOR)
 
 
+def decoded_size(coded_h, coded_w, rotation_tag, mode, min_px, max_px):
+    """The (H, W) decode gives a clip whose coded picture is coded_h x coded_w and whose
+    display matrix asks for rotation_tag degrees: Qwen's reader (decord) ignores the tag, so
+    `ignore` resizes the coded picture; `apply` resizes the upright one (sides swapped at 90
+    and 270 degrees)."""
+    h, w = coded_h, coded_w
+    if mode == "apply" and rotation_tag % 180:
+        h, w = w, h
+    return frame_size(h, w, min_px, max_px)
+
+
 def pixel_cap(max_px, min_px, total_px, n):
     cap = max(min(VIDEO_MAX_PIXELS, total_px / n * FRAME_FACTOR), int(min_px * 1.05))
     return min(max_px, cap)
@@ -85,6 +96,10 @@ def indices(total, n):
 
 
 def main():
+    # Issue 17: a 640x360 clip tagged rotate=90 reaches Qwen as H x W = 364 x 644 (decord
+    # ignores the tag); applying the tag gives 644 x 364, a different token grid.
+    assert decoded_size(360, 640, 90, "ignore", 128 * 28 * 28, 768 * 28 * 28) == (364, 644)
+    assert decoded_size(360, 640, 90, "apply", 128 * 28 * 28, 768 * 28 * 28) == (644, 364)
     durations = [0.08, 0.3, 0.5, 1.0, 1.9, 2.0, 3.3, 10.0, 61.7, 300.0, 601.0, 3600.0]
     rates = [24000 / 1001, 25.0, 30000 / 1001, 30.0, 50.0, 60.0, 12.5, 7.0, 1.0]
     sizes = [(120, 160), (1080, 1920), (1920, 1080), (480, 640), (720, 1280), (33, 47),

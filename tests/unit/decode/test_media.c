@@ -25,7 +25,7 @@
 /* The media every test shares, made once. */
 static struct {
     const char *av, *mpeg4, *rot, *wav, *video_only, *odd, *short_clip, *png, *vfr, *moving, *fast,
-        *ts, *moving_rot;
+        *ts, *moving_rot, *rot640;
 } m;
 
 /* A sink that mallocs the buffers. */
@@ -133,6 +133,13 @@ setup(void **state)
                                    "-c:v %s -pix_fmt yuv420p",
                                    venc);
         m.rot = lw ? gen_media("rot.mp4", "-i '%s' -c copy -metadata:s:v:0 rotate=90", lw) : NULL;
+        /* The clip of the comparison with Qwen's loader: 640x360 tagged rotate=90. */
+        const char *wide = gen_media("wide.mp4",
+                                     "-f lavfi -i testsrc=s=640x360:r=25:d=0.5 -c:v %s "
+                                     "-pix_fmt yuv420p",
+                                     venc);
+        m.rot640 = wide ? gen_media("rot640.mp4", "-i '%s' -c copy -metadata:s:v:0 rotate=90", wide)
+                        : NULL;
     }
     /* One second at 10 fps, then one at 30 fps, kept variable-rate. */
     m.vfr = gen_media("vfr.mkv",
@@ -154,7 +161,7 @@ setup(void **state)
                                         m.moving)
                             : NULL;
     if (!m.av || !m.mpeg4 || !m.video_only || !m.wav || !m.odd || !m.short_clip || !m.png ||
-        !m.rot || !m.vfr || !m.moving || !m.fast || !m.ts || !m.moving_rot)
+        !m.rot || !m.vfr || !m.moving || !m.fast || !m.ts || !m.moving_rot || !m.rot640)
         return -1;
     return 0;
 }
@@ -359,7 +366,68 @@ test_media__video_only_file_has_no_audio(void **state)
     result_free(&r);
 }
 
-/* The display matrix turns the picture as ffmpeg shows it: the left half ends at the bottom. */
+/*
+ * By default the rotation tag is ignored, as Qwen2.5-Omni's reader (decord) ignores it: the
+ * model sees the coded picture, so the frames are landscape and the left half stays left.
+ */
+static void
+test_media__rotation_is_ignored_by_default(void **state)
+{
+    struct media_opts o;
+    struct result r;
+    double left = 0, right = 0;
+    (void)state;
+
+    media_opts_init(&o);
+    run(m.rot, &o, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.info.rotation, 0);
+    assert_int_equal(r.info.rotation_tag, 270);
+    assert_true(r.info.width > r.info.height);
+    for (int64_t y = 0; y < r.g.H; y++)
+        for (int64_t x = 0; x < r.g.W; x++)
+            for (int c = 0; c < 3; c++) {
+                uint8_t v = r.g.out.frames[(y * r.g.W + x) * 3 + c];
+                if (x < r.g.W / 2 - 4)
+                    left += v;
+                else if (x >= r.g.W / 2 + 4)
+                    right += v;
+            }
+    left /= (double)(r.g.W / 2 - 4) * r.g.H * 3;
+    right /= (double)(r.g.W / 2 - 4) * r.g.H * 3;
+    assert_true(left > 235);
+    assert_true(right < 20);
+    result_free(&r);
+}
+
+/*
+ * The case the comparison with the official loader found: 640x360 tagged rotate=90 is
+ * H x W = 364 x 644 for Qwen (decord ignores the tag), and so by default here; 644 x 364 with
+ * rotation: apply.
+ */
+static void
+test_media__rotated_640x360_grid_matches_qwen_by_default(void **state)
+{
+    struct media_opts o;
+    struct result r;
+    (void)state;
+
+    media_opts_init(&o);
+    run(m.rot640, &o, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.info.height, 364);
+    assert_int_equal(r.info.width, 644);
+    result_free(&r);
+    o.rotation = MEDIA_ROTATION_APPLY;
+    run(m.rot640, &o, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.info.height, 644);
+    assert_int_equal(r.info.width, 364);
+    result_free(&r);
+}
+
+/* With rotation: apply the display matrix turns the picture as ffmpeg shows it: the left half
+ * ends at the bottom. */
 static void
 test_media__rotation_is_honoured(void **state)
 {
@@ -369,9 +437,11 @@ test_media__rotation_is_honoured(void **state)
     (void)state;
 
     media_opts_init(&o);
+    o.rotation = MEDIA_ROTATION_APPLY;
     run(m.rot, &o, &r);
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.info.rotation, 270);
+    assert_int_equal(r.info.rotation_tag, 270);
     assert_int_equal(r.info.src_width, 160);
     assert_int_equal(r.info.src_height, 120);
     assert_true(r.info.height > r.info.width);
@@ -526,6 +596,7 @@ p_frame_motion(const char *path, struct result *r)
 
     media_opts_init(&o);
     o.motion_vectors = 1;
+    o.rotation = MEDIA_ROTATION_APPLY; /* the turned clip must come out turned */
     o.fps = 1000;
     run(path, &o, r);
     assert_int_equal(r->rc, 0);
@@ -691,7 +762,9 @@ main(void)
         cmocka_unit_test(test_media__audio_is_mono_mean_at_16k),
         cmocka_unit_test(test_media__audio_only_file_has_no_video),
         cmocka_unit_test(test_media__video_only_file_has_no_audio),
+        cmocka_unit_test(test_media__rotation_is_ignored_by_default),
         cmocka_unit_test(test_media__rotation_is_honoured),
+        cmocka_unit_test(test_media__rotated_640x360_grid_matches_qwen_by_default),
         cmocka_unit_test(test_media__odd_size_gives_multiples_of_28),
         cmocka_unit_test(test_media__very_short_clip_gives_two_frames),
         cmocka_unit_test(test_media__still_image_is_two_equal_frames),

@@ -25,7 +25,7 @@
 #define BUILTIN_VISION_HASH 0xe924f228573d35e3ull
 
 static struct mock_plugin plugin;
-static struct st_file *inputs, *expected;
+static struct st_file *inputs, *expected, *expected_keys;
 
 static int
 setup(void **unused)
@@ -35,7 +35,8 @@ setup(void **unused)
     if (mock_plugin_open(&plugin, SIEVE_BUILD_PLUGIN_DIR "/encode.so") < 0)
         return -1;
     if (st_open(FIX "inputs.safetensors", &inputs, &err) < 0 ||
-        st_open(FIX "expected.safetensors", &expected, &err) < 0) {
+        st_open(FIX "expected.safetensors", &expected, &err) < 0 ||
+        st_open(FIX "expected_keys.safetensors", &expected_keys, &err) < 0) {
         fprintf(stderr, "%s\n", err.msg);
         return -1;
     }
@@ -48,6 +49,7 @@ teardown(void **unused)
     (void)unused;
     st_close(inputs);
     st_close(expected);
+    st_close(expected_keys);
     mock_plugin_close(&plugin);
     return 0;
 }
@@ -76,19 +78,20 @@ media(int video, int audio)
     return b;
 }
 
-/* Asserts that output tensor `name` matches expected tensor `key` within 1e-4 relative. */
+/* Asserts that output tensor `name` matches tensor `key` of `file` within 1e-4 relative. */
 static void
-assert_golden(const struct sieve_bundle *out, const char *name, const char *key)
+assert_golden_in(struct st_file *file, const struct sieve_bundle *out, const char *name,
+                 const char *key)
 {
     const struct sieve_tensor *t = mock_host()->tensor_get(out, name);
     assert_non_null(t);
     assert_int_equal(t->dtype, SIEVE_DTYPE_F32);
     int64_t dims[3] = {-1, -1, -1};
-    const struct st_tensor *e = st_find(expected, key);
+    const struct st_tensor *e = st_find(file, key);
     assert_non_null(e);
     float *want;
     struct sieve_errbuf err;
-    assert_int_equal(st_load(expected, key, e->ndim, dims, &want, &err), 0);
+    assert_int_equal(st_load(file, key, e->ndim, dims, &want, &err), 0);
     assert_int_equal(t->ndim, e->ndim);
     for (uint32_t d = 0; d < e->ndim; d++)
         assert_int_equal(t->shape[d], e->shape[d]);
@@ -112,6 +115,12 @@ assert_golden(const struct sieve_bundle *out, const char *name, const char *key)
                 worst);
     free(want);
     assert_int_equal(bad, 0);
+}
+
+static void
+assert_golden(const struct sieve_bundle *out, const char *name, const char *key)
+{
+    assert_golden_in(expected, out, name, key);
 }
 
 static struct sieve_bundle *
@@ -154,6 +163,40 @@ test_encode__clip_matches_reference(void **unused)
     mock_bundle_free(in);
 }
 
+static void expect_error(const char *const *kv, const struct sieve_bundle *in, int code,
+                         const char *needle1, const char *needle2);
+
+/*
+ * keys: true adds the chosen layer's attention keys (mean over heads), VisionZip's contextual
+ * metric, without changing tokens or importance; only the ViT models have them.
+ */
+static void
+test_encode__vit_keys_match_reference(void **unused)
+{
+    (void)unused;
+    struct sieve_bundle *in = media(1, 0);
+    const char *clip[] = {
+        "model", "clip:" FIX "clip_tiny.safetensors", "heads", "2", "keys", "true", NULL};
+    struct sieve_bundle *out = run_ok(clip, in);
+    assert_golden(out, "tokens", "clip.tokens");
+    assert_golden(out, "importance", "clip.importance");
+    assert_golden_in(expected_keys, out, "keys", "clip.keys");
+    mock_bundle_free(out);
+    const char *siglip[] = {
+        "model", "siglip:" FIX "siglip_tiny.safetensors", "heads", "2", "keys", "true", NULL};
+    out = run_ok(siglip, in);
+    assert_golden(out, "tokens", "siglip_pen.tokens");
+    assert_golden_in(expected_keys, out, "keys", "siglip_pen.keys");
+    mock_bundle_free(out);
+    const char *plain[] = {"model", "clip:" FIX "clip_tiny.safetensors", "heads", "2", NULL};
+    out = run_ok(plain, in);
+    assert_null(mock_host()->tensor_get(out, "keys"));
+    mock_bundle_free(out);
+    const char *builtin[] = {"keys", "true", NULL};
+    expect_error(builtin, in, SIEVE_EINVAL, "keys need a ViT model", NULL);
+    mock_bundle_free(in);
+}
+
 static void
 test_encode__siglip_matches_reference(void **unused)
 {
@@ -185,6 +228,10 @@ test_encode__whisper_matches_reference(void **unused)
     struct sieve_bundle *out = run_ok(omni, in);
     assert_golden(out, "tokens", "whisper_omni.tokens");
     assert_golden(out, "importance", "whisper_omni.importance");
+    /* 251 mel frames (what decode keeps for 40,100 samples, ceil(S/160)) give Qwen2.5-Omni's
+     * 63 audio tokens: chunks of 200 and 51 frames -> 100 + 26 after the stride-2 conv -> 63
+     * after pooling by 2. (250 frames, the old floor count, gave 62.) */
+    assert_int_equal(mock_host()->tensor_get(out, "tokens")->shape[0], 63);
     const float *time = mock_host()->tensor_get(out, "time")->data;
     assert_float_equal(time[10], 0.4, 1e-6); /* 25 tokens per second */
     assert_string_equal(mock_host()->meta_get(out, "tokens_per_second"), "25");
@@ -666,6 +713,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_encode__clip_matches_reference),
+        cmocka_unit_test(test_encode__vit_keys_match_reference),
         cmocka_unit_test(test_encode__siglip_matches_reference),
         cmocka_unit_test(test_encode__whisper_matches_reference),
         cmocka_unit_test(test_encode__omni_chunks_are_independent),

@@ -446,6 +446,51 @@ test_fuse__plugin_writes_interleaved_bundle(void **st)
     mock_plugin_close(&l);
 }
 
+/*
+ * mode omnizip through the plugin: 50 audio tokens keep round(0.7 * 50) = 35 dominant plus
+ * round(0.05 * 50) = round(2.5) = 2 anchors; the one window's ratio 0.75 - 0.4 * 0.74 = 0.454
+ * stands (one window: no rescaling), so each 2x2 frame keeps int(4 * 0.546) = 2 tokens.
+ */
+static void
+test_fuse__plugin_runs_omnizip(void **st)
+{
+    (void)st;
+    struct mock_plugin l = load_plugin();
+    const struct sieve_host *h = mock_host();
+    struct sieve_value v[32];
+    struct sieve_errbuf err;
+    void *state;
+    param_values(l.desc, v, "omnizip", 0.5, NULL);
+    assert_int_equal(l.desc->init(h, v, &state, &err), 0);
+    struct sieve_bundle *vb = mock_bundle_new(), *ab = mock_bundle_new(), *ob = mock_bundle_new();
+    make_inputs(vb, ab);
+    const struct sieve_bundle *ins[2] = {vb, ab};
+    struct sieve_bundle *outs[1] = {ob};
+    struct sieve_sample sample = {"clip", "/dev/null", "Music", NULL};
+    struct sieve_ctx ctx = mock_ctx(&sample, 1);
+    int rc = l.desc->process(state, &ctx, ins, outs, &err);
+    if (rc < 0)
+        fail_msg("process: %s", err.msg);
+    const struct sieve_tensor *mod = h->tensor_get(ob, "modality");
+    assert_non_null(mod);
+    int64_t nv = 0, na = 0;
+    for (int64_t i = 0; i < mod->shape[0]; i++) {
+        if (((const unsigned char *)mod->data)[i])
+            na++;
+        else
+            nv++;
+    }
+    assert_int_equal(na, 37);
+    assert_int_equal(nv, 4);
+    assert_string_equal(h->meta_get(ob, "mode"), "omnizip");
+    assert_non_null(strstr(h->meta_get(ob, "omnizip"), "contextual_ratio=0.05"));
+    l.desc->free(state);
+    mock_bundle_free(ob);
+    mock_bundle_free(vb);
+    mock_bundle_free(ab);
+    mock_plugin_close(&l);
+}
+
 static void
 test_fuse__plugin_reads_projection_file(void **st)
 {
@@ -510,6 +555,7 @@ main(void)
         cmocka_unit_test(test_fuse__seeded_projection_is_fixed),
         cmocka_unit_test(test_fuse__plugin_writes_interleaved_bundle),
         cmocka_unit_test(test_fuse__plugin_reads_projection_file),
+        cmocka_unit_test(test_fuse__plugin_runs_omnizip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,6 +59,7 @@ load_input(const char *dir, const char *line, struct golden_input *in)
     in->mh = (int64_t)field(line, "mh", 0);
     in->mw = (int64_t)field(line, "mw", 0);
     in->n = in->vision ? in->t * in->h * in->w : (int64_t)field(line, "n", 0);
+    in->kc = (int64_t)field(line, "kc", 0);
     char name[64];
     snprintf(name, sizeof name, "%s.x.f32", in->name);
     in->x = golden_read_f32(dir, name, (size_t)(in->n * in->c));
@@ -72,6 +73,11 @@ load_input(const char *dir, const char *line, struct golden_input *in)
         snprintf(name, sizeof name, "%s.ftype.u8", in->name);
         in->ftype = read_exact(dir, name, (size_t)in->frames);
         if (!in->motion || !in->ftype)
+            return -1;
+    }
+    if (in->kc > 0) {
+        snprintf(name, sizeof name, "%s.keys.f32", in->name);
+        if (!(in->keys = golden_read_f32(dir, name, (size_t)(in->n * in->kc))))
             return -1;
     }
     return 0;
@@ -145,6 +151,11 @@ golden_load(const char *dir, struct golden *g)
             cur->match_threshold = field(line, "match_threshold", 0.9);
             cur->segments = field(line, "segments", 10);
             cur->alpha = field(line, "alpha", 1.0);
+            cur->dycoke_k = field(line, "dycoke_k", -1.0);
+            cur->plain = field(line, "plain", 0);
+            cur->keys = field(line, "keys", 0);
+            cur->dominant = field(line, "dominant", 54);
+            cur->contextual = field(line, "contextual", 10);
             if (!cur->in)
                 rc = -1;
         } else if (strncmp(line, "rows ", 5) == 0 && cur) {
@@ -168,6 +179,7 @@ golden_release(struct golden *g)
         free(g->in[i].imp);
         free(g->in[i].motion);
         free(g->in[i].ftype);
+        free(g->in[i].keys);
     }
     for (size_t i = 0; i < g->n_cases; i++)
         free(g->cases[i].rows);

@@ -18,7 +18,8 @@ struct golden_input {
     char name[16];
     int vision;
     int64_t t, h, w, c, frames, mh, mw, n;
-    float *x, *imp, *motion;
+    int64_t kc; /* width of NAME.keys.f32 [n, kc], 0 when the input has no keys */
+    float *x, *imp, *motion, *keys;
     uint8_t *ftype;
 };
 
@@ -27,6 +28,10 @@ struct golden_case {
     const struct golden_input *in;
     double keep, window, faithful, seed, dominant_ratio, motion_threshold, match_threshold;
     double segments, alpha;
+    double dycoke_k;             /* DyCoke's own ratio K; -1 when absent */
+    double keys;                 /* visionzip: 1 to measure similarity on the input's keys */
+    double dominant, contextual; /* visionzip faithful: the official counts */
+    double plain;                /* segment-topk: 1 for the paper's plain floor(K/S) per segment */
     size_t k;
     int64_t *rows;
     int64_t width; /* 0 when the case has no expected tokens */

@@ -27,6 +27,8 @@ run_case(const struct golden_case *gc, uint8_t *mask)
     const struct golden_input *g = gc->in;
     size_t n = (size_t)g->n;
     const char *m = gc->method;
+    if (strcmp(m, "segment-topk") == 0 && gc->plain)
+        return pa_segment_topk_plain(g->imp, n, gc->keep, (int64_t)gc->segments, mask);
     if (strcmp(m, "segment-topk") == 0)
         return pa_segment_topk(g->imp, n, gc->keep, (int64_t)gc->segments, mask);
     if (strcmp(m, "topk") == 0)
@@ -41,12 +43,12 @@ run_case(const struct golden_case *gc, uint8_t *mask)
     return -1;
 }
 
-static void
-test_prune_audio__golden(void **state)
+/* Checks every audio case of the golden list in `dir`; returns how many were checked. */
+static size_t
+check_golden(const char *dir)
 {
-    (void)state;
     struct golden g;
-    assert_int_equal(golden_load(FIXTURES, &g), 0);
+    assert_int_equal(golden_load(dir, &g), 0);
     size_t checked = 0;
     for (size_t ci = 0; ci < g.n_cases; ci++) {
         const struct golden_case *gc = &g.cases[ci];
@@ -75,8 +77,47 @@ test_prune_audio__golden(void **state)
         free(mask);
         checked++;
     }
-    assert_true(checked >= 50);
     golden_release(&g);
+    return checked;
+}
+
+static void
+test_prune_audio__golden(void **state)
+{
+    (void)state;
+    assert_true(check_golden(FIXTURES) >= 50);
+}
+
+/*
+ * segment-topk with remainder: drop, the paper's plain floor(K/S) per segment: 750 tokens at
+ * keep 0.25 (K = 187) and S = 10 keep 18 per segment, 180 in all (the default spreads the
+ * remainder and keeps 187); K < S keeps nothing.
+ */
+static void
+test_prune_audio__segment_plain_keeps_floor_k_over_s(void **state)
+{
+    (void)state;
+    assert_true(check_golden(FIXTURES "/official") >= 5);
+    float imp[750];
+    uint8_t m[750];
+    uint32_t seed = 3;
+    for (size_t i = 0; i < 750; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        imp[i] = (float)(seed >> 8) / (float)(1u << 24);
+    }
+    memset(m, 0, sizeof m);
+    assert_int_equal(pa_segment_topk_plain(imp, 750, 0.25, 10, m), 180);
+    for (size_t s = 0; s < 10; s++) {
+        int in_seg = 0;
+        for (size_t i = s * 75; i < (s + 1) * 75; i++)
+            in_seg += m[i];
+        assert_int_equal(in_seg, 18);
+    }
+    memset(m, 0, sizeof m);
+    assert_int_equal(pa_segment_topk(imp, 750, 0.25, 10, m), 187);
+    memset(m, 0, sizeof m);
+    assert_int_equal(pa_segment_topk_plain(imp, 750, 0.01, 10, m), 0);
+    assert_int_equal(pa_segment_topk_plain(imp, 750, 0.5, 0, m), SIEVE_EINVAL);
 }
 
 static float *
@@ -225,6 +266,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prune_audio__golden),
+        cmocka_unit_test(test_prune_audio__segment_plain_keeps_floor_k_over_s),
         cmocka_unit_test(test_prune_audio__exact_keep_counts),
         cmocka_unit_test(test_prune_audio__segment_remainder_rule),
         cmocka_unit_test(test_prune_audio__threshold_keeps_above_alpha_mean),

@@ -28,6 +28,8 @@ run_case(const struct golden_case *gc, int threads, struct pv_out *out)
     const struct golden_input *g = gc->in;
     struct pv_in in = {g->x, g->imp, g->t, g->h, g->w, g->c, NULL, NULL, threads};
     const char *m = gc->method;
+    if (strcmp(m, "dycoke") == 0 && gc->dycoke_k >= 0)
+        return pv_dycoke_ratio(&in, gc->dycoke_k, (int64_t)gc->window, (int)gc->faithful, out);
     if (strcmp(m, "dycoke") == 0)
         return pv_dycoke(&in, gc->keep, (int64_t)gc->window, (int)gc->faithful, out);
     if (strcmp(m, "uniform") == 0)
@@ -38,6 +40,11 @@ run_case(const struct golden_case *gc, int threads, struct pv_out *out)
         return pv_random(&in, gc->keep, (uint64_t)(int64_t)gc->seed, out);
     if (strcmp(m, "topk") == 0)
         return pv_topk(&in, gc->keep, out);
+    if (strcmp(m, "visionzip") == 0 && gc->faithful)
+        return pv_visionzip_official(&in, g->keys, g->kc, (int64_t)gc->dominant,
+                                     (int64_t)gc->contextual, out);
+    if (strcmp(m, "visionzip") == 0 && gc->keys)
+        return pv_visionzip_keys(&in, g->keys, g->kc, gc->keep, gc->dominant_ratio, out);
     if (strcmp(m, "visionzip") == 0)
         return pv_visionzip(&in, gc->keep, gc->dominant_ratio, out);
     if (strcmp(m, "codec") == 0) {
@@ -61,12 +68,12 @@ flat(const struct pv_out *o, size_t i, int64_t h, int64_t w)
     return ((int64_t)o->index[3 * i] * h + o->index[3 * i + 1]) * w + o->index[3 * i + 2];
 }
 
-static void
-test_prune_visual__golden(void **state)
+/* Checks every vision case of the golden list in `dir`; returns how many were checked. */
+static size_t
+check_golden(const char *dir)
 {
-    (void)state;
     struct golden g;
-    assert_int_equal(golden_load(FIXTURES, &g), 0);
+    assert_int_equal(golden_load(dir, &g), 0);
     size_t checked = 0;
     /* Every case on one thread and on three (more threads than some inputs have groups). */
     for (size_t ci = 0; ci < 2 * g.n_cases; ci++) {
@@ -94,9 +101,9 @@ test_prune_visual__golden(void **state)
             char name[64];
             assert_int_equal(o.width, (size_t)gc->width);
             snprintf(name, sizeof name, "%s.tok.f32", gc->id);
-            float *tok = golden_read_f32(FIXTURES, name, o.k * o.width);
+            float *tok = golden_read_f32(dir, name, o.k * o.width);
             snprintf(name, sizeof name, "%s.imp.f32", gc->id);
-            float *imp = golden_read_f32(FIXTURES, name, o.k);
+            float *imp = golden_read_f32(dir, name, o.k);
             assert_non_null(tok);
             assert_non_null(imp);
             for (size_t i = 0; i < o.k * o.width; i++)
@@ -119,8 +126,27 @@ test_prune_visual__golden(void **state)
         pv_out_release(&o);
         checked++;
     }
-    assert_true(checked >= 120);
     golden_release(&g);
+    return checked;
+}
+
+static void
+test_prune_visual__golden(void **state)
+{
+    (void)state;
+    assert_true(check_golden(FIXTURES) >= 120);
+}
+
+/*
+ * The official-arithmetic cases (tests/fixtures/prune/official): DyCoke's own ratio K and
+ * float32 ranking on near-ties (input vt, cosines within 1e-8 of 1); VisionZip on attention
+ * keys, and with the official counts (dominant counting CLS) and output order.
+ */
+static void
+test_prune_visual__golden_official(void **state)
+{
+    (void)state;
+    assert_true(check_golden(FIXTURES "/official") >= 2 * 11);
 }
 
 /* A synthetic grid: pseudo-random tokens with some temporal redundancy. */
@@ -306,6 +332,109 @@ test_prune_visual__faithful_dycoke_differs_as_documented(void **state)
     assert_int_equal(d.k, 2 * p + 5 * 8);
     pv_out_release(&d);
     pv_out_release(&f);
+    grid_free(&g);
+}
+
+/*
+ * DyCoke's own ratio: the official code keeps int((1 - K) * P) with 1 - K a double, so K = 0.34
+ * over 100 tokens keeps 65 per pruned group where keep 0.66 keeps 66 (the comparison with the
+ * official code found exactly this off-by-one).
+ */
+static void
+test_prune_visual__dycoke_k_uses_official_arithmetic(void **state)
+{
+    (void)state;
+    struct grid g;
+    grid_make(&g, 4, 10, 10, 3, 5);
+    struct pv_out a, b;
+    assert_int_equal(pv_dycoke_ratio(&g.in, 0.34, 4, 1, &a), 0);
+    assert_int_equal(pv_dycoke(&g.in, 0.66, 4, 1, &b), 0);
+    /* Four groups in one window: pass A prunes groups 1 and 3, pass B none (0 < 4 - 4 fails). */
+    assert_int_equal(a.param_a, 65);
+    assert_int_equal(b.param_a, 66);
+    assert_int_equal(a.k, 2 * 100 + 2 * 65);
+    assert_int_equal(b.k, 2 * 100 + 2 * 66);
+    pv_out_release(&a);
+    pv_out_release(&b);
+    /* Default mode: the same count from K, clamped to at least one token. */
+    assert_int_equal(pv_dycoke_ratio(&g.in, 0.34, 4, 0, &a), 0);
+    assert_int_equal(a.param_a, 65);
+    pv_out_release(&a);
+    assert_int_equal(pv_dycoke_ratio(&g.in, 1.0, 4, 0, &a), 0);
+    assert_int_equal(a.param_a, 1);
+    pv_out_release(&a);
+    assert_int_equal(pv_dycoke_ratio(&g.in, 1.0, 4, 1, &a), 0);
+    assert_int_equal(a.param_a, 0);
+    pv_out_release(&a);
+    grid_free(&g);
+}
+
+/*
+ * Faithful mode ranks float32 similarities: two cells whose cosines differ by less than a
+ * float32 ulp tie, and the tie goes to the lower index, although the double values would
+ * order them the other way.
+ */
+static void
+test_prune_visual__faithful_dycoke_ranks_float32(void **state)
+{
+    (void)state;
+    /* Two groups of 2 cells, 2 channels. Group 1 cell 0 turns by ~1.4e-4 rad (cos 1 - 1e-8),
+     * cell 1 by ~1e-4 rad (cos 1 - 5e-9): in double cell 1 is more similar, so keeping the
+     * least similar one keeps cell 0; in float32 both cosines are 1.0f, the tie keeps cell 0
+     * too, and the order of the kept pair must put cell 0 first. */
+    float x[8] = {1, 0, 1, 0, 1, 1.4e-4f, 1, 1e-4f};
+    struct pv_in in = {x, NULL, 2, 1, 2, 2, NULL, NULL, 1};
+    struct pv_out o;
+    assert_int_equal(pv_dycoke(&in, 1.0, 2, 1, &o), 0);
+    assert_int_equal(o.k, 4);
+    assert_int_equal(flat(&o, 2, 1, 2), 2);
+    assert_int_equal(flat(&o, 3, 1, 2), 3);
+    pv_out_release(&o);
+    /* Reverse the sizes: in double cell 0 is now the more similar and would come second. */
+    x[5] = 1e-4f;
+    x[7] = 1.4e-4f;
+    assert_int_equal(pv_dycoke(&in, 1.0, 2, 1, &o), 0);
+    assert_int_equal(flat(&o, 2, 1, 2), 2);
+    assert_int_equal(flat(&o, 3, 1, 2), 3);
+    pv_out_release(&o);
+}
+
+/*
+ * VisionZip's official budget counts CLS among the dominant tokens: dominant 54, contextual 10
+ * on a 24x24 CLIP grid keeps 53 patches + 10 contextual tokens per group, dominant rows first
+ * (cell order), then the contextual ones.
+ */
+static void
+test_prune_visual__visionzip_official_counts_cls(void **state)
+{
+    (void)state;
+    struct grid g;
+    grid_make(&g, 2, 24, 24, 4, 11);
+    struct pv_out o;
+    assert_int_equal(pv_visionzip_official(&g.in, NULL, 0, 54, 10, &o), 0);
+    assert_int_equal(o.k, 2 * 63);
+    assert_int_equal(o.param_a, 53);
+    assert_int_equal(o.param_b, 10);
+    for (size_t grp = 0; grp < 2; grp++) {
+        const int32_t *ix = o.index + 3 * grp * 63;
+        for (size_t i = 1; i < 53; i++) /* dominant patches in cell order */
+            assert_true(ix[3 * i + 1] * 24 + ix[3 * i + 2] >
+                        ix[3 * (i - 1) + 1] * 24 + ix[3 * (i - 1) + 2]);
+        for (size_t i = 54; i < 63; i++) /* then the targets, in their own order */
+            assert_true(ix[3 * i + 1] * 24 + ix[3 * i + 2] >
+                        ix[3 * (i - 1) + 1] * 24 + ix[3 * (i - 1) + 2]);
+        /* The dominant rows are the 53 most important cells of the group. */
+        float lowest_kept = INFINITY;
+        for (size_t i = 0; i < 53; i++) {
+            float v = g.imp[grp * 576 + (size_t)(ix[3 * i + 1] * 24 + ix[3 * i + 2])];
+            lowest_kept = v < lowest_kept ? v : lowest_kept;
+        }
+        size_t above = 0;
+        for (size_t q = 0; q < 576; q++)
+            above += g.imp[grp * 576 + q] > lowest_kept;
+        assert_true(above < 53);
+    }
+    pv_out_release(&o);
     grid_free(&g);
 }
 
@@ -541,6 +670,10 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prune_visual__golden),
+        cmocka_unit_test(test_prune_visual__golden_official),
+        cmocka_unit_test(test_prune_visual__dycoke_k_uses_official_arithmetic),
+        cmocka_unit_test(test_prune_visual__faithful_dycoke_ranks_float32),
+        cmocka_unit_test(test_prune_visual__visionzip_official_counts_cls),
         cmocka_unit_test(test_prune_visual__exact_keep_counts_and_order),
         cmocka_unit_test(test_prune_visual__keep_one_is_identity),
         cmocka_unit_test(test_prune_visual__random_is_seeded),
