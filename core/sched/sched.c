@@ -5,6 +5,7 @@
 #include "core/sched/sched.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -625,6 +626,10 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     s.spec_floor_ms = o->speculate_after_ms ? o->speculate_after_ms : SCHED_SPECULATE_AFTER_MS;
     memset(sum, 0, sizeof *sum);
     s.started_ms = clock_mono_ms();
+    /* A worker can die at any moment, and a write to its pipe would then raise SIGPIPE and
+     * kill the scheduler with it (seen when a losing speculative copy was stopped): the write
+     * fails with EPIPE instead, and the worker's exit is handled as usual. */
+    signal(SIGPIPE, SIG_IGN);
     if ((rc = uv_loop_init(&s.loop)) < 0)
         return sieve_errbuf_set(err, SIEVE_EIO, "event loop: %s", uv_strerror(rc));
     /* Everything set up here is released at `out`, which accepts what was never made. */
