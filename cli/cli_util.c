@@ -68,14 +68,24 @@ cli_run_get(const char *verb, struct store *st, int64_t id, struct store_run *ru
     return CLI_EXIT_OK;
 }
 
-int
-cli_run_ref_is_id(const char *ref)
+static int
+is_last(const char *ref)
+{
+    return !strcmp(ref, "last") || !strcmp(ref, "latest");
+}
+
+static int
+is_number(const char *ref)
 {
     char *end;
     long long v = strtoll(ref, &end, 10);
-    if (!strcmp(ref, "last") || !strcmp(ref, "latest"))
-        return 1;
     return *ref && !*end && v > 0;
+}
+
+int
+cli_run_ref_is_id(const char *ref)
+{
+    return is_last(ref) || is_number(ref);
 }
 
 int
@@ -84,10 +94,10 @@ cli_run_resolve(const char *verb, struct store *st, const char *ref, int64_t *id
     struct sieve_errbuf err;
     struct store_run *runs = NULL;
     size_t n = 0;
-    int last = !strcmp(ref, "last") || !strcmp(ref, "latest");
+    int last = is_last(ref);
 
     *id = 0;
-    if (cli_run_ref_is_id(ref) && !last) {
+    if (is_number(ref)) {
         struct store_run r;
         int rc = store_run_get(st, strtoll(ref, NULL, 10), &r, &err);
         if (rc == SIEVE_ENOENT) {
