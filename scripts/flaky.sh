@@ -7,13 +7,14 @@
 # runs under stress say more.
 #
 # Usage: bash scripts/flaky.sh [-n RUNS] [--stress [CPUS]] [-R REGEX] [-L LABEL]
-#                              [--build DIR] [-j JOBS] [--logs DIR]
+#                              [--build DIR] [--no-build] [-j JOBS] [--logs DIR]
 #   -n RUNS        how many runs in a row (default 10)
 #   --stress CPUS  load CPUS cores with stress-ng during the runs (default: every core);
 #                  stress-ng is installed with apt-get when missing
 #   -R REGEX       only the ctest tests matching REGEX (e.g. -R test_sched_faults)
 #   -L LABEL       the ctest label to run (default integration; "" for every test)
 #   --build DIR    the build tree (default build; configured with the tests when missing)
+#   --no-build     run the tests as they are built in DIR, without configuring or building
 #   -j JOBS        ctest parallelism (default: the number of cores)
 #   --logs DIR     where each run's ctest output is kept (default DIR/flaky-logs)
 # Exit: 0 when every run passed, 1 when any failed, 2 usage.
@@ -26,10 +27,11 @@ stress_cpus=$(nproc 2>/dev/null || echo 2)
 regex=""
 label=integration
 build=build
+do_build=1
 jobs=$(nproc 2>/dev/null || echo 2)
 logs=""
 
-usage() { sed -n '/^# Usage:/,/^# Exit:/s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+usage() { sed -n '/^# Usage:/,/^# Exit:/s/^# \{0,1\}//p' "$0"; }
 while [ $# -gt 0 ]; do
     case $1 in
     -n) runs=${2:?}; shift 2 ;;
@@ -40,11 +42,12 @@ while [ $# -gt 0 ]; do
     -R) regex=${2:?}; shift 2 ;;
     -L) label=${2?}; shift 2 ;;
     --build) build=${2:?}; shift 2 ;;
+    --no-build) do_build=0; shift ;;
     -j) jobs=${2:?}; shift 2 ;;
     -j[0-9]*) jobs=${1#-j}; shift ;;
     --logs) logs=${2:?}; shift 2 ;;
-    -h | --help) usage ;;
-    *) echo "flaky: unknown option '$1'" >&2; usage ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "flaky: unknown option '$1'" >&2; usage >&2; exit 2 ;;
     esac
 done
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "flaky: -n wants a positive count" >&2; exit 2; }
@@ -54,9 +57,11 @@ if [ "$stress" = 1 ] && ! command -v stress-ng >/dev/null; then
     bash scripts/install-deps.sh stress
 fi
 
-echo "== build ($build, with the tests)"
-cmake -S . -B "$build" -DSIEVE_BUILD_TESTS=ON >/dev/null
-cmake --build "$build" -j"$jobs" >/dev/null
+if [ "$do_build" = 1 ]; then
+    echo "== build ($build, with the tests)"
+    cmake -S . -B "$build" -DSIEVE_BUILD_TESTS=ON >/dev/null
+    cmake --build "$build" -j"$jobs" >/dev/null
+fi
 
 stress_pid=""
 stop_stress() {
