@@ -81,8 +81,9 @@ int cli_run_get(const char *verb, struct store *st, int64_t id, struct store_run
  */
 int cli_run_resolve(const char *verb, struct store *st, const char *ref, int64_t *id);
 
-/* 1 when `ref` reads as a run id or "last"/"latest" whatever the store holds, else 0. */
-int cli_run_ref_is_id(const char *ref);
+/* 1 when `ref` names a run by its form alone (an id, "last" or "latest"), whatever the store
+ * holds: `sieve explain` then never reads it as a pipeline file. Else 0. */
+int cli_run_ref_is_run(const char *ref);
 
 /*
  * Prints a JSON document encoded with json_dumps `flags`, and a newline, to stdout.

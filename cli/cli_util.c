@@ -83,7 +83,7 @@ is_number(const char *ref)
 }
 
 int
-cli_run_ref_is_id(const char *ref)
+cli_run_ref_is_run(const char *ref)
 {
     return is_last(ref) || is_number(ref);
 }

@@ -287,7 +287,7 @@ is_pipeline_file(const char *target)
     struct stat sb;
     size_t len = strlen(target);
 
-    if (cli_run_ref_is_id(target))
+    if (cli_run_ref_is_run(target))
         return 0;
     if (stat(target, &sb) == 0 && S_ISREG(sb.st_mode))
         return 1;

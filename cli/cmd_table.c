@@ -3,12 +3,11 @@
  * [--category NAME] [--node NODE] [--store DIR]`: the results table of a run.
  *
  * RUN is a run id, a run name (its newest run) or `last` (cli_run_resolve, as for every verb
- * that takes a run). The rows are the metric rows the
- * scheduler stored from `sieve.metrics` (evaluate-reduce's per-category means, or evaluate's
- * per-sample rows, averaged) for the task keys of the run's done and cached tasks, so a
- * cached task shows the rows of the artifact it reused (store_metrics_query); core/table.c
- * lays them out (variants as rows, categories and Avg as columns, or one matrix variable's
- * values as columns with --pivot).
+ * that takes a run). The rows are the metric rows the scheduler stored from `sieve.metrics`
+ * (evaluate-reduce's per-category means, or evaluate's per-sample rows, averaged) for the
+ * task keys of the run's done and cached tasks, so a cached task shows the rows of the
+ * artifact it reused (store_metrics_query); core/table.c lays them out (variants as rows,
+ * categories and Avg as columns, or one matrix variable's values as columns with --pivot).
  * Exit codes: 0; 1 store failure; 2 usage; 3 no such run or no such metric.
  */
 #include <getopt.h>
