@@ -87,12 +87,43 @@ rm -f "$logs"/run-*.log
 what="${label:+label '$label'}${regex:+ matching '$regex'}"
 load=$([ "$stress" = 1 ] && echo "stress-ng --cpu $stress_cpus" || echo "idle")
 echo "== $runs runs of the tests with $what, -j$jobs, $load; logs in $logs"
+# The summary is printed at the end, or when the loop is interrupted (counted over the runs
+# that finished), so a long session cut short still gives its figures.
+summary() {
+    echo "== summary: $failed_runs of $done_runs runs failed ($what, $load)"
+    if [ "$failed_runs" = 0 ]; then
+        echo "every test passed in every run"
+        return 0
+    fi
+    echo "failures per ctest test:"
+    for t in "${!test_fail[@]}"; do
+        printf '  %-40s %d/%d\n' "$t" "${test_fail[$t]}" "$done_runs"
+    done | sort
+    if [ ${#case_fail[@]} -gt 0 ]; then
+        echo "failures per test case:"
+        for c in "${!case_fail[@]}"; do
+            printf '  %-60s %d/%d\n' "$c" "${case_fail[$c]}" "$done_runs"
+        done | sort
+    fi
+    echo "the output of each failed run is in $logs/run-N.log"
+    return 1
+}
+trap 'echo "flaky: interrupted during run $i (not counted)"; summary; stop_stress; exit 130' \
+    INT TERM HUP
+
 failed_runs=0
+done_runs=0
 declare -A test_fail case_fail
 for ((i = 1; i <= runs; i++)); do
     log="$logs/run-$i.log"
     start=$(date +%s)
-    if ctest --test-dir "$build" "${sel[@]}" -j"$jobs" --output-on-failure >"$log" 2>&1; then
+    # ctest runs in a session of its own: a test that signals its process group, or a stray
+    # kill, takes down that run (counted as a failure) but not this loop and its stress-ng.
+    status=0
+    setsid -w ctest --test-dir "$build" "${sel[@]}" -j"$jobs" --output-on-failure >"$log" 2>&1 ||
+        status=$?
+    done_runs=$i
+    if [ "$status" = 0 ]; then
         echo "run $i/$runs: passed ($(($(date +%s) - start)) s)"
         continue
     fi
@@ -102,23 +133,11 @@ for ((i = 1; i <= runs; i++)); do
     tests=$(sed -n '/The following tests FAILED:/,$s/^[[:space:]]*[0-9]* - \([^ ]*\) .*/\1/p' "$log" |
         sort -u)
     cases=$(sed -n 's/^\[  FAILED  \] \([A-Za-z0-9_]*\)$/\1/p' "$log" | sort -u)
-    if [ -z "$tests" ]; then tests="(ctest failed without a summary)"; fi
+    if [ -z "$tests" ]; then tests="(no-ctest-summary:exit-$status)"; fi
     for t in $tests; do test_fail[$t]=$((${test_fail[$t]:-0} + 1)); done
     for c in $cases; do case_fail[$c]=$((${case_fail[$c]:-0} + 1)); done
     echo "run $i/$runs: FAILED ($(($(date +%s) - start)) s):" $tests "${cases:+[$(echo $cases)]}"
 done
 
-echo "== summary: $failed_runs of $runs runs failed ($what, $load)"
-if [ "$failed_runs" = 0 ]; then
-    echo "every test passed in every run"
-    exit 0
-fi
-echo "failures per ctest test:"
-for t in "${!test_fail[@]}"; do printf '  %-40s %d/%d\n' "$t" "${test_fail[$t]}" "$runs"; done | sort
-if [ ${#case_fail[@]} -gt 0 ]; then
-    echo "failures per test case:"
-    for c in "${!case_fail[@]}"; do printf '  %-60s %d/%d\n' "$c" "${case_fail[$c]}" "$runs"; done |
-        sort
-fi
-echo "the output of each failed run is in $logs/run-N.log"
+summary && exit 0
 exit 1
