@@ -73,6 +73,19 @@ int cli_store_open(const char *verb, const char *store_opt, struct store **st);
 int cli_run_get(const char *verb, struct store *st, int64_t id, struct store_run *run);
 
 /*
+ * Resolves the RUN operand the way every verb that takes a run reads it (status, logs,
+ * cancel, resume, table, explain): a run id ("12"), "last" (the newest run; "latest" is the
+ * same), or a run name (the newest run of that pipeline name). An id must name an existing
+ * run. Returns: 0 with *id set, or the exit status with "sieve <verb>: <why>" printed: 3 when
+ * no run matches (`no run 'x'`), 1 when the store cannot be read.
+ */
+int cli_run_resolve(const char *verb, struct store *st, const char *ref, int64_t *id);
+
+/* 1 when `ref` names a run by its form alone (an id, "last" or "latest"), whatever the store
+ * holds: `sieve explain` then never reads it as a pipeline file. Else 0. */
+int cli_run_ref_is_run(const char *ref);
+
+/*
  * Prints a JSON document encoded with json_dumps `flags`, and a newline, to stdout.
  * Returns: 0, or -1 when it could not be encoded (out of memory).
  * Ownership: takes the caller's reference to `doc`.
@@ -105,18 +118,20 @@ int cmd_status(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 /*
- * `sieve run` shared setup (cli/cmd_run.c): scans plugins, opens the store, and runs
- * plan_prepare (parse, --set, validate, plan, cache lookup), printing every diagnostic.
- * Returns 0 with all three outputs set, or an exit status with none of them held.
+ * Plans a pipeline file for `verb` (cli/cli_plan.c; `sieve run`, `sieve explain FILE`): scans
+ * plugins, opens the store, and runs plan_prepare (parse, --set, validate, plan, cache lookup),
+ * printing every diagnostic.
+ * Returns: 0 with all three outputs set, or an exit status with none of them held.
  * Ownership: the caller frees plan, store and registry.
  */
 struct plan;
 struct plan_opts;
 struct store;
 struct host_registry;
-int cli_run_setup(const char *verb, const struct plan_opts *o, const char *store_opt,
-                  struct host_registry **reg, struct store **st, struct plan **plan);
-/* Prints the dry-run plan: per node tasks, cached, to run, and totals (text or JSON). */
+int cli_plan_prepare(const char *verb, const struct plan_opts *o, const char *store_opt,
+                     struct host_registry **reg, struct store **st, struct plan **plan);
+/* Prints the dry-run plan (cli/cmd_run.c): per node tasks, cached, to run, and totals (text or
+ * JSON). */
 int cli_run_print_plan(const struct plan *p, int json, FILE *f);
 
 #endif

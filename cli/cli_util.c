@@ -1,7 +1,7 @@
 /*
  * cli_util.c - what several verbs share (see cli.h): the --store/--json/--help options, usage
- * on --help or a usage error, opening the store and finding a run with the error printed, and
- * printing a JSON document.
+ * on --help or a usage error, opening the store, resolving a RUN operand (id, "last" or name)
+ * and reading the run with the error printed, and printing a JSON document.
  */
 #include "cli.h"
 
@@ -9,7 +9,9 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "base/err.h"
 #include "store/store.h"
 
 int
@@ -64,6 +66,67 @@ cli_run_get(const char *verb, struct store *st, int64_t id, struct store_run *ru
         return CLI_EXIT_NOTFOUND;
     }
     return CLI_EXIT_OK;
+}
+
+static int
+is_last(const char *ref)
+{
+    return !strcmp(ref, "last") || !strcmp(ref, "latest");
+}
+
+static int
+is_number(const char *ref)
+{
+    char *end;
+    long long v = strtoll(ref, &end, 10);
+    return *ref && !*end && v > 0;
+}
+
+int
+cli_run_ref_is_run(const char *ref)
+{
+    return is_last(ref) || is_number(ref);
+}
+
+int
+cli_run_resolve(const char *verb, struct store *st, const char *ref, int64_t *id)
+{
+    struct sieve_errbuf err;
+    struct store_run *runs = NULL;
+    size_t n = 0;
+    int last = is_last(ref);
+
+    *id = 0;
+    if (is_number(ref)) {
+        struct store_run r;
+        int rc = store_run_get(st, strtoll(ref, NULL, 10), &r, &err);
+        if (rc == SIEVE_ENOENT) {
+            cli_error(verb, "no run '%s' (see 'sieve ls')", ref);
+            return CLI_EXIT_NOTFOUND;
+        }
+        if (rc < 0) {
+            cli_error(verb, "%s", err.msg);
+            return CLI_EXIT_FAIL;
+        }
+        *id = r.id;
+        store_run_release(&r);
+        return CLI_EXIT_OK;
+    }
+    if (store_run_list(st, &runs, &n, &err) < 0) {
+        cli_error(verb, "%s", err.msg);
+        return CLI_EXIT_FAIL;
+    }
+    for (size_t i = 0; i < n && !*id; i++) /* newest first */
+        if (last || (runs[i].name && !strcmp(runs[i].name, ref)))
+            *id = runs[i].id;
+    store_run_list_free(runs, n);
+    if (*id)
+        return CLI_EXIT_OK;
+    if (last)
+        cli_error(verb, "no runs in the store '%s'", store_dir(st));
+    else
+        cli_error(verb, "no run '%s' (a run id, 'last' or a run name; see 'sieve ls')", ref);
+    return CLI_EXIT_NOTFOUND;
 }
 
 int

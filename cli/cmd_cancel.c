@@ -14,7 +14,8 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: sieve cancel [--store DIR] RUN\n\nAsks the scheduler of run RUN to stop "
-               "its tasks and mark the run cancelled.\n");
+               "its tasks and mark the run cancelled.\n"
+               "RUN is a run id, 'last' (the newest run) or a run name (its newest run).\n");
 }
 
 int
@@ -24,15 +25,16 @@ cmd_cancel(int argc, char **argv)
     int status = cli_parse_opts(argc, argv, usage, &store_dir, NULL);
     if (status >= 0)
         return status;
-    if (optind != argc - 1 || atoll(argv[optind]) <= 0)
+    if (optind != argc - 1)
         return cli_usage(usage, 0);
-    int64_t id = atoll(argv[optind]);
+    int64_t id;
     struct sieve_errbuf err;
     struct store *st;
     struct store_run r = {0};
     if ((status = cli_store_open("cancel", store_dir, &st)) != CLI_EXIT_OK)
         return status;
-    if ((status = cli_run_get("cancel", st, id, &r)) != CLI_EXIT_OK) {
+    if ((status = cli_run_resolve("cancel", st, argv[optind], &id)) != CLI_EXIT_OK ||
+        (status = cli_run_get("cancel", st, id, &r)) != CLI_EXIT_OK) {
         store_close(st);
         return status;
     }

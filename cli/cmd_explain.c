@@ -1,7 +1,11 @@
 /*
  * cmd_explain.c - `sieve explain`: why a node's tasks miss the cache, component by component.
  *
- *   sieve explain RUN NODE                 a run against the previous run of its pipeline
+ *   sieve explain RUN NODE [--against RUN2]
+ *                                          a run against the previous run of its pipeline;
+ *                                          RUN as every verb reads it (id, last, name), and
+ *                                          the pipeline file is not needed: each task's key
+ *                                          components were recorded with the run
  *   sieve explain FILE NODE [--against RUN] [--set ...]
  *                                          a pipeline as it is now against a run (default:
  *                                          the newest run of that file)
@@ -17,8 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
+#include "base/array.h"
 #include "core/host/host.h"
 #include "core/plan/plan.h"
 #include "store/store.h"
@@ -26,11 +32,16 @@
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: sieve explain RUN NODE [--store DIR]\n"
+    fprintf(f, "usage: sieve explain RUN NODE [--against RUN2] [--store DIR]\n"
                "       sieve explain FILE NODE [--against RUN] [--set VAR=VALUE]... [--store DIR]\n"
                "\n"
                "Says why the tasks of NODE have other cache keys than in an earlier run: which\n"
-               "parameter, input, media file or plugin version changed.\n");
+               "parameter, input, media file or plugin version changed.\n"
+               "\n"
+               "RUN is a run id, 'last' (the newest run) or a run name (its newest run); it is\n"
+               "compared with the previous run of the same pipeline file (or RUN2), from what\n"
+               "the runs recorded: the pipeline file need not exist any more. FILE is a\n"
+               "pipeline as it is now, compared with its newest run (or RUN).\n");
 }
 
 /* One task's side of the comparison. */
@@ -45,7 +56,7 @@ struct side {
 struct reasons {
     char **text;
     size_t *count;
-    size_t n, cap;
+    size_t n, cap_text, cap_count;
 };
 
 static void
@@ -61,19 +72,12 @@ reason(struct reasons *r, const char *fmt, ...)
             r->count[i]++;
             return;
         }
-    if (r->n == r->cap) {
-        size_t nc = r->cap ? r->cap * 2 : 16;
-        char **nt = realloc(r->text, nc * sizeof *nt);
-        size_t *nn;
-        if (!nt)
-            return;
-        r->text = nt;
-        if (!(nn = realloc(r->count, nc * sizeof *nn)))
-            return;
-        r->count = nn;
-        r->cap = nc;
-    }
-    r->text[r->n] = strdup(buf);
+    /* two arrays indexed alike, each with its own capacity: a failed grow leaves both valid */
+    if (array_grow(&r->text, &r->cap_text, r->n + 1, sizeof *r->text) < 0 ||
+        array_grow(&r->count, &r->cap_count, r->n + 1, sizeof *r->count) < 0)
+        return;
+    if (!(r->text[r->n] = strdup(buf)))
+        return;
     r->count[r->n++] = 1;
 }
 
@@ -273,15 +277,100 @@ compare(const char *node, const char *now_label, struct side *now, size_t n_now,
     return 0;
 }
 
+/*
+ * A pipeline file rather than a run: not an id or "last", and either a file that exists or a
+ * name that reads as a path (so a missing 'p.yaml' says "not found", not "no run").
+ */
 static int
-parse_run_id(const char *s, int64_t *id)
+is_pipeline_file(const char *target)
 {
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v <= 0)
-        return -1;
-    *id = v;
-    return 0;
+    struct stat sb;
+    size_t len = strlen(target);
+
+    if (cli_run_ref_is_run(target))
+        return 0;
+    if (stat(target, &sb) == 0 && S_ISREG(sb.st_mode))
+        return 1;
+    return strchr(target, '/') || (len > 5 && !strcmp(target + len - 5, ".yaml")) ||
+           (len > 4 && !strcmp(target + len - 4, ".yml"));
+}
+
+/*
+ * The RUN form: the tasks a run recorded (their key components are in the store), so the
+ * pipeline file need not exist any more. Fills `now` and `*prev` (0: nothing to compare).
+ * Returns: 0, or an exit status with the reason printed.
+ */
+static int
+now_from_run(struct store *st, const char *target, const char *node, const char *against,
+             struct side **now, size_t *n_now, int64_t *prev, char *label, size_t label_len)
+{
+    struct sieve_errbuf err = {{0}};
+    struct store_run r;
+    int64_t run;
+    int rc;
+
+    if ((rc = cli_run_resolve("explain", st, target, &run)) != CLI_EXIT_OK ||
+        (rc = cli_run_get("explain", st, run, &r)) != CLI_EXIT_OK)
+        return rc;
+    if (sides_from_run(st, run, node, now, n_now) < 0) {
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    if (!*n_now) {
+        cli_error("explain", "run %lld has no tasks of node '%s'", (long long)run, node);
+        rc = CLI_EXIT_NOTFOUND;
+        goto out;
+    }
+    if (against)
+        rc = cli_run_resolve("explain", st, against, prev);
+    else if (store_run_previous(st, r.pipeline_path, run, prev, &err) < 0) {
+        cli_error("explain", "%s", err.msg);
+        rc = CLI_EXIT_FAIL;
+    }
+    if (rc == CLI_EXIT_OK && !*prev)
+        printf("node '%s': run %lld is the first run of '%s' (%zu task%s): nothing to compare\n",
+               node, (long long)run, r.pipeline_path ? r.pipeline_path : "", *n_now,
+               *n_now == 1 ? "" : "s");
+    snprintf(label, label_len, "run %lld", (long long)run);
+out:
+    store_run_release(&r);
+    return rc;
+}
+
+/*
+ * The FILE form: the pipeline as it is now (with --set), planned without a cache lookup.
+ * Fills `now`, `*st` and `*prev` (0: nothing to compare). Returns: 0, or an exit status with
+ * the reason printed.
+ */
+static int
+now_from_file(const char *target, const char *node, const char *against, const char *const *sets,
+              size_t n_sets, const char *store_opt, struct store **st, struct side **now,
+              size_t *n_now, int64_t *prev, char *label, size_t label_len)
+{
+    struct plan_opts o = {.path = target, .sets = sets, .n_sets = n_sets, .no_lookup = 1};
+    struct sieve_errbuf err = {{0}};
+    struct host_registry *reg;
+    struct plan *p;
+    char real[PATH_MAX];
+    int rc;
+
+    if ((rc = cli_plan_prepare("explain", &o, store_opt, &reg, st, &p)) != 0)
+        return rc;
+    rc = sides_from_plan(p, node, now, n_now) < 0 ? CLI_EXIT_NOTFOUND : CLI_EXIT_OK;
+    plan_free(p);
+    host_registry_free(reg);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    snprintf(label, label_len, "'%s' now", target);
+    if (against)
+        return cli_run_resolve("explain", *st, against, prev);
+    /* runs may record the path as typed or made absolute */
+    store_run_previous(*st, target, 0, prev, &err);
+    if (!*prev && realpath(target, real))
+        store_run_previous(*st, real, 0, prev, &err);
+    if (!*prev)
+        printf("no earlier run of '%s' to compare with\n", target);
+    return CLI_EXIT_OK;
 }
 
 int
@@ -296,13 +385,12 @@ cmd_explain(int argc, char **argv)
     };
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     const char *store_opt = NULL, *against = NULL, *target, *node;
-    struct sieve_errbuf err = {{0}};
     struct side *now = NULL, *then = NULL;
     size_t n_now = 0, n_then = 0, n_sets = 0;
     struct store *st = NULL;
-    int64_t run = 0, prev = 0;
+    int64_t prev = 0;
     char now_label[600], then_label[64];
-    int ch, rc = CLI_EXIT_FAIL;
+    int ch, rc;
 
     if (!sets)
         return CLI_EXIT_FAIL;
@@ -324,81 +412,29 @@ cmd_explain(int argc, char **argv)
         }
     }
     if (optind != argc - 2) {
-        usage(stderr);
         free(sets);
-        return CLI_EXIT_USAGE;
+        return cli_usage(usage, 0);
     }
     target = argv[optind];
     node = argv[optind + 1];
 
-    if (parse_run_id(target, &run) == 0) {
-        struct store_run r;
-        if (store_open(cli_store_dir(store_opt), &st, &err) < 0 ||
-            store_run_get(st, run, &r, &err) < 0) {
-            cli_error("explain", "%s", err.msg);
-            rc = CLI_EXIT_NOTFOUND;
-            goto out;
-        }
-        if (against ? parse_run_id(against, &prev) < 0
-                    : store_run_previous(st, r.pipeline_path, run, &prev, &err) < 0) {
-            cli_error("explain", "bad run '%s'", against ? against : "");
-            store_run_release(&r);
-            rc = CLI_EXIT_USAGE;
-            goto out;
-        }
-        store_run_release(&r);
-        if (!prev) {
-            printf("run %lld is the first run of its pipeline: nothing to compare\n",
-                   (long long)run);
-            rc = CLI_EXIT_OK;
-            goto out;
-        }
-        if (sides_from_run(st, run, node, &now, &n_now) < 0)
-            goto out;
-        if (!n_now) {
-            cli_error("explain", "run %lld has no tasks of node '%s'", (long long)run, node);
-            rc = CLI_EXIT_NOTFOUND;
-            goto out;
-        }
-        snprintf(now_label, sizeof now_label, "run %lld", (long long)run);
-    } else {
-        struct plan_opts o = {.path = target, .sets = sets, .n_sets = n_sets, .no_lookup = 1};
-        struct host_registry *reg;
-        struct plan *p;
-        char real[PATH_MAX];
-
-        if ((rc = cli_run_setup("explain", &o, store_opt, &reg, &st, &p)) != 0)
-            goto out;
-        rc = CLI_EXIT_FAIL;
-        if (sides_from_plan(p, node, &now, &n_now) < 0) {
-            plan_free(p);
-            host_registry_free(reg);
-            rc = CLI_EXIT_NOTFOUND;
-            goto out;
-        }
-        plan_free(p);
-        host_registry_free(reg);
-        if (against) {
-            if (parse_run_id(against, &prev) < 0) {
-                cli_error("explain", "bad run '%s'", against);
-                rc = CLI_EXIT_USAGE;
-                goto out;
-            }
-        } else {
-            /* runs may record the path as typed or made absolute */
-            store_run_previous(st, target, 0, &prev, &err);
-            if (!prev && realpath(target, real))
-                store_run_previous(st, real, 0, &prev, &err);
-            if (!prev) {
-                printf("no earlier run of '%s' to compare with\n", target);
-                rc = CLI_EXIT_OK;
-                goto out;
-            }
-        }
-        snprintf(now_label, sizeof now_label, "'%s' now", target);
+    if (is_pipeline_file(target)) {
+        rc = now_from_file(target, node, against, sets, n_sets, store_opt, &st, &now, &n_now, &prev,
+                           now_label, sizeof now_label);
+    } else if (n_sets) {
+        /* a run's tasks are what they were; --set only shapes a pipeline planned now */
+        cli_error("explain", "--set needs a pipeline file, not run '%s'", target);
+        rc = CLI_EXIT_USAGE;
+    } else if ((rc = cli_store_open("explain", store_opt, &st)) == CLI_EXIT_OK) {
+        rc = now_from_run(st, target, node, against, &now, &n_now, &prev, now_label,
+                          sizeof now_label);
     }
-    if (sides_from_run(st, prev, node, &then, &n_then) < 0)
+    if (rc != CLI_EXIT_OK || !prev)
         goto out;
+    if (sides_from_run(st, prev, node, &then, &n_then) < 0) {
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
     snprintf(then_label, sizeof then_label, "run %lld", (long long)prev);
     rc = compare(node, now_label, now, n_now, then_label, then, n_then) < 0 ? CLI_EXIT_FAIL
                                                                             : CLI_EXIT_OK;

@@ -15,6 +15,7 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: sieve logs [--store DIR] RUN [TASK]\n\n"
+               "RUN is a run id, 'last' (the newest run) or a run name (its newest run).\n"
                "Without TASK: the run's events (starts, retries, moves, device changes).\n"
                "With TASK (a task number, or node/sample as 'sieve status' shows it): the\n"
                "task's captured log and stderr.\n");
@@ -55,19 +56,17 @@ cmd_logs(int argc, char **argv)
     int status = cli_parse_opts(argc, argv, usage, &store_dir, NULL);
     if (status >= 0)
         return status;
-    if (optind >= argc || argc - optind > 2 || atoll(argv[optind]) <= 0)
+    if (optind >= argc || argc - optind > 2)
         return cli_usage(usage, 0);
-    int64_t run = atoll(argv[optind]);
+    int64_t run;
     struct sieve_errbuf err;
     struct store *st;
-    struct store_run r = {0};
     if ((status = cli_store_open("logs", store_dir, &st)) != CLI_EXIT_OK)
         return status;
-    if ((status = cli_run_get("logs", st, run, &r)) != CLI_EXIT_OK) {
+    if ((status = cli_run_resolve("logs", st, argv[optind], &run)) != CLI_EXIT_OK) {
         store_close(st);
         return status;
     }
-    store_run_release(&r);
     if (argc - optind == 1) {
         struct store_event *ev = NULL;
         size_t n = 0;

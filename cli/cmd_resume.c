@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "run_exec.h"
 #include "run_opts.h"
+#include "store/store.h"
 
 #define MAX_LIST 256
 
@@ -18,7 +19,8 @@ usage(FILE *f)
 {
     fprintf(f, "usage: sieve resume [options] RUN\n\n"
                "Continues run RUN (see 'sieve ls') with the pipeline and --set values it was\n"
-               "started with: running tasks are requeued, finished ones are not run again.\n\n"
+               "started with: running tasks are requeued, finished ones are not run again.\n"
+               "RUN is a run id, 'last' (the newest run) or a run name (its newest run).\n\n"
                "options:\n" RUN_OPTS_HELP
                "  --store DIR              the store (default $SIEVE_STORE or ./.sieve)\n"
                "  -h, --help               show this help\n");
@@ -49,8 +51,14 @@ cmd_resume(int argc, char **argv)
             continue;
         return cli_usage(usage, c == 'h');
     }
-    if (optind != argc - 1 || atoll(argv[optind]) <= 0)
+    if (optind != argc - 1)
         return cli_usage(usage, 0);
-    o.resume_run = atoll(argv[optind]);
+    struct store *st = NULL;
+    int status = cli_store_open("resume", o.store_dir, &st);
+    if (status == CLI_EXIT_OK)
+        status = cli_run_resolve("resume", st, argv[optind], &o.resume_run);
+    store_close(st);
+    if (status != CLI_EXIT_OK)
+        return status;
     return cli_run_exec(&o);
 }

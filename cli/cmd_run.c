@@ -2,8 +2,9 @@
  * cmd_run.c - `sieve run FILE`: parse, validate, plan, look up the cache, then either print
  * the plan (--dry-run) or execute it.
  *
- * The setup up to a looked-up plan is plan_prepare() in core, so the dry and real paths see
- * the same plan; cli_run_print_plan() is the dry-run output.
+ * The setup up to a looked-up plan is cli_plan_prepare() (cli/cli_plan.c, shared with
+ * `sieve explain`), so the dry and real paths see the same plan; cli_run_print_plan() is the
+ * dry-run output.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -138,45 +139,6 @@ cli_run_print_plan(const struct plan *p, int json, FILE *f)
 }
 
 int
-cli_run_setup(const char *verb, const struct plan_opts *o, const char *store_opt,
-              struct host_registry **reg, struct store **st, struct plan **plan)
-{
-    struct sieve_errbuf err = {{0}};
-    struct spec_diags diags;
-    int rc;
-
-    *reg = NULL;
-    *st = NULL;
-    *plan = NULL;
-    if ((rc = host_registry_scan(NULL, reg, &err)) < 0) {
-        cli_error(verb, "%s", err.msg);
-        return cli_exit_from_error(rc);
-    }
-    if ((rc = store_open(cli_store_dir(store_opt), st, &err)) < 0) {
-        cli_error(verb, "%s", err.msg);
-        goto fail;
-    }
-    spec_diags_init(&diags);
-    rc = plan_prepare(o, *reg, *st, plan, &diags, &err);
-    spec_diags_sort(&diags);
-    spec_diags_print(&diags, stderr);
-    spec_diags_release(&diags);
-    if (rc < 0) {
-        cli_error(verb, "%s", err.msg);
-        goto fail;
-    }
-    return 0;
-fail:
-    store_close(*st);
-    host_registry_free(*reg);
-    *st = NULL;
-    *reg = NULL;
-    if (rc == SIEVE_ESPEC || rc == SIEVE_EINVAL)
-        return CLI_EXIT_FAIL;
-    return cli_exit_from_error(rc);
-}
-
-int
 cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -240,7 +202,7 @@ cmd_run(int argc, char **argv)
     }
     o.path = argv[optind];
     o.sets = sets;
-    if ((rc = cli_run_setup("run", &o, store_opt, &reg, &st, &plan)) != 0) {
+    if ((rc = cli_plan_prepare("run", &o, store_opt, &reg, &st, &plan)) != 0) {
         free(sets);
         free(faults);
         return rc;

@@ -15,8 +15,9 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: sieve status [--json] [--store DIR] [RUN]\n\n"
-               "Shows run RUN (default: the newest): task counts per node and state, running\n"
-               "and failed tasks, and device health.\n");
+               "Shows run RUN (default: last): task counts per node and state, running and\n"
+               "failed tasks, and device health. RUN is a run id, 'last' (the newest run) or a\n"
+               "run name (its newest run).\n");
 }
 
 static const char *states[] = {"pending", "ready",  "running",  "done",
@@ -29,19 +30,6 @@ state_index(const char *s)
     for (int i = 0; i < N_STATES; i++)
         if (!strcmp(s, states[i]))
             return i;
-    return 0;
-}
-
-static int
-newest_run(struct store *st, int64_t *id, struct sieve_errbuf *err)
-{
-    struct store_run *runs = NULL;
-    size_t n = 0;
-    int rc = store_run_list(st, &runs, &n, err);
-    if (rc < 0)
-        return rc;
-    *id = n ? runs[0].id : 0;
-    store_run_list_free(runs, n);
     return 0;
 }
 
@@ -61,22 +49,12 @@ cmd_status(int argc, char **argv)
     struct store_task_row *rows = NULL;
     struct store_device *devs = NULL;
     size_t n = 0, n_dev = 0;
-    int64_t id = optind < argc ? atoll(argv[optind]) : 0;
+    int64_t id;
     if ((status = cli_store_open("status", store_dir, &st)) != CLI_EXIT_OK)
         return status;
-    if (id <= 0 && optind < argc) {
-        cli_error("status", "'%s' is not a run id", argv[optind]);
-        store_close(st);
-        return CLI_EXIT_USAGE;
-    }
-    if (id == 0 && newest_run(st, &id, &err) < 0)
-        goto fail;
-    if (id == 0) {
-        cli_error("status", "no runs in the store");
-        store_close(st);
-        return CLI_EXIT_NOTFOUND;
-    }
-    if ((status = cli_run_get("status", st, id, &run)) != CLI_EXIT_OK) {
+    if ((status = cli_run_resolve("status", st, optind < argc ? argv[optind] : "last", &id)) !=
+            CLI_EXIT_OK ||
+        (status = cli_run_get("status", st, id, &run)) != CLI_EXIT_OK) {
         store_close(st);
         return status;
     }

@@ -2,12 +2,13 @@
  * cmd_table.c - `sieve table RUN [--metric NAME] [--format md|csv|json|latex] [--pivot VAR]
  * [--category NAME] [--node NODE] [--store DIR]`: the results table of a run.
  *
- * RUN is a run id, a run name (its newest run) or `last`. The rows are the metric rows the
- * scheduler stored from `sieve.metrics` (evaluate-reduce's per-category means, or evaluate's
- * per-sample rows, averaged) for the task keys of the run's done and cached tasks, so a
- * cached task shows the rows of the artifact it reused (store_metrics_query); core/table/table.c
- * lays them out (variants as rows, categories and Avg as columns, or one matrix variable's
- * values as columns with --pivot).
+ * RUN is a run id, a run name (its newest run) or `last` (cli_run_resolve, as for every verb
+ * that takes a run). The rows are the metric rows the scheduler stored from `sieve.metrics`
+ * (evaluate-reduce's per-category means, or evaluate's per-sample rows, averaged) for the
+ * task keys of the run's done and cached tasks, so a cached task shows the rows of the
+ * artifact it reused (store_metrics_query); core/table/table.c lays them out (variants
+ * as rows, categories and Avg as columns, or one matrix variable's values as columns with
+ * --pivot).
  * Exit codes: 0; 1 store failure; 2 usage; 3 no such run or no such metric.
  */
 #include <getopt.h>
@@ -36,36 +37,6 @@ usage(FILE *f)
           "  --store DIR       store directory (default $SIEVE_STORE or ./.sieve)\n"
           "  -h, --help        this help\n",
           f);
-}
-
-/* Resolves RUN to an id. Returns 0, SIEVE_ENOENT or a store error. */
-static int
-resolve_run(struct store *st, const char *arg, int64_t *id, struct sieve_errbuf *err)
-{
-    char *end;
-    long long v = strtoll(arg, &end, 10);
-    if (*arg && !*end && v > 0) {
-        struct store_run r;
-        int rc = store_run_get(st, v, &r, err);
-        if (rc == 0)
-            store_run_release(&r);
-        *id = v;
-        return rc;
-    }
-    struct store_run *runs;
-    size_t n;
-    int rc = store_run_list(st, &runs, &n, err);
-    if (rc < 0)
-        return rc;
-    *id = 0;
-    for (size_t i = 0; i < n && !*id; i++) /* newest first */
-        if (!strcmp(arg, "last") || !strcmp(arg, "latest") ||
-            (runs[i].name && !strcmp(runs[i].name, arg)))
-            *id = runs[i].id;
-    store_run_list_free(runs, n);
-    if (!*id)
-        return sieve_errbuf_set(err, SIEVE_ENOENT, "no run '%s'", arg);
-    return 0;
 }
 
 int
@@ -125,11 +96,14 @@ cmd_table(int argc, char **argv)
     struct table *t = NULL;
     size_t n = 0;
     int64_t run;
-    int rc = store_open(cli_store_dir(store_opt), &st, &err);
-    if (rc == 0)
-        rc = resolve_run(st, argv[optind], &run, &err);
-    if (rc == 0)
-        rc = store_metrics_query(st, run, node, &rows, &n, &err);
+    int rc, status;
+    if ((status = cli_store_open("table", store_opt, &st)) != CLI_EXIT_OK)
+        return status;
+    if ((status = cli_run_resolve("table", st, argv[optind], &run)) != CLI_EXIT_OK) {
+        store_close(st);
+        return status;
+    }
+    rc = store_metrics_query(st, run, node, &rows, &n, &err);
     if (rc == 0) {
         in = calloc(n + 1, sizeof *in);
         if (!in)

@@ -35,7 +35,7 @@ struct store;
 int cli_run_exec(const struct run_exec_opts *o);
 
 /*
- * Executes a plan that `sieve run` prepared (cli_run_setup): records a new run with its
+ * Executes a plan that `sieve run` prepared (cli_plan_prepare): records a new run with its
  * tasks, builds the device pool, schedules, prints the summary. The plan and store stay the
  * caller's. Returns the process exit status.
  */

@@ -3,6 +3,11 @@
 # (24 clips in 4 categories, made with ffmpeg), runs pipelines/demo.yaml on the devices found
 # (GPUs through NVML, else CPU slots), and prints the results tables. Running it again is all
 # cache hits.
+#
+# It needs only what `install-deps.sh build` installs: the tree is configured without the test
+# suite (-DSIEVE_BUILD_TESTS=OFF, so cmocka and the test plugins are neither required nor
+# built) and only the `sieve` binary and the plugins are compiled. scripts/test.sh turns the
+# tests back on in the same build tree, so the two commands can run in either order.
 # Usage: bash scripts/demo.sh [extra `sieve run` options, e.g. --devices cpu:2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +15,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 bash scripts/install-deps.sh build
 
-echo "== build"
-cmake -S . -B build >/dev/null
+echo "== build (sieve and its plugins)"
+cmake -S . -B build -DSIEVE_BUILD_TESTS=OFF >/dev/null
 cmake --build build -j"$jobs"
 
 echo "== demo dataset"

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package sieve needs to build, run, test and benchmark.
+# Usage: bash scripts/install-deps.sh [build|test|stress|all]   (default all)
+#   build: what `sieve` and its plugins need (scripts/demo.sh); test: also the test suite
+#   (scripts/test.sh); stress: also stress-ng (scripts/flaky.sh --stress); all: also benchmarks.
 # Idempotent: packages already present are left alone, and apt is only asked when
 # something is missing. Run as root (CI and a fresh machine are root); otherwise
 # it uses sudo when available.
@@ -17,6 +20,10 @@ BUILD_PKGS=(
 TEST_PKGS=(
     libcmocka-dev python3 python3-numpy python3-yaml sqlite3 clang-format
 )
+# scripts/flaky.sh loads every core while it repeats the tests.
+STRESS_PKGS=(
+    stress-ng
+)
 # Benchmarks run peers side by side; torch is only used by bench/ and fixture scripts.
 BENCH_PKGS=(
     snakemake python3-torch hyperfine valgrind
@@ -26,8 +33,9 @@ want=("${BUILD_PKGS[@]}")
 case "${1:-all}" in
     build) ;;
     test) want+=("${TEST_PKGS[@]}") ;;
-    all) want+=("${TEST_PKGS[@]}" "${BENCH_PKGS[@]}") ;;
-    *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+    stress) want+=("${TEST_PKGS[@]}" "${STRESS_PKGS[@]}") ;;
+    all) want+=("${TEST_PKGS[@]}" "${STRESS_PKGS[@]}" "${BENCH_PKGS[@]}") ;;
+    *) echo "usage: $0 [build|test|stress|all]" >&2; exit 2 ;;
 esac
 
 missing=()
