@@ -20,17 +20,12 @@ usage(FILE *f)
                "run name (its newest run).\n");
 }
 
-static const char *states[] = {"pending", "ready",  "running",  "done",
-                               "cached",  "failed", "cancelled"};
-#define N_STATES 7
-
+/* The index of a task state read back from the store (an unknown name counts as pending). */
 static int
 state_index(const char *s)
 {
-    for (int i = 0; i < N_STATES; i++)
-        if (!strcmp(s, states[i]))
-            return i;
-    return 0;
+    int i = store_task_state_parse(s);
+    return i < 0 ? STORE_TASK_PENDING : i;
 }
 
 int
@@ -64,7 +59,7 @@ cmd_status(int argc, char **argv)
 
     /* per node: counts per state, in plan order of first appearance */
     const char *nodes[256];
-    int64_t counts[256][N_STATES];
+    int64_t counts[256][STORE_TASK_N_STATES];
     size_t n_nodes = 0;
     memset(counts, 0, sizeof counts);
     for (size_t i = 0; i < n; i++) {
@@ -87,8 +82,8 @@ cmd_status(int argc, char **argv)
         json_t *jn = json_array();
         for (size_t k = 0; k < n_nodes; k++) {
             json_t *e = json_pack("{s:s}", "node", nodes[k]);
-            for (int s = 0; s < N_STATES; s++)
-                json_object_set_new(e, states[s], json_integer(counts[k][s]));
+            for (int s = 0; s < STORE_TASK_N_STATES; s++)
+                json_object_set_new(e, store_task_state_name(s), json_integer(counts[k][s]));
             json_array_append_new(jn, e);
         }
         json_object_set_new(o, "nodes", jn);
