@@ -70,7 +70,9 @@ pkg-config --exists cmocka 2>/dev/null || tests=OFF # tests/ (and its plugins) n
 build_ok=0
 if timeout 120 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIEVE_BUILD_TESTS=$tests \
     >"$WORK/configure.log" 2>&1; then
-    mapfile -t targets < <(cmake --build "$B" --target help 2>/dev/null | awk '{sub(/:.*/, ""); if ($NF ~ /^plugin_/) print $NF}')
+    # `help` lists "... plugin_x" (Makefiles) or "plugin_x: phony" (Ninja).
+    mapfile -t targets < <(cmake --build "$B" --target help 2>/dev/null |
+        awk '{sub(/:.*/, ""); if ($NF ~ /^plugin_/) print $NF}')
     targets+=(sieve)
     [ $tests = ON ] && targets+=(testplugin_sched-source testplugin_sched-count)
     if timeout 400 cmake --build "$B" -j"$JOBS" --target "${targets[@]}" >"$WORK/build.log" 2>&1; then
@@ -91,7 +93,8 @@ if [ $build_ok = 1 ] && [ $tests = OFF ]; then
     done
 fi
 if [ $build_ok = 1 ] && [ -x "$SIEVE" ] && [ -f "$TP/sched-count.so" ]; then
-    result PASS "$("$SIEVE" plugins 2>/dev/null | tail -n +2 | wc -l) plugins, tests=$tests, $(($(date +%s) - T_START)) s"
+    nplugins=$("$SIEVE" plugins 2>/dev/null | tail -n +2 | wc -l)
+    result PASS "$nplugins plugins, tests=$tests, $(($(date +%s) - T_START)) s"
 else
     result FAIL "see above; later steps that need the binary are skipped"
 fi
@@ -116,7 +119,8 @@ if have_sieve; then
     NGPU=$(grep -c '"kind": "gpu"' "$WORK/devices.json")
     ngpu_ok=$(grep -A3 '"kind": "gpu"' "$WORK/devices.json" | grep -c '"healthy": true')
     echo "    --json (exit $rc): $NGPU gpu entries, $ngpu_ok healthy; first entry:"
-    tr -d '\n' <"$WORK/devices.json" | sed 's/  */ /g; s/^\[ *//; s/}, {/}\n{/g' | head -n 1 | sed 's/^/    /'
+    tr -d '\n' <"$WORK/devices.json" | sed 's/  */ /g; s/^\[ *//; s/}, {/}\n{/g' | head -n 1 |
+        sed 's/^/    /'
     echo
     ls /usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1 /usr/lib64/libnvidia-ml.so.1 2>/dev/null |
         sed 's/^/    found /'
@@ -166,7 +170,8 @@ run_watch() {
             argv=$(tr '\0' ' ' <"/proc/$w/cmdline" 2>/dev/null) || continue
             case $argv in *" worker "*) ;; *) continue ;; esac
             dev=$(sed -n 's/.*--device \([^ ]*\).*/\1/p' <<<"$argv")
-            cuda=$(tr '\0' '\n' <"/proc/$w/environ" 2>/dev/null | sed -n 's/^CUDA_VISIBLE_DEVICES=//p')
+            cuda=$(tr '\0' '\n' <"/proc/$w/environ" 2>/dev/null |
+                sed -n 's/^CUDA_VISIBLE_DEVICES=//p')
             echo "$w $dev cuda=[$cuda]" >>"$seen"
         done
         if [ -n "$stop" ] && [ -z "$STOPPED" ]; then
@@ -234,9 +239,9 @@ else
     tasks=$(sed -n 's/^  "tasks": \([0-9]*\).*/\1/p' "$WORK/demo-status.json")
     done_=$(sed -n 's/^  "done": \([0-9]*\).*/\1/p' "$WORK/demo-status.json")
     if check_cuda demo "$NSLOTS" && [ $rc -eq 0 ]; then
-        result PASS "exit 0, ${done_:-?}/${tasks:-?} tasks done, every worker's CUDA_VISIBLE_DEVICES matches its slot"
+        result PASS "exit 0, ${done_:-?}/${tasks:-?} done, each worker's CUDA_VISIBLE_DEVICES fits its slot"
     else
-        result FAIL "exit $rc, ${done_:-?}/${tasks:-?} done, or a worker's CUDA_VISIBLE_DEVICES is wrong"
+        result FAIL "exit $rc, ${done_:-?}/${tasks:-?} done, or a CUDA_VISIBLE_DEVICES is wrong"
     fi
 fi
 
@@ -265,9 +270,11 @@ wedge_report() {
     tasks=$(sed -n 's/^  "tasks": \([0-9]*\).*/\1/p' "$WORK/$name-status.json")
     done_=$(sed -n 's/^  "done": \([0-9]*\).*/\1/p' "$WORK/$name-status.json")
     if [ "$rc" -eq 0 ] && grep -q 'task-moved' "$ev" && [ "$done_" = "$tasks" ]; then
-        result PASS "caught and moved ($(grep -m1 task-moved "$ev" | sed 's/.*task-moved *//' | head -c 100)); $done_/$tasks done"
+        local moved
+        moved=$(grep -m1 task-moved "$ev" | sed 's/.*task-moved *//' | head -c 100)
+        result PASS "caught and moved ($moved); $done_/$tasks done"
     else
-        result FAIL "exit $rc, ${done_:-?}/${tasks:-?} done, task-moved events: $(grep -c task-moved "$ev")"
+        result FAIL "exit $rc, ${done_:-?}/${tasks:-?} done, $(grep -c task-moved "$ev") task-moved events"
     fi
 }
 
@@ -309,7 +316,11 @@ unset SIEVE_PLUGIN_PATH
 
 # ---- 5 torch ------------------------------------------------------------------------------
 step 5 "torch and CUDA from /usr/bin/python3 (no Python node yet: information only)"
-if out=$(timeout 120 /usr/bin/python3 -c 'import torch; print("torch", torch.__version__, "cuda available:", torch.cuda.is_available(), "devices:", torch.cuda.device_count(), "built with CUDA:", torch.version.cuda)' 2>&1); then
+probe='import torch; c = torch.cuda
+print("torch", torch.__version__, "built with CUDA", torch.version.cuda,
+      "cuda available:", c.is_available(), "devices:", c.device_count(),
+      c.get_device_name(0) if c.is_available() else "")'
+if out=$(timeout 120 /usr/bin/python3 -c "$probe" 2>&1); then
     echo "    $out"
     result INFO "$out"
 else

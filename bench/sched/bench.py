@@ -136,8 +136,8 @@ def run_dask(root, n):
             for i in range(n):
                 dep = os.path.join(root, "media/s%05d.bin" % i)
                 for k in range(NODES):
-                    dep = client.submit(dask_touch, dep, os.path.join(root, "out/n%d/s%05d" % (k, i)),
-                                        key="n%d-s%05d" % (k, i))
+                    out = os.path.join(root, "out/n%d/s%05d" % (k, i))
+                    dep = client.submit(dask_touch, dep, out, key="n%d-s%05d" % (k, i))
                 last.append(dep)
             got = client.gather(last)
         else:
@@ -167,7 +167,8 @@ def main():
     try:
         import distributed  # noqa: F401
     except ImportError:
-        sys.exit("bench: python module 'distributed' not found (apt-get install python3-distributed)")
+        sys.exit("bench: python module 'distributed' not found "
+                 "(apt-get install python3-distributed)")
     if DASK_SUBMIT not in ("graph", "futures"):
         sys.exit("bench: DASK_SUBMIT must be 'graph' or 'futures', not '%s'" % DASK_SUBMIT)
     big = tempfile.mkdtemp(prefix="sieve-bench-", dir=WORKDIR)
