@@ -113,7 +113,9 @@ fi
 NGPU=0
 if have_sieve; then
     export SIEVE_STORE="$WORK/store-devices"
-    timeout 30 "$SIEVE" devices 2>&1 | sed 's/^/    /'
+    # One line per CPU slot would bury the GPUs on a 16-core machine: count those instead.
+    timeout 30 "$SIEVE" devices 2>&1 |
+        awk '$1 ~ /^cpu:/ {n++; next} {print "    " $0} END {print "    (and " n + 0 " CPU slots)"}'
     timeout 30 "$SIEVE" devices --json >"$WORK/devices.json" 2>&1
     rc=$?
     NGPU=$(grep -c '"kind": "gpu"' "$WORK/devices.json")
