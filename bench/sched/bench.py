@@ -1,21 +1,31 @@
 #!/usr/bin/python3
-"""bench/sched/bench.py - scheduler throughput of sieve, side by side with Snakemake and make.
+"""bench/sched/bench.py - scheduler throughput of sieve, side by side with Snakemake, make and Dask.
 
 The DAG: SAMPLES samples, each a chain of four no-op tasks (a leaf that reads the sample's
 media file, then three tasks that each read their input and write an output), so 2,500
 samples give 10,000 tasks. sieve runs it with persistent workers on 2 CPU slots; Snakemake
-(-j2, `run:` rules that only create their output file, its cheapest rule kind) and make (-j2,
-`touch`) run the same shape. Snakemake is slow enough that, by default, it runs the same shape
-on PEER_SAMPLES samples (tasks per second is a rate; a smaller DAG only flatters Snakemake).
+(-j2, `run:` rules that only create their output file, its cheapest rule kind), make (-j2,
+`touch`) and Dask's distributed scheduler (a LocalCluster of 2 worker processes with one thread
+each; a task stats its input and creates its output, as the other peers do) run the same shape.
+Snakemake is slow enough that, by default, it runs the same shape on PEER_SAMPLES samples, and
+Dask on DASK_SAMPLES (tasks per second is a rate; a smaller DAG only flatters the peer).
 
 Each tool runs REPEATS times from a clean state; the table shows medians, tasks per second,
 per-task overhead (wall time / tasks) and sieve's ratio to each peer. Everything runs under
 WORKDIR (default /dev/shm, so the figures measure orchestration, not the disk); sieve is also
-run DISK_REPEATS times with its store on WORKDIR_DISK (default /tmp) in each durability mode:
-batch (the default: one syncfs per index commit) and strict (fsync per artifact).
+run DISK_REPEATS times (0 skips it) with its store on WORKDIR_DISK (default /tmp) in each
+durability mode: batch (the default: one syncfs per index commit) and strict (fsync per
+artifact).
 
-usage: bench/sched/bench.py [BUILD_DIR]    (env: SAMPLES, PEER_SAMPLES, REPEATS, SIEVE_REPEATS,
-                                            WORKDIR, WORKDIR_DISK, DISK_REPEATS, SLOTS)
+Dask's time runs from the first submission to the last result; starting the cluster (scheduler
+and worker processes) is timed separately, printed below the table and left out of its rate,
+since a Dask user keeps a cluster up across many graphs. DASK_SUBMIT says how the DAG is handed
+over: `graph` (default: one low-level task graph through Client.get, Dask's cheapest path) or
+`futures` (one Client.submit per task, futures as dependencies).
+
+usage: bench/sched/bench.py [BUILD_DIR]    (env: SAMPLES, PEER_SAMPLES, DASK_SAMPLES, DASK_SUBMIT,
+                                            REPEATS, SIEVE_REPEATS, WORKDIR, WORKDIR_DISK,
+                                            DISK_REPEATS, SLOTS)
 """
 import os
 import shutil
@@ -28,6 +38,9 @@ import time
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 SAMPLES = int(os.environ.get("SAMPLES", 2500))
 PEER_SAMPLES = int(os.environ.get("PEER_SAMPLES", 50))
+# About 500 tasks/s on the 2-core machine: 4,000 tasks take ~8 s a run, plus ~3 s of cluster start.
+DASK_SAMPLES = int(os.environ.get("DASK_SAMPLES", 1000))
+DASK_SUBMIT = os.environ.get("DASK_SUBMIT", "graph")
 REPEATS = int(os.environ.get("REPEATS", 3))
 SIEVE_REPEATS = int(os.environ.get("SIEVE_REPEATS", 5))  # sieve runs take seconds
 DISK_REPEATS = int(os.environ.get("DISK_REPEATS", 3))
@@ -98,23 +111,87 @@ def run_sieve(root, store, durability="batch"):
                   "cpu:%d" % SLOTS, "p.yaml"], root, env)
 
 
+def dask_touch(inp, out):
+    """One Dask task: what make's touch and Snakemake's run: rule do (input there, output made)."""
+    os.stat(inp)
+    open(out, "w").close()
+    return out
+
+
+def run_dask(root, n):
+    """Runs the DAG once on a fresh LocalCluster; returns (cluster start s, DAG s)."""
+    import logging
+    import distributed
+
+    clean(root)
+    t0 = time.monotonic()
+    # No dashboard: it needs bokeh and a port, and is no part of scheduling.
+    cluster = distributed.LocalCluster(n_workers=SLOTS, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=logging.ERROR)
+    client = distributed.Client(cluster)
+    try:
+        t1 = time.monotonic()
+        last = []
+        if DASK_SUBMIT == "futures":
+            for i in range(n):
+                dep = os.path.join(root, "media/s%05d.bin" % i)
+                for k in range(NODES):
+                    out = os.path.join(root, "out/n%d/s%05d" % (k, i))
+                    dep = client.submit(dask_touch, dep, out, key="n%d-s%05d" % (k, i))
+                last.append(dep)
+            got = client.gather(last)
+        else:
+            graph = {}
+            for i in range(n):
+                dep = os.path.join(root, "media/s%05d.bin" % i)
+                for k in range(NODES):
+                    key = "n%d-s%05d" % (k, i)
+                    graph[key] = (dask_touch, dep, os.path.join(root, "out/n%d/s%05d" % (k, i)))
+                    dep = key
+                last.append(key)
+            got = client.get(graph, last)
+        t2 = time.monotonic()
+    finally:
+        client.close()
+        cluster.close()
+    want = [os.path.join(root, "out/n%d/s%05d" % (NODES - 1, i)) for i in range(n)]
+    if list(got) != want or len(os.listdir(os.path.join(root, "out/n%d" % (NODES - 1)))) != n:
+        sys.exit("bench: dask returned %d results, not the %d outputs expected" % (len(got), n))
+    return t1 - t0, t2 - t1
+
+
 def main():
     for tool in ("snakemake", "make"):
         if not shutil.which(tool):
             sys.exit("bench: '%s' not found (scripts/install-deps.sh)" % tool)
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        sys.exit("bench: python module 'distributed' not found "
+                 "(apt-get install python3-distributed)")
+    if DASK_SUBMIT not in ("graph", "futures"):
+        sys.exit("bench: DASK_SUBMIT must be 'graph' or 'futures', not '%s'" % DASK_SUBMIT)
     big = tempfile.mkdtemp(prefix="sieve-bench-", dir=WORKDIR)
     small = tempfile.mkdtemp(prefix="sieve-bench-peer-", dir=WORKDIR)
+    dask_root = tempfile.mkdtemp(prefix="sieve-bench-dask-", dir=WORKDIR)
     disk = tempfile.mkdtemp(prefix="sieve-bench-disk-", dir=WORKDIR_DISK)
     try:
         make_dataset(big, SAMPLES)
         make_dataset(small, PEER_SAMPLES)
-        n_big, n_small = SAMPLES * NODES, PEER_SAMPLES * NODES
+        make_dataset(dask_root, DASK_SAMPLES)
+        n_big, n_small, n_dask = SAMPLES * NODES, PEER_SAMPLES * NODES, DASK_SAMPLES * NODES
         rows = []
         t = [run_sieve(big, os.path.join(big, ".sieve")) for _ in range(SIEVE_REPEATS)]
-        rows.append(("sieve (%d worker slots, store on %s)" % (SLOTS, WORKDIR), n_big, t))
-        for mode, what in (("batch", "syncfs per commit"), ("strict", "fsync per artifact")):
-            t = [run_sieve(big, os.path.join(disk, ".sieve"), mode) for _ in range(DISK_REPEATS)]
-            rows.append(("sieve (store on %s, %s)" % (WORKDIR_DISK, mode), n_big, t))
+        shm = "sieve (%d worker slots, store on %s)" % (SLOTS, WORKDIR)
+        rows.append((shm, n_big, t))
+        batch = strict = None
+        if DISK_REPEATS > 0:
+            for mode in ("batch", "strict"):
+                t = [run_sieve(big, os.path.join(disk, ".sieve"), mode)
+                     for _ in range(DISK_REPEATS)]
+                rows.append(("sieve (store on %s, %s)" % (WORKDIR_DISK, mode), n_big, t))
+            batch, strict = rows[-2][0], rows[-1][0]
+        n_sieve_rows = len(rows)
         t = []
         for _ in range(REPEATS):
             clean(big)
@@ -125,10 +202,17 @@ def main():
             clean(small)
             t.append(timed(["snakemake", "-j2", "--quiet"], small))
         rows.append(("snakemake -j2 (run: rules)", n_small, t))
+        start, t = [], []
+        for _ in range(REPEATS):
+            st, d = run_dask(dask_root, DASK_SAMPLES)
+            start.append(st)
+            t.append(d)
+        dask_name = "dask LocalCluster %dx1 (%s)" % (SLOTS, DASK_SUBMIT)
+        rows.append((dask_name, n_dask, t))
 
-        print("DAG: chains of %d no-op tasks; %d tasks for sieve and make, %d for Snakemake; "
-              "medians of %d runs (sieve %d, on disk %d)" % (NODES, n_big, n_small, REPEATS,
-                                                              SIEVE_REPEATS, DISK_REPEATS))
+        print("DAG: chains of %d no-op tasks; %d tasks for sieve and make, %d for Snakemake, "
+              "%d for Dask; medians of %d runs (sieve %d, on disk %d)" %
+              (NODES, n_big, n_small, n_dask, REPEATS, SIEVE_REPEATS, DISK_REPEATS))
         print("%-44s %7s %10s %12s %14s" % ("tool", "tasks", "wall s", "tasks/s",
                                            "ms per task"))
         rates = {}
@@ -136,16 +220,22 @@ def main():
             med = statistics.median(ts)
             rates[name] = n / med
             print("%-44s %7d %10.3f %12.0f %14.3f" % (name, n, med, n / med, 1000 * med / n))
-        names = [r[0] for r in rows]
-        shm, batch, strict = names[0], names[1], names[2]
+        print("%s: cluster start (scheduler + %d worker processes), not in the row above: "
+              "median %.3f s (runs %s)" % (dask_name, SLOTS, statistics.median(start),
+                                           ", ".join("%.2f" % x for x in start)))
+        peers = [r[0] for r in rows[n_sieve_rows:]]
         for base, label in ((shm, "sieve"), (batch, "sieve on disk, batch")):
-            for name in names[3:]:
+            if base is None:
+                continue
+            for name in peers:
                 print("ratio %s / %-26s %8.1fx" % (label, name, rates[base] / rates[name]))
-        print("ratio disk batch / disk strict %22.1fx" % (rates[batch] / rates[strict]))
-        print("ratio disk batch / %-33s %.2fx" % ("/dev/shm", rates[batch] / rates[shm]))
+        if batch is not None:
+            print("ratio disk batch / disk strict %22.1fx" % (rates[batch] / rates[strict]))
+            print("ratio disk batch / %-33s %.2fx" % ("/dev/shm", rates[batch] / rates[shm]))
     finally:
         shutil.rmtree(big, ignore_errors=True)
         shutil.rmtree(small, ignore_errors=True)
+        shutil.rmtree(dask_root, ignore_errors=True)
         shutil.rmtree(disk, ignore_errors=True)
 
 
