@@ -289,7 +289,8 @@ if have_sieve && [ -f "$TP/sched-count.so" ]; then
     export SIEVE_STORE="$WORK/store-wedge" SIEVE_PLUGIN_PATH="$TP"
     t0=$(date +%s)
     cd "$WORK/slow" || exit 1
-    run_watch wedge "$WORK/wedge.log" "$FIRST" p.yaml --devices "$WEDGE_DEVS" --heartbeat-timeout 2s
+    run_watch wedge "$WORK/wedge.log" "$FIRST" p.yaml --devices "$WEDGE_DEVS" --heartbeat-timeout 2s \
+        --stall-timeout 3s
     rc=$?
     cd - >/dev/null || exit 1
     echo "    sieve run: exit $rc in $(($(date +%s) - t0)) s"
@@ -306,7 +307,7 @@ if have_sieve && [ -f "$TP/sched-count.so" ]; then
     t0=$(date +%s)
     cd "$WORK/slow" || exit 1
     run_watch fault "$WORK/fault.log" "" p.yaml --devices "$FAULT_DEVS" \
-        --fault fake:0:hang-after=1 --heartbeat-timeout 2s
+        --fault fake:0:hang-after=1 --heartbeat-timeout 2s --stall-timeout 3s
     rc=$?
     cd - >/dev/null || exit 1
     echo "    sieve run: exit $rc in $(($(date +%s) - t0)) s"

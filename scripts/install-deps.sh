@@ -26,7 +26,7 @@ STRESS_PKGS=(
 )
 # Benchmarks run peers side by side; torch is only used by bench/ and fixture scripts.
 BENCH_PKGS=(
-    snakemake python3-torch hyperfine valgrind
+    snakemake python3-torch hyperfine valgrind python3-distributed
 )
 
 want=("${BUILD_PKGS[@]}")
