@@ -69,26 +69,27 @@ test_sched_faults__worker_killed_mid_task_completes_elsewhere(void **state)
     ws_release(&w);
 }
 
+/* A device that answers with device errors is quarantined and its tasks finish on the other
+ * device, none of them twice. The healthy device has seconds of work, so the faulty one gets
+ * tasks however slowly its worker starts on a loaded machine (with four devices and a few
+ * short tasks it sometimes started after the work was gone, and nothing was tested). */
 static void
-test_sched_faults__device_errors_quarantine_one_of_four(void **state)
+test_sched_faults__device_errors_quarantine_the_device(void **state)
 {
     (void)state;
     struct ws w;
-    ws_init(&w, 12);
-    pipeline(&w, 50, "");
-    const char *args[] = {"run",    "--devices", "fake:4,cpu:1", "--fault", "fake:1:error-after=1",
+    ws_init(&w, 8);
+    pipeline(&w, 300, "");
+    const char *args[] = {"run",    "--devices", "fake:2,cpu:1", "--fault", "fake:1:error-after=0",
                           "p.yaml", NULL};
-    assert_int_equal(ws_sieve(&w, 30, args), 0);
-    assert_int_equal(ws_exec_count(&w, "a/"), 12);
+    assert_int_equal(ws_sieve(&w, 40, args), 0);
+    assert_int_equal(ws_exec_count(&w, "a/"), 8);
     assert_int_equal(ws_exec_max_repeat(&w), 1);
-    assert_int_equal(ws_check_objects(&w, adds, 2), 24);
-    /* fake:1 ran its one good task at most, then was quarantined; the others did the rest */
+    assert_int_equal(ws_check_objects(&w, adds, 2), 16);
+    /* every task that finished, finished on fake:0 */
     char *log = ws_read(w.log);
-    int on_1 = 0;
-    for (char *p = log; (p = strstr(p, "fake:1\n")); p++)
-        on_1++;
+    assert_null(strstr(log, "fake:1\n"));
     free(log);
-    assert_true(on_1 <= 1);
     assert_true(ws_out_has(&w, "device fake:1 quarantined"));
     char *st = ws_status_json(&w);
     assert_non_null(strstr(st, "\"name\": \"fake:1\",\n      \"state\": \"quarantined\""));
@@ -134,13 +135,13 @@ test_sched_faults__plugin_blocking_in_process_moves_elsewhere(void **state)
 {
     (void)state;
     struct ws w;
-    ws_init(&w, 2);
+    ws_init(&w, 4);
     pipeline(&w, 1000, ", block_on: fake:0");
     const char *args[] = {"run",    "--devices", "fake:2,cpu:1", "--stall-timeout", "1s",
                           "p.yaml", NULL};
     assert_int_equal(ws_sieve(&w, 60, args), 0);
-    assert_int_equal(ws_exec_count(&w, "a/"), 2);
-    assert_int_equal(ws_check_objects(&w, adds, 2), 4);
+    assert_int_equal(ws_exec_count(&w, "a/"), 4);
+    assert_int_equal(ws_check_objects(&w, adds, 2), 8);
     /* every finished execution ran on fake:1: fake:0 never completes a task */
     char *log = ws_read(w.log);
     assert_null(strstr(log, "fake:0"));
@@ -155,20 +156,21 @@ test_sched_faults__plugin_blocking_in_process_moves_elsewhere(void **state)
 
 /* A task that takes far longer on one device than its siblings take (a straggler, still making
  * progress) gets a copy on an idle healthy device; the copy wins, the straggler is stopped,
- * its device is not blamed, and the task ran to completion once. */
+ * its device is not blamed, and the task ran to completion once. fake:1 alone has seconds of
+ * work, so fake:0 gets a task however slowly its worker starts. */
 static void
 test_sched_faults__straggler_loses_to_its_speculative_copy(void **state)
 {
     (void)state;
     struct ws w;
-    ws_init(&w, 12);
-    pipeline(&w, 100, ", slow_on: fake:0, slow_ms: 60000");
-    const char *args[] = {"run",    "--devices", "fake:3,cpu:1", "--speculate-after", "300ms",
+    ws_init(&w, 16);
+    pipeline(&w, 150, ", slow_on: fake:0, slow_ms: 60000");
+    const char *args[] = {"run",    "--devices", "fake:2,cpu:1", "--speculate-after", "300ms",
                           "p.yaml", NULL};
     assert_int_equal(ws_sieve(&w, 40, args), 0);
-    assert_int_equal(ws_exec_count(&w, "a/"), 12);
+    assert_int_equal(ws_exec_count(&w, "a/"), 16);
     assert_int_equal(ws_exec_max_repeat(&w), 1);
-    assert_int_equal(ws_check_objects(&w, adds, 2), 24);
+    assert_int_equal(ws_check_objects(&w, adds, 2), 32);
     assert_true(ws_out_has(&w, "straggles on 'fake:0'"));
     assert_true(ws_out_has(&w, "finished first; the one on 'fake:0' stops"));
     char *log = ws_read(w.log);
@@ -246,7 +248,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_sched_faults__worker_killed_mid_task_completes_elsewhere,
                                   ws_teardown),
-        cmocka_unit_test_teardown(test_sched_faults__device_errors_quarantine_one_of_four,
+        cmocka_unit_test_teardown(test_sched_faults__device_errors_quarantine_the_device,
                                   ws_teardown),
         cmocka_unit_test_teardown(test_sched_faults__hang_is_caught_as_a_stall_and_quarantines,
                                   ws_teardown),
