@@ -313,6 +313,22 @@ sched_task_done(struct sched *s, uint32_t t, const void *result_msg)
 
 /* ---- dispatch --------------------------------------------------------------------------------- */
 
+/* Whether task t should not run on slot `sl`: it was moved away from that slot's device, and
+ * another device of the class is in service to take it ("retried on another device"). */
+static int
+avoids(const struct sched *s, uint32_t t, const struct slot *sl)
+{
+    if (s->t[t].avoid != sl->index)
+        return 0;
+    for (size_t i = 0; i < s->n_slots; i++) {
+        const struct slot *o = &s->slots[i];
+        if (o != sl && o->dev != sl->dev && o->dev->state != DEVICE_QUARANTINED &&
+            device_is_gpu(o->dev) == device_is_gpu(sl->dev))
+            return 1;
+    }
+    return 0;
+}
+
 static void
 dispatch(struct sched *s)
 {
@@ -332,7 +348,7 @@ dispatch(struct sched *s)
                 continue;
             int cls = device_is_gpu(sl->dev) ? 1 : 0;
             struct sched_queue *h = &s->ready[cls];
-            if (h->n == 0)
+            if (h->n == 0 || avoids(s, h->v[0], sl))
                 continue;
             uint32_t t = sched_queue_pop(h, s);
             struct sieve_errbuf err;
@@ -356,7 +372,7 @@ dispatch(struct sched *s)
             continue;
         uint32_t t = h->v[0];
         double avg = s->node_ms[s->p->tasks[t].node];
-        if (avg < 0 || avg > PREFETCH_MAX_MS)
+        if (avg < 0 || avg > PREFETCH_MAX_MS || avoids(s, t, sl))
             continue;
         sched_queue_pop(h, s);
         struct sieve_errbuf err;
@@ -516,6 +532,7 @@ init_tasks(struct sched *s, struct sieve_errbuf *err)
         const struct plan_node *n = &p->nodes[p->tasks[t].node];
         struct stask *st = &s->t[t];
         st->slot = -1;
+        st->avoid = -1;
         st->gpu = n->gpu > 0;
         st->retries = (uint16_t)(n->retries > 0 ? n->retries : 0);
         st->timeout_s = n->timeout_s;

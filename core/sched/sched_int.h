@@ -49,6 +49,7 @@ struct stask {
     int32_t slot;      /* running on, or -1 */
     int32_t timeout_s;
     uint8_t copies; /* workers running it: 2 while a speculative copy races (sched_spec.c) */
+    int16_t avoid;  /* the slot it was moved away from, or -1 (see dispatch in sched.c) */
     int64_t not_before_ms;
     char *error; /* last error, malloc'd */
 };

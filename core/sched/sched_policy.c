@@ -141,6 +141,7 @@ sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, const 
         sched_task_end(s, t, ST_CANCELLED, "cancelled while running");
         return;
     case SCHED_ACT_MOVE:
+        st->avoid = (int16_t)sl->index;
         if (code != SIEVE_EDEVICE)
             sched_log(s, "task %s moved: %s", label, text);
         sched_event(s, t, "task-moved", "%s: %s", label, text);
