@@ -190,6 +190,12 @@ struct slot *sched_task_other_copy(struct sched *s, uint32_t t, const struct slo
 void sched_copy_stop(struct sched *s, struct slot *loser, const char *why);
 void sched_speculate(struct sched *s, int64_t now);
 
+/* Records a fault of device d (quarantine at once with `quarantine`, else suspect and
+ * quarantined on a second within a minute) and announces a change of its state.
+ * Returns whether the state changed. */
+int sched_device_fault(struct sched *s, struct device *d, int64_t now, int quarantine,
+                       const char *why);
+
 /* Says, once per run, that an event or device row could not be written (see sched_event). */
 void sched_record_failed(struct sched *s, const char *what, const struct sieve_errbuf *err);
 

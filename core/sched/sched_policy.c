@@ -91,6 +91,17 @@ sched_device_changed(struct sched *s, struct device *d, const char *why)
 }
 
 int
+sched_device_fault(struct sched *s, struct device *d, int64_t now, int quarantine, const char *why)
+{
+    int before = d->state;
+    device_fault_record(d, now, quarantine, why);
+    if (d->state == before)
+        return 0;
+    sched_device_changed(s, d, why);
+    return 1;
+}
+
+int
 sched_slot_usable(const struct sched *s, const struct slot *sl, int64_t now)
 {
     (void)s;
@@ -128,12 +139,8 @@ sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, const 
 
     if (v.lost_worker)
         st->crashes++;
-    if (v.blame != SCHED_BLAME_NONE) {
-        int before = d->state;
-        device_fault_record(d, now, v.blame == SCHED_BLAME_QUARANTINE, text);
-        if (d->state != before || v.blame == SCHED_BLAME_QUARANTINE)
-            sched_device_changed(s, d, text);
-    }
+    if (v.blame != SCHED_BLAME_NONE)
+        sched_device_fault(s, d, now, v.blame == SCHED_BLAME_QUARANTINE, text);
     if (v.recycle)
         sched_slot_kill(sl, SIEVE_EDEVICE, "device quarantined");
     switch (v.act) {

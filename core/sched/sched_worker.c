@@ -70,12 +70,8 @@ lose_task(struct slot *sl, int code, const char *why)
     struct slot *other = sched_task_other_copy(s, t, sl);
     if (other) {
         /* A speculative copy still runs: it carries the task; only the device answers. */
-        if (code == SIEVE_ECRASH || code == SIEVE_EDEVICE) {
-            int before = sl->dev->state;
-            device_fault_record(sl->dev, clock_mono_ms(), code == SIEVE_EDEVICE, why);
-            if (sl->dev->state != before)
-                sched_device_changed(s, sl->dev, why);
-        }
+        if (code == SIEVE_ECRASH || code == SIEVE_EDEVICE)
+            sched_device_fault(s, sl->dev, clock_mono_ms(), code == SIEVE_EDEVICE, why);
         s->t[t].slot = other->index;
         sched_log(s, "%s; the copy on '%s' goes on", why, other->dev->name);
         return;
@@ -548,11 +544,7 @@ sched_slots_check(struct sched *s, int64_t now)
         if (sl->proc && !sl->kill_code && judge_slot(s, sl, now, &code, why, sizeof why)) {
             if (sl->state == SLOT_STARTING) {
                 /* A slow start is the slot's: no task is charged, the device is suspect. */
-                int before = sl->dev->state;
-                device_fault_record(sl->dev, now, 0, why);
-                if (sl->dev->state != before)
-                    sched_device_changed(s, sl->dev, why);
-                else
+                if (!sched_device_fault(s, sl->dev, now, 0, why))
                     sched_log(s, "%s", why);
             }
             sched_slot_kill(sl, code, why);

@@ -157,9 +157,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_ref__last_and_names_without_the_pipeline_file),
-        cmocka_unit_test(test_run_ref__empty_store_has_no_last_run),
-        cmocka_unit_test(test_run_ref__cancel_last_then_resume_last),
+        cmocka_unit_test_teardown(test_run_ref__last_and_names_without_the_pipeline_file,
+                                  ws_teardown),
+        cmocka_unit_test_teardown(test_run_ref__empty_store_has_no_last_run, ws_teardown),
+        cmocka_unit_test_teardown(test_run_ref__cancel_last_then_resume_last, ws_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
