@@ -21,12 +21,13 @@
 
 /* The --set overrides of a run are kept as an "args" event so `sieve resume` replans the
  * same DAG. */
-static int
-save_args(struct store *st, int64_t run, const struct run_exec_opts *o, struct sieve_errbuf *err)
+int
+cli_run_args_save(struct store *st, int64_t run, const char *const *sets, size_t n_sets,
+                  struct sieve_errbuf *err)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < o->n_sets; i++)
-        json_array_append_new(a, json_string(o->sets[i]));
+    for (size_t i = 0; i < n_sets; i++)
+        json_array_append_new(a, json_string(sets[i]));
     char *text = json_dumps(a, JSON_COMPACT);
     json_decref(a);
     int rc = store_event_append(st, run, -1, "args", text ? text : "[]", err);
@@ -82,6 +83,47 @@ build_devices(const struct run_exec_opts *o, struct device_set *ds, struct sieve
     return 0;
 }
 
+/*
+ * One scheduler writes a store at a time. A second `sieve run` beside a first would compute
+ * the same keys twice and race on their objects; beside a daemon it would schedule behind
+ * its back. It is refused with what to do instead (cmd_run.c hands runs to a serving daemon
+ * before it gets here).
+ */
+int
+cli_sched_lock(const char *verb, struct store *st, struct store_lock **lock)
+{
+    struct sieve_errbuf err = {{0}};
+    char info[128];
+    snprintf(info, sizeof info, "{\"pid\": %ld, \"kind\": \"%s\"}", (long)getpid(), verb);
+    int rc = store_sched_lock(st, info, lock, &err);
+    if (rc == SIEVE_EEXIST) {
+        char *who = NULL;
+        json_t *j =
+            store_sched_holder(store_dir(st), &who, &err) > 0 ? json_loads(who, 0, NULL) : NULL;
+        const char *kind = json_string_value(json_object_get(j, "kind"));
+        long pid = (long)json_integer_value(json_object_get(j, "pid"));
+        if (kind && !strcmp(kind, "serve"))
+            cli_error(verb,
+                      "store '%s' is served by 'sieve serve' (pid %ld): submit to it with "
+                      "'sieve submit'",
+                      store_dir(st), pid);
+        else
+            cli_error(verb,
+                      "store '%s' is in use by another scheduler ('sieve %s', pid %ld); wait for "
+                      "it to finish, or start 'sieve serve --store %s' and 'sieve submit' the "
+                      "runs to it",
+                      store_dir(st), kind ? kind : "run", pid, store_dir(st));
+        json_decref(j);
+        free(who);
+        return CLI_EXIT_FAIL;
+    }
+    if (rc < 0) {
+        cli_error(verb, "%s", err.msg);
+        return cli_exit_from_error(rc);
+    }
+    return CLI_EXIT_OK;
+}
+
 /* Schedules `plan` as run `run_id` (whose task rows exist) and prints the summary. */
 static int
 execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int64_t run_id,
@@ -132,7 +174,14 @@ execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int6
         .out = stderr,
     };
     struct sched_summary sum;
+    struct store_lock *lease = NULL;
+    if ((rc = store_run_lease_take(st, run_id, &lease, &err)) < 0) {
+        cli_error(o->verb, "%s", err.msg);
+        devices_release(&ds);
+        return cli_exit_from_error(rc);
+    }
     rc = sched_run(&so, &sum, &err);
+    store_lock_free(lease);
     sched_summary_print(&sum, stderr);
     sched_summary_release(&sum);
     if (rc == 0)
@@ -159,34 +208,35 @@ cli_run_exec_prepared(const struct run_exec_opts *o, struct store *st, struct pl
     int rc;
     /* The absolute path, so `sieve resume` finds the pipeline from any directory. */
     const char *path = realpath(o->pipeline, abspath) ? abspath : o->pipeline;
+    struct store_lock *lock = NULL;
+    int status = cli_sched_lock(o->verb, st, &lock);
+    if (status != CLI_EXIT_OK)
+        return status;
     if ((rc = store_run_create(st, plan->spec->name, path, plan->spec->text, &run_id, &err)) < 0 ||
-        (rc = save_args(st, run_id, o, &err)) < 0 ||
+        (rc = cli_run_args_save(st, run_id, o->sets, o->n_sets, &err)) < 0 ||
         (rc = plan_store_tasks(plan, st, run_id, &err)) < 0) {
         cli_error(o->verb, "%s", err.msg);
+        store_lock_free(lock);
         return cli_exit_from_error(rc);
     }
-    return execute(o, st, plan, run_id, 0);
+    status = execute(o, st, plan, run_id, 0);
+    store_lock_free(lock);
+    return status;
 }
 
 int
-cli_run_exec(const struct run_exec_opts *o)
+cli_run_replan(const char *verb, struct store *st, const struct host_registry *reg, int64_t run_id,
+               struct plan **out)
 {
     struct sieve_errbuf err = {{0}};
-    struct store *st = NULL;
-    struct host_registry *reg = NULL;
-    struct plan *plan = NULL;
     struct spec_diags diags;
     struct store_run run = {0};
     char **saved_sets = NULL;
     size_t n_saved = 0;
-    int64_t run_id = o->resume_run;
     int status = CLI_EXIT_FAIL, rc;
 
+    *out = NULL;
     spec_diags_init(&diags);
-    if ((rc = store_open(cli_store_dir(o->store_dir), &st, &err)) < 0)
-        goto fail;
-    if ((rc = host_registry_scan(NULL, &reg, &err)) < 0)
-        goto fail;
     if ((rc = store_run_get(st, run_id, &run, &err)) < 0)
         goto fail;
     if ((rc = load_args(st, run_id, &saved_sets, &n_saved, &err)) < 0)
@@ -196,7 +246,7 @@ cli_run_exec(const struct run_exec_opts *o)
                            .sets = (const char *const *)saved_sets,
                            .n_sets = n_saved,
                            .text = run.pipeline_text};
-    rc = plan_prepare(&po, reg, st, &plan, &diags, &err);
+    rc = plan_prepare(&po, reg, st, out, &diags, &err);
     if (rc < 0) {
         spec_diags_print(&diags, stderr);
         goto fail;
@@ -206,25 +256,55 @@ cli_run_exec(const struct run_exec_opts *o)
     if ((rc = store_task_list(st, run_id, NULL, NULL, &rows, &n, &err)) < 0)
         goto fail;
     store_task_rows_free(rows, n);
-    if (n != plan->n_tasks) {
-        cli_error(o->verb,
+    if (n != (*out)->n_tasks) {
+        cli_error(verb,
                   "run %lld: '%s' now plans %u tasks, the run has %zu; start a new run instead",
-                  (long long)run_id, po.path, plan->n_tasks, n);
+                  (long long)run_id, po.path, (*out)->n_tasks, n);
+        plan_free(*out);
+        *out = NULL;
         goto out;
     }
-    status = execute(o, st, plan, run_id, 1);
+    status = CLI_EXIT_OK;
     goto out;
 fail:
-    cli_error(o->verb, "%s", err.msg);
+    cli_error(verb, "%s", err.msg);
     status = cli_exit_from_error(rc);
+    plan_free(*out);
+    *out = NULL;
 out:
     for (size_t i = 0; i < n_saved; i++)
         free(saved_sets[i]);
     free(saved_sets);
     store_run_release(&run);
+    spec_diags_release(&diags);
+    return status;
+}
+
+int
+cli_run_exec(const struct run_exec_opts *o)
+{
+    struct sieve_errbuf err = {{0}};
+    struct store *st = NULL;
+    struct host_registry *reg = NULL;
+    struct plan *plan = NULL;
+    struct store_lock *lock = NULL;
+    int status, rc;
+
+    if ((rc = store_open(cli_store_dir(o->store_dir), &st, &err)) < 0 ||
+        (rc = host_registry_scan(NULL, &reg, &err)) < 0) {
+        cli_error(o->verb, "%s", err.msg);
+        status = cli_exit_from_error(rc);
+        goto out;
+    }
+    if ((status = cli_sched_lock(o->verb, st, &lock)) != CLI_EXIT_OK)
+        goto out;
+    if ((status = cli_run_replan(o->verb, st, reg, o->resume_run, &plan)) != CLI_EXIT_OK)
+        goto out;
+    status = execute(o, st, plan, o->resume_run, 1);
+out:
     plan_free(plan);
     host_registry_free(reg);
-    spec_diags_release(&diags);
+    store_lock_free(lock);
     store_close(st);
     return status;
 }

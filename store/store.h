@@ -128,6 +128,33 @@ int store_run_previous(struct store *st, const char *pipeline_path, int64_t befo
 void store_run_release(struct store_run *r);
 void store_run_list_free(struct store_run *runs, size_t n);
 
+/* ---- who schedules: the scheduler lock and run leases ------------------------------------ */
+
+/*
+ * One scheduler at a time writes a store: `sieve serve`, or a plain `sieve run`/`resume`
+ * when no daemon serves it. The scheduler lock is a flock on <store>/scheduler.lock, so it is
+ * released however its holder exits (SIGKILL included); <store>/scheduler.json beside it says
+ * who holds it: {"pid": N, "kind": "serve"|"run", "url": "http://127.0.0.1:8470", "run": N}.
+ * A run's lease (a flock on <store>/leases/run-N.lock) is held by the process that schedules
+ * the run, so a run recorded as running whose lease nobody holds was interrupted.
+ */
+struct store_lock;
+
+/* Takes the scheduler lock and writes `info_json` (a JSON object) beside it. Errors:
+ * SIEVE_EEXIST when another process holds it (err says who, from scheduler.json).
+ * Ownership: store_lock_free releases it and removes scheduler.json. */
+int store_sched_lock(struct store *st, const char *info_json, struct store_lock **out,
+                     struct sieve_errbuf *err);
+/* Reads who holds the scheduler lock of store directory `dir`: 1 and the JSON text in *info
+ * (malloc'd; "{}" when unreadable) when held, 0 when nobody holds it. */
+int store_sched_holder(const char *dir, char **info, struct sieve_errbuf *err);
+/* A run's lease. Errors: SIEVE_EEXIST when another holder has it. Ownership: store_lock_free. */
+int store_run_lease_take(struct store *st, int64_t run, struct store_lock **out,
+                         struct sieve_errbuf *err);
+/* 1 when some process holds run's lease, 0 when none does, < 0 on error. */
+int store_run_lease_held(struct store *st, int64_t run, struct sieve_errbuf *err);
+void store_lock_free(struct store_lock *l);
+
 /* ---- tasks ----------------------------------------------------------------------------- */
 
 /* A task row as the planner inserts it. */
