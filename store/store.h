@@ -122,6 +122,17 @@ int store_run_set_state(struct store *st, int64_t id, enum store_run_state state
 int store_run_get(struct store *st, int64_t id, struct store_run *out, struct sieve_errbuf *err);
 /* All runs, newest first. Ownership: store_run_list_free(*out, *n). */
 int store_run_list(struct store *st, struct store_run **out, size_t *n, struct sieve_errbuf *err);
+/* Which runs store_run_query reads: a page of them, newest first. */
+struct store_run_filter {
+    const char *state; /* a store_run_state_name; NULL: any */
+    const char *name;  /* a substring of the name; NULL: any */
+    size_t limit;      /* 0: all */
+    size_t offset;
+};
+/* The runs that pass `f`, newest first, and in *total (may be NULL) how many pass it in all.
+ * Ownership: store_run_list_free(*out, *n). */
+int store_run_query(struct store *st, const struct store_run_filter *f, struct store_run **out,
+                    size_t *n, int64_t *total, struct sieve_errbuf *err);
 /* The newest run of a pipeline path whose id is below `before` (0: any); *id 0 when none. */
 int store_run_previous(struct store *st, const char *pipeline_path, int64_t before, int64_t *id,
                        struct sieve_errbuf *err);
@@ -208,7 +219,26 @@ struct store_task_row {
  * Ownership: store_task_rows_free. */
 int store_task_list(struct store *st, int64_t run, const char *state, const char *node,
                     struct store_task_row **out, size_t *n, struct sieve_errbuf *err);
+/* One page of store_task_list: at most `limit` rows (0: all) after skipping `offset`. */
+int store_task_query(struct store *st, int64_t run, const char *state, const char *node,
+                     size_t limit, size_t offset, struct store_task_row **out, size_t *n,
+                     struct sieve_errbuf *err);
+/* How many tasks of a run have that state and node (NULL: any). */
+int store_task_count(struct store *st, int64_t run, const char *state, const char *node,
+                     int64_t *total, struct sieve_errbuf *err);
 void store_task_rows_free(struct store_task_row *rows, size_t n);
+
+/* The tasks of one node of a run, counted by state (indexed by enum store_task_state). */
+struct store_node_count {
+    char *node;
+    int64_t count[STORE_TASK_N_STATES];
+    int64_t total;
+};
+/* Per-node counts of a run, nodes in the order of their first task (the plan's order).
+ * Ownership: store_node_counts_free. */
+int store_node_counts(struct store *st, int64_t run, struct store_node_count **out, size_t *n,
+                      struct sieve_errbuf *err);
+void store_node_counts_free(struct store_node_count *nodes, size_t n);
 /* Resume: tasks "running" or "ready" of the run go back to "pending". Returns how many. */
 int store_tasks_requeue(struct store *st, int64_t run, struct sieve_errbuf *err);
 
@@ -260,6 +290,10 @@ struct store_artifact_row {
     int64_t created_ms, last_used_ms;
     int pinned; /* pinned by a pending or running run */
 };
+/* The row of one artifact key, read only (a lookup would refresh its last use).
+ * Errors: SIEVE_ENOENT when the key is not indexed. */
+int store_artifact_get(struct store *st, const char *key, struct store_artifact_row *out,
+                       struct sieve_errbuf *err);
 /* All artifacts, least recently used first. Ownership: free(*out). */
 int store_artifact_list(struct store *st, struct store_artifact_row **out, size_t *n,
                         struct sieve_errbuf *err);
@@ -323,6 +357,10 @@ int store_event_append(struct store *st, int64_t run, int64_t task, const char *
  * Ownership: store_event_list_free. */
 int store_event_list(struct store *st, int64_t run, int64_t after, size_t limit,
                      struct store_event **out, size_t *n, struct sieve_errbuf *err);
+/* The newest `limit` events of a run (run 0: all), oldest of them first.
+ * Ownership: store_event_list_free. */
+int store_event_recent(struct store *st, int64_t run, size_t limit, struct store_event **out,
+                       size_t *n, struct sieve_errbuf *err);
 void store_event_list_free(struct store_event *ev, size_t n);
 
 struct store_device {
