@@ -62,8 +62,8 @@ load_args(struct store *st, int64_t run, char ***sets, size_t *n, struct sieve_e
     return 0;
 }
 
-static int
-build_devices(const struct run_exec_opts *o, struct device_set *ds, struct sieve_errbuf *err)
+int
+cli_devices_build(const struct run_exec_opts *o, struct device_set *ds, struct sieve_errbuf *err)
 {
     int rc;
     if (o->devices)
@@ -140,7 +140,7 @@ execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int6
         cli_error(o->verb, "durability '%s': expected batch or strict", dur);
         return CLI_EXIT_USAGE;
     }
-    if ((rc = build_devices(o, &ds, &err)) < 0) {
+    if ((rc = cli_devices_build(o, &ds, &err)) < 0) {
         cli_error(o->verb, "%s", err.msg);
         devices_release(&ds);
         return CLI_EXIT_USAGE;

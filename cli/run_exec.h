@@ -38,6 +38,12 @@ struct store_lock;
 int cli_sched_lock(const char *verb, struct store *st, struct store_lock **lock);
 
 struct host_registry;
+struct device_set;
+
+/* The device pool of o->devices (default: NVML GPUs plus a CPU slot per core) with the
+ * fake-device faults of o and $SIEVE_FAULTS. Ownership: devices_release(ds). */
+int cli_devices_build(const struct run_exec_opts *o, struct device_set *ds,
+                      struct sieve_errbuf *err);
 
 /* Records a run's --set values (an "args" event) so that resuming replans the same DAG. */
 int cli_run_args_save(struct store *st, int64_t run, const char *const *sets, size_t n_sets,

@@ -472,6 +472,8 @@ finish(struct sched *s)
     uv_close((uv_handle_t *)&s->sigint, on_close_noop);
     uv_close((uv_handle_t *)&s->sigterm, on_close_noop);
     uv_close((uv_handle_t *)&s->sighup, on_close_noop);
+    if (s->o->on_stop)
+        s->o->on_stop(s->o->ud);
 }
 
 int

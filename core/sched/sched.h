@@ -99,6 +99,9 @@ struct sched_opts {
     void (*on_run_end)(void *ud, int64_t run, void *run_ud, int rc, const char *msg);
     /* An event was appended to a run's diary (task -1: the run's or a device's). */
     void (*on_event)(void *ud, int64_t run, int64_t task, const char *kind, const char *msg);
+    /* The scheduler closed its handles (every run ended, or a drain finished): handles the
+     * caller added to the loop must close now for sched_loop_run to return. */
+    void (*on_stop)(void *ud);
 };
 
 /* One task that did not finish, for the closing summary. */
