@@ -67,22 +67,38 @@ static const char *
 reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return status >= 500 ? "Internal Server Error" : "Error";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status >= 500 ? "Internal Server Error" : "Error";
     }
 }
 
@@ -264,9 +280,9 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
     r.method = h2o_strdup(&req->pool, req->method.base, req->method.len).base;
     r.path = h2o_strdup(&req->pool, req->path.base, path_len).base;
     if (req->query_at != SIZE_MAX)
-        r.query = h2o_strdup(&req->pool, req->path.base + path_len + 1,
-                             req->path.len - path_len - 1)
-                      .base;
+        r.query =
+            h2o_strdup(&req->pool, req->path.base + path_len + 1, req->path.len - path_len - 1)
+                .base;
     r.authorization = header(req, H2O_STRLIT("authorization"));
     r.origin = header(req, H2O_STRLIT("origin"));
     r.host = req->input.authority.len
@@ -365,7 +381,11 @@ handle_gone(struct web_server *w)
 {
     if (--w->open > 0 || !w->closing)
         return;
-    /* Every connection is gone: h2o's context may go, then the server. */
+    /* Every connection is gone: h2o's context may go, then the server. Requesting the
+     * shutdown armed HTTP/2's one-second GOAWAY resend timer, which h2o's dispose asserts is
+     * not linked. */
+    if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&w->ctx);
     h2o_config_dispose(&w->config);
     uv_close((uv_handle_t *)&w->last, on_last_closed);

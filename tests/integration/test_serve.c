@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <cmocka.h>
 
@@ -37,8 +38,8 @@ serve_start(struct ws *w, const char *devices)
     char json[400];
     snprintf(json, sizeof json, "%s/scheduler.json", w->store);
     unlink(json);
-    const char *args[] = {"serve", "--listen", "127.0.0.1:0", "--devices", devices, "--grace", "1s",
-                          NULL};
+    const char *args[] = {"serve", "--listen", "127.0.0.1:0", "--devices",
+                          devices, "--grace",  "1s",          NULL};
     serve_pid = ws_spawn(w, args);
     ws_live_pid = 0; /* the daemon is this test's to kill (teardown) */
     for (int i = 0; i < 500; i++) {
@@ -96,6 +97,38 @@ http(int port, const char *method, const char *path, const char *token, const ch
     if (b)
         memmove(resp, b + 4, strlen(b + 4) + 1);
     return status;
+}
+
+/* Reads GET /api/events until `want` appears (1) or `seconds` pass (0). */
+static int
+sse_sees(int port, const char *want, double seconds)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {0, 100000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(fd);
+        return 0;
+    }
+    const char *req = "GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    if (write(fd, req, strlen(req)) < 0) {
+        close(fd);
+        return 0;
+    }
+    static char buf[65536];
+    size_t len = 0;
+    int seen = 0;
+    for (double t = 0; t < seconds && !seen && len + 1 < sizeof buf; t += 0.1) {
+        ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
+        if (r > 0)
+            len += (size_t)r;
+        buf[len] = '\0';
+        seen = strstr(buf, want) != NULL;
+    }
+    close(fd);
+    return seen;
 }
 
 static void
@@ -191,6 +224,8 @@ test_serve__cancel_and_resume_over_the_api(void **state)
     token(&w, tok, sizeof tok);
     const char *sub[] = {"submit", "p.yaml", NULL};
     assert_int_equal(ws_sieve(&w, 30, sub), 0);
+    /* The event stream carries the run's progress as tasks finish. */
+    assert_true(sse_sees(port, "event: progress", 20));
     for (int i = 0; i < 500 && ws_exec_count(&w, "a/") < 1; i++)
         usleep(10000);
     /* Writes need the token; a wrong one changes nothing. */
@@ -243,6 +278,42 @@ test_serve__killed_ten_times_finishes_without_rerunning(void **state)
     serve_kill();
     const char *verify[] = {"cache", "verify", NULL};
     assert_int_equal(ws_sieve(&w, 30, verify), 0);
+    ws_release(&w);
+}
+
+/* SIGTERM drains: the daemon stops within the grace period, the task it had to stop stays
+ * recorded as running, and the next start finishes the run without running a task twice. */
+static void
+test_serve__sigterm_drains_and_the_next_start_resumes(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 3);
+    ws_pipeline(&w, "name: drain\n"
+                    "dataset: { manifest: clips.jsonl }\n"
+                    "nodes:\n"
+                    "  src: { plugin: sched-source, with: { log: \"%1$s\" } }\n"
+                    "  a: { plugin: sched-count, in: { in: src },"
+                    " with: { ms: 4000, add: 1, log: \"%1$s\" } }\n");
+    serve_start(&w, "cpu:1");
+    const char *sub[] = {"submit", "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 30, sub), 0);
+    /* Samples go one after the other: once the second src ran, the second a runs. */
+    for (int i = 0; i < 1000 && ws_exec_count(&w, "src/") < 2; i++)
+        usleep(10000);
+    usleep(300000);
+    int before = ws_exec_count(&w, "a/");
+    pid_t pid = serve_pid;
+    serve_pid = 0;
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(ws_wait(pid, 10), 0); /* grace 1s, well before the task's 4 s */
+    assert_int_equal(ws_exec_count(&w, "a/"), before);
+    assert_true(wait_state(&w, 1, "running", 2));
+    serve_start(&w, "cpu:1");
+    assert_true(wait_state(&w, 1, "done", 60));
+    assert_int_equal(ws_exec_count(&w, "a/"), 3);
+    assert_int_equal(ws_exec_max_repeat(&w), 1);
+    serve_kill();
     ws_release(&w);
 }
 
@@ -299,6 +370,7 @@ main(void)
         cmocka_unit_test_teardown(test_serve__cancel_and_resume_over_the_api, teardown),
         cmocka_unit_test_teardown(test_serve__killed_ten_times_finishes_without_rerunning,
                                   teardown),
+        cmocka_unit_test_teardown(test_serve__sigterm_drains_and_the_next_start_resumes, teardown),
         cmocka_unit_test_teardown(
             test_serve__run_submits_to_the_daemon_and_a_second_scheduler_is_refused, teardown),
     };
