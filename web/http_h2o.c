@@ -365,7 +365,11 @@ handle_gone(struct web_server *w)
 {
     if (--w->open > 0 || !w->closing)
         return;
-    /* Every connection is gone: h2o's context may go, then the server. */
+    /* Every connection is gone: h2o's context may go, then the server. The shutdown request
+     * armed HTTP/2's goaway timer even with no HTTP/2 connection; disposing a context with a
+     * timer still armed is an assertion in h2o. */
+    if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&w->ctx);
     h2o_config_dispose(&w->config);
     uv_close((uv_handle_t *)&w->last, on_last_closed);
