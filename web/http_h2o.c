@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <h2o.h>
 #include <h2o/socket/uv-binding.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -494,6 +495,9 @@ web_server_new(const struct web_opts *o, struct web_server **out, struct sieve_e
         uv_close((uv_handle_t *)&w->last, on_last_closed);
         return SIEVE_EIO;
     }
+    /* A client can close its socket at any moment; a write to it must be an error h2o
+     * handles, not a SIGPIPE that kills the daemon (the scheduler ignores it too). */
+    signal(SIGPIPE, SIG_IGN);
     uv_tcp_getsockname(&w->listener, (struct sockaddr *)&bound, &len);
     w->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                 : ((struct sockaddr_in *)&bound)->sin_port);

@@ -81,7 +81,8 @@ struct web_opts {
 };
 
 /*
- * Binds and listens on o->listen and serves on o->loop. Errors: SIEVE_EINVAL (a malformed
+ * Binds and listens on o->listen and serves on o->loop; SIGPIPE is ignored from then on (a
+ * client that closes its socket must not kill the daemon). Errors: SIEVE_EINVAL (a malformed
  * address, or a non-loopback one without allow_remote), SIEVE_EIO (bind or listen failed,
  * the uv message kept), SIEVE_ENOMEM. Ownership: web_server_close; strings of `o` are copied.
  */
