@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/err.h"
 #include "http.h"
@@ -249,6 +250,7 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
     struct web_server *w = ((struct handler *)self)->w;
     struct web_request r = {0};
     struct web_response res;
+    struct stat sb;
     size_t head = 0, path_len;
 
     if (req->headers.size > WEB_MAX_HEADERS) {
@@ -284,6 +286,11 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
         send_buf(req, res.status, res.content_type, res.body ? res.body : "", res.body_len);
         break;
     case WEB_BODY_FILE:
+        /* A directory opens too, and h2o would stream it as a broken file. */
+        if (stat(res.file, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+            send_error(req, 404, "no such file");
+            break;
+        }
         add_header(req, H2O_TOKEN_CACHE_CONTROL, "no-store");
         if (h2o_file_send(req, res.status, reason(res.status), res.file,
                           h2o_iovec_init(res.content_type, strlen(res.content_type)), 0) != 0) {

@@ -98,6 +98,12 @@ check(get_json("/api/devices")["devices"][0]["name"] == "fake:0", "devices")
 status, ctype, data = request("GET", "/")
 check(status == 200 and b"sieve" in data and ctype.startswith("text/html"), "static /")
 get_json("/nothing.js", 404)
+get_json("/sub", 404)  # a directory is not a file
+c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+c.request("HEAD", "/api/runs")
+r = c.getresponse()
+check(r.status == 200 and r.read() == b"", "HEAD /api/runs: %d" % r.status)
+c.close()
 get_json("/api/artifacts/%064x" % 0xdead, 404)
 
 # ---- writes: token and origin ----

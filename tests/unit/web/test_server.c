@@ -77,7 +77,8 @@ test_server__serves_the_api_over_http(void **state)
     fixture_make(&fx);
     snprintf(static_dir, sizeof static_dir, "%s/static", fx.dir);
     assert_int_equal(mkdir(static_dir, 0755), 0);
-    snprintf(cmd, sizeof cmd, "echo '<h1>sieve</h1>' > %s/index.html", static_dir);
+    snprintf(cmd, sizeof cmd, "echo '<h1>sieve</h1>' > %s/index.html && mkdir %s/sub", static_dir,
+             static_dir);
     assert_int_equal(system(cmd), 0);
 
     assert_int_equal(uv_loop_init(&loop), 0);
