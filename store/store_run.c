@@ -149,7 +149,8 @@ store_run_get(struct store *st, int64_t id, struct store_run *out, struct sieve_
     int rc, step;
 
     memset(out, 0, sizeof *out);
-    if ((rc = store_prepare(st, "SELECT " STORE_RUN_COLUMNS " FROM runs r WHERE r.id = ?", &s, err)) < 0)
+    if ((rc = store_prepare(st, "SELECT " STORE_RUN_COLUMNS " FROM runs r WHERE r.id = ?", &s,
+                            err)) < 0)
         return rc;
     sqlite3_bind_int64(s, 1, id);
     step = sqlite3_step(s);
@@ -173,8 +174,8 @@ store_run_list(struct store *st, struct store_run **out, size_t *n, struct sieve
 
     *out = NULL;
     *n = 0;
-    if ((rc = store_prepare(st, "SELECT " STORE_RUN_COLUMNS " FROM runs r ORDER BY r.id DESC", &s, err)) <
-        0)
+    if ((rc = store_prepare(st, "SELECT " STORE_RUN_COLUMNS " FROM runs r ORDER BY r.id DESC", &s,
+                            err)) < 0)
         return rc;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         if (array_grow(&runs, &cap, len + 1, sizeof *runs) < 0) {

@@ -68,24 +68,30 @@ struct web_server {
 static const char *
 reason(int status)
 {
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return status >= 500 ? "Internal Server Error" : "Error";
-    }
+    static const struct {
+        int status;
+        const char *text;
+    } reasons[] = {
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {409, "Conflict"},
+        {413, "Payload Too Large"},
+        {414, "URI Too Long"},
+        {415, "Unsupported Media Type"},
+        {422, "Unprocessable Entity"},
+        {431, "Request Header Fields Too Large"},
+        {503, "Service Unavailable"},
+    };
+    for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++)
+        if (reasons[i].status == status)
+            return reasons[i].text;
+    return status >= 500 ? "Internal Server Error" : "Error";
 }
 
 static void
@@ -267,9 +273,9 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
     r.method = h2o_strdup(&req->pool, req->method.base, req->method.len).base;
     r.path = h2o_strdup(&req->pool, req->path.base, path_len).base;
     if (req->query_at != SIZE_MAX)
-        r.query = h2o_strdup(&req->pool, req->path.base + path_len + 1,
-                             req->path.len - path_len - 1)
-                      .base;
+        r.query =
+            h2o_strdup(&req->pool, req->path.base + path_len + 1, req->path.len - path_len - 1)
+                .base;
     r.authorization = header(req, H2O_STRLIT("authorization"));
     r.origin = header(req, H2O_STRLIT("origin"));
     r.host = req->input.authority.len

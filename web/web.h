@@ -47,9 +47,9 @@ struct web_server;
 /* The token's text: 64 hex digits and a NUL. */
 #define WEB_TOKEN_LEN 65
 
-struct web_submit {          /* a submitted pipeline, as the request carried it */
-    const char *path;        /* absolute path of the YAML (relative dataset paths resolve from it) */
-    const char *text;        /* the YAML text */
+struct web_submit {   /* a submitted pipeline, as the request carried it */
+    const char *path; /* absolute path of the YAML (relative dataset paths resolve from it) */
+    const char *text; /* the YAML text */
     const char *const *sets; /* "key=value" overrides */
     size_t n_sets;
     int priority;
@@ -70,14 +70,14 @@ struct web_hooks {
 };
 
 struct web_opts {
-    uv_loop_t *loop;        /* the scheduler's loop; every callback runs on it */
-    struct store *st;       /* borrowed, read on the loop thread */
-    const char *listen;     /* "127.0.0.1:8470"; port 0 picks one; NULL: 127.0.0.1:8470 */
-    int allow_remote;       /* a non-loopback address needs this (serve's --listen-any) */
-    const char *token;      /* bearer token required by write endpoints; NULL or "": writes refused */
+    uv_loop_t *loop;    /* the scheduler's loop; every callback runs on it */
+    struct store *st;   /* borrowed, read on the loop thread */
+    const char *listen; /* "127.0.0.1:8470"; port 0 picks one; NULL: 127.0.0.1:8470 */
+    int allow_remote;   /* a non-loopback address needs this (serve's --listen-any) */
+    const char *token;  /* bearer token required by write endpoints; NULL or "": writes refused */
     const char *static_dir; /* served at / (web/static); NULL: none */
     struct web_hooks hooks;
-    int timeout_ms;         /* request and idle timeout; 0: WEB_TIMEOUT_MS (tests use less) */
+    int timeout_ms; /* request and idle timeout; 0: WEB_TIMEOUT_MS (tests use less) */
 };
 
 /*

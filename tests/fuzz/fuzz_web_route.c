@@ -54,12 +54,17 @@ make_store(void)
     if (!mkdtemp(dir) || store_open(dir, &st, &err) < 0)
         abort();
     store_run_create(st, "fuzz", "/p.yaml", "name: fuzz\n", &run, &err);
-    struct store_task t = {.run = run, .node = "evaluate", .sample = "s", .sample_index = 0,
-                           .variant_label = "{\"keep\":0.5}", .key = TOKEN, .components = "{}",
+    struct store_task t = {.run = run,
+                           .node = "evaluate",
+                           .sample = "s",
+                           .sample_index = 0,
+                           .variant_label = "{\"keep\":0.5}",
+                           .key = TOKEN,
+                           .components = "{}",
                            .state = STORE_TASK_DONE};
     store_tasks_insert(st, run, &t, 1, &err);
-    struct store_metric m = {run, "evaluate", "{\"keep\":0.5}", NULL, "all", "retention", 0.5,
-                             NULL};
+    struct store_metric m = {run, "evaluate", "{\"keep\":0.5}", NULL, "all", "retention",
+                             0.5, NULL};
     store_metrics_insert(st, &m, 1, &err);
     store_event_append(st, run, 0, "progress", "x", &err);
     struct bundle *b = bundle_new();

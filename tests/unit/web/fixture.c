@@ -38,12 +38,10 @@ fixture_make(struct fixture *f)
     assert_non_null(mkdtemp(f->dir));
     if (store_open(f->dir, &f->st, &err) < 0)
         fail_msg("store_open: %s", err.msg);
-    assert_int_equal(store_run_create(f->st, "sweep-a", "/p/a.yaml", "name: sweep-a\n", &f->run1,
-                                      &err),
-                     0);
-    assert_int_equal(store_run_create(f->st, "sweep-b", "/p/b.yaml", "name: sweep-b\n", &f->run2,
-                                      &err),
-                     0);
+    assert_int_equal(
+        store_run_create(f->st, "sweep-a", "/p/a.yaml", "name: sweep-a\n", &f->run1, &err), 0);
+    assert_int_equal(
+        store_run_create(f->st, "sweep-b", "/p/b.yaml", "name: sweep-b\n", &f->run2, &err), 0);
     assert_int_equal(store_run_set_state(f->st, f->run2, STORE_RUN_DONE, NULL, &err), 0);
 
     /* run1: decode × 3 samples, evaluate × 3 (two variants); states mixed. */
@@ -56,11 +54,16 @@ fixture_make(struct fixture *f)
     char keys[6][65];
     for (int i = 0; i < 6; i++) {
         snprintf(keys[i], sizeof keys[i], "%064x", 0xa0 + i);
-        rows[i] = (struct store_task){.run = f->run1, .idx = (uint32_t)i, .node = nodes[i / 3],
-                                      .sample_index = i % 3, .sample = "clip",
+        rows[i] = (struct store_task){.run = f->run1,
+                                      .idx = (uint32_t)i,
+                                      .node = nodes[i / 3],
+                                      .sample_index = i % 3,
+                                      .sample = "clip",
                                       .variant = (uint32_t)(i % 2),
                                       .variant_label = i % 2 ? "{\"keep\":0.5}" : "{\"keep\":0.25}",
-                                      .key = keys[i], .components = "{}", .state = states[i]};
+                                      .key = keys[i],
+                                      .components = "{}",
+                                      .state = states[i]};
     }
     assert_int_equal(store_tasks_insert(f->st, f->run1, rows, 6, &err), 0);
     struct store_metric m[] = {
@@ -84,9 +87,8 @@ fixture_make(struct fixture *f)
     /* A decode-like bundle: 4 frames of 56 × 84 RGB, pixel value = frame index. */
     struct bundle *b = bundle_new();
     struct sieve_tensor *t;
-    assert_int_equal(bundle_tensor_new(b, "frames", SIEVE_DTYPE_U8, 4, (int64_t[]){4, 56, 84, 3},
-                                       &t, &err),
-                     0);
+    assert_int_equal(
+        bundle_tensor_new(b, "frames", SIEVE_DTYPE_U8, 4, (int64_t[]){4, 56, 84, 3}, &t, &err), 0);
     for (int i = 0; i < 4; i++)
         memset((uint8_t *)t->data + (size_t)i * 56 * 84 * 3, i, 56 * 84 * 3);
     assert_int_equal(bundle_meta_set(b, "width", "84", &err), 0);
@@ -94,9 +96,8 @@ fixture_make(struct fixture *f)
     put_bundle(f, f->frames_key, b);
     /* A prune-visual-like bundle: 2 groups of a 2 × 3 grid. */
     b = bundle_new();
-    assert_int_equal(bundle_tensor_new(b, "mask", SIEVE_DTYPE_BOOL, 3, (int64_t[]){2, 2, 3}, &t,
-                                       &err),
-                     0);
+    assert_int_equal(
+        bundle_tensor_new(b, "mask", SIEVE_DTYPE_BOOL, 3, (int64_t[]){2, 2, 3}, &t, &err), 0);
     static const uint8_t bits[12] = {1, 0, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0};
     memcpy(t->data, bits, sizeof bits);
     snprintf(f->mask_key, sizeof f->mask_key, "%064x", 0xf2);

@@ -255,8 +255,10 @@ test_route__table_is_sieve_table_json(void **state)
     r.query = "metric=retention&pivot=keep";
     web_route(&api, &r, &res);
     assert_int_equal(res.status, 200);
-    snprintf(cmd, sizeof cmd, "%s table %lld --store %s --format json --metric retention"
-             " --pivot keep", SIEVE_BINARY, (long long)fx.run1, fx.dir);
+    snprintf(cmd, sizeof cmd,
+             "%s table %lld --store %s --format json --metric retention"
+             " --pivot keep",
+             SIEVE_BINARY, (long long)fx.run1, fx.dir);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, sizeof out - 1, p);
@@ -371,8 +373,11 @@ test_route__writes_need_token_and_own_origin(void **state)
     (void)state;
     static const char body[] = "{\"path\":\"/p/x.yaml\",\"text\":\"name: x\\n\","
                                "\"sets\":[\"keep=0.5\"],\"priority\":3}";
-    struct web_request r = {.method = "POST", .path = "/api/runs", .host = "127.0.0.1:8470",
-                            .content_type = "application/json", .body = body,
+    struct web_request r = {.method = "POST",
+                            .path = "/api/runs",
+                            .host = "127.0.0.1:8470",
+                            .content_type = "application/json",
+                            .body = body,
                             .body_len = sizeof body - 1};
     struct web_response res;
 
@@ -422,7 +427,9 @@ test_route__writes_need_token_and_own_origin(void **state)
 
     char target[64];
     snprintf(target, sizeof target, "/api/runs/%lld/cancel", (long long)fx.run1);
-    r = (struct web_request){.method = "POST", .path = target, .host = "127.0.0.1:8470",
+    r = (struct web_request){.method = "POST",
+                             .path = target,
+                             .host = "127.0.0.1:8470",
                              .authorization = "Bearer " TOKEN};
     web_route(&api, &r, &res);
     assert_int_equal(res.status, 202);
@@ -467,9 +474,13 @@ test_route__malformed_submissions_are_400(void **state)
         json_decref(doc);
     }
     assert_int_equal(submits, 0);
-    struct web_request r = {.method = "POST", .path = "/api/runs", .host = "127.0.0.1",
-                            .authorization = "Bearer " TOKEN, .content_type = "text/plain",
-                            .body = "{}", .body_len = 2};
+    struct web_request r = {.method = "POST",
+                            .path = "/api/runs",
+                            .host = "127.0.0.1",
+                            .authorization = "Bearer " TOKEN,
+                            .content_type = "text/plain",
+                            .body = "{}",
+                            .body_len = 2};
     struct web_response res;
     web_route(&api, &r, &res);
     assert_int_equal(res.status, 415);

@@ -82,8 +82,12 @@ test_server__serves_the_api_over_http(void **state)
     assert_int_equal(system(cmd), 0);
 
     assert_int_equal(uv_loop_init(&loop), 0);
-    struct web_opts o = {.loop = &loop, .st = fx.st, .listen = "127.0.0.1:0", .token = TOKEN,
-                         .static_dir = static_dir, .timeout_ms = 1000,
+    struct web_opts o = {.loop = &loop,
+                         .st = fx.st,
+                         .listen = "127.0.0.1:0",
+                         .token = TOKEN,
+                         .static_dir = static_dir,
+                         .timeout_ms = 1000,
                          .hooks = {.submit = hook_submit}};
     /* A non-loopback address needs allow_remote. */
     o.listen = "0.0.0.0:0";
@@ -102,8 +106,11 @@ test_server__serves_the_api_over_http(void **state)
     uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                      {.flags = UV_INHERIT_FD, .data.fd = 1},
                                      {.flags = UV_INHERIT_FD, .data.fd = 2}};
-    uv_process_options_t po = {.exit_cb = on_client_exit, .file = "python3", .args = args,
-                               .stdio = stdio, .stdio_count = 3};
+    uv_process_options_t po = {.exit_cb = on_client_exit,
+                               .file = "python3",
+                               .args = args,
+                               .stdio = stdio,
+                               .stdio_count = 3};
     assert_int_equal(uv_spawn(&loop, &client, &po), 0);
 
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
