@@ -42,6 +42,8 @@ struct web_server;
 /* A connection that sends no complete request within this time is closed (idle keep-alive
  * connections, and slow senders of a request head or body). */
 #define WEB_TIMEOUT_MS 10000
+/* After web_server_close, connections still open this long are shut down. */
+#define WEB_CLOSE_GRACE_MS 1000
 /* Events kept for Last-Event-ID reconnects. */
 #define WEB_EVENT_RING 1024
 /* The token's text: 64 hex digits and a NUL. */
@@ -102,8 +104,9 @@ void web_publish(struct web_server *w, const char *event, const char *json_data)
 
 /*
  * Stops listening and closes connections; done(ud) runs once every handle is closed. Event
- * streams end at once; a request in flight finishes; an idle keep-alive connection is closed
- * by its timeout at the latest. `w` is freed before done runs.
+ * streams end at once; a request in flight has WEB_CLOSE_GRACE_MS to finish, then every
+ * connection still open (idle keep-alive, a client that stopped reading) is shut down.
+ * `w` is freed before done runs.
  */
 void web_server_close(struct web_server *w, void (*done)(void *ud), void *ud);
 

@@ -50,19 +50,66 @@ hook_submit(void *ud, const struct web_submit *s, int64_t *run, struct sieve_err
     return 0;
 }
 
+/* After the client: one idle connection stays open while the server closes, which must
+ * still end within its grace, well before the request timeout would close it. */
+static uv_tcp_t probe;
+static uv_connect_t probe_req;
+static uv_timer_t probe_wait;
+static uint64_t close_started, close_ms;
+
 static void
 on_closed(void *ud)
 {
     (void)ud;
     closed = 1;
+    close_ms = (uv_hrtime() - close_started) / 1000000;
+}
+
+static void
+on_probe_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
+{
+    static char space[4096];
+    (void)h;
+    (void)size;
+    *buf = uv_buf_init(space, sizeof space);
+}
+
+static void
+on_probe_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    (void)buf;
+    if (n < 0)
+        uv_close((uv_handle_t *)s, NULL);
+}
+
+static void
+on_probe_waited(uv_timer_t *t)
+{
+    uv_close((uv_handle_t *)t, NULL);
+    close_started = uv_hrtime();
+    web_server_close(server, on_closed, NULL);
+}
+
+static void
+on_probe_connected(uv_connect_t *req, int status)
+{
+    assert_int_equal(status, 0);
+    assert_int_equal(uv_read_start(req->handle, on_probe_alloc, on_probe_read), 0);
+    /* Give the server's loop turns to accept it before the listener goes. */
+    uv_timer_init(req->handle->loop, &probe_wait);
+    uv_timer_start(&probe_wait, on_probe_waited, 200, 0);
 }
 
 static void
 on_client_exit(uv_process_t *p, int64_t status, int signal)
 {
+    struct sockaddr_in sa;
     client_status = signal ? 128 + signal : status;
     uv_close((uv_handle_t *)p, NULL);
-    web_server_close(server, on_closed, NULL);
+    uv_ip4_addr("127.0.0.1", web_server_port(server), &sa);
+    uv_tcp_init(p->loop, &probe);
+    assert_int_equal(uv_tcp_connect(&probe_req, &probe, (struct sockaddr *)&sa, on_probe_connected),
+                     0);
 }
 
 static void
@@ -87,7 +134,7 @@ test_server__serves_the_api_over_http(void **state)
                          .listen = "127.0.0.1:0",
                          .token = TOKEN,
                          .static_dir = static_dir,
-                         .timeout_ms = 1000,
+                         .timeout_ms = 3000,
                          .hooks = {.submit = hook_submit}};
     /* A non-loopback address needs allow_remote. */
     o.listen = "0.0.0.0:0";
@@ -102,7 +149,7 @@ test_server__serves_the_api_over_http(void **state)
     snprintf(script, sizeof script, "%s/tests/unit/web/server_client.py", SIEVE_SOURCE_DIR);
     snprintf(port, sizeof port, "%d", web_server_port(server));
     snprintf(run, sizeof run, "%lld", (long long)fx.run1);
-    char *args[] = {"python3", script, port, TOKEN, run, fx.frames_key, fx.mask_key, NULL};
+    char *args[] = {"python3", script, port, TOKEN, run, fx.frames_key, fx.mask_key, "3", NULL};
     uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                      {.flags = UV_INHERIT_FD, .data.fd = 1},
                                      {.flags = UV_INHERIT_FD, .data.fd = 2}};
@@ -118,6 +165,8 @@ test_server__serves_the_api_over_http(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
     fixture_free(&fx);
     assert_int_equal(client_status, 0);
+    if (close_ms >= 2500)
+        fail_msg("closing with an idle connection took %llu ms", (unsigned long long)close_ms);
 }
 
 static void
