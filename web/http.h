@@ -26,8 +26,8 @@ struct web_request {
 };
 
 enum web_body {
-    WEB_BODY_BUF,    /* `body`, `body_len` */
-    WEB_BODY_FILE,   /* the file at `file` (a path the router resolved, never one from the request) */
+    WEB_BODY_BUF,  /* `body`, `body_len` */
+    WEB_BODY_FILE, /* the file at `file` (a path the router resolved, never one from the request) */
     WEB_BODY_EVENTS, /* an SSE stream: the adapter sends events after `events_after` */
 };
 
