@@ -42,6 +42,8 @@ struct web_response {
 };
 
 /* What the router needs besides the request; filled by the adapter once the port is known. */
+struct web_cache;
+
 struct web_api {
     struct store *st;
     char token[WEB_TOKEN_LEN]; /* "": writes are refused */
@@ -51,6 +53,7 @@ struct web_api {
     int loopback_only; /* the Host header must name a loopback address (DNS rebinding) */
     char *static_dir;  /* NULL: none */
     struct web_hooks hooks;
+    struct web_cache *cache; /* recent read answers (cache.h); NULL: none */
 };
 
 /*

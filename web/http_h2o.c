@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "base/err.h"
+#include "cache.h"
 #include "http.h"
 #include "sse_int.h"
 #include "web/web.h"
@@ -380,6 +381,9 @@ on_last_closed(uv_handle_t *h)
     void *ud = w->done_ud;
     sse_ring_release(&w->ring);
     free(w->api.static_dir);
+    if (w->api.cache)
+        web_cache_clear(w->api.cache);
+    free(w->api.cache);
     free(w);
     if (done)
         done(ud);
@@ -529,8 +533,10 @@ web_server_new(const struct web_opts *o, struct web_server **out, struct sieve_e
     w->api.loopback_only = loopback;
     snprintf(w->api.token, sizeof w->api.token, "%s", o->token ? o->token : "");
     if ((o->static_dir && !(w->api.static_dir = strdup(o->static_dir))) ||
+        !(w->api.cache = calloc(1, sizeof *w->api.cache)) ||
         sse_ring_init(&w->ring, WEB_EVENT_RING) < 0) {
         free(w->api.static_dir);
+        free(w->api.cache);
         free(w);
         return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
     }

@@ -13,7 +13,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/clock.h"
 #include "base/err.h"
+#include "cache.h"
 #include "route_int.h"
 
 #define MAX_SEGMENTS 8
@@ -513,7 +515,19 @@ web_route(const struct web_api *api, const struct web_request *req, struct web_r
         return;
     }
     if (n >= 1 && strcmp(seg[0], "api") == 0) {
+        char target[1024] = "";
+        int cacheable = api->cache && method_is(req, "GET");
+        if (cacheable) {
+            snprintf(target, sizeof target, "%s%s%s", req->path, req->query ? "?" : "",
+                     req->query ? req->query : "");
+            if (web_cache_get(api->cache, target, clock_mono_ms(), res))
+                return;
+        }
         route_api(api, req, seg, n, res);
+        if (cacheable)
+            web_cache_put(api->cache, target, clock_mono_ms(), res);
+        else if (api->cache && !method_is(req, "HEAD"))
+            web_cache_clear(api->cache); /* a write: nobody reads it stale */
         return;
     }
     if (!method_is(req, "GET") && !method_is(req, "HEAD")) {

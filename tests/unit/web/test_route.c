@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "fixture.h"
+#include "cache.h"
 #include "http.h"
 #include "sse_int.h"
 #include "store/store.h"
@@ -540,11 +541,42 @@ test_route__event_ring_resumes_and_reports_gaps(void **state)
     sse_ring_release(&ring);
 }
 
+/* With the cache on, a repeated read within WEB_CACHE_MS is the answer kept, and a write
+ * empties it: the next read sees the store as it is. */
+static void
+test_route__reads_are_cached_briefly_and_writes_empty_the_cache(void **state)
+{
+    (void)state;
+    struct web_cache cache;
+    struct sieve_errbuf err;
+    int status;
+    int64_t id;
+    memset(&cache, 0, sizeof cache);
+    api.cache = &cache;
+    json_t *doc = call("GET", "/api/runs", NULL, &status);
+    json_int_t before = json_integer_value(json_object_get(doc, "total"));
+    json_decref(doc);
+    assert_int_equal(store_run_create(fx.st, "late", "/p.yaml", "name: late\n", &id, &err), 0);
+    doc = call("GET", "/api/runs", NULL, &status);
+    assert_int_equal(json_integer_value(json_object_get(doc, "total")), before);
+    json_decref(doc);
+    doc = call("POST", "/api/runs/1/cancel", "{}", &status);
+    json_decref(doc);
+    assert_int_equal(cancels, 1);
+    doc = call("GET", "/api/runs", NULL, &status);
+    assert_int_equal(json_integer_value(json_object_get(doc, "total")), before + 1);
+    json_decref(doc);
+    assert_true(cache.hits >= 1);
+    web_cache_clear(&cache);
+    api.cache = NULL;
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_route__reads_are_cached_briefly_and_writes_empty_the_cache),
         T(test_route__runs_newest_first_paged_and_filtered),
         T(test_route__run_has_node_counts_devices_and_recent_events),
         T(test_route__tasks_paged_and_filtered),
