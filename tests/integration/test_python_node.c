@@ -200,6 +200,16 @@ test_python_node__parameters_are_checked_at_plan_time(void **state)
     assert_true(ws_out_has(&w, "'sometimes'"));
     /* Nothing ran: the checks read the declaration, not the model. */
     assert_int_equal(py_count("load "), 0);
+
+    /* `sieve plugins SCRIPT` shows what the planner checked against. */
+    setenv("SIEVE_PYTHON", PY, 1);
+    const char *show[] = {"plugins", SCRIPT, NULL};
+    assert_int_equal(ws_sieve(&w, 30, show), 0);
+    unsetenv("SIEVE_PYTHON");
+    assert_true(ws_out_has(&w, "python 1.0.0+sha256."));
+    assert_true(ws_out_has(&w, "reads: category (manifest row fields)"));
+    assert_true(ws_out_has(&w, "  gain             float, default 2.0, range [0, 100]"));
+    assert_true(ws_out_has(&w, "  log              string, default \"\", not in task key"));
     ws_release(&w);
 }
 
