@@ -236,6 +236,8 @@ def declaration(target):
     rows = d.get("row_fields", [])
     if not isinstance(rows, (list, tuple)) or not all(isinstance(r, str) and r for r in rows):
         raise DeclError("SIEVE['row_fields'] must be a list of field names", line, col)
+    inputs = _ports(d.get("inputs", {}), "inputs", line, col)
+    params = _params(d.get("params", {}), line, col)
     _check_imports(tree, path)
     return {
         "ok": True,
@@ -244,9 +246,9 @@ def declaration(target):
         "version": version,
         "summary": str(d.get("summary", "")),
         "sha256": hashlib.sha256(source).hexdigest(),
-        "inputs": _ports(d.get("inputs", {}), "inputs", line, col),
+        "inputs": inputs,
         "outputs": outputs,
-        "params": _params(d.get("params", {}), line, col),
+        "params": params,
         "row_fields": list(rows),
         "flags": {"device": bool(d.get("device", False)), "reduce": bool(d.get("reduce", False)),
                   "deterministic": bool(d.get("deterministic", True))},
