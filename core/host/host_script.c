@@ -309,11 +309,10 @@ script_build(const struct host_plugin *bridge, json_t *decl, struct host_script 
     s->desc.struct_size = (uint32_t)sizeof s->desc;
     s->desc.version = s->version;
     s->desc.summary = str_of(decl, "summary", "");
-    s->desc.flags = (json_is_true(json_object_get(flags, "device")) ? SIEVE_PLUGIN_NEEDS_DEVICE : 0) |
-                    (json_is_true(json_object_get(flags, "reduce")) ? SIEVE_PLUGIN_REDUCE : 0) |
-                    (json_is_true(json_object_get(flags, "deterministic"))
-                         ? SIEVE_PLUGIN_DETERMINISTIC
-                         : 0);
+    s->desc.flags =
+        (json_is_true(json_object_get(flags, "device")) ? SIEVE_PLUGIN_NEEDS_DEVICE : 0) |
+        (json_is_true(json_object_get(flags, "reduce")) ? SIEVE_PLUGIN_REDUCE : 0) |
+        (json_is_true(json_object_get(flags, "deterministic")) ? SIEVE_PLUGIN_DETERMINISTIC : 0);
     if (ports_build(json_object_get(decl, "inputs"), &s->inputs, &s->desc.n_inputs) < 0 ||
         ports_build(json_object_get(decl, "outputs"), &s->outputs, &s->desc.n_outputs) < 0 ||
         params_build(s, json_object_get(decl, "params")) < 0)

@@ -60,8 +60,8 @@ static char *
 anchored(const struct spec *s, const char *value)
 {
     size_t n = strlen(value);
-    int path = strchr(value, '/') || (n > 3 && !strcmp(value + n - 3, ".py")) ||
-               strstr(value, ".py:");
+    int path =
+        strchr(value, '/') || (n > 3 && !strcmp(value + n - 3, ".py")) || strstr(value, ".py:");
     if (!path || value[0] == '/')
         return strdup(value);
     char *dir = spec_dirname(s->path), *joined = dir ? spec_path_join(dir, value) : NULL;

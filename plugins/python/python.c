@@ -68,7 +68,7 @@ static const struct sieve_param params[] = {
 
 struct interp {
     char *python;
-    pid_t pid; /* 0: not running */
+    pid_t pid;           /* 0: not running */
     int req, reply, out; /* our ends: requests, replies, the child's stdout+stderr */
     unsigned long generation;
     char *buf; /* unread reply bytes */
@@ -141,8 +141,8 @@ lib_dir(char *buf, size_t cap)
         return;
     }
     if (dladdr((void *)lib_dir, &info) && info.dli_fname && strrchr(info.dli_fname, '/'))
-        snprintf(buf, cap, "%.*s/python-lib",
-                 (int)(strrchr(info.dli_fname, '/') - info.dli_fname), info.dli_fname);
+        snprintf(buf, cap, "%.*s/python-lib", (int)(strrchr(info.dli_fname, '/') - info.dli_fname),
+                 info.dli_fname);
     else
         snprintf(buf, cap, "python-lib");
 }
@@ -369,8 +369,8 @@ handle_reply(struct interp *ip, const struct sieve_host *h, const struct sieve_c
         h->log(ctx, level, "%s", text);
     } else if (!strcmp(op, "cancelled?")) {
         int c = ctx ? h->cancelled(ctx) : 0;
-        const char *answer = c ? "{\"op\":\"cancel\",\"value\":true}\n"
-                               : "{\"op\":\"cancel\",\"value\":false}\n";
+        const char *answer =
+            c ? "{\"op\":\"cancel\",\"value\":true}\n" : "{\"op\":\"cancel\",\"value\":false}\n";
         if (send_line(ip, answer, strlen(answer)) < 0) {
             *rc = interp_lost(ip, "a task", err);
             return 1;
@@ -411,7 +411,8 @@ request(struct interp *ip, const struct sieve_host *h, const struct sieve_ctx *c
                 return rc;
             }
         }
-        struct pollfd p[2] = {{.fd = ip->reply, .events = POLLIN}, {.fd = ip->out, .events = POLLIN}};
+        struct pollfd p[2] = {{.fd = ip->reply, .events = POLLIN},
+                              {.fd = ip->out, .events = POLLIN}};
         if (poll(p, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;

@@ -215,8 +215,8 @@ st_file_read(const struct sieve_host *h, struct sieve_bundle *out, const char *p
         if (json_object_find(v, vend, "dtype", &f) < 0 ||
             json_value_text(f, vend, dt, sizeof dt) < 0 || (dtype = dtype_of(dt)) < 0 ||
             json_object_find(v, vend, "shape", &f) < 0 ||
-            (nd = json_int_array(f, vend, shape, SIEVE_MAX_DIMS + 1)) < 0 ||
-            nd > SIEVE_MAX_DIMS || json_object_find(v, vend, "data_offsets", &f) < 0 ||
+            (nd = json_int_array(f, vend, shape, SIEVE_MAX_DIMS + 1)) < 0 || nd > SIEVE_MAX_DIMS ||
+            json_object_find(v, vend, "data_offsets", &f) < 0 ||
             json_int_array(f, vend, offs, 3) != 2) {
             rc = sieve_errbuf_set(err, SIEVE_EINTERNAL,
                                   "output '%s' ('%s'): tensor '%s' needs a known dtype, a shape "
@@ -228,8 +228,8 @@ st_file_read(const struct sieve_host *h, struct sieve_bundle *out, const char *p
         for (int d = 0; d < nd; d++) {
             if (shape[d] < 0 || (shape[d] > 0 && numel > UINT64_MAX / (uint64_t)shape[d] / 8)) {
                 rc = sieve_errbuf_set(err, SIEVE_EINTERNAL,
-                                      "output '%s' ('%s'): tensor '%s' has a bad shape", port,
-                                      path, name);
+                                      "output '%s' ('%s'): tensor '%s' has a bad shape", port, path,
+                                      name);
                 goto out;
             }
             numel *= (uint64_t)shape[d];
