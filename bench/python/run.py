@@ -5,7 +5,7 @@ plugin doing the same nothing and with a new Python process per task.
 Three ways to run no-op tasks over SAMPLES samples, each sample first having a leaf task
 (sched-source, which emits x = [byte sum, size] of the sample's media file):
 
-  sieve, C nodes       a chain of DEPTH sched-count nodes (a no-op C plugin: x + 0) per sample
+  sieve, C nodes       a chain of C_DEPTH sched-count nodes (a no-op C plugin: x + 0) per sample
   sieve, Python nodes  a chain of DEPTH `plugin: python` nodes running noop_node.py (x as it
                        is): one long-lived interpreter per worker slot, inputs and outputs as
                        safetensors files
@@ -15,14 +15,15 @@ Three ways to run no-op tasks over SAMPLES samples, each sample first having a l
                        writes one output)
 
 The sieve rows' cost per node task is (wall time of the run with the chains - wall time of a
-run with the leaves alone) / (SAMPLES x DEPTH): planning, worker start and the leaves cancel
+run with the leaves alone) / (SAMPLES x chain length): planning, worker start and the leaves cancel
 out, and the chains make the node tasks most of the run so that a C node's fraction of a
 millisecond stands above the noise of a shared machine. Python's one-off costs (reading the
 declaration at plan time and in each worker, starting one interpreter per slot, loading the
 instance) are in its figure, spread over the run. The process row is wall time / PEER_TASKS.
 Every sieve run starts from an empty store. Medians of REPEATS runs; ratios at the end.
 
-usage: bench/python/run.py [BUILD_DIR]   (env: SAMPLES (500), DEPTH (4), PEER_TASKS (200),
+usage: bench/python/run.py [BUILD_DIR]   (env: SAMPLES (500), DEPTH (4), C_DEPTH (20),
+                                          PEER_TASKS (100),
                                           REPEATS (3), SLOTS (2), WORKDIR (/dev/shm),
                                           PYTHON (/usr/bin/python3))
 """
@@ -39,8 +40,9 @@ import time
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 SAMPLES = int(os.environ.get("SAMPLES", 500))
 DEPTH = int(os.environ.get("DEPTH", 4))
-TASKS = SAMPLES * DEPTH
-PEER_TASKS = int(os.environ.get("PEER_TASKS", 200))
+# A C no-op costs a small fraction of a millisecond: a longer chain lifts it above the noise.
+C_DEPTH = int(os.environ.get("C_DEPTH", 20))
+PEER_TASKS = int(os.environ.get("PEER_TASKS", 100))
 REPEATS = int(os.environ.get("REPEATS", 3))
 SLOTS = int(os.environ.get("SLOTS", 2))
 WORKDIR = os.environ.get("WORKDIR", "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp")
@@ -50,10 +52,10 @@ SIEVE = os.path.join(BUILD, "sieve")
 LIB = os.path.join(BUILD, "plugins", "python-lib")
 
 
-def chain(kind):
-    """DEPTH no-op nodes after src, each reading the previous one."""
+def chain(kind, depth):
+    """`depth` no-op nodes after src, each reading the previous one."""
     text, prev = "", "src"
-    for i in range(DEPTH):
+    for i in range(depth):
         if kind == "c":
             text += "  n%d: { plugin: sched-count, in: { in: %s }, with: { add: 0 } }\n" % (i, prev)
         else:
@@ -63,7 +65,8 @@ def chain(kind):
     return text
 
 
-NODES = {"leaves": "", "c": chain("c"), "python": chain("python")}
+NODES = {"leaves": "", "c": chain("c", C_DEPTH), "python": chain("python", DEPTH)}
+TASKS = {"c": SAMPLES * C_DEPTH, "python": SAMPLES * DEPTH, "process": PEER_TASKS}
 
 
 def workspace(n):
@@ -123,20 +126,20 @@ def main():
             walls["process"].append(process_per_task(d, PEER_TASKS))
         med = {k: statistics.median(v) for k, v in walls.items()}
         per = {
-            "c": (med["c"] - med["leaves"]) / TASKS,
-            "python": (med["python"] - med["leaves"]) / TASKS,
+            "c": (med["c"] - med["leaves"]) / TASKS["c"],
+            "python": (med["python"] - med["leaves"]) / TASKS["python"],
             "process": med["process"] / PEER_TASKS,
         }
-        print("%d samples, a chain of %d no-op nodes each; %d slots; medians of %d runs; %s"
-              % (SAMPLES, DEPTH, SLOTS, REPEATS, WORKDIR))
+        print("%d samples, chains of %d C or %d Python no-op nodes each; %d slots; medians of %d "
+              "runs; %s" % (SAMPLES, C_DEPTH, DEPTH, SLOTS, REPEATS, WORKDIR))
         print("%-46s %6s %9s %12s" % ("way", "tasks", "wall s", "ms per task"))
         print("%-46s %6d %9.3f %12s" % ("sieve, leaves only (subtracted below)", SAMPLES,
                                          med["leaves"], "-"))
-        rows = [("sieve, C nodes (sched-count)", "c", TASKS),
-                ("sieve, Python nodes (long-lived interpreter)", "python", TASKS),
-                ("new python3 process per task (script: style)", "process", PEER_TASKS)]
-        for label, k, n in rows:
-            print("%-46s %6d %9.3f %12.3f" % (label, n, med[k], per[k] * 1000))
+        rows = [("sieve, C nodes (sched-count)", "c"),
+                ("sieve, Python nodes (long-lived interpreter)", "python"),
+                ("new python3 process per task (script: style)", "process")]
+        for label, k in rows:
+            print("%-46s %6d %9.3f %12.3f" % (label, TASKS[k], med[k], per[k] * 1000))
         print("runs (s): " + "; ".join("%s %s" % (k, ", ".join("%.3f" % x for x in v))
                                       for k, v in walls.items()))
 

@@ -360,7 +360,7 @@ handle_reply(struct interp *ip, const struct sieve_host *h, const struct sieve_c
     }
     if (!strcmp(op, "progress") && ctx && json_object_find(line, end, "value", &v) == 0) {
         h->progress(ctx, strtod(v, NULL));
-    } else if (!strcmp(op, "log") && json_object_find(line, end, "text", &v) == 0) {
+    } else if (!strcmp(op, "log") && h && json_object_find(line, end, "text", &v) == 0) {
         const char *lv;
         int level = SIEVE_LOG_INFO;
         json_value_text(v, end, text, sizeof text);

@@ -8,7 +8,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 
 #include "tests/support/cli_test.h"
 #include "base/bundle.h"
+#include "store_objects.h"
 
 static char dir[] = "/tmp/sieve-sdk-test-XXXXXX";
 
@@ -93,46 +93,30 @@ test_plugin_sdk__out_of_tree_plugin_builds_and_loads(void **state)
     assert_int_equal(sh("rm -rf '%s'", dir), 0);
 }
 
-/* Objects of dir/ws's store whose `index` tensor is I32 [1, 3]; -1 when one holds another. */
+/* Counts objects whose `index` tensor is I32 [1, 3]; stops at one holding another. */
+static int
+index_is_1_3(const char *path, const struct bundle *b, void *arg)
+{
+    const struct sieve_tensor *t = bundle_tensor_get(b, "index");
+    if (!t)
+        return 0;
+    const int32_t *v = t->data;
+    if (t->dtype != SIEVE_DTYPE_I32 || sieve_tensor_numel(t) != 2 || v[0] != 1 || v[1] != 3) {
+        fprintf(stderr, "object %s keeps other rows\n", path);
+        return -1;
+    }
+    ++*(int *)arg;
+    return 0;
+}
+
+/* Objects of dir/ws's store whose `index` tensor is [1, 3]; -1 when one holds another. */
 static int
 kept_index_objects(void)
 {
-    char objdir[1024];
-    int count = 0;
-    snprintf(objdir, sizeof objdir, "%s/ws/.sieve/objects", dir);
-    DIR *d = opendir(objdir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        char sub[1300];
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(sub, sizeof sub, "%s/%s", objdir, e->d_name);
-        DIR *d2 = opendir(sub);
-        struct dirent *o;
-        while (d2 && (o = readdir(d2))) {
-            char path[1700];
-            struct bundle *b;
-            struct sieve_errbuf err;
-            if (o->d_name[0] == '.')
-                continue;
-            snprintf(path, sizeof path, "%s/%s", sub, o->d_name);
-            if (bundle_read(path, &b, &err) < 0)
-                continue;
-            const struct sieve_tensor *t = bundle_tensor_get(b, "index");
-            if (t) {
-                const int32_t *v = t->data;
-                int ok = t->dtype == SIEVE_DTYPE_I32 && sieve_tensor_numel(t) == 2 && v[0] == 1 &&
-                         v[1] == 3;
-                count = ok && count >= 0 ? count + 1 : -1;
-            }
-            bundle_free(b);
-        }
-        if (d2)
-            closedir(d2);
-    }
-    if (d)
-        closedir(d);
-    return count;
+    char store[1024];
+    int n = 0;
+    snprintf(store, sizeof store, "%s/ws/.sieve", dir);
+    return store_objects_each(store, index_is_1_3, &n) < 0 ? -1 : n;
 }
 
 /*

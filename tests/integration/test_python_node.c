@@ -87,51 +87,36 @@ py_run_pids(void)
     return n;
 }
 
+struct y_check {
+    const struct ws *w;
+    double gain;
+    int count;
+};
+
+static int
+holds_y(const char *path, const struct bundle *b, void *arg)
+{
+    struct y_check *c = arg;
+    const struct sieve_tensor *y = bundle_tensor_get(b, "y");
+    if (!y)
+        return 0; /* another node's object */
+    const double *v = y->data;
+    for (int s = 0; s < c->w->n_samples; s++)
+        if (v[0] == c->gain * c->w->sum[s] && v[1] == c->gain * c->w->size[s]) {
+            c->count++;
+            return 0;
+        }
+    fprintf(stderr, "object %s holds an unexpected y\n", path);
+    return -1;
+}
+
 /* Objects holding y: each must be gain * [sum, size] of one sample. Returns their count, or
  * -1 on a wrong one. */
 static int
 py_check_outputs(const struct ws *w, double gain)
 {
-    char objdir[400];
-    int count = 0;
-    snprintf(objdir, sizeof objdir, "%s/objects", w->store);
-    DIR *d = opendir(objdir);
-    struct dirent *e;
-    if (!d)
-        return 0;
-    while ((e = readdir(d))) {
-        char sub[700];
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(sub, sizeof sub, "%s/%s", objdir, e->d_name);
-        DIR *d2 = opendir(sub);
-        struct dirent *f;
-        while (d2 && (f = readdir(d2))) {
-            char path[1000];
-            struct bundle *b;
-            struct sieve_errbuf err;
-            if (f->d_name[0] == '.')
-                continue;
-            snprintf(path, sizeof path, "%s/%s", sub, f->d_name);
-            if (bundle_read(path, &b, &err) < 0) {
-                count = -1;
-                break;
-            }
-            const struct sieve_tensor *y = bundle_tensor_get(b, "y");
-            if (y) {
-                const double *v = y->data;
-                int ok = 0;
-                for (int s = 0; s < w->n_samples; s++)
-                    ok |= v[0] == gain * w->sum[s] && v[1] == gain * w->size[s];
-                count = ok && count >= 0 ? count + 1 : -1;
-            }
-            bundle_free(b);
-        }
-        if (d2)
-            closedir(d2);
-    }
-    closedir(d);
-    return count;
+    struct y_check c = {w, gain, 0};
+    return store_objects_each(w->store, holds_y, &c) < 0 ? -1 : c.count;
 }
 
 static void
@@ -299,9 +284,9 @@ test_python_node__device_error_quarantines_and_moves(void **state)
         assert_int_equal(ws_sieve(&w, 60, args), 0);
         assert_int_equal(py_check_outputs(&w, 2), 2);
         assert_int_equal(py_count("run clip01 "), 2);
-        char *st = ws_status_json(&w);
-        assert_non_null(strstr(st, "\"state\": \"quarantined\""));
-        free(st);
+        /* The device was quarantined; it may be back in service by the end of the run (its
+         * fault was one-off), so the run's messages say it, not the final status. */
+        assert_true(ws_out_has(&w, " quarantined"));
         ws_release(&w);
     }
 }
@@ -324,18 +309,21 @@ test_python_node__killed_interpreter_restarts_and_the_task_is_retried(void **sta
 }
 
 /* An interpreter that hangs makes no host call: the stall check kills its worker (and so the
- * interpreter) and the task finishes on a new one. */
+ * interpreter) and the task finishes on a new one. Starting an interpreter and importing numpy
+ * makes no host call either (seconds on a loaded 2-core machine), so the stall timeout is not
+ * the shortest possible and the node may lose a worker or two more than the one it hangs. */
 static void
 test_python_node__hung_interpreter_is_a_stall_and_the_task_is_retried(void **state)
 {
     (void)state;
     struct ws w;
     ws_init(&w, 2);
-    py_pipeline(&w, ", fail: hang, fail_on: clip01, once: true", "    resources: { gpu: 1 }\n");
-    const char *args[] = {"run", "--devices", "fake:2", "--stall-timeout", "2s", "p.yaml", NULL};
-    assert_int_equal(ws_sieve(&w, 90, args), 0);
+    py_pipeline(&w, ", fail: hang, fail_on: clip01, once: true",
+                "    resources: { gpu: 1 }\n    retries: 3\n");
+    const char *args[] = {"run", "--devices", "fake:2", "--stall-timeout", "5s", "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 150, args), 0);
     assert_int_equal(py_check_outputs(&w, 2), 2);
-    assert_int_equal(py_count("run clip01 "), 2);
+    assert_true(py_count("run clip01 ") >= 2);
     assert_true(ws_out_has(&w, "stalled"));
     ws_release(&w);
 }
