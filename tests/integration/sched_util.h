@@ -196,11 +196,11 @@ ws_read(const char *path)
     return buf;
 }
 
-/* Number of lines in the execution log whose task id starts with `prefix` ("" for all). */
+/* Number of lines of the file at `path` that start with `prefix` ("" for all). */
 static inline int
-ws_exec_count(const struct ws *w, const char *prefix)
+ws_count_lines(const char *path, const char *prefix)
 {
-    char *text = ws_read(w->log);
+    char *text = ws_read(path);
     int n = 0;
     size_t pl = strlen(prefix);
     for (char *line = text; *line;) {
@@ -213,6 +213,13 @@ ws_exec_count(const struct ws *w, const char *prefix)
     }
     free(text);
     return n;
+}
+
+/* Number of lines in the execution log whose task id starts with `prefix` ("" for all). */
+static inline int
+ws_exec_count(const struct ws *w, const char *prefix)
+{
+    return ws_count_lines(w->log, prefix);
 }
 
 /* The largest number of times any single task id appears in the execution log. */

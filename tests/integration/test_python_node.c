@@ -47,18 +47,7 @@ py_pipeline(struct ws *w, const char *with, const char *node)
 static int
 py_count(const char *prefix)
 {
-    char *text = ws_read(pylog);
-    int n = 0;
-    size_t pl = strlen(prefix);
-    for (char *line = text; *line;) {
-        char *nl = strchr(line, '\n');
-        n += !strncmp(line, prefix, pl);
-        if (!nl)
-            break;
-        line = nl + 1;
-    }
-    free(text);
-    return n;
+    return ws_count_lines(pylog, prefix);
 }
 
 /* Distinct pids among "run" lines. */
