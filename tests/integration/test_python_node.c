@@ -152,6 +152,37 @@ test_python_node__outputs_are_byte_identical_across_runs(void **state)
     ws_release(&w);
 }
 
+/* Editing the script changes its version in the key: the node and what follows recompute,
+ * and `sieve explain` says the version changed. */
+static void
+test_python_node__editing_the_script_recomputes_its_node(void **state)
+{
+    (void)state;
+    struct ws w;
+    char copy[400], cmd[1000];
+    ws_init(&w, 3);
+    ws_path(&w, "probe.py", copy, sizeof copy);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", SCRIPT, copy);
+    assert_int_equal(system(cmd), 0);
+    py_pipeline(&w, "", "");
+    /* The same pipeline on a copy of the script, named relative to the pipeline file. */
+    snprintf(cmd, sizeof cmd, "sed -i 's|script: \"%s\"|script: probe.py|' '%s'", SCRIPT, w.yaml);
+    assert_int_equal(system(cmd), 0);
+    const char *args[] = {"run", "--devices", "cpu:1", "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 60, args), 0);
+    assert_int_equal(py_count("run "), 3);
+    FILE *f = fopen(copy, "a");
+    fputs("# an edit that changes no behaviour still changes the content hash\n", f);
+    fclose(f);
+    assert_int_equal(ws_sieve(&w, 60, args), 0);
+    assert_int_equal(py_count("run "), 6);   /* recomputed */
+    assert_int_equal(ws_exec_count(&w, ""), 3); /* the source above it was not */
+    const char *explain[] = {"explain", "last", "py", NULL};
+    assert_int_equal(ws_sieve(&w, 30, explain), 0);
+    assert_true(ws_out_has(&w, "version"));
+    ws_release(&w);
+}
+
 static void
 test_python_node__parameters_are_checked_at_plan_time(void **state)
 {
@@ -324,6 +355,8 @@ main(void)
         cmocka_unit_test_teardown(test_python_node__computes_from_inputs_and_loads_once_per_slot,
                                   ws_teardown),
         cmocka_unit_test_teardown(test_python_node__outputs_are_byte_identical_across_runs,
+                                  ws_teardown),
+        cmocka_unit_test_teardown(test_python_node__editing_the_script_recomputes_its_node,
                                   ws_teardown),
         cmocka_unit_test_teardown(test_python_node__parameters_are_checked_at_plan_time,
                                   ws_teardown),
