@@ -144,6 +144,45 @@ read_all(int fd, char **buf, size_t *len, int64_t deadline)
 }
 
 /*
+ * The environment for the interpreter: this process's, with `lib` first on PYTHONPATH. Built
+ * before fork, because a forked child of a threaded process should not allocate.
+ * Ownership: free the array and its last-but-one entry (the PYTHONPATH string) with
+ * env_free.
+ */
+static char **
+env_with_pythonpath(const char *lib)
+{
+    extern char **environ;
+    const char *old = getenv("PYTHONPATH");
+    size_t n = 0, k = 0, len = strlen(lib) + (old ? strlen(old) : 0) + 16;
+    char **env, *pp = malloc(len);
+    while (environ[n])
+        n++;
+    if (!pp || !(env = calloc(n + 2, sizeof *env))) {
+        free(pp);
+        return NULL;
+    }
+    snprintf(pp, len, "PYTHONPATH=%s%s%s", lib, old && old[0] ? ":" : "", old ? old : "");
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "PYTHONPATH=", 11) != 0)
+            env[k++] = environ[i];
+    env[k] = pp;
+    return env;
+}
+
+static void
+env_free(char **env)
+{
+    size_t k = 0;
+    if (!env)
+        return;
+    while (env[k + 1])
+        k++;
+    free(env[k]);
+    free(env);
+}
+
+/*
  * Runs `python -B -m sieve_node.declare target` with the helper on PYTHONPATH and returns its
  * stdout. stderr stays the caller's: an interpreter that cannot start says why there.
  */
@@ -151,7 +190,7 @@ static int
 run_declare(const char *python, const char *libdir, const char *target, char **out,
             struct sieve_errbuf *err)
 {
-    char exe[1024];
+    char exe[1024], **env;
     int fds[2];
     pid_t pid;
     size_t len;
@@ -159,24 +198,28 @@ run_declare(const char *python, const char *libdir, const char *target, char **o
 
     *out = NULL;
     interpreter_path(python, exe, sizeof exe);
-    if (pipe2(fds, O_CLOEXEC) < 0)
+    if (!(env = env_with_pythonpath(libdir)))
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        env_free(env);
         return sieve_errbuf_set(err, SIEVE_EIO, "pipe: %s", strerror(errno));
+    }
     pid = fork();
     if (pid < 0) {
+        env_free(env);
         close(fds[0]);
         close(fds[1]);
         return sieve_errbuf_set(err, SIEVE_EIO, "fork: %s", strerror(errno));
     }
     if (pid == 0) {
-        char path[4096];
-        const char *old = getenv("PYTHONPATH");
-        snprintf(path, sizeof path, "%s%s%s", libdir, old && old[0] ? ":" : "", old ? old : "");
-        setenv("PYTHONPATH", path, 1);
+        /* Nothing that allocates: the caller may have threads (a worker's heartbeat). */
+        char *const argv[] = {exe, "-B", "-m", "sieve_node.declare", (char *)target, NULL};
         dup2(fds[1], 1);
-        execlp(exe, exe, "-B", "-m", "sieve_node.declare", target, (char *)NULL);
-        fprintf(stderr, "sieve: cannot run interpreter '%s': %s\n", exe, strerror(errno));
+        execvpe(exe, argv, env);
+        dprintf(2, "sieve: cannot run interpreter '%s': %s\n", exe, strerror(errno));
         _exit(127);
     }
+    env_free(env);
     close(fds[1]);
     rc = read_all(fds[0], out, &len, clock_mono_ms() + DECLARE_TIMEOUT_MS);
     close(fds[0]);

@@ -183,11 +183,50 @@ forward_output(struct interp *ip)
     }
 }
 
+/*
+ * The environment for the interpreter: this process's, with `lib` first on PYTHONPATH. Built
+ * before fork, because a forked child of a threaded process should not allocate.
+ * Ownership: free the array and its last-but-one entry (the PYTHONPATH string) with
+ * env_free.
+ */
+static char **
+env_with_pythonpath(const char *lib)
+{
+    extern char **environ;
+    const char *old = getenv("PYTHONPATH");
+    size_t n = 0, k = 0, len = strlen(lib) + (old ? strlen(old) : 0) + 16;
+    char **env, *pp = malloc(len);
+    while (environ[n])
+        n++;
+    if (!pp || !(env = calloc(n + 2, sizeof *env))) {
+        free(pp);
+        return NULL;
+    }
+    snprintf(pp, len, "PYTHONPATH=%s%s%s", lib, old && old[0] ? ":" : "", old ? old : "");
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "PYTHONPATH=", 11) != 0)
+            env[k++] = environ[i];
+    env[k] = pp;
+    return env;
+}
+
+static void
+env_free(char **env)
+{
+    size_t k = 0;
+    if (!env)
+        return;
+    while (env[k + 1])
+        k++;
+    free(env[k]);
+    free(env);
+}
+
 static int
 interp_start(struct interp *ip, struct sieve_errbuf *err)
 {
     int req[2], rep[2], out[2];
-    char exe[1024], lib[1024];
+    char exe[1024], lib[1024], **env;
     struct stat st;
 
     if (stat(ip->python, &st) == 0 && S_ISDIR(st.st_mode))
@@ -195,6 +234,8 @@ interp_start(struct interp *ip, struct sieve_errbuf *err)
     else
         snprintf(exe, sizeof exe, "%s", ip->python);
     lib_dir(lib, sizeof lib);
+    if (!(env = env_with_pythonpath(lib)))
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
     if (pipe2(req, O_CLOEXEC) < 0)
         goto fail_req;
     if (pipe2(rep, O_CLOEXEC) < 0)
@@ -205,10 +246,9 @@ interp_start(struct interp *ip, struct sieve_errbuf *err)
     if (pid < 0)
         goto fail_fork;
     if (pid == 0) {
-        /* Only what is async-signal-safe enough for a forked child of a threaded process:
-         * the worker has a heartbeat thread. */
-        char path[4096];
-        const char *old = getenv("PYTHONPATH");
+        /* Nothing that allocates in a forked child of a threaded process (the worker has a
+         * heartbeat thread): the environment was built before the fork. */
+        char *const argv[] = {exe, "-B", "-u", "-m", "sieve_node.serve", NULL};
         struct rlimit rl;
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(req[0], 3);
@@ -219,12 +259,11 @@ interp_start(struct interp *ip, struct sieve_errbuf *err)
             rl.rlim_cur = 65536;
         for (int fd = 5; fd < (int)rl.rlim_cur; fd++)
             close(fd);
-        snprintf(path, sizeof path, "%s%s%s", lib, old && old[0] ? ":" : "", old ? old : "");
-        setenv("PYTHONPATH", path, 1);
-        execlp(exe, exe, "-B", "-u", "-m", "sieve_node.serve", (char *)NULL);
+        execvpe(exe, argv, env);
         dprintf(2, "sieve python: cannot run interpreter '%s': %s\n", exe, strerror(errno));
         _exit(127);
     }
+    env_free(env);
     close(req[0]);
     close(rep[1]);
     close(out[1]);
@@ -247,6 +286,7 @@ fail_rep:
     close(req[0]);
     close(req[1]);
 fail_req:
+    env_free(env);
     return sieve_errbuf_set(err, SIEVE_ETRANSIENT, "start interpreter '%s': %s", exe,
                             strerror(errno));
 }
