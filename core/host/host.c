@@ -148,9 +148,9 @@ check_params(const char *path, const struct sieve_plugin *d, struct sieve_errbuf
  * Checks a descriptor against the host's ABI and the rules of sieve/plugin.h. `expect` is the
  * name implied by the file name.
  */
-static int
-check_descriptor(const char *path, const char *expect, const struct sieve_plugin *d,
-                 struct sieve_errbuf *err)
+int
+host_descriptor_check(const char *path, const char *expect, const struct sieve_plugin *d,
+                      struct sieve_errbuf *err)
 {
     int rc;
 
@@ -246,7 +246,7 @@ host_plugin_open(const char *path, struct host_plugin **out, struct sieve_errbuf
         rc = sieve_errbuf_set(err, SIEVE_EABI, "plugin '%s': entry function returned NULL", abs);
         goto fail;
     }
-    if ((rc = check_descriptor(abs, expect, desc, err)) < 0)
+    if ((rc = host_descriptor_check(abs, expect, desc, err)) < 0)
         goto fail;
 
     p = calloc(1, sizeof *p);
@@ -277,6 +277,7 @@ host_plugin_free(struct host_plugin *p)
         return;
     if (p->handle)
         dlclose(p->handle);
+    host_script_release(p->script);
     free(p->name);
     free(p->path);
     free(p);

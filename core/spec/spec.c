@@ -16,6 +16,7 @@
 
 #include "base/array.h"
 #include "base/err.h"
+#include "core/host/host.h"
 #include "spec_int.h"
 
 /* Bounds that keep a hostile file (alias bombs, deep nesting) from exhausting memory. */
@@ -749,6 +750,7 @@ spec_free(struct spec *s)
         free(n->params);
         free(n->name);
         free(n->plugin_name);
+        host_plugin_free(n->script_plugin);
     }
     free(s->nodes);
     for (size_t i = 0; i < s->n_vars; i++)

@@ -113,6 +113,7 @@ struct spec_node {
     char *plugin_name;
     struct spec_mark plugin_mark;
     const struct host_plugin *plugin; /* resolved by spec_validate; borrowed from the registry */
+    struct host_plugin *script_plugin; /* a script node's synthesized plugin (owned) */
     struct spec_input *inputs;
     size_t n_inputs;
     struct spec_param *params;

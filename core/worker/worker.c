@@ -52,6 +52,12 @@ struct worker {
     struct sieve_host host;
     int device_index;
 
+    /* Script nodes' plugins (host_script_open), made on first use and kept for the worker's
+     * life, so a state's plugin pointer stays valid; keyed by "script\npython". */
+    struct host_plugin **scripts;
+    char **script_keys;
+    size_t n_scripts, cap_scripts, cap_script_keys;
+
     /* What a result message points to: kept here, reused task after task, because a message
      * built for sending only borrows (proto.h). */
     struct proto_artifact *arts;
@@ -319,6 +325,68 @@ state_get(struct worker *w, const struct host_plugin *p, const char *params,
     return 0;
 }
 
+/* ---- script nodes ------------------------------------------------------------------------ */
+
+/*
+ * The plugin a script node's task runs under: the descriptor synthesized from the script
+ * named in its params (the planner pinned the script's content hash into the value; a file
+ * that no longer matches refuses the task rather than compute what the key does not describe).
+ */
+static int
+script_plugin(struct worker *w, const struct host_plugin *bridge, const char *params,
+              const struct host_plugin **out, struct sieve_errbuf *err)
+{
+    json_t *o = json_loads(params, 0, NULL);
+    const char *script = json_string_value(json_object_get(o, "script"));
+    const char *python = json_string_value(json_object_get(o, "python"));
+    struct host_script_where where;
+    struct host_plugin *p = NULL;
+    char *key = NULL;
+    int rc = 0;
+
+    if (!script) {
+        rc = sieve_errbuf_set(err, SIEVE_EINVAL, "python node: no 'script' parameter");
+        goto out;
+    }
+    if (!python)
+        python = "python3";
+    if (!(key = malloc(strlen(script) + strlen(python) + 2))) {
+        rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+        goto out;
+    }
+    sprintf(key, "%s\n%s", script, python);
+    for (size_t i = 0; i < w->n_scripts; i++)
+        if (!strcmp(w->script_keys[i], key)) {
+            *out = w->scripts[i];
+            goto out;
+        }
+    if ((rc = host_script_open(bridge, python, script, &p, NULL, &where, err)) < 0) {
+        if (where.line)
+            sieve_errbuf_prefix(err, SIEVE_EBADINPUT, "%s:%u:%u", where.file, where.line,
+                                where.col);
+        rc = rc == SIEVE_ESPEC ? SIEVE_EBADINPUT : rc;
+        goto out;
+    }
+    if ((rc = host_script_pin_check(p, script, err)) < 0 ||
+        (rc = array_grow(&w->scripts, &w->cap_scripts, w->n_scripts + 1, sizeof *w->scripts)) <
+            0 ||
+        (rc = array_grow(&w->script_keys, &w->cap_script_keys, w->n_scripts + 1,
+                         sizeof *w->script_keys)) < 0) {
+        if (rc == SIEVE_ENOMEM)
+            sieve_errbuf_set(err, rc, "out of memory");
+        host_plugin_free(p);
+        goto out;
+    }
+    w->scripts[w->n_scripts] = p;
+    w->script_keys[w->n_scripts++] = key;
+    key = NULL;
+    *out = p;
+out:
+    free(key);
+    json_decref(o);
+    return rc;
+}
+
 /* ---- one task ------------------------------------------------------------------------------ */
 
 static int
@@ -369,6 +437,8 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
         rc = sieve_errbuf_set(&err, SIEVE_ENOENT, "plugin '%s' not found by the worker", m->plugin);
         goto done;
     }
+    if (host_plugin_is_script_bridge(p) && (rc = script_plugin(w, p, m->params, &p, &err)) < 0)
+        goto done;
     const struct sieve_plugin *d = p->desc;
     struct state_entry *se = NULL;
     if ((rc = state_get(w, p, m->params, &se, &r->init_ms, &err)) < 0)
@@ -396,6 +466,9 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
                 rc = SIEVE_ETRANSIENT;
             goto done;
         }
+        /* A script node reads the object itself (one file, mapped by numpy): tell it where. */
+        if (p->script && (rc = bundle_meta_set(in[i], "sieve.path", m->inputs[i].path, &err)) < 0)
+            goto done;
     }
     for (size_t i = 0; i < m->n_outputs; i++)
         if (!(out[i] = bundle_new())) {
@@ -633,6 +706,12 @@ out:
     for (size_t i = 0; i < w.n_cache; i++)
         entry_release(&w.cache[i]);
     free(w.cache);
+    for (size_t i = 0; i < w.n_scripts; i++) {
+        host_plugin_free(w.scripts[i]);
+        free(w.script_keys[i]);
+    }
+    free(w.scripts);
+    free(w.script_keys);
     free(w.arts);
     free(w.hex);
     free(w.metrics);

@@ -97,6 +97,14 @@ extern "C" {
 #define SIEVE_ABI_MAJOR 1
 #define SIEVE_ABI_MINOR 1
 
+/*
+ * True when the ABI this header describes is at least major.minor, for code that must build
+ * against several installed kits: `#if SIEVE_ABI_AT_LEAST(1, 1)` guards the use of
+ * SIEVE_PARAM_NO_KEY. A different major is never "at least" (majors are incompatible).
+ */
+#define SIEVE_ABI_AT_LEAST(major, minor)                                                           \
+    (SIEVE_ABI_MAJOR == (major) && SIEVE_ABI_MINOR >= (minor))
+
 #if defined(__GNUC__)
 #define SIEVE_EXPORT __attribute__((visibility("default")))
 #else
@@ -394,6 +402,8 @@ struct sieve_plugin {
     sieve_init_fn init;
     sieve_process_fn process;
     sieve_free_fn free;
+    /* ABI 1.2: the manifest row fields the plugin reads from struct sieve_sample ("id", "category" or a key of fields_json), NULL-terminated; their values enter the task key. NULL: none. */
+    const char *const *row_fields;
 };
 
 #define SIEVE_COUNT(a) ((uint32_t)(sizeof(a) / sizeof((a)[0])))
@@ -417,7 +427,7 @@ struct sieve_plugin {
     {                                                                                              \
         SIEVE_ABI_MAJOR, SIEVE_ABI_MINOR, (uint32_t)sizeof(struct sieve_plugin), (name_),          \
             (version_), (summary_), SIEVE_TABLE(in_), SIEVE_TABLE(out_), SIEVE_TABLE(par_),        \
-            (flags_), (init_), (process_), (free_)                                                 \
+            (flags_), (init_), (process_), (free_), NULL                                           \
     }
 
 /* The one exported symbol. */

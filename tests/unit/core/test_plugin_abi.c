@@ -57,8 +57,8 @@
     X(sieve_plugin, inputs, 40) X(sieve_plugin, n_inputs, 48) X(sieve_plugin, outputs, 56)         \
     X(sieve_plugin, n_outputs, 64) X(sieve_plugin, params, 72) X(sieve_plugin, n_params, 80)       \
     X(sieve_plugin, flags, 84) X(sieve_plugin, init, 88) X(sieve_plugin, process, 96)              \
-    X(sieve_plugin, free, 104)                                                                     \
-    S(sieve_plugin, 112)
+    X(sieve_plugin, free, 104) X(sieve_plugin, row_fields, 112)                                    \
+    S(sieve_plugin, 120)
 /* clang-format on */
 
 LAYOUT(PIN_OFF, PIN_SIZE)
