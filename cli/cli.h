@@ -130,6 +130,15 @@ struct store;
 struct host_registry;
 int cli_plan_prepare(const char *verb, const struct plan_opts *o, const char *store_opt,
                      struct host_registry **reg, struct store **st, struct plan **plan);
+/*
+ * Asks `o` to verify the cached inputs of the plan (plan_verify_inputs) unless
+ * $SIEVE_VERIFY_INPUTS is "off" (for bench/integrity only), printing each corrupt object as
+ * "sieve <verb>: cached object <key>: <problem>" on stderr.
+ */
+void cli_plan_verify_opts(const char *verb, struct plan_opts *o);
+/* Says on stderr how many cached inputs were verified (bytes, time), and what verification
+ * dropped, when it dropped anything (also as a "verify" event of run `run`). */
+void cli_plan_verify_report(const struct plan *p, struct store *st, int64_t run);
 /* Prints the dry-run plan (cli/cmd_run.c): per node tasks, cached, to run, and totals (text or
  * JSON). */
 int cli_run_print_plan(const struct plan *p, int json, FILE *f);

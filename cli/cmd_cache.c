@@ -22,7 +22,8 @@ usage(FILE *f)
                "  gc       remove tmp files and unindexed objects, then evict least recently used\n"
                "           artifacts (never those a pending or running run needs) until the\n"
                "           cache holds at most SIZE (suffixes K, M, G, T; powers of 1024)\n"
-               "  verify   re-hash every object; report and drop the corrupt or missing ones\n");
+               "  verify   re-hash every object; report and drop the corrupt or missing ones and\n"
+               "           everything computed from them\n");
 }
 
 static void
@@ -146,10 +147,11 @@ cmd_cache(int argc, char **argv)
     } else {
         struct store_verify_report r;
         if ((rc = store_verify(st, print_problem, NULL, &r, &err)) == 0) {
-            printf("checked %llu artifact%s: %llu ok, %llu corrupt, %llu missing\n",
+            printf("checked %llu artifact%s: %llu ok, %llu corrupt, %llu missing; dropped %llu "
+                   "computed from them\n",
                    (unsigned long long)r.checked, r.checked == 1 ? "" : "s",
                    (unsigned long long)r.ok, (unsigned long long)r.corrupt,
-                   (unsigned long long)r.missing);
+                   (unsigned long long)r.missing, (unsigned long long)r.invalidated);
             if (r.corrupt || r.missing)
                 rc = 1;
         }

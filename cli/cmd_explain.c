@@ -94,6 +94,32 @@ str(json_t *o, const char *k)
     return s ? s : "";
 }
 
+/* The manifest row fields the plugin reads (components "row"): each one that changed. */
+static void
+diff_row(struct reasons *r, json_t *then, json_t *now)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(now, key, v)
+    {
+        json_t *old = json_object_get(then, key);
+        if (!old || !json_equal(old, v)) {
+            char *a = old ? value_text(old) : NULL, *b = value_text(v);
+            reason(r, "row field '%s': %s -> %s", key, a ? a : "(none)", b ? b : "?");
+            free(a);
+            free(b);
+        }
+    }
+    json_object_foreach(then, key, v)
+    {
+        if (!json_object_get(now, key)) {
+            char *a = value_text(v);
+            reason(r, "row field '%s': %s -> (none)", key, a ? a : "?");
+            free(a);
+        }
+    }
+}
+
 /* Adds the reasons why `now` differs from `then`. */
 static void
 diff(struct reasons *r, json_t *then, json_t *now)
@@ -138,6 +164,7 @@ diff(struct reasons *r, json_t *then, json_t *now)
     }
     if (strcmp(str(then, "media"), str(now, "media")))
         reason(r, "media file content changed");
+    diff_row(r, json_object_get(then, "row"), json_object_get(now, "row"));
     if (json_array_size(it) != json_array_size(in)) {
         reason(r, "inputs changed (%zu -> %zu)", json_array_size(it), json_array_size(in));
     } else {

@@ -110,6 +110,7 @@ execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int6
         return CLI_EXIT_FAIL;
     }
     exe[n] = '\0';
+    cli_plan_verify_report(plan, st, run_id);
     fprintf(stderr, "sieve: run %lld%s '%s': %u tasks, %u cached, %zu device slot%s\n",
             (long long)run_id, resumed ? " (resumed)" : "",
             plan->spec->name ? plan->spec->name : "", plan->n_tasks, plan->n_cached, ds.n,
@@ -196,6 +197,7 @@ cli_run_exec(const struct run_exec_opts *o)
                            .sets = (const char *const *)saved_sets,
                            .n_sets = n_saved,
                            .text = run.pipeline_text};
+    cli_plan_verify_opts(o->verb, &po);
     rc = plan_prepare(&po, reg, st, &plan, &diags, &err);
     if (rc < 0) {
         spec_diags_print(&diags, stderr);

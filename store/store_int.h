@@ -24,6 +24,7 @@ struct store {
     char *dir;
     sqlite3 *db;
     sqlite3_stmt *stmt[STORE_STMT_N];
+    int version; /* the schema version after open (tests open older ones) */
 };
 
 /* Translates a SQLite failure once: "<what>: <sqlite message>", SIEVE_ESTORE. */

@@ -39,7 +39,10 @@ struct host_plugin {
     char *name;                      /* equal to the file name without sieve- and .so */
     char *path;                      /* absolute path of the .so */
     void *handle;                    /* dlopen handle */
-    const struct sieve_plugin *desc; /* validated descriptor */
+    const struct sieve_plugin *desc; /* validated descriptor: points at `full` */
+    /* The plugin's descriptor copied at the host's size: fields an older plugin's shorter
+     * descriptor lacks are zero (NULL), so the host reads every field without size checks. */
+    struct sieve_plugin full;
 };
 
 struct host_registry;

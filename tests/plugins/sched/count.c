@@ -3,7 +3,8 @@
  * cancellation and reporting progress), then outputs its input tensor "x" plus `add`.
  * Every execution appends a line to `log`, so a test can count how often each task ran;
  * `pidfile` receives the worker's pid at the start (so a test can kill it mid-task);
- * `metric` adds a `sieve.metrics` row with the output's first value. With a `log`, it also writes a
+ * `metric` adds a `sieve.metrics` row with the mean of the output's even-indexed values (the
+ * first value when x has two). With a `log`, it also writes a
  * line to stderr and one through the host log, which `sieve logs` must show. `block_on` names
  * a device on which process blocks forever without calling the host: a wedged GPU call, with
  * the worker (and its heartbeat) alive. On the device `slow_on` it sleeps `slow_ms` instead of
@@ -125,17 +126,26 @@ count_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundl
         ((double *)y->data)[i] = ((const double *)x->data)[i] + s->add;
     if (s->metric) {
         char m[256];
+        double mean = 0;
+        int64_t n_even = 0;
+        for (int64_t i = 0; i < x->shape[0]; i += 2, n_even++)
+            mean += ((double *)y->data)[i];
+        mean /= (double)(n_even ? n_even : 1);
         snprintf(m, sizeof m,
                  "[{\"metric\":\"value\",\"category\":\"%s\",\"value\":%.17g,\"sample\":\"%s\"}]",
                  ctx->samples[0].category ? ctx->samples[0].category : "all",
-                 ((double *)y->data)[0], ctx->samples[0].id);
+                 mean, ctx->samples[0].id);
         h->meta_set(out[0], "sieve.metrics", m);
     }
     sched_test_log_exec(s->log, ctx);
     return 0;
 }
 
-static const struct sieve_plugin desc = SIEVE_PLUGIN_INIT(
+/* Its metric row carries the sample id and category. */
+static const char *const row_fields[] = {"id", "category", NULL};
+
+static const struct sieve_plugin desc = SIEVE_PLUGIN_INIT_ROWS(
     "sched-count", "1.0.0", "adds a constant after a sleep (scheduler test plugin)", inputs,
-    outputs, params, SIEVE_PLUGIN_DETERMINISTIC, count_init, count_process, count_free);
+    outputs, params, SIEVE_PLUGIN_DETERMINISTIC, count_init, count_process, count_free,
+    row_fields);
 SIEVE_PLUGIN_DEFINE(desc)
