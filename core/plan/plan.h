@@ -13,7 +13,12 @@
  *     the SIEVE_PARAM_NO_KEY ones (host_params_key_text), then for each input port in port
  *     order the input artifact key (reduce: sample-major), or for a plugin with no input
  *     ports the content hash of the sample's media file (remembered by the store by path,
- *     size and mtime).
+ *     size and mtime); then, for a per-sample task of a plugin that declares row fields
+ *     (struct sieve_plugin.row_fields, ABI 1.2), the field "row" and the canonical JSON of
+ *     {"id": sample id, field: value, ...} (compact, sorted keys, ASCII; a field the row
+ *     lacks left out); for a reduce task, every sample's fields_json in sample order.
+ * Plugins that declare no row fields hash nothing of the row, so their keys are what they
+ * were before ABI 1.2 and rows sharing a media file share their tasks' outputs.
  * An artifact key is sha256(task key, output port name). Each field is encoded as a u64
  * little-endian length followed by its bytes, so no two different inputs share a preimage.
  * For a plugin without NO_KEY parameters the params text is the full canonical text, so
