@@ -81,6 +81,12 @@ int cli_run_get(const char *verb, struct store *st, int64_t id, struct store_run
  */
 int cli_run_resolve(const char *verb, struct store *st, const char *ref, int64_t *id);
 
+/*
+ * The state to show for run `r`: its recorded state, or "interrupted" when it is pending or
+ * running but no process holds its lease (store_run_lease_held: its scheduler is gone).
+ */
+const char *cli_run_state_shown(struct store *st, const struct store_run *r);
+
 /* 1 when `ref` names a run by its form alone (an id, "last" or "latest"), whatever the store
  * holds: `sieve explain` then never reads it as a pipeline file. Else 0. */
 int cli_run_ref_is_run(const char *ref);

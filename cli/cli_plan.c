@@ -31,7 +31,10 @@ cli_plan_prepare(const char *verb, const struct plan_opts *o, const char *store_
         cli_error(verb, "%s", err.msg);
         return cli_exit_from_error(rc);
     }
-    if ((rc = store_open(cli_store_dir(store_opt), st, &err)) < 0) {
+    /* Only `sieve run` creates a store; explain compares against one that must exist. */
+    rc = strcmp(verb, "run") ? store_open_existing(cli_store_dir(store_opt), st, &err)
+                             : store_open(cli_store_dir(store_opt), st, &err);
+    if (rc < 0) {
         cli_error(verb, "%s", err.msg);
         goto fail;
     }

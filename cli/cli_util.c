@@ -50,11 +50,22 @@ int
 cli_store_open(const char *verb, const char *store_opt, struct store **st)
 {
     struct sieve_errbuf err;
-    if (store_open(cli_store_dir(store_opt), st, &err) < 0) {
+    int rc = store_open_existing(cli_store_dir(store_opt), st, &err);
+    if (rc < 0) {
         cli_error(verb, "%s", err.msg);
-        return CLI_EXIT_FAIL;
+        return rc == SIEVE_ENOENT ? CLI_EXIT_NOTFOUND : CLI_EXIT_FAIL;
     }
     return CLI_EXIT_OK;
+}
+
+const char *
+cli_run_state_shown(struct store *st, const struct store_run *r)
+{
+    struct sieve_errbuf err;
+    if (strcmp(r->state, "running") && strcmp(r->state, "pending"))
+        return r->state;
+    /* An error reading the lease says nothing either way: show what the index says. */
+    return store_run_lease_held(st, r->id, &err) == 0 ? "interrupted" : r->state;
 }
 
 int

@@ -95,7 +95,7 @@ cmd_cache(int argc, char **argv)
         cli_error("cache", "invalid size '%s' (examples: 500M, 2G)", max_text);
         return CLI_EXIT_USAGE;
     }
-    if ((rc = store_open(cli_store_dir(store_opt), &st, &err)) < 0) {
+    if ((rc = store_open_existing(cli_store_dir(store_opt), &st, &err)) < 0) {
         cli_error("cache", "%s", err.msg);
         return cli_exit_from_error(rc);
     }

@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,16 @@ build_devices(const struct run_exec_opts *o, struct device_set *ds, struct sieve
     return 0;
 }
 
+/* A lost terminal or ssh session (SIGHUP) stops the run as SIGTERM does: the scheduler's
+ * libuv loop handles SIGTERM (cancel, final state written); SIGHUP's default would kill the
+ * process with the run left "running". kill() is async-signal-safe. */
+static void
+hangup_as_term(int sig)
+{
+    (void)sig;
+    kill(getpid(), SIGTERM);
+}
+
 /* Schedules `plan` as run `run_id` (whose task rows exist) and prints the summary. */
 static int
 execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int64_t run_id,
@@ -133,7 +144,11 @@ execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int6
         .out = stderr,
     };
     struct sched_summary sum;
+    struct sigaction hup = {.sa_handler = hangup_as_term}, old_hup;
+    sigemptyset(&hup.sa_mask);
+    sigaction(SIGHUP, &hup, &old_hup);
     rc = sched_run(&so, &sum, &err);
+    sigaction(SIGHUP, &old_hup, NULL);
     sched_summary_print(&sum, stderr);
     sched_summary_release(&sum);
     if (rc == 0)
@@ -160,13 +175,19 @@ cli_run_exec_prepared(const struct run_exec_opts *o, struct store *st, struct pl
     int rc;
     /* The absolute path, so `sieve resume` finds the pipeline from any directory. */
     const char *path = realpath(o->pipeline, abspath) ? abspath : o->pipeline;
+    struct store_lease *lease = NULL;
+    /* The lease first: from the moment the run exists, status can tell it is alive. */
     if ((rc = store_run_create(st, plan->spec->name, path, plan->spec->text, &run_id, &err)) < 0 ||
+        (rc = store_run_lease_take(st, run_id, &lease, &err)) < 0 ||
         (rc = save_args(st, run_id, o, &err)) < 0 ||
         (rc = plan_store_tasks(plan, st, run_id, &err)) < 0) {
         cli_error(o->verb, "%s", err.msg);
+        store_lease_free(lease);
         return cli_exit_from_error(rc);
     }
-    return execute(o, st, plan, run_id, 0);
+    int status = execute(o, st, plan, run_id, 0);
+    store_lease_free(lease);
+    return status;
 }
 
 int
@@ -178,17 +199,28 @@ cli_run_exec(const struct run_exec_opts *o)
     struct plan *plan = NULL;
     struct spec_diags diags;
     struct store_run run = {0};
+    struct store_lease *lease = NULL;
     char **saved_sets = NULL;
     size_t n_saved = 0;
     int64_t run_id = o->resume_run;
     int status = CLI_EXIT_FAIL, rc;
 
     spec_diags_init(&diags);
-    if ((rc = store_open(cli_store_dir(o->store_dir), &st, &err)) < 0)
+    if ((rc = store_open_existing(cli_store_dir(o->store_dir), &st, &err)) < 0)
         goto fail;
     if ((rc = host_registry_scan(NULL, &reg, &err)) < 0)
         goto fail;
     if ((rc = store_run_get(st, run_id, &run, &err)) < 0)
+        goto fail;
+    /* Two schedulers of one run would run its tasks twice. */
+    if ((rc = store_run_lease_take(st, run_id, &lease, &err)) == SIEVE_EEXIST) {
+        cli_error(o->verb,
+                  "run %lld is still running (%s): wait for it to end, or stop it with "
+                  "'sieve cancel %lld' first",
+                  (long long)run_id, err.msg, (long long)run_id);
+        goto out;
+    }
+    if (rc < 0)
         goto fail;
     if ((rc = load_args(st, run_id, &saved_sets, &n_saved, &err)) < 0)
         goto fail;
@@ -227,6 +259,7 @@ out:
     plan_free(plan);
     host_registry_free(reg);
     spec_diags_release(&diags);
+    store_lease_free(lease);
     store_close(st);
     return status;
 }

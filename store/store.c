@@ -330,6 +330,19 @@ store_open(const char *dir, struct store **out, struct sieve_errbuf *err)
     return store_open_version(dir, STORE_SCHEMA_VERSION, out, err);
 }
 
+int
+store_open_existing(const char *dir, struct store **out, struct sieve_errbuf *err)
+{
+    char path[STORE_PATH_MAX];
+    struct stat sb;
+
+    *out = NULL;
+    snprintf(path, sizeof path, "%s/sieve.db", dir);
+    if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
+        return sieve_errbuf_set(err, SIEVE_ENOENT, "no store at '%s'", dir);
+    return store_open(dir, out, err);
+}
+
 void
 store_close(struct store *st)
 {

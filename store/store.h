@@ -56,6 +56,13 @@ struct store;
  */
 int store_open(const char *dir, struct store **out, struct sieve_errbuf *err);
 
+/*
+ * Like store_open, for the verbs that only read or maintain a store (status, ls, verify, ...):
+ * nothing is created. Errors: SIEVE_ENOENT "no store at 'DIR'" when `dir` holds no
+ * `sieve.db`; otherwise as store_open.
+ */
+int store_open_existing(const char *dir, struct store **out, struct sieve_errbuf *err);
+
 /* Like store_open but migrates only up to `version` (tests of migrations). */
 int store_open_version(const char *dir, int version, struct store **out, struct sieve_errbuf *err);
 
@@ -127,6 +134,19 @@ int store_run_previous(struct store *st, const char *pipeline_path, int64_t befo
                        struct sieve_errbuf *err);
 void store_run_release(struct store_run *r);
 void store_run_list_free(struct store_run *runs, size_t n);
+
+/*
+ * Liveness of a run (store/store_lease.c): a flock on `<store>/leases/<run>.lock`, taken by
+ * the process that schedules the run (`sieve run`, `sieve resume`) and dropped by the kernel
+ * when that process exits, however it exits. A run in state pending or running whose lease
+ * nobody holds was interrupted: its scheduler is gone.
+ */
+struct store_lease;
+/* A run's lease: held by the process that schedules the run (a flock on a file in the store), released when that process exits however it exits. Errors: SIEVE_EEXIST when another holder has it. Ownership: store_lease_free. */
+int store_run_lease_take(struct store *st, int64_t run, struct store_lease **out, struct sieve_errbuf *err);
+void store_lease_free(struct store_lease *l);
+/* 1 when some process holds run's lease, 0 when none does, < 0 on error. */
+int store_run_lease_held(struct store *st, int64_t run, struct sieve_errbuf *err);
 
 /* ---- tasks ----------------------------------------------------------------------------- */
 
