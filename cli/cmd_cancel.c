@@ -28,7 +28,7 @@ static int
 cancel(struct store *st, int64_t id)
 {
     struct sieve_errbuf err;
-    struct store_lease *lease;
+    struct store_lock *lease;
     int rc = store_run_lease_take(st, id, &lease, &err);
 
     if (rc == SIEVE_EEXIST) {
@@ -45,10 +45,10 @@ cancel(struct store *st, int64_t id)
                                   "cancelled after its scheduler had died", &err)) < 0 ||
         (rc = store_event_append(st, id, -1, "cancel", "sieve cancel: the scheduler was gone",
                                  &err)) < 0) {
-        store_lease_free(lease);
+        store_lock_free(lease);
         goto fail;
     }
-    store_lease_free(lease);
+    store_lock_free(lease);
     printf("run %lld was interrupted (its scheduler is gone): marked cancelled; 'sieve resume "
            "%lld' continues it\n",
            (long long)id, (long long)id);

@@ -6,7 +6,8 @@
  * that takes a run). The rows are the metric rows the scheduler stored from `sieve.metrics`
  * (evaluate-reduce's per-category means, or evaluate's per-sample rows, averaged) for the
  * task keys of the run's done and cached tasks, so a cached task shows the rows of the
- * artifact it reused (store_metrics_query); core/table/table.c lays them out (variants
+ * artifact it reused (store_metrics_query); table_run_build reads them (the HTTP API's
+ * table calls the same function) and core/table/table.c lays them out (variants
  * as rows, categories and Avg as columns, or one matrix variable's values as columns with
  * --pivot).
  * Exit codes: 0; 1 store failure; 2 usage; 3 no such run or no such metric.
@@ -91,10 +92,7 @@ cmd_table(int argc, char **argv)
 
     struct sieve_errbuf err = {{0}};
     struct store *st = NULL;
-    struct store_metric *rows = NULL;
-    struct table_input *in = NULL;
     struct table *t = NULL;
-    size_t n = 0;
     int64_t run;
     int rc, status;
     if ((status = cli_store_open("table", store_opt, &st)) != CLI_EXIT_OK)
@@ -103,17 +101,7 @@ cmd_table(int argc, char **argv)
         store_close(st);
         return status;
     }
-    rc = store_metrics_query(st, run, node, &rows, &n, &err);
-    if (rc == 0) {
-        in = calloc(n + 1, sizeof *in);
-        if (!in)
-            rc = sieve_errbuf_set(&err, SIEVE_ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        in[i] = (struct table_input){rows[i].variant, rows[i].sample, rows[i].category,
-                                     rows[i].metric, rows[i].value};
-    if (rc == 0)
-        rc = table_build(in, n, &to, &t, &err);
+    rc = table_run_build(st, run, node, &to, &t, &err);
     if (rc == 0 && format == TABLE_MD)
         printf("%s, run %lld\n\n", table_metric(t), (long long)run);
     if (rc == 0 && table_write(t, format, stdout) < 0)
@@ -121,8 +109,6 @@ cmd_table(int argc, char **argv)
     if (rc < 0)
         cli_error("table", "%s", err.msg);
     table_free(t);
-    free(in);
-    store_metric_rows_free(rows, n);
     store_close(st);
     return cli_exit_from_error(rc);
 }

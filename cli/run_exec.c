@@ -5,7 +5,6 @@
 
 #include <jansson.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +21,13 @@
 
 /* The --set overrides of a run are kept as an "args" event so `sieve resume` replans the
  * same DAG. */
-static int
-save_args(struct store *st, int64_t run, const struct run_exec_opts *o, struct sieve_errbuf *err)
+int
+cli_run_args_save(struct store *st, int64_t run, const char *const *sets, size_t n_sets,
+                  struct sieve_errbuf *err)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < o->n_sets; i++)
-        json_array_append_new(a, json_string(o->sets[i]));
+    for (size_t i = 0; i < n_sets; i++)
+        json_array_append_new(a, json_string(sets[i]));
     char *text = json_dumps(a, JSON_COMPACT);
     json_decref(a);
     int rc = store_event_append(st, run, -1, "args", text ? text : "[]", err);
@@ -62,8 +62,8 @@ load_args(struct store *st, int64_t run, char ***sets, size_t *n, struct sieve_e
     return 0;
 }
 
-static int
-build_devices(const struct run_exec_opts *o, struct device_set *ds, struct sieve_errbuf *err)
+int
+cli_devices_build(const struct run_exec_opts *o, struct device_set *ds, struct sieve_errbuf *err)
 {
     int rc;
     if (o->devices)
@@ -83,14 +83,45 @@ build_devices(const struct run_exec_opts *o, struct device_set *ds, struct sieve
     return 0;
 }
 
-/* A lost terminal or ssh session (SIGHUP) stops the run as SIGTERM does: the scheduler's
- * libuv loop handles SIGTERM (cancel, final state written); SIGHUP's default would kill the
- * process with the run left "running". kill() is async-signal-safe. */
-static void
-hangup_as_term(int sig)
+/*
+ * One scheduler writes a store at a time. A second `sieve run` beside a first would compute
+ * the same keys twice and race on their objects; beside a daemon it would schedule behind
+ * its back. It is refused with what to do instead (cmd_run.c hands runs to a serving daemon
+ * before it gets here).
+ */
+int
+cli_sched_lock(const char *verb, struct store *st, struct store_lock **lock)
 {
-    (void)sig;
-    kill(getpid(), SIGTERM);
+    struct sieve_errbuf err = {{0}};
+    char info[128];
+    snprintf(info, sizeof info, "{\"pid\": %ld, \"kind\": \"%s\"}", (long)getpid(), verb);
+    int rc = store_sched_lock(st, info, lock, &err);
+    if (rc == SIEVE_EEXIST) {
+        char *who = NULL;
+        json_t *j =
+            store_sched_holder(store_dir(st), &who, &err) > 0 ? json_loads(who, 0, NULL) : NULL;
+        const char *kind = json_string_value(json_object_get(j, "kind"));
+        long pid = (long)json_integer_value(json_object_get(j, "pid"));
+        if (kind && !strcmp(kind, "serve"))
+            cli_error(verb,
+                      "store '%s' is served by 'sieve serve' (pid %ld): submit to it with "
+                      "'sieve submit'",
+                      store_dir(st), pid);
+        else
+            cli_error(verb,
+                      "store '%s' is in use by another scheduler ('sieve %s', pid %ld); wait for "
+                      "it to finish, or start 'sieve serve --store %s' and 'sieve submit' the "
+                      "runs to it",
+                      store_dir(st), kind ? kind : "run", pid, store_dir(st));
+        json_decref(j);
+        free(who);
+        return CLI_EXIT_FAIL;
+    }
+    if (rc < 0) {
+        cli_error(verb, "%s", err.msg);
+        return cli_exit_from_error(rc);
+    }
+    return CLI_EXIT_OK;
 }
 
 /* Schedules `plan` as run `run_id` (whose task rows exist) and prints the summary. */
@@ -109,7 +140,7 @@ execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int6
         cli_error(o->verb, "durability '%s': expected batch or strict", dur);
         return CLI_EXIT_USAGE;
     }
-    if ((rc = build_devices(o, &ds, &err)) < 0) {
+    if ((rc = cli_devices_build(o, &ds, &err)) < 0) {
         cli_error(o->verb, "%s", err.msg);
         devices_release(&ds);
         return CLI_EXIT_USAGE;
@@ -144,11 +175,14 @@ execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int6
         .out = stderr,
     };
     struct sched_summary sum;
-    struct sigaction hup = {.sa_handler = hangup_as_term}, old_hup;
-    sigemptyset(&hup.sa_mask);
-    sigaction(SIGHUP, &hup, &old_hup);
+    struct store_lock *lease = NULL;
+    if ((rc = store_run_lease_take(st, run_id, &lease, &err)) < 0) {
+        cli_error(o->verb, "%s", err.msg);
+        devices_release(&ds);
+        return cli_exit_from_error(rc);
+    }
     rc = sched_run(&so, &sum, &err);
-    sigaction(SIGHUP, &old_hup, NULL);
+    store_lock_free(lease);
     sched_summary_print(&sum, stderr);
     sched_summary_release(&sum);
     if (rc == 0)
@@ -175,18 +209,76 @@ cli_run_exec_prepared(const struct run_exec_opts *o, struct store *st, struct pl
     int rc;
     /* The absolute path, so `sieve resume` finds the pipeline from any directory. */
     const char *path = realpath(o->pipeline, abspath) ? abspath : o->pipeline;
-    struct store_lease *lease = NULL;
-    /* The lease first: from the moment the run exists, status can tell it is alive. */
+    struct store_lock *lock = NULL;
+    int status = cli_sched_lock(o->verb, st, &lock);
+    if (status != CLI_EXIT_OK)
+        return status;
     if ((rc = store_run_create(st, plan->spec->name, path, plan->spec->text, &run_id, &err)) < 0 ||
-        (rc = store_run_lease_take(st, run_id, &lease, &err)) < 0 ||
-        (rc = save_args(st, run_id, o, &err)) < 0 ||
+        (rc = cli_run_args_save(st, run_id, o->sets, o->n_sets, &err)) < 0 ||
         (rc = plan_store_tasks(plan, st, run_id, &err)) < 0) {
         cli_error(o->verb, "%s", err.msg);
-        store_lease_free(lease);
+        store_lock_free(lock);
         return cli_exit_from_error(rc);
     }
-    int status = execute(o, st, plan, run_id, 0);
-    store_lease_free(lease);
+    status = execute(o, st, plan, run_id, 0);
+    store_lock_free(lock);
+    return status;
+}
+
+int
+cli_run_replan(const char *verb, struct store *st, const struct host_registry *reg, int64_t run_id,
+               struct plan **out)
+{
+    struct sieve_errbuf err = {{0}};
+    struct spec_diags diags;
+    struct store_run run = {0};
+    char **saved_sets = NULL;
+    size_t n_saved = 0;
+    int status = CLI_EXIT_FAIL, rc;
+
+    *out = NULL;
+    spec_diags_init(&diags);
+    if ((rc = store_run_get(st, run_id, &run, &err)) < 0)
+        goto fail;
+    if ((rc = load_args(st, run_id, &saved_sets, &n_saved, &err)) < 0)
+        goto fail;
+    /* The recorded text, not the file as it is now: resume finishes what ran. */
+    struct plan_opts po = {.path = run.pipeline_path,
+                           .sets = (const char *const *)saved_sets,
+                           .n_sets = n_saved,
+                           .text = run.pipeline_text};
+    cli_plan_verify_opts(verb, &po);
+    rc = plan_prepare(&po, reg, st, out, &diags, &err);
+    if (rc < 0) {
+        spec_diags_print(&diags, stderr);
+        goto fail;
+    }
+    struct store_task_row *rows = NULL;
+    size_t n = 0;
+    if ((rc = store_task_list(st, run_id, NULL, NULL, &rows, &n, &err)) < 0)
+        goto fail;
+    store_task_rows_free(rows, n);
+    if (n != (*out)->n_tasks) {
+        cli_error(verb,
+                  "run %lld: '%s' now plans %u tasks, the run has %zu; start a new run instead",
+                  (long long)run_id, po.path, (*out)->n_tasks, n);
+        plan_free(*out);
+        *out = NULL;
+        goto out;
+    }
+    status = CLI_EXIT_OK;
+    goto out;
+fail:
+    cli_error(verb, "%s", err.msg);
+    status = cli_exit_from_error(rc);
+    plan_free(*out);
+    *out = NULL;
+out:
+    for (size_t i = 0; i < n_saved; i++)
+        free(saved_sets[i]);
+    free(saved_sets);
+    store_run_release(&run);
+    spec_diags_release(&diags);
     return status;
 }
 
@@ -197,69 +289,33 @@ cli_run_exec(const struct run_exec_opts *o)
     struct store *st = NULL;
     struct host_registry *reg = NULL;
     struct plan *plan = NULL;
-    struct spec_diags diags;
-    struct store_run run = {0};
-    struct store_lease *lease = NULL;
-    char **saved_sets = NULL;
-    size_t n_saved = 0;
-    int64_t run_id = o->resume_run;
-    int status = CLI_EXIT_FAIL, rc;
+    struct store_lock *lock = NULL;
+    int status, rc;
 
-    spec_diags_init(&diags);
-    if ((rc = store_open_existing(cli_store_dir(o->store_dir), &st, &err)) < 0)
-        goto fail;
-    if ((rc = host_registry_scan(NULL, &reg, &err)) < 0)
-        goto fail;
-    if ((rc = store_run_get(st, run_id, &run, &err)) < 0)
-        goto fail;
-    /* Two schedulers of one run would run its tasks twice. */
-    if ((rc = store_run_lease_take(st, run_id, &lease, &err)) == SIEVE_EEXIST) {
-        cli_error(o->verb,
-                  "run %lld is still running (%s): wait for it to end, or stop it with "
-                  "'sieve cancel %lld' first",
-                  (long long)run_id, err.msg, (long long)run_id);
+    if ((rc = store_open_existing(cli_store_dir(o->store_dir), &st, &err)) < 0 ||
+        (rc = host_registry_scan(NULL, &reg, &err)) < 0) {
+        cli_error(o->verb, "%s", err.msg);
+        status = cli_exit_from_error(rc);
         goto out;
     }
-    if (rc < 0)
-        goto fail;
-    if ((rc = load_args(st, run_id, &saved_sets, &n_saved, &err)) < 0)
-        goto fail;
-    /* The recorded text, not the file as it is now: resume finishes what ran. */
-    struct plan_opts po = {.path = run.pipeline_path,
-                           .sets = (const char *const *)saved_sets,
-                           .n_sets = n_saved,
-                           .text = run.pipeline_text};
-    cli_plan_verify_opts(o->verb, &po);
-    rc = plan_prepare(&po, reg, st, &plan, &diags, &err);
-    if (rc < 0) {
-        spec_diags_print(&diags, stderr);
-        goto fail;
-    }
-    struct store_task_row *rows = NULL;
-    size_t n = 0;
-    if ((rc = store_task_list(st, run_id, NULL, NULL, &rows, &n, &err)) < 0)
-        goto fail;
-    store_task_rows_free(rows, n);
-    if (n != plan->n_tasks) {
+    /* Said before the scheduler lock's more general refusal: this is what the user meant. */
+    if (store_run_lease_held(st, o->resume_run, &err) == 1) {
         cli_error(o->verb,
-                  "run %lld: '%s' now plans %u tasks, the run has %zu; start a new run instead",
-                  (long long)run_id, po.path, plan->n_tasks, n);
+                  "run %lld is still running: wait for it to end, or stop it with 'sieve cancel "
+                  "%lld' first",
+                  (long long)o->resume_run, (long long)o->resume_run);
+        status = CLI_EXIT_FAIL;
         goto out;
     }
-    status = execute(o, st, plan, run_id, 1);
-    goto out;
-fail:
-    cli_error(o->verb, "%s", err.msg);
-    status = cli_exit_from_error(rc);
+    if ((status = cli_sched_lock(o->verb, st, &lock)) != CLI_EXIT_OK)
+        goto out;
+    if ((status = cli_run_replan(o->verb, st, reg, o->resume_run, &plan)) != CLI_EXIT_OK)
+        goto out;
+    status = execute(o, st, plan, o->resume_run, 1);
 out:
-    for (size_t i = 0; i < n_saved; i++)
-        free(saved_sets[i]);
-    free(saved_sets);
-    store_run_release(&run);
     plan_free(plan);
     host_registry_free(reg);
-    spec_diags_release(&diags);
-    store_lease_free(lease);
+    store_lock_free(lock);
     store_close(st);
     return status;
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sieve/plugin.h>
+
 struct run_exec_opts {
     const char *verb;     /* "run" or "resume", for messages */
     const char *pipeline; /* run: the pipeline file; resume: NULL (taken from the run) */
@@ -29,6 +31,28 @@ struct run_exec_opts {
 
 struct plan;
 struct store;
+struct store_lock;
+
+/* Takes the store's scheduler lock for `verb`, or says who holds it and what to do instead.
+ * Returns the process exit status (CLI_EXIT_OK with *lock set). */
+int cli_sched_lock(const char *verb, struct store *st, struct store_lock **lock);
+
+struct host_registry;
+struct device_set;
+
+/* The device pool of o->devices (default: NVML GPUs plus a CPU slot per core) with the
+ * fake-device faults of o and $SIEVE_FAULTS. Ownership: devices_release(ds). */
+int cli_devices_build(const struct run_exec_opts *o, struct device_set *ds,
+                      struct sieve_errbuf *err);
+
+/* Records a run's --set values (an "args" event) so that resuming replans the same DAG. */
+int cli_run_args_save(struct store *st, int64_t run, const char *const *sets, size_t n_sets,
+                      struct sieve_errbuf *err);
+/* Plans run_id again from its recorded pipeline text and --set values, and checks that it
+ * has the tasks the run recorded. Prints what went wrong. Returns the exit status
+ * (CLI_EXIT_OK with *out set). Ownership: plan_free(*out). */
+int cli_run_replan(const char *verb, struct store *st, const struct host_registry *reg,
+                   int64_t run_id, struct plan **out);
 
 /* Resumes run o->resume_run: replans its pipeline with its --set values, then executes.
  * Returns the process exit status (enum cli_exit). */

@@ -11,7 +11,7 @@ set -euo pipefail
 # Build and run.
 BUILD_PKGS=(
     build-essential cmake pkg-config git
-    libuv1-dev libyaml-dev libjansson-dev libsqlite3-dev libssl-dev
+    libuv1-dev libyaml-dev libjansson-dev libsqlite3-dev libssl-dev libh2o-dev libcurl4-openssl-dev
     libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
     libopenblas-dev
     ffmpeg

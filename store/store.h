@@ -129,24 +129,49 @@ int store_run_set_state(struct store *st, int64_t id, enum store_run_state state
 int store_run_get(struct store *st, int64_t id, struct store_run *out, struct sieve_errbuf *err);
 /* All runs, newest first. Ownership: store_run_list_free(*out, *n). */
 int store_run_list(struct store *st, struct store_run **out, size_t *n, struct sieve_errbuf *err);
+/* Which runs store_run_query reads: a page of them, newest first. */
+struct store_run_filter {
+    const char *state; /* a store_run_state_name; NULL: any */
+    const char *name;  /* a substring of the name; NULL: any */
+    size_t limit;      /* 0: all */
+    size_t offset;
+};
+/* The runs that pass `f`, newest first, and in *total (may be NULL) how many pass it in all.
+ * Ownership: store_run_list_free(*out, *n). */
+int store_run_query(struct store *st, const struct store_run_filter *f, struct store_run **out,
+                    size_t *n, int64_t *total, struct sieve_errbuf *err);
 /* The newest run of a pipeline path whose id is below `before` (0: any); *id 0 when none. */
 int store_run_previous(struct store *st, const char *pipeline_path, int64_t before, int64_t *id,
                        struct sieve_errbuf *err);
 void store_run_release(struct store_run *r);
 void store_run_list_free(struct store_run *runs, size_t n);
 
+/* ---- who schedules: the scheduler lock and run leases ------------------------------------ */
+
 /*
- * Liveness of a run (store/store_lease.c): a flock on `<store>/leases/<run>.lock`, taken by
- * the process that schedules the run (`sieve run`, `sieve resume`) and dropped by the kernel
- * when that process exits, however it exits. A run in state pending or running whose lease
- * nobody holds was interrupted: its scheduler is gone.
+ * One scheduler at a time writes a store: `sieve serve`, or a plain `sieve run`/`resume`
+ * when no daemon serves it. The scheduler lock is a flock on <store>/scheduler.lock, so it is
+ * released however its holder exits (SIGKILL included); <store>/scheduler.json beside it says
+ * who holds it: {"pid": N, "kind": "serve"|"run", "url": "http://127.0.0.1:8470", "run": N}.
+ * A run's lease (a flock on <store>/leases/run-N.lock) is held by the process that schedules
+ * the run, so a run recorded as running whose lease nobody holds was interrupted.
  */
-struct store_lease;
-/* A run's lease: held by the process that schedules the run (a flock on a file in the store), released when that process exits however it exits. Errors: SIEVE_EEXIST when another holder has it. Ownership: store_lease_free. */
-int store_run_lease_take(struct store *st, int64_t run, struct store_lease **out, struct sieve_errbuf *err);
-void store_lease_free(struct store_lease *l);
+struct store_lock;
+
+/* Takes the scheduler lock and writes `info_json` (a JSON object) beside it. Errors:
+ * SIEVE_EEXIST when another process holds it (err says who, from scheduler.json).
+ * Ownership: store_lock_free releases it and removes scheduler.json. */
+int store_sched_lock(struct store *st, const char *info_json, struct store_lock **out,
+                     struct sieve_errbuf *err);
+/* Reads who holds the scheduler lock of store directory `dir`: 1 and the JSON text in *info
+ * (malloc'd; "{}" when unreadable) when held, 0 when nobody holds it. */
+int store_sched_holder(const char *dir, char **info, struct sieve_errbuf *err);
+/* A run's lease. Errors: SIEVE_EEXIST when another holder has it. Ownership: store_lock_free. */
+int store_run_lease_take(struct store *st, int64_t run, struct store_lock **out,
+                         struct sieve_errbuf *err);
 /* 1 when some process holds run's lease, 0 when none does, < 0 on error. */
 int store_run_lease_held(struct store *st, int64_t run, struct sieve_errbuf *err);
+void store_lock_free(struct store_lock *l);
 
 /* ---- tasks ----------------------------------------------------------------------------- */
 
@@ -206,7 +231,26 @@ struct store_task_row {
  * Ownership: store_task_rows_free. */
 int store_task_list(struct store *st, int64_t run, const char *state, const char *node,
                     struct store_task_row **out, size_t *n, struct sieve_errbuf *err);
+/* One page of store_task_list: at most `limit` rows (0: all) after skipping `offset`. */
+int store_task_query(struct store *st, int64_t run, const char *state, const char *node,
+                     size_t limit, size_t offset, struct store_task_row **out, size_t *n,
+                     struct sieve_errbuf *err);
+/* How many tasks of a run have that state and node (NULL: any). */
+int store_task_count(struct store *st, int64_t run, const char *state, const char *node,
+                     int64_t *total, struct sieve_errbuf *err);
 void store_task_rows_free(struct store_task_row *rows, size_t n);
+
+/* The tasks of one node of a run, counted by state (indexed by enum store_task_state). */
+struct store_node_count {
+    char *node;
+    int64_t count[STORE_TASK_N_STATES];
+    int64_t total;
+};
+/* Per-node counts of a run, nodes in the order of their first task (the plan's order).
+ * Ownership: store_node_counts_free. */
+int store_node_counts(struct store *st, int64_t run, struct store_node_count **out, size_t *n,
+                      struct sieve_errbuf *err);
+void store_node_counts_free(struct store_node_count *nodes, size_t n);
 /* Resume: tasks "running" or "ready" of the run go back to "pending". Returns how many. */
 int store_tasks_requeue(struct store *st, int64_t run, struct sieve_errbuf *err);
 
@@ -258,6 +302,10 @@ struct store_artifact_row {
     int64_t created_ms, last_used_ms;
     int pinned; /* pinned by a pending or running run */
 };
+/* The row of one artifact key, read only (a lookup would refresh its last use).
+ * Errors: SIEVE_ENOENT when the key is not indexed. */
+int store_artifact_get(struct store *st, const char *key, struct store_artifact_row *out,
+                       struct sieve_errbuf *err);
 /* All artifacts, least recently used first. Ownership: free(*out). */
 int store_artifact_list(struct store *st, struct store_artifact_row **out, size_t *n,
                         struct sieve_errbuf *err);
@@ -321,6 +369,10 @@ int store_event_append(struct store *st, int64_t run, int64_t task, const char *
  * Ownership: store_event_list_free. */
 int store_event_list(struct store *st, int64_t run, int64_t after, size_t limit,
                      struct store_event **out, size_t *n, struct sieve_errbuf *err);
+/* The newest `limit` events of a run (run 0: all), oldest of them first.
+ * Ownership: store_event_list_free. */
+int store_event_recent(struct store *st, int64_t run, size_t limit, struct store_event **out,
+                       size_t *n, struct sieve_errbuf *err);
 void store_event_list_free(struct store_event *ev, size_t n);
 
 struct store_device {

@@ -57,6 +57,24 @@ int store_metrics_insert_locked(struct store *st, const struct store_metric *row
 int store_task_update_locked(struct store *st, int64_t run, uint32_t idx,
                              const struct store_task_update *u, struct sieve_errbuf *err);
 
+/* The columns store_run_read expects, over `runs r`. */
+#define STORE_RUN_COLUMNS                                                                          \
+    "r.id, r.name, r.pipeline_path, r.pipeline_text, r.state, r.error, r.created_ms,"              \
+    " r.started_ms, r.finished_ms,"                                                                \
+    " (SELECT count(*) FROM tasks t WHERE t.run = r.id),"                                          \
+    " (SELECT count(*) FROM tasks t WHERE t.run = r.id AND t.state = 'done'),"                     \
+    " (SELECT count(*) FROM tasks t WHERE t.run = r.id AND t.state = 'cached'),"                   \
+    " (SELECT count(*) FROM tasks t WHERE t.run = r.id AND t.state = 'failed')"
+/* Fills `r` from the current row of a statement selecting STORE_RUN_COLUMNS. */
+void store_run_read(sqlite3_stmt *s, struct store_run *r);
+
+/* The columns store_events_read expects. */
+#define STORE_EVENT_COLUMNS "id, run, task, time_ms, kind, message"
+/* Steps a statement selecting STORE_EVENT_COLUMNS to its end and finalizes it.
+ * Ownership: store_event_list_free(*out, *n); nothing on failure. */
+int store_events_read(struct store *st, sqlite3_stmt *s, struct store_event **out, size_t *n,
+                      struct sieve_errbuf *err);
+
 /* A malloc'd copy of a column's text, or NULL for SQL NULL (and on no memory). */
 char *store_column_dup(sqlite3_stmt *s, int col);
 

@@ -124,16 +124,8 @@ out:
     return store_commit(st, err);
 }
 
-#define RUN_COLUMNS                                                                                \
-    "r.id, r.name, r.pipeline_path, r.pipeline_text, r.state, r.error, r.created_ms,"              \
-    " r.started_ms, r.finished_ms,"                                                                \
-    " (SELECT count(*) FROM tasks t WHERE t.run = r.id),"                                          \
-    " (SELECT count(*) FROM tasks t WHERE t.run = r.id AND t.state = 'done'),"                     \
-    " (SELECT count(*) FROM tasks t WHERE t.run = r.id AND t.state = 'cached'),"                   \
-    " (SELECT count(*) FROM tasks t WHERE t.run = r.id AND t.state = 'failed')"
-
-static void
-read_run(sqlite3_stmt *s, struct store_run *r)
+void
+store_run_read(sqlite3_stmt *s, struct store_run *r)
 {
     r->id = sqlite3_column_int64(s, 0);
     r->name = store_column_dup(s, 1);
@@ -157,12 +149,12 @@ store_run_get(struct store *st, int64_t id, struct store_run *out, struct sieve_
     int rc, step;
 
     memset(out, 0, sizeof *out);
-    if ((rc = store_prepare(st, "SELECT " RUN_COLUMNS " FROM runs r WHERE r.id = ?", &s, err)) < 0)
+    if ((rc = store_prepare(st, "SELECT " STORE_RUN_COLUMNS " FROM runs r WHERE r.id = ?", &s, err)) < 0)
         return rc;
     sqlite3_bind_int64(s, 1, id);
     step = sqlite3_step(s);
     if (step == SQLITE_ROW)
-        read_run(s, out);
+        store_run_read(s, out);
     else if (step == SQLITE_DONE)
         rc = sieve_errbuf_set(err, SIEVE_ENOENT, "no run %lld", (long long)id);
     else
@@ -181,7 +173,7 @@ store_run_list(struct store *st, struct store_run **out, size_t *n, struct sieve
 
     *out = NULL;
     *n = 0;
-    if ((rc = store_prepare(st, "SELECT " RUN_COLUMNS " FROM runs r ORDER BY r.id DESC", &s, err)) <
+    if ((rc = store_prepare(st, "SELECT " STORE_RUN_COLUMNS " FROM runs r ORDER BY r.id DESC", &s, err)) <
         0)
         return rc;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
@@ -189,7 +181,7 @@ store_run_list(struct store *st, struct store_run **out, size_t *n, struct sieve
             rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list runs: out of memory");
             break;
         }
-        read_run(s, &runs[len++]);
+        store_run_read(s, &runs[len++]);
     }
     if (rc == 0 && step != SQLITE_DONE)
         rc = store_fail(st, err, "list runs");
@@ -398,57 +390,7 @@ int
 store_task_list(struct store *st, int64_t run, const char *state, const char *node,
                 struct store_task_row **out, size_t *n, struct sieve_errbuf *err)
 {
-    sqlite3_stmt *s;
-    struct store_task_row *rows = NULL;
-    size_t len = 0, cap = 0;
-    int rc, step;
-
-    *out = NULL;
-    *n = 0;
-    if ((rc = store_prepare(st,
-                            "SELECT idx, node, sample, variant_label, task_key, components, state,"
-                            " device, error, sample_index, variant, attempts, started_ms,"
-                            " finished_ms FROM tasks WHERE run = ?1"
-                            " AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR node = ?3)"
-                            " ORDER BY idx",
-                            &s, err)) < 0)
-        return rc;
-    sqlite3_bind_int64(s, 1, run);
-    store_bind_text(s, 2, state);
-    store_bind_text(s, 3, node);
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        struct store_task_row *r;
-        if (array_grow(&rows, &cap, len + 1, sizeof *rows) < 0) {
-            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list tasks: out of memory");
-            break;
-        }
-        r = &rows[len++];
-        r->run = run;
-        r->idx = (uint32_t)sqlite3_column_int64(s, 0);
-        r->node = store_column_dup(s, 1);
-        r->sample = store_column_dup(s, 2);
-        r->variant_label = store_column_dup(s, 3);
-        r->key = store_column_dup(s, 4);
-        r->components = store_column_dup(s, 5);
-        r->state = store_column_dup(s, 6);
-        r->device = store_column_dup(s, 7);
-        r->error = store_column_dup(s, 8);
-        r->sample_index = sqlite3_column_int(s, 9);
-        r->variant = (uint32_t)sqlite3_column_int64(s, 10);
-        r->attempts = sqlite3_column_int(s, 11);
-        r->started_ms = sqlite3_column_int64(s, 12);
-        r->finished_ms = sqlite3_column_int64(s, 13);
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = store_fail(st, err, "list tasks");
-    sqlite3_finalize(s);
-    if (rc < 0) {
-        store_task_rows_free(rows, len);
-        return rc;
-    }
-    *out = rows;
-    *n = len;
-    return 0;
+    return store_task_query(st, run, state, node, 0, 0, out, n, err);
 }
 
 void
@@ -657,44 +599,19 @@ store_event_list(struct store *st, int64_t run, int64_t after, size_t limit,
                  struct store_event **out, size_t *n, struct sieve_errbuf *err)
 {
     sqlite3_stmt *s;
-    struct store_event *ev = NULL;
-    size_t len = 0, cap = 0;
-    int rc, step;
+    int rc;
 
     *out = NULL;
     *n = 0;
     if ((rc = store_prepare(st,
-                            "SELECT id, run, task, time_ms, kind, message FROM events"
+                            "SELECT " STORE_EVENT_COLUMNS " FROM events"
                             " WHERE (?1 = 0 OR run = ?1) AND id > ?2 ORDER BY id LIMIT ?3",
                             &s, err)) < 0)
         return rc;
     sqlite3_bind_int64(s, 1, run);
     sqlite3_bind_int64(s, 2, after);
     sqlite3_bind_int64(s, 3, limit ? (int64_t)limit : -1);
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        struct store_event *e;
-        if (array_grow(&ev, &cap, len + 1, sizeof *ev) < 0) {
-            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list events: out of memory");
-            break;
-        }
-        e = &ev[len++];
-        e->id = sqlite3_column_int64(s, 0);
-        e->run = sqlite3_column_int64(s, 1);
-        e->task = sqlite3_column_int64(s, 2);
-        e->time_ms = sqlite3_column_int64(s, 3);
-        e->kind = store_column_dup(s, 4);
-        e->message = store_column_dup(s, 5);
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = store_fail(st, err, "list events");
-    sqlite3_finalize(s);
-    if (rc < 0) {
-        store_event_list_free(ev, len);
-        return rc;
-    }
-    *out = ev;
-    *n = len;
-    return 0;
+    return store_events_read(st, s, out, n, err);
 }
 
 void

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/hash.h"
@@ -39,7 +40,9 @@ sched_store_update(struct sched *s, uint32_t t, enum store_task_state state, con
                                   .started_ms = started,
                                   .finished_ms = finished};
     struct sieve_errbuf err;
-    if (store_batch_task_update(s->batch, s->o->run, t, &u, &err) < 0 && !s->store_failed) {
+    if (store_batch_task_update(s->batch, sched_task_run(s, t)->id, sched_local(s, t), &u, &err) <
+            0 &&
+        !s->store_failed) {
         s->store_failed = 1;
         s->store_err = err;
     }
@@ -102,6 +105,16 @@ sched_record_failed(struct sched *s, const char *what, const struct sieve_errbuf
     sched_log(s, "store: could not record %s: %s (the run goes on)", what, err->msg);
 }
 
+static void
+event_append(struct sched *s, struct srun *r, int64_t task, const char *kind, const char *msg)
+{
+    struct sieve_errbuf err;
+    if (store_event_append(s->st, r->id, task, kind, msg, &err) < 0)
+        sched_record_failed(s, "an event", &err);
+    if (s->o->on_event)
+        s->o->on_event(s->o->ud, r->id, task, kind, msg);
+}
+
 void
 sched_event(struct sched *s, int64_t task, const char *kind, const char *fmt, ...)
 {
@@ -110,19 +123,51 @@ sched_event(struct sched *s, int64_t task, const char *kind, const char *fmt, ..
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    struct sieve_errbuf err;
     sched_flush(s);
-    if (store_event_append(s->st, s->o->run, task, kind, msg, &err) < 0)
-        sched_record_failed(s, "an event", &err);
+    if (task >= 0) {
+        uint32_t t = (uint32_t)task;
+        event_append(s, sched_task_run(s, t), sched_local(s, t), kind, msg);
+        return;
+    }
+    for (size_t i = 0; i < s->n_runs; i++)
+        if (!s->runs[i]->ended)
+            event_append(s, s->runs[i], -1, kind, msg);
+}
+
+void
+sched_run_event(struct sched *s, struct srun *r, const char *kind, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    sched_flush(s);
+    event_append(s, r, -1, kind, msg);
+}
+
+const struct plan_task *
+sched_ptask(const struct sched *s, uint32_t t)
+{
+    const struct srun *r = sched_task_run(s, t);
+    return &r->p->tasks[t - r->first];
+}
+
+const struct plan_node *
+sched_pnode(const struct sched *s, uint32_t t)
+{
+    const struct srun *r = sched_task_run(s, t);
+    return &r->p->nodes[r->p->tasks[t - r->first].node];
 }
 
 void
 sched_task_label(const struct sched *s, uint32_t t, char *buf, size_t len)
 {
-    const struct plan_task *pt = &s->p->tasks[t];
-    const struct plan_node *n = &s->p->nodes[pt->node];
+    const struct plan *p = sched_task_run(s, t)->p;
+    const struct plan_task *pt = sched_ptask(s, t);
+    const struct plan_node *n = &p->nodes[pt->node];
     const char *label = n->variants[pt->variant].label;
-    const char *sample = pt->sample >= 0 ? s->p->samples[pt->sample].id : "*";
+    const char *sample = pt->sample >= 0 ? p->samples[pt->sample].id : "*";
     if (label && strcmp(label, "{}"))
         snprintf(buf, len, "%s/%s %s", n->name, sample, label);
     else
@@ -131,10 +176,12 @@ sched_task_label(const struct sched *s, uint32_t t, char *buf, size_t len)
 
 /* ---- task transitions ------------------------------------------------------------------------ */
 
-static void
-make_ready(struct sched *s, uint32_t t)
+void
+sched_make_ready(struct sched *s, uint32_t t)
 {
     struct stask *st = &s->t[t];
+    if (sched_share_claim(s, t))
+        return;
     int cls = st->gpu ? 1 : 0;
     if (!s->has_class[cls])
         cls = !cls;
@@ -144,14 +191,15 @@ make_ready(struct sched *s, uint32_t t)
     }
 }
 
-static void
-release_dependents(struct sched *s, uint32_t t)
+void
+sched_release_dependents(struct sched *s, uint32_t t)
 {
-    const struct plan_task *pt = &s->p->tasks[t];
+    const struct plan_task *pt = sched_ptask(s, t);
+    uint32_t first = sched_task_run(s, t)->first;
     for (uint32_t i = 0; i < pt->n_dependents; i++) {
-        uint32_t d = pt->dependents[i];
+        uint32_t d = first + pt->dependents[i];
         if (s->t[d].wait > 0 && --s->t[d].wait == 0 && s->t[d].state == ST_PENDING)
-            make_ready(s, d);
+            sched_make_ready(s, d);
     }
 }
 
@@ -159,12 +207,13 @@ release_dependents(struct sched *s, uint32_t t)
 static void
 skip_dependents(struct sched *s, uint32_t t)
 {
-    const struct plan_task *pt = &s->p->tasks[t];
+    const struct plan_task *pt = sched_ptask(s, t);
+    uint32_t first = sched_task_run(s, t)->first;
     char label[256], msg[320];
     sched_task_label(s, t, label, sizeof label);
     snprintf(msg, sizeof msg, "skipped: input '%s' did not finish", label);
     for (uint32_t i = 0; i < pt->n_dependents; i++) {
-        uint32_t d = pt->dependents[i];
+        uint32_t d = first + pt->dependents[i];
         if (s->t[d].state == ST_PENDING)
             sched_task_end(s, d, ST_SKIPPED, msg);
     }
@@ -174,32 +223,36 @@ void
 sched_task_end(struct sched *s, uint32_t t, int state, const char *error)
 {
     struct stask *st = &s->t[t];
+    struct srun *r = sched_task_run(s, t);
     /* Ending a task twice would wrap n_left and leave the run waiting forever. */
     SIEVE_ASSERT(st->state != ST_DONE && st->state != ST_CACHED && st->state != ST_FAILED &&
                  st->state != ST_SKIPPED && st->state != ST_CANCELLED);
-    SIEVE_ASSERT(s->n_left > 0);
+    SIEVE_ASSERT(s->n_left > 0 && r->n_left > 0);
     st->state = (uint8_t)state;
     s->n_left--;
+    r->n_left--;
     if (error) {
         free(st->error);
         st->error = strdup(error);
     }
     switch (state) {
     case ST_FAILED:
-        s->n_failed++;
+        r->n_failed++;
         sched_store_update(s, t, STORE_TASK_FAILED, NULL, error, -1, clock_wall_ms());
         break;
     case ST_SKIPPED:
-        s->n_skipped++;
+        r->n_skipped++;
         sched_store_update(s, t, STORE_TASK_CANCELLED, NULL, error, -1, clock_wall_ms());
         break;
     case ST_CANCELLED:
-        s->n_cancelled++;
+        r->n_cancelled++;
         sched_store_update(s, t, STORE_TASK_CANCELLED, NULL, error, -1, clock_wall_ms());
         break;
     default:
         break;
     }
+    /* Tasks of other runs waiting for this one's result compute it themselves. */
+    sched_share_release(s, t);
     if (state == ST_FAILED || state == ST_SKIPPED || state == ST_CANCELLED)
         skip_dependents(s, t);
 }
@@ -216,15 +269,15 @@ sched_task_requeue(struct sched *s, uint32_t t, int64_t delay_ms)
         sched_store_update(s, t, STORE_TASK_PENDING, NULL, st->error, -1, -1);
     } else {
         sched_store_update(s, t, STORE_TASK_READY, NULL, st->error, -1, -1);
-        make_ready(s, t);
+        sched_make_ready(s, t);
     }
 }
 
 int
 sched_metrics_parse(const struct sched *s, uint32_t t, const char *json, struct sched_metrics *out)
 {
-    const struct plan_task *pt = &s->p->tasks[t];
-    const struct plan_node *n = &s->p->nodes[pt->node];
+    const struct plan_task *pt = sched_ptask(s, t);
+    const struct plan_node *n = sched_pnode(s, t);
     json_error_t jerr;
     size_t i;
     json_t *e;
@@ -245,7 +298,7 @@ sched_metrics_parse(const struct sched *s, uint32_t t, const char *json, struct 
         if (!json_is_string(m) || !json_is_number(v))
             continue;
         out->rows[out->n++] = (struct store_metric){
-            .run = s->o->run,
+            .run = sched_task_run(s, t)->id,
             .node = n->name,
             .variant = n->variants[pt->variant].label,
             .sample = json_is_string(smp) ? json_string_value(smp) : NULL,
@@ -266,23 +319,21 @@ sched_metrics_release(struct sched_metrics *m)
     memset(m, 0, sizeof *m);
 }
 
-/* Indexes a finished task's artifacts and metric rows, then releases its dependents. */
-void
-sched_task_done(struct sched *s, uint32_t t, const void *result_msg)
+int
+sched_task_index(struct sched *s, uint32_t t, const void *result_msg, struct sieve_errbuf *err)
 {
     const struct proto_msg *r = result_msg;
-    const struct plan_task *pt = &s->p->tasks[t];
-    const struct plan_node *n = &s->p->nodes[pt->node];
+    struct srun *run = sched_task_run(s, t);
+    const struct plan_node *n = sched_pnode(s, t);
     struct store_artifact arts[SCHED_OUTPUTS_MAX];
     char keys[SCHED_OUTPUTS_MAX][HASH_HEX_LEN];
     struct sched_metrics m;
     size_t n_arts = 0;
-    struct sieve_errbuf err;
     int rc;
 
     for (uint32_t i = 0; i < n->n_outputs && i < SCHED_OUTPUTS_MAX; i++) {
-        plan_artifact_hex(s->p, t, i, keys[i]);
-        arts[n_arts] = (struct store_artifact){.key = keys[i], .run = s->o->run};
+        plan_artifact_hex(run->p, t - run->first, i, keys[i]);
+        arts[n_arts] = (struct store_artifact){.key = keys[i], .run = run->id};
         for (size_t j = 0; j < r->n_artifacts; j++) {
             if (!strcmp(r->artifacts[j].port, n->plugin->desc->outputs[i].name)) {
                 arts[n_arts].checksum = r->artifacts[j].sha256;
@@ -293,22 +344,33 @@ sched_task_done(struct sched *s, uint32_t t, const void *result_msg)
     }
     rc = sched_metrics_parse(s, t, r->metrics, &m);
     if (rc < 0)
-        sieve_errbuf_set(&err, rc, "metric rows: out of memory");
+        sieve_errbuf_set(err, rc, "metric rows: out of memory");
     else
-        rc = store_batch_task_done(s->batch, s->o->run, t, s->t[t].attempts, clock_wall_ms(), arts,
-                                   n_arts, m.rows, m.n, &err);
+        rc = store_batch_task_done(s->batch, run->id, t - run->first, s->t[t].attempts,
+                                   clock_wall_ms(), arts, n_arts, m.rows, m.n, err);
     sched_metrics_release(&m);
-    if (rc < 0) {
+    return rc;
+}
+
+/* Indexes a finished task's artifacts and metric rows, then releases its dependents. */
+void
+sched_task_done(struct sched *s, uint32_t t, const void *result_msg)
+{
+    struct sieve_errbuf err;
+    struct srun *r = sched_task_run(s, t);
+    if (sched_task_index(s, t, result_msg, &err) < 0) {
         /* The object is on disk but not indexed: fail the task rather than claim it done. */
         sched_task_end(s, t, ST_FAILED, err.msg);
         return;
     }
-    SIEVE_ASSERT(s->t[t].state == ST_RUNNING && s->n_left > 0);
+    SIEVE_ASSERT(s->t[t].state == ST_RUNNING && s->n_left > 0 && r->n_left > 0);
     s->t[t].state = ST_DONE;
     s->t[t].slot = -1;
-    s->n_done++;
+    r->n_done++;
+    r->n_left--;
     s->n_left--;
-    release_dependents(s, t);
+    sched_share_done(s, t, result_msg);
+    sched_release_dependents(s, t);
 }
 
 /* ---- dispatch --------------------------------------------------------------------------------- */
@@ -333,7 +395,7 @@ static void
 dispatch(struct sched *s)
 {
     int64_t now = clock_mono_ms();
-    if (s->cancelling || s->finished)
+    if (s->draining || s->finished)
         return;
     /* Healthy slots first, then suspect ones: a device under suspicion gets work only when no
      * healthy one is free. */
@@ -371,7 +433,7 @@ dispatch(struct sched *s)
         if (h->n == 0)
             continue;
         uint32_t t = h->v[0];
-        double avg = s->node_ms[s->p->tasks[t].node];
+        double avg = sched_task_run(s, t)->node_ms[sched_ptask(s, t)->node];
         if (avg < 0 || avg > PREFETCH_MAX_MS || avoids(s, t, sl))
             continue;
         sched_queue_pop(h, s);
@@ -409,29 +471,91 @@ finish(struct sched *s)
     uv_close((uv_handle_t *)&s->judge, on_close_noop);
     uv_close((uv_handle_t *)&s->sigint, on_close_noop);
     uv_close((uv_handle_t *)&s->sigterm, on_close_noop);
+    uv_close((uv_handle_t *)&s->sighup, on_close_noop);
+    if (s->o->on_stop)
+        s->o->on_stop(s->o->ud);
+}
+
+int
+sched_run_busy(const struct sched *s, const struct srun *r)
+{
+    for (size_t i = 0; i < s->n_slots; i++) {
+        const struct slot *sl = &s->slots[i];
+        if ((sl->task != UINT32_MAX && sched_task_run(s, sl->task) == r) ||
+            (sl->next != UINT32_MAX && sched_task_run(s, sl->next) == r))
+            return 1;
+    }
+    return 0;
+}
+
+/* Takes run r's tasks out of a ready queue (a cancelled run's tasks never start). */
+static void
+queue_drop_run(struct sched *s, struct sched_queue *h, const struct srun *r)
+{
+    size_t n = h->n, k = 0;
+    uint32_t *keep = malloc((n ? n : 1) * sizeof *keep);
+    while (h->n > 0) {
+        uint32_t t = sched_queue_pop(h, s);
+        if (sched_task_run(s, t) != r) {
+            if (keep)
+                keep[k++] = t;
+            continue;
+        }
+        sched_task_end(s, t, ST_CANCELLED, "cancelled before it started");
+    }
+    for (size_t i = 0; i < k; i++)
+        sched_queue_push(h, s, keep[i]);
+    free(keep);
 }
 
 static void
-begin_cancel(struct sched *s, const char *why)
+begin_cancel(struct sched *s, struct srun *r, const char *why)
 {
-    if (s->cancelling)
+    if (r->cancelling || r->ended)
         return;
-    s->cancelling = 1;
-    s->cancel_deadline_ms =
+    r->cancelling = 1;
+    r->cancel_deadline_ms =
         clock_mono_ms() + (s->o->cancel_grace_ms ? s->o->cancel_grace_ms : 3000);
-    sched_log(s, "cancelling: %s", why);
-    sched_event(s, -1, "cancel", "%s", why);
-    for (size_t i = 0; i < s->n_slots; i++)
-        if (s->slots[i].state == SLOT_BUSY && s->slots[i].pid > 0)
-            uv_kill(s->slots[i].pid, SIGTERM);
+    if (s->n_runs > 1 || s->o->serve)
+        sched_log(s, "run %lld: cancelling: %s", (long long)r->id, why);
+    else
+        sched_log(s, "cancelling: %s", why);
+    sched_run_event(s, r, "cancel", "%s", why);
+    for (size_t i = 0; i < s->n_slots; i++) {
+        struct slot *sl = &s->slots[i];
+        if (sl->state == SLOT_BUSY && sl->pid > 0 && sl->task != UINT32_MAX &&
+            sched_task_run(s, sl->task) == r)
+            uv_kill(sl->pid, SIGTERM);
+    }
     for (int c = 0; c < 2; c++)
-        while (s->ready[c].n > 0) {
-            uint32_t t = sched_queue_pop(&s->ready[c], s);
+        queue_drop_run(s, &s->ready[c], r);
+    for (uint32_t t = r->first; t < r->first + r->n_tasks; t++) {
+        if (s->t[t].state == ST_DELAYED) {
+            s->n_delayed--;
+            sched_task_end(s, t, ST_CANCELLED, "cancelled before it started");
+        } else if (s->t[t].state == ST_PENDING) {
             sched_task_end(s, t, ST_CANCELLED, "cancelled before it started");
         }
-    for (uint32_t t = 0; t < s->n_tasks; t++)
-        if (s->t[t].state == ST_DELAYED || s->t[t].state == ST_PENDING)
-            sched_task_end(s, t, ST_CANCELLED, "cancelled before it started");
+    }
+}
+
+static struct srun *
+run_find(const struct sched *s, int64_t run)
+{
+    for (size_t i = 0; i < s->n_runs; i++)
+        if (s->runs[i]->id == run && !s->runs[i]->ended)
+            return s->runs[i];
+    return NULL;
+}
+
+int
+sched_run_cancel(struct sched *s, int64_t run, const char *why)
+{
+    struct srun *r = run_find(s, run);
+    if (!r)
+        return SIEVE_ENOENT;
+    begin_cancel(s, r, why ? why : "cancelled");
+    return 0;
 }
 
 static void
@@ -440,18 +564,86 @@ poll_cancel(struct sched *s, int64_t now)
     if (now < s->next_cancel_poll_ms)
         return;
     s->next_cancel_poll_ms = now + 500;
-    struct store_event *ev = NULL;
-    size_t n = 0;
-    struct sieve_errbuf err;
     sched_flush(s);
-    if (store_event_list(s->st, s->o->run, s->last_event_id, 0, &ev, &n, &err) < 0)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        s->last_event_id = ev[i].id;
-        if (!strcmp(ev[i].kind, "cancel-request"))
-            begin_cancel(s, "requested by 'sieve cancel'");
+    for (size_t i = 0; i < s->n_runs; i++) {
+        struct srun *r = s->runs[i];
+        struct store_event *ev = NULL;
+        size_t n = 0;
+        struct sieve_errbuf err;
+        if (r->ended || r->cancelling)
+            continue;
+        if (store_event_list(s->st, r->id, r->last_event_id, 0, &ev, &n, &err) < 0)
+            continue;
+        for (size_t k = 0; k < n; k++) {
+            r->last_event_id = ev[k].id;
+            if (!strcmp(ev[k].kind, "cancel-request"))
+                begin_cancel(s, r, "requested by 'sieve cancel'");
+        }
+        store_event_list_free(ev, n);
     }
-    store_event_list_free(ev, n);
+}
+
+/*
+ * A run ends once none of its tasks is left and no worker holds one. Its task rows are
+ * committed before its state is written, so a run that reads as ended never has a task row
+ * behind: a commit in flight postpones the end to the next tick.
+ */
+static void
+end_run(struct sched *s, struct srun *r)
+{
+    struct sieve_errbuf err;
+    int rc;
+    if (store_batch_commit(s->batch, &err) < 0) {
+        s->store_failed = 1;
+        s->store_err = err;
+    }
+    if (s->store_failed)
+        rc = sieve_errbuf_set(&err, SIEVE_ESTORE, "%s", s->store_err.msg);
+    else if (r->cancelling)
+        rc = sieve_errbuf_set(&err, SIEVE_ECANCELED, "run cancelled");
+    else if (r->n_failed > 0 || r->n_skipped > 0)
+        rc = sieve_errbuf_set(&err, SIEVE_EINTERNAL, "%u task(s) failed", r->n_failed);
+    else
+        rc = 0;
+    struct sieve_errbuf serr;
+    if (store_run_set_state(s->st, r->id,
+                            rc == 0                 ? STORE_RUN_DONE
+                            : rc == SIEVE_ECANCELED ? STORE_RUN_CANCELLED
+                                                    : STORE_RUN_FAILED,
+                            rc == 0 ? NULL : err.msg, &serr) < 0) {
+        /* The outputs are indexed, but the run would read as still running. */
+        sched_log(s, "store: could not record the end of run %lld: %s", (long long)r->id, serr.msg);
+        if (rc == 0)
+            rc = sieve_errbuf_set(&err, SIEVE_ESTORE, "record the end of the run: %s", serr.msg);
+    }
+    sched_run_event(s, r, "end", "%u done, %u cached, %u failed, %u skipped, %u cancelled",
+                    r->n_done, r->n_cached, r->n_failed, r->n_skipped, r->n_cancelled);
+    r->ended = 1;
+    r->end_rc = rc;
+    snprintf(r->end_msg, sizeof r->end_msg, "%s", rc == 0 ? "" : err.msg);
+    s->n_active--;
+    if (s->o->on_run_end)
+        s->o->on_run_end(s->o->ud, r->id, r->ud, rc, r->end_msg);
+}
+
+static void
+check_runs(struct sched *s, int64_t now)
+{
+    for (size_t i = 0; i < s->n_runs; i++) {
+        struct srun *r = s->runs[i];
+        if (r->ended)
+            continue;
+        if (r->cancelling && now >= r->cancel_deadline_ms) {
+            for (size_t k = 0; k < s->n_slots; k++) {
+                struct slot *sl = &s->slots[k];
+                if (sl->state == SLOT_BUSY && sl->task != UINT32_MAX &&
+                    sched_task_run(s, sl->task) == r)
+                    sched_slot_kill(sl, SIEVE_ECANCELED, "cancelled");
+            }
+        }
+        if (r->n_left == 0 && !s->committing && !sched_run_busy(s, r))
+            end_run(s, r);
+    }
 }
 
 /*
@@ -480,22 +672,23 @@ on_tick(uv_timer_t *h)
         for (uint32_t t = 0; t < s->n_tasks; t++) {
             if (s->t[t].state == ST_DELAYED && s->t[t].not_before_ms <= now) {
                 s->n_delayed--;
-                make_ready(s, t);
+                sched_make_ready(s, t);
             }
         }
     }
     sched_devices_probe(s, now);
     poll_cancel(s, now);
-    if (s->cancelling && now >= s->cancel_deadline_ms) {
+    check_runs(s, now);
+    if (s->draining && now >= s->drain_deadline_ms) {
         for (size_t i = 0; i < s->n_slots; i++)
             if (s->slots[i].state == SLOT_BUSY)
-                sched_slot_kill(&s->slots[i], SIEVE_ECANCELED, "cancelled");
+                sched_slot_kill(&s->slots[i], SIEVE_ECANCELED, "the scheduler stops");
     }
     dispatch(s);
     sched_speculate(s, now);
     sched_report_waiting(s, now);
     sched_report(s, now, 0);
-    if (s->n_left == 0 && s->n_running == 0 && s->n_prefetched == 0)
+    if (s->draining ? s->n_running == 0 && s->n_prefetched == 0 : !s->o->serve && s->n_active == 0)
         finish(s);
     if (now >= s->next_commit_ms || s->finished) {
         s->next_commit_ms = now + COMMIT_MS;
@@ -503,11 +696,34 @@ on_tick(uv_timer_t *h)
     }
 }
 
+void
+sched_drain(struct sched *s, int grace_ms)
+{
+    if (s->draining)
+        return;
+    s->draining = 1;
+    s->drain_deadline_ms = clock_mono_ms() + grace_ms;
+    sched_log(s, "stopping: %d running task(s) get %.0f s to finish, then go back to the queue",
+              s->n_running, grace_ms / 1000.0);
+}
+
 static void
 on_signal(uv_signal_t *h, int signum)
 {
     struct sched *s = h->data;
-    if (s->cancelling) {
+    if (s->o->serve) {
+        /* A daemon drains: its runs go on at the next start. */
+        if (s->draining) {
+            s->drain_deadline_ms = 0;
+            return;
+        }
+        sched_drain(s, s->o->cancel_grace_ms ? s->o->cancel_grace_ms : 30000);
+        return;
+    }
+    int cancelling = 0;
+    for (size_t i = 0; i < s->n_runs; i++)
+        cancelling |= s->runs[i]->cancelling;
+    if (cancelling) {
         sched_log(s, "second interrupt: killing workers");
         s->cancel_kill = 1;
         for (size_t i = 0; i < s->n_slots; i++)
@@ -515,52 +731,153 @@ on_signal(uv_signal_t *h, int signum)
                 sched_slot_kill(&s->slots[i], SIEVE_ECANCELED, "killed on second interrupt");
         return;
     }
-    begin_cancel(s, signum == SIGINT ? "interrupted (Ctrl-C; again to kill)" : "terminated");
+    /* A closed terminal or a dropped ssh session (SIGHUP) stops the run as SIGTERM does. */
+    const char *why = signum == SIGINT   ? "interrupted (Ctrl-C; again to kill)"
+                      : signum == SIGHUP ? "hung up (terminal closed)"
+                                         : "terminated";
+    for (size_t i = 0; i < s->n_runs; i++)
+        begin_cancel(s, s->runs[i], why);
 }
 
 /* ---- setup and run -------------------------------------------------------------------------- */
 
+/* Makes room for n more tasks and one more run. */
 static int
-init_tasks(struct sched *s, struct sieve_errbuf *err)
+grow(struct sched *s, uint32_t n, struct sieve_errbuf *err)
 {
-    const struct plan *p = s->p;
-    s->n_tasks = p->n_tasks;
-    s->t = calloc(p->n_tasks ? p->n_tasks : 1, sizeof *s->t);
-    if (!s->t)
+    size_t cap = s->cap_tasks;
+    if (array_grow(&s->t, &cap, (size_t)s->n_tasks + n, sizeof *s->t) < 0 ||
+        array_grow(&s->runs, &s->cap_runs, s->n_runs + 1, sizeof *s->runs) < 0)
         return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
-    for (uint32_t t = 0; t < p->n_tasks; t++) {
-        const struct plan_node *n = &p->nodes[p->tasks[t].node];
-        struct stask *st = &s->t[t];
+    s->cap_tasks = cap;
+    return 0;
+}
+
+int
+sched_run_add(struct sched *s, int64_t run, const struct plan *p, int resume, int priority,
+              void *run_ud, struct sieve_errbuf *err)
+{
+    int rc;
+    if (run_find(s, run))
+        return sieve_errbuf_set(err, SIEVE_EEXIST, "run %lld is running already", (long long)run);
+    if ((rc = grow(s, p->n_tasks, err)) < 0)
+        return rc;
+    struct srun *r = calloc(1, sizeof *r);
+    if (!r)
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+    uint32_t nn = p->n_nodes ? p->n_nodes : 1;
+    r->node_ms = malloc(nn * sizeof *r->node_ms);
+    r->node_stats = calloc(nn, sizeof *r->node_stats);
+    if (!r->node_ms || !r->node_stats) {
+        free(r->node_ms);
+        free(r->node_stats);
+        free(r);
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+    }
+    for (uint32_t i = 0; i < p->n_nodes; i++)
+        r->node_ms[i] = -1;
+    r->id = run;
+    r->p = p;
+    r->ud = run_ud;
+    r->first = s->n_tasks;
+    r->n_tasks = p->n_tasks;
+    r->priority = priority;
+    r->seq = (uint32_t)s->n_runs;
+    r->resume = resume;
+    r->started_ms = clock_mono_ms();
+    uint32_t ri = (uint32_t)s->n_runs;
+    s->runs[s->n_runs++] = r;
+    s->n_active++;
+    memset(s->t + r->first, 0, p->n_tasks * sizeof *s->t);
+    s->n_tasks += p->n_tasks;
+
+    for (uint32_t l = 0; l < p->n_tasks; l++) {
+        const struct plan_node *n = &p->nodes[p->tasks[l].node];
+        struct stask *st = &s->t[r->first + l];
         st->slot = -1;
         st->avoid = -1;
+        st->run = ri;
+        st->follows = st->followers = st->next_follower = UINT32_MAX;
         st->gpu = n->gpu > 0;
         st->retries = (uint16_t)(n->retries > 0 ? n->retries : 0);
         st->timeout_s = n->timeout_s;
-        st->state = p->tasks[t].cached ? ST_CACHED : ST_PENDING;
+        st->state = p->tasks[l].cached ? ST_CACHED : ST_PENDING;
     }
-    if (s->o->resume) {
+    if (resume) {
         /* Rows that the dead scheduler left running or ready go back to pending; cached
          * tasks (finished artifacts that verify) are reused as they are. */
-        store_tasks_requeue(s->st, s->o->run, err);
-        for (uint32_t t = 0; t < p->n_tasks; t++)
+        store_tasks_requeue(s->st, run, err);
+        for (uint32_t t = r->first; t < r->first + p->n_tasks; t++)
             if (s->t[t].state == ST_PENDING && sched_resume_adopt(s, t)) {
                 s->t[t].state = ST_CACHED;
-                s->n_adopted++;
+                r->n_adopted++;
             }
     }
-    for (uint32_t t = 0; t < p->n_tasks; t++) {
-        if (s->t[t].state == ST_CACHED) {
-            s->n_cached++;
+    for (uint32_t l = 0; l < p->n_tasks; l++) {
+        if (s->t[r->first + l].state == ST_CACHED) {
+            r->n_cached++;
             continue;
         }
+        r->n_left++;
         s->n_left++;
-        const struct plan_task *pt = &p->tasks[t];
+        const struct plan_task *pt = &p->tasks[l];
         for (uint32_t i = 0; i < pt->n_dependents; i++)
-            s->t[pt->dependents[i]].wait++;
+            s->t[r->first + pt->dependents[i]].wait++;
     }
-    for (uint32_t t = 0; t < p->n_tasks; t++)
+    if ((rc = store_run_set_state(s->st, run, STORE_RUN_RUNNING, NULL, err)) < 0)
+        return rc; /* the run stays here and ends failed at the next tick */
+    /* The events already in the store predate this scheduler; only newer ones can cancel it. */
+    {
+        struct store_event *ev = NULL;
+        size_t n = 0;
+        struct sieve_errbuf e2;
+        if (store_event_list(s->st, run, 0, 0, &ev, &n, &e2) == 0 && n > 0)
+            r->last_event_id = ev[n - 1].id;
+        store_event_list_free(ev, n);
+    }
+    sched_run_event(s, r, resume ? "resume" : "start", "%u tasks, %u cached, %zu devices",
+                    r->n_tasks, r->n_cached, s->n_slots);
+    for (size_t i = 0; i < s->o->devices->n; i++)
+        sched_device_changed(s, &s->o->devices->dev[i], NULL);
+    for (uint32_t t = r->first; t < r->first + p->n_tasks; t++)
         if (s->t[t].state == ST_PENDING && s->t[t].wait == 0)
-            make_ready(s, t);
+            sched_make_ready(s, t);
+    /* Workers start with the first run that has work. A worker that cannot start fails a
+     * single run at once (the binary is missing or broken); a daemon says so and retries. */
+    for (size_t i = 0; i < s->n_slots && !s->finished; i++) {
+        struct slot *sl = &s->slots[i];
+        struct sieve_errbuf serr;
+        if (s->n_left > 0 && sl->state == SLOT_DOWN && !sl->proc &&
+            sched_slot_usable(s, sl, clock_mono_ms()) && sched_slot_spawn(s, sl, &serr) < 0) {
+            if (!s->o->serve)
+                return sieve_errbuf_set(err, SIEVE_EIO, "%s", serr.msg);
+            sched_log(s, "%s", serr.msg);
+            sl->respawn_at_ms = clock_mono_ms() + 2000;
+        }
+    }
+    dispatch(s);
+    return 0;
+}
+
+int
+sched_run_progress(const struct sched *s, int64_t run, struct sched_summary *sum)
+{
+    const struct srun *r = NULL;
+    for (size_t i = 0; i < s->n_runs; i++)
+        if (s->runs[i]->id == run)
+            r = s->runs[i];
+    if (!r)
+        return SIEVE_ENOENT;
+    memset(sum, 0, sizeof *sum);
+    sum->n_tasks = r->n_tasks;
+    sum->n_done = r->n_done;
+    sum->n_cached = r->n_cached;
+    sum->n_failed = r->n_failed;
+    sum->n_skipped = r->n_skipped;
+    sum->n_cancelled = r->n_cancelled;
+    sum->n_executions = r->n_exec;
+    sum->seconds = (double)(clock_mono_ms() - r->started_ms) / 1000.0;
+    sum->interrupted = r->cancelling;
     return 0;
 }
 
@@ -584,12 +901,6 @@ init_slots(struct sched *s, struct sieve_errbuf *err)
         s->has_class[device_is_gpu(sl->dev) ? 1 : 0] = 1;
     }
     s->max_parallel = s->o->max_parallel > 0 ? s->o->max_parallel : (int)ds->n;
-    s->node_ms = malloc((s->p->n_nodes ? s->p->n_nodes : 1) * sizeof *s->node_ms);
-    s->node_stats = calloc(s->p->n_nodes ? s->p->n_nodes : 1, sizeof *s->node_stats);
-    if (!s->node_ms || !s->node_stats)
-        return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
-    for (uint32_t i = 0; i < s->p->n_nodes; i++)
-        s->node_ms[i] = -1;
     return 0;
 }
 
@@ -606,146 +917,148 @@ sched_summary_release(struct sched_summary *sum)
 }
 
 static void
-fill_summary(struct sched *s, struct sched_summary *sum)
+fill_summary(struct sched *s, const struct srun *r, struct sched_summary *sum)
 {
     memset(sum, 0, sizeof *sum);
-    sum->n_tasks = s->n_tasks;
-    sum->n_done = s->n_done;
-    sum->n_cached = s->n_cached;
-    sum->n_failed = s->n_failed;
-    sum->n_skipped = s->n_skipped;
-    sum->n_cancelled = s->n_cancelled;
-    sum->n_executions = s->n_exec;
-    sum->seconds = (double)(clock_mono_ms() - s->started_ms) / 1000.0;
-    sum->interrupted = s->cancelling;
-    sum->failures = calloc(s->n_failed + 1, sizeof *sum->failures);
-    for (uint32_t t = 0; sum->failures && t < s->n_tasks; t++) {
+    if (!r)
+        return;
+    sched_run_progress(s, r->id, sum);
+    sum->failures = calloc(r->n_failed + 1, sizeof *sum->failures);
+    for (uint32_t t = r->first; sum->failures && t < r->first + r->n_tasks; t++) {
         if (s->t[t].state != ST_FAILED)
             continue;
         char label[256];
         sched_task_label(s, t, label, sizeof label);
         struct sched_failure *f = &sum->failures[sum->n_failures++];
-        f->task = t;
+        f->task = t - r->first;
         f->label = strdup(label);
         f->error = strdup(s->t[t].error ? s->t[t].error : "unknown error");
     }
 }
 
 int
-sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_errbuf *err)
+sched_new(const struct sched_opts *o, struct sched **out, struct sieve_errbuf *err)
 {
-    struct sched s = {.o = o, .p = o->plan, .st = o->st};
+    struct sched *s = calloc(1, sizeof *s);
     int rc;
-    s.stall_ms = o->stall_timeout_ms > 0 ? o->stall_timeout_ms : SCHED_STALL_TIMEOUT_MS;
-    s.startup_ms = o->startup_timeout_ms > 0 ? o->startup_timeout_ms : SCHED_STARTUP_TIMEOUT_MS;
-    s.silence_ms =
+    *out = NULL;
+    if (!s)
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+    s->o = o;
+    s->st = o->st;
+    s->stall_ms = o->stall_timeout_ms > 0 ? o->stall_timeout_ms : SCHED_STALL_TIMEOUT_MS;
+    s->startup_ms = o->startup_timeout_ms > 0 ? o->startup_timeout_ms : SCHED_STARTUP_TIMEOUT_MS;
+    s->silence_ms =
         o->heartbeat_timeout_ms > 0 ? o->heartbeat_timeout_ms : PROTO_HEARTBEAT_TIMEOUT_MS;
-    s.spec_floor_ms = o->speculate_after_ms ? o->speculate_after_ms : SCHED_SPECULATE_AFTER_MS;
-    memset(sum, 0, sizeof *sum);
-    s.started_ms = clock_mono_ms();
+    s->spec_floor_ms = o->speculate_after_ms ? o->speculate_after_ms : SCHED_SPECULATE_AFTER_MS;
+    s->started_ms = clock_mono_ms();
     /* A worker can die at any moment, and a write to its pipe would then raise SIGPIPE and
      * kill the scheduler with it (seen when a losing speculative copy was stopped): the write
      * fails with EPIPE instead, and the worker's exit is handled as usual. */
     signal(SIGPIPE, SIG_IGN);
-    if ((rc = uv_loop_init(&s.loop)) < 0)
+    if ((rc = uv_loop_init(&s->loop)) < 0) {
+        free(s);
         return sieve_errbuf_set(err, SIEVE_EIO, "event loop: %s", uv_strerror(rc));
-    /* Everything set up here is released at `out`, which accepts what was never made. */
-    if ((rc = store_open(store_dir(s.st), &s.commit_st, err)) < 0)
-        goto out;
-    if ((rc = store_batch_new(s.commit_st, &s.batch, err)) < 0)
-        goto out;
-    store_batch_set_sync(s.batch, !o->strict);
-    if ((rc = init_slots(&s, err)) < 0)
-        goto out;
-    if ((rc = init_tasks(&s, err)) < 0)
-        goto out;
-    if ((rc = store_run_set_state(s.st, o->run, STORE_RUN_RUNNING, NULL, err)) < 0)
-        goto out;
-    for (size_t i = 0; i < s.o->devices->n; i++)
-        sched_device_changed(&s, &s.o->devices->dev[i], NULL);
-    /* The events already in the store predate this scheduler; only newer ones can cancel it. */
-    {
-        struct store_event *ev = NULL;
-        size_t n = 0;
-        if (store_event_list(s.st, o->run, 0, 0, &ev, &n, err) == 0 && n > 0)
-            s.last_event_id = ev[n - 1].id;
-        store_event_list_free(ev, n);
     }
-    sched_event(&s, -1, o->resume ? "resume" : "start", "%u tasks, %u cached, %zu devices",
-                s.n_tasks, s.n_cached, s.n_slots);
+    s->loop_made = 1;
+    /* Everything set up here is released by sched_free, which accepts what was never made. */
+    if ((rc = store_open(store_dir(s->st), &s->commit_st, err)) < 0 ||
+        (rc = store_batch_new(s->commit_st, &s->batch, err)) < 0 || (rc = init_slots(s, err)) < 0) {
+        sched_free(s);
+        return rc;
+    }
+    store_batch_set_sync(s->batch, !o->strict);
+    uv_timer_init(&s->loop, &s->tick);
+    s->tick.data = s;
+    uv_check_init(&s->loop, &s->judge);
+    s->judge.data = s;
+    uv_check_start(&s->judge, on_judge);
+    uv_signal_init(&s->loop, &s->sigint);
+    uv_signal_init(&s->loop, &s->sigterm);
+    uv_signal_init(&s->loop, &s->sighup);
+    s->sigint.data = s->sigterm.data = s->sighup.data = s;
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&s->sighup, on_signal, SIGHUP);
+    uv_timer_start(&s->tick, on_tick, 0, TICK_MS);
+    s->handles_made = 1;
+    *out = s;
+    return 0;
+}
 
-    uv_timer_init(&s.loop, &s.tick);
-    s.tick.data = &s;
-    uv_check_init(&s.loop, &s.judge);
-    s.judge.data = &s;
-    uv_check_start(&s.judge, on_judge);
-    uv_signal_init(&s.loop, &s.sigint);
-    uv_signal_init(&s.loop, &s.sigterm);
-    s.sigint.data = s.sigterm.data = &s;
-    uv_signal_start(&s.sigint, on_signal, SIGINT);
-    uv_signal_start(&s.sigterm, on_signal, SIGTERM);
-    uv_timer_start(&s.tick, on_tick, 0, TICK_MS);
-    for (size_t i = 0; i < s.n_slots; i++) {
-        struct sieve_errbuf serr;
-        if (s.n_left > 0 && sched_slot_usable(&s, &s.slots[i], clock_mono_ms()) &&
-            sched_slot_spawn(&s, &s.slots[i], &serr) < 0) {
-            rc = sieve_errbuf_set(err, SIEVE_EIO, "%s", serr.msg);
-            finish(&s);
-            uv_run(&s.loop, UV_RUN_DEFAULT);
-            goto out;
-        }
-    }
-    dispatch(&s);
-    uv_run(&s.loop, UV_RUN_DEFAULT);
-    {
-        struct sieve_errbuf ferr;
-        if (store_batch_commit(s.batch, &ferr) < 0) {
-            s.store_failed = 1;
-            s.store_err = ferr;
-        }
-    }
-    sched_report(&s, clock_mono_ms(), 1);
+struct uv_loop_s *
+sched_loop(struct sched *s)
+{
+    return &s->loop;
+}
 
-    if (s.store_failed)
-        rc = sieve_errbuf_set(err, SIEVE_ESTORE, "%s", s.store_err.msg);
-    else if (s.cancelling)
-        rc = sieve_errbuf_set(err, SIEVE_ECANCELED, "run cancelled");
-    else if (s.n_failed > 0 || s.n_skipped > 0)
-        rc = sieve_errbuf_set(err, SIEVE_EINTERNAL, "%u task(s) failed", s.n_failed);
-    else
-        rc = 0;
-    {
-        struct sieve_errbuf serr;
-        if (store_run_set_state(s.st, o->run,
-                                rc == 0                 ? STORE_RUN_DONE
-                                : rc == SIEVE_ECANCELED ? STORE_RUN_CANCELLED
-                                                        : STORE_RUN_FAILED,
-                                rc == 0 ? NULL : err->msg, &serr) < 0) {
-            /* The outputs are indexed, but the run would read as still running. */
-            sched_log(&s, "store: could not record the end of the run: %s", serr.msg);
-            if (rc == 0)
-                rc = sieve_errbuf_set(err, SIEVE_ESTORE, "record the end of the run: %s", serr.msg);
-        }
+int
+sched_loop_run(struct sched *s, struct sieve_errbuf *err)
+{
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    struct sieve_errbuf ferr;
+    if (store_batch_commit(s->batch, &ferr) < 0) {
+        s->store_failed = 1;
+        s->store_err = ferr;
     }
-    sched_event(&s, -1, "end", "%u done, %u cached, %u failed, %u skipped, %u cancelled", s.n_done,
-                s.n_cached, s.n_failed, s.n_skipped, s.n_cancelled);
-    for (size_t i = 0; i < s.o->devices->n; i++)
-        sched_device_changed(&s, &s.o->devices->dev[i], NULL);
-out:
-    store_batch_free(s.batch);
-    store_close(s.commit_st);
-    fill_summary(&s, sum);
-    if (uv_loop_close(&s.loop) != 0) {
-        uv_run(&s.loop, UV_RUN_DEFAULT);
-        uv_loop_close(&s.loop);
+    sched_report(s, clock_mono_ms(), 1);
+    for (size_t i = 0; i < s->o->devices->n; i++)
+        sched_device_changed(s, &s->o->devices->dev[i], NULL);
+    if (s->store_failed)
+        return sieve_errbuf_set(err, SIEVE_ESTORE, "%s", s->store_err.msg);
+    return 0;
+}
+
+void
+sched_free(struct sched *s)
+{
+    if (!s)
+        return;
+    if (s->handles_made && !s->finished) {
+        finish(s);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
     }
-    for (uint32_t t = 0; s.t && t < s.n_tasks; t++)
-        free(s.t[t].error);
-    free(s.t);
-    free(s.ready[0].v);
-    free(s.ready[1].v);
-    free(s.slots);
-    free(s.node_ms);
-    free(s.node_stats);
+    store_batch_free(s->batch);
+    store_close(s->commit_st);
+    if (s->loop_made && uv_loop_close(&s->loop) != 0) {
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&s->loop);
+    }
+    for (uint32_t t = 0; s->t && t < s->n_tasks; t++)
+        free(s->t[t].error);
+    for (size_t i = 0; i < s->n_runs; i++) {
+        free(s->runs[i]->node_ms);
+        free(s->runs[i]->node_stats);
+        free(s->runs[i]);
+    }
+    sched_share_free(s);
+    free(s->runs);
+    free(s->t);
+    free(s->ready[0].v);
+    free(s->ready[1].v);
+    free(s->slots);
+    free(s);
+}
+
+int
+sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_errbuf *err)
+{
+    struct sched *s = NULL;
+    int rc;
+    memset(sum, 0, sizeof *sum);
+    if ((rc = sched_new(o, &s, err)) < 0)
+        return rc;
+    if ((rc = sched_run_add(s, o->run, o->plan, o->resume, 0, NULL, err)) < 0) {
+        sched_free(s);
+        return rc;
+    }
+    rc = sched_loop_run(s, err);
+    struct srun *r = s->runs[0];
+    if (!r->ended)
+        end_run(s, r); /* the loop stopped early (no worker could start) */
+    if (rc == 0 && r->end_rc < 0)
+        rc = sieve_errbuf_set(err, r->end_rc, "%s", r->end_msg);
+    fill_summary(s, r, sum);
+    sched_free(s);
     return rc;
 }

@@ -32,6 +32,12 @@
  * dispatching, asks running workers to stop (SIGTERM, then SIGKILL after a grace period),
  * marks running tasks cancelled and the run cancelled; a second SIGINT kills at once.
  *
+ * Several runs (sieve serve): sched_new makes a scheduler with no run; sched_run_add hands it
+ * runs while its loop runs, on the loop's thread. Their tasks share the devices: the ready
+ * queue orders by run priority, then sample, then arrival, so equal runs advance sample by
+ * sample side by side. A task whose key an unfinished task of any run holds waits for that
+ * task's result instead of computing it again. Each run ends on its own (on_run_end).
+ *
  * Usage:
  *     struct sched_opts o = { .st = st, .run = run, .plan = plan, .devices = &ds, ... };
  *     struct sched_summary sum;
@@ -86,6 +92,16 @@ struct sched_opts {
     int strict;                 /* durability: fsync per artifact (1) or group commit (0) */
     int tty;                    /* live progress line instead of log lines */
     FILE *out;                  /* progress and log lines; NULL: stderr */
+    /* Several runs (sched_new): keep running without runs until sched_drain. */
+    int serve;
+    void *ud;
+    /* A run ended: rc as sched_run returns it, msg its error ("" when done). */
+    void (*on_run_end)(void *ud, int64_t run, void *run_ud, int rc, const char *msg);
+    /* An event was appended to a run's diary (task -1: the run's or a device's). */
+    void (*on_event)(void *ud, int64_t run, int64_t task, const char *kind, const char *msg);
+    /* The scheduler closed its handles (every run ended, or a drain finished): handles the
+     * caller added to the loop must close now for sched_loop_run to return. */
+    void (*on_stop)(void *ud);
 };
 
 /* One task that did not finish, for the closing summary. */
@@ -113,6 +129,36 @@ struct sched_summary {
 int sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_errbuf *err);
 
 void sched_summary_release(struct sched_summary *sum);
+
+struct sched;
+struct uv_loop_s;
+
+/*
+ * Makes a scheduler over o's store and device pool with no run yet (o->run and o->plan are
+ * not used). o is borrowed until sched_free. Errors: SIEVE_EINVAL (no devices), SIEVE_EIO,
+ * SIEVE_ESTORE, SIEVE_ENOMEM. Ownership: sched_free.
+ */
+int sched_new(const struct sched_opts *o, struct sched **out, struct sieve_errbuf *err);
+/* The loop the scheduler runs on; other handles (the HTTP server) may join it. */
+struct uv_loop_s *sched_loop(struct sched *s);
+/*
+ * Adds run `run` (its task rows recorded; `resume`: rows may be left running by a dead
+ * scheduler) with its plan, which stays borrowed until on_run_end. Call from the loop's
+ * thread. Errors: SIEVE_EEXIST (the run is here already), SIEVE_ENOMEM, SIEVE_ESTORE.
+ */
+int sched_run_add(struct sched *s, int64_t run, const struct plan *plan, int resume, int priority,
+                  void *run_ud, struct sieve_errbuf *err);
+/* Cancels a run this scheduler executes. Errors: SIEVE_ENOENT (not here, or ended). */
+int sched_run_cancel(struct sched *s, int64_t run, const char *why);
+/* The counts of a run this scheduler executes (no failure list). Errors: SIEVE_ENOENT. */
+int sched_run_progress(const struct sched *s, int64_t run, struct sched_summary *out);
+/* Stops dispatching; running tasks get grace_ms to finish, then their workers are killed
+ * and the tasks stay recorded as running, so that the next start resumes them. The loop
+ * returns once every worker is gone. Runs are not ended. */
+void sched_drain(struct sched *s, int grace_ms);
+/* Runs the loop until every run ended (sieve run) or a drain finished (serve). */
+int sched_loop_run(struct sched *s, struct sieve_errbuf *err);
+void sched_free(struct sched *s);
 
 /* Prints the summary: counts, then one line per failed task with its error. */
 void sched_summary_print(const struct sched_summary *sum, FILE *f);

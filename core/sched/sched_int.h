@@ -7,6 +7,12 @@
  * sched_report.c  progress line, log lines, summary
  * sched_queue.c   the ready queue (a heap ordered by sample, then task)
  * sched_resume.c  adopting outputs a killed scheduler never indexed
+ * sched_share.c   tasks of several runs with one key: computed once (in-flight de-duplication)
+ *
+ * Runs: the scheduler executes several runs at once (sieve serve) or one (sieve run). Their
+ * tasks live in one array, run after run; task indices in this room are indices in that array
+ * ("global"), and sched_local() turns one into the index in its run's plan, which is what the
+ * store and the plan speak.
  */
 #ifndef SIEVE_CORE_SCHED_INT_H
 #define SIEVE_CORE_SCHED_INT_H
@@ -51,7 +57,29 @@ struct stask {
     uint8_t copies; /* workers running it: 2 while a speculative copy races (sched_spec.c) */
     int16_t avoid;  /* the slot it was moved away from, or -1 (see dispatch in sched.c) */
     int64_t not_before_ms;
-    char *error; /* last error, malloc'd */
+    char *error;      /* last error, malloc'd */
+    uint32_t run;     /* index in sched.runs */
+    uint32_t follows; /* the task with the same key whose result it waits for, or UINT32_MAX */
+    uint32_t followers, next_follower; /* tasks waiting for this one's result (a list) */
+};
+
+/* One run being executed: its plan, its tasks' place in the task array, its counts. */
+struct srun {
+    int64_t id; /* in the store */
+    const struct plan *p;
+    void *ud; /* the caller's (sched_run_add) */
+    uint32_t first, n_tasks;
+    int priority;
+    uint32_t seq; /* arrival order, for fairness between equal priorities */
+    int resume;
+    uint32_t n_left, n_done, n_cached, n_failed, n_skipped, n_cancelled, n_adopted, n_shared;
+    uint64_t n_exec;
+    int cancelling, ended, log_dir_made;
+    int64_t cancel_deadline_ms, last_event_id, started_ms;
+    double *node_ms; /* per node: running average of task time, -1 until known */
+    struct sched_node_stats *node_stats;
+    int end_rc;
+    char end_msg[256];
 };
 
 /* A slot's worker: none, loading plugins (hello seen or not), ready for a task, running one,
@@ -87,26 +115,36 @@ struct sched_node_stats {
     uint32_t n, next;
 };
 
-/* A binary min-heap of task indices ordered by (sample, index). */
+/* A binary min-heap of task indices ordered by (priority, sample, run, index). */
 struct sched_queue {
     uint32_t *v;
     size_t n, cap;
 };
 
+/* Tasks by key, for sharing work between runs (sched_share.c): open addressing. */
+struct sched_keys {
+    uint32_t *v; /* task index, UINT32_MAX empty, UINT32_MAX - 1 removed */
+    size_t cap, n;
+};
+
 struct sched {
     const struct sched_opts *o;
-    const struct plan *p;
     struct store *st;
+    struct srun **runs;
+    size_t n_runs, cap_runs;
+    uint32_t n_active; /* runs not ended */
+    size_t cap_tasks;
+    struct sched_keys keys;
     struct store_batch *batch; /* task updates, committed every COMMIT_MS off the loop thread */
     struct store *commit_st;   /* the batch's own handle on the store, for the commit thread */
     uv_work_t commit_req;
     int committing, commit_rc;
     struct sieve_errbuf commit_err;
     uint8_t shard_made[256]; /* objects/<xx>/ directories known to exist */
-    int log_dir_made;
     uv_loop_t loop;
     uv_timer_t tick;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
+    int loop_made, handles_made;
     uv_idle_t kick;
     int kick_armed;
     uv_check_t judge; /* liveness judged after the loop has read its input (see on_judge) */
@@ -122,17 +160,14 @@ struct sched {
     size_t n_slots;
     int has_class[2]; /* the pool has CPU / GPU slots */
     int max_parallel, n_running, n_prefetched;
-    double *node_ms; /* per node: running average of task time, -1 until known */
-    struct sched_node_stats *node_stats;
     int64_t spec_floor_ms; /* no straggler before this; <= 0: no speculative copies */
 
-    uint32_t n_left; /* tasks not yet in an end state */
-    uint32_t n_done, n_cached, n_failed, n_skipped, n_cancelled, n_adopted;
+    uint32_t n_left; /* tasks of all runs not yet in an end state */
     uint64_t n_exec;
 
-    int cancelling, cancel_kill, finished;
-    int64_t cancel_deadline_ms;
-    int64_t last_event_id;
+    int cancel_kill, finished;
+    int draining; /* serve is stopping: no new dispatch, running tasks finish */
+    int64_t drain_deadline_ms;
     int64_t next_cancel_poll_ms;
     int64_t started_ms;
     int64_t next_report_ms, next_wait_msg_ms, next_commit_ms, next_health_ms;
@@ -166,11 +201,35 @@ void sched_task_end(struct sched *s, uint32_t t, int state, const char *error);
 void sched_task_requeue(struct sched *s, uint32_t t, int64_t delay_ms);
 void sched_store_update(struct sched *s, uint32_t t, enum store_task_state state,
                         const char *device, const char *error, int64_t started, int64_t finished);
+/* Appends an event to the diary of task t's run (t >= 0), or of every run not ended (t < 0:
+ * device events). */
 void sched_event(struct sched *s, int64_t task, const char *kind, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
+/* Appends an event to run r's diary. */
+void sched_run_event(struct sched *s, struct srun *r, const char *kind, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* The run of task t, its plan task and node, and t's index in its run's plan. */
+static inline struct srun *
+sched_task_run(const struct sched *s, uint32_t t)
+{
+    return s->runs[s->t[t].run];
+}
+static inline uint32_t
+sched_local(const struct sched *s, uint32_t t)
+{
+    return t - sched_task_run(s, t)->first;
+}
+const struct plan_task *sched_ptask(const struct sched *s, uint32_t t);
+const struct plan_node *sched_pnode(const struct sched *s, uint32_t t);
+/* Whether a slot runs (or has prefetched) a task of run r. */
+int sched_run_busy(const struct sched *s, const struct srun *r);
 
 /* sched_worker.c */
 int sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err);
@@ -184,8 +243,8 @@ void sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, c
 /* Stragglers (sched_spec.c): durations of finished tasks per node, the node's bound (-1 while
  * unknown), the other slot running a copy of task t, stopping the losing copy, and starting
  * copies of tasks past their bound. */
-void sched_node_record(struct sched *s, uint32_t node, double ms);
-int64_t sched_node_bound_ms(const struct sched *s, uint32_t node);
+void sched_node_record(struct sched *s, uint32_t t, double ms);
+int64_t sched_node_bound_ms(const struct sched *s, uint32_t t);
 struct slot *sched_task_other_copy(struct sched *s, uint32_t t, const struct slot *except);
 void sched_copy_stop(struct sched *s, struct slot *loser, const char *why);
 void sched_speculate(struct sched *s, int64_t now);
@@ -237,6 +296,20 @@ int sched_slot_usable(const struct sched *s, const struct slot *sl, int64_t now)
 
 /* sched_resume.c */
 int sched_resume_adopt(struct sched *s, uint32_t t);
+
+/* sched_share.c: a task about to become ready whose key another unfinished task holds waits
+ * for that task instead of running (returns 1); otherwise it holds the key (returns 0). A
+ * task holding a key that ends done completes its followers with its result; one that ends
+ * otherwise hands them back to run themselves. */
+int sched_share_claim(struct sched *s, uint32_t t);
+void sched_share_done(struct sched *s, uint32_t t, const void *result_msg);
+void sched_share_release(struct sched *s, uint32_t t);
+void sched_share_free(struct sched *s);
+/* Task t becomes ready (sched.c): queued, or following another task with its key. */
+void sched_make_ready(struct sched *s, uint32_t t);
+/* Indexes task t's outputs and metric rows as the result message reports them. */
+int sched_task_index(struct sched *s, uint32_t t, const void *result_msg, struct sieve_errbuf *err);
+void sched_release_dependents(struct sched *s, uint32_t t);
 
 /* sched_report.c */
 void sched_report(struct sched *s, int64_t now, int force);

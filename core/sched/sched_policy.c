@@ -134,8 +134,8 @@ sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, const 
 
     struct sched_policy_task pt = {st->attempts, st->crashes, st->retries};
     double jitter = (double)rand() / ((double)RAND_MAX + 1.0);
-    struct sched_verdict v =
-        sched_policy_decide(code, &pt, d->state == DEVICE_QUARANTINED, s->cancelling, jitter);
+    struct sched_verdict v = sched_policy_decide(code, &pt, d->state == DEVICE_QUARANTINED,
+                                                 sched_task_run(s, t)->cancelling, jitter);
 
     if (v.lost_worker)
         st->crashes++;

@@ -1,6 +1,7 @@
 /*
- * sched_queue.c - the ready queue: a binary min-heap of task indices ordered by (sample, task
- * index), so an early sample's downstream tasks run before a later sample's first ones.
+ * sched_queue.c - the ready queue: a binary min-heap of task indices ordered by (run priority,
+ * sample, run arrival, task index), so an early sample's downstream tasks run before a later
+ * sample's first ones, and runs of equal priority advance sample by sample side by side.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,12 +13,17 @@
 static int
 before(const struct sched *s, uint32_t a, uint32_t b)
 {
-    int64_t sa = s->p->tasks[a].sample, sb = s->p->tasks[b].sample;
+    const struct srun *ra = sched_task_run(s, a), *rb = sched_task_run(s, b);
+    if (ra->priority != rb->priority)
+        return ra->priority > rb->priority;
+    int64_t sa = sched_ptask(s, a)->sample, sb = sched_ptask(s, b)->sample;
     if (sa < 0)
         sa = INT32_MAX; /* reduce tasks after every sample */
     if (sb < 0)
         sb = INT32_MAX;
-    return sa != sb ? sa < sb : a < b;
+    if (sa != sb)
+        return sa < sb;
+    return ra->seq != rb->seq ? ra->seq < rb->seq : a < b;
 }
 
 int

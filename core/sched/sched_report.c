@@ -60,14 +60,28 @@ sched_report(struct sched *s, int64_t now, int force)
         return;
     FILE *f = out(s);
     char devs[1024];
-    uint32_t finished = s->n_done + s->n_cached + s->n_failed + s->n_skipped + s->n_cancelled;
+    /* The runs not ended (all of them at the end of `sieve run`). */
+    uint32_t n = 0, done = 0, cached = 0, failed = 0, skipped = 0, cancelled = 0;
+    for (size_t i = 0; i < s->n_runs; i++) {
+        const struct srun *r = s->runs[i];
+        if (r->ended && s->o->serve)
+            continue;
+        n += r->n_tasks;
+        done += r->n_done;
+        cached += r->n_cached;
+        failed += r->n_failed;
+        skipped += r->n_skipped;
+        cancelled += r->n_cancelled;
+    }
+    if (s->o->serve && n == 0 && !force)
+        return; /* an idle daemon says nothing */
+    uint32_t finished = done + cached + failed + skipped + cancelled;
     device_states(s, devs, sizeof devs);
     if (s->o->tty && s->n_slots > 8)
         devs[0] = '\0'; /* too many to fit a line */
     fprintf(f, "%s[%u/%u] done %u, cached %u, running %d, failed %u%s |%s%s",
-            s->o->tty ? "\r\033[K" : "sieve: ", finished, s->n_tasks, s->n_done, s->n_cached,
-            s->n_running, s->n_failed, s->n_skipped ? " (+ skipped)" : "", devs,
-            s->o->tty && !force ? "" : "\n");
+            s->o->tty ? "\r\033[K" : "sieve: ", finished, n, done, cached, s->n_running, failed,
+            skipped ? " (+ skipped)" : "", devs, s->o->tty && !force ? "" : "\n");
     fflush(f);
 }
 
@@ -75,7 +89,7 @@ sched_report(struct sched *s, int64_t now, int force)
 void
 sched_report_waiting(struct sched *s, int64_t now)
 {
-    if (s->cancelling || (s->ready[0].n == 0 && s->ready[1].n == 0))
+    if (s->draining || (s->ready[0].n == 0 && s->ready[1].n == 0))
         return;
     /* Waiting means: some class of ready tasks has no usable slot of its class. */
     int usable[2] = {0, 0};

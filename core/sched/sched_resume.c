@@ -39,8 +39,8 @@ metrics_of(struct bundle *b, char *have)
 int
 sched_resume_adopt(struct sched *s, uint32_t t)
 {
-    const struct plan_task *pt = &s->p->tasks[t];
-    const struct plan_node *n = &s->p->nodes[pt->node];
+    const struct srun *r = sched_task_run(s, t);
+    const struct plan_node *n = sched_pnode(s, t);
     char keys[SCHED_OUTPUTS_MAX][HASH_HEX_LEN], sums[SCHED_OUTPUTS_MAX][HASH_HEX_LEN];
     char path[STORE_PATH_MAX];
     struct store_artifact arts[SCHED_OUTPUTS_MAX];
@@ -52,7 +52,7 @@ sched_resume_adopt(struct sched *s, uint32_t t)
     int ok = 0;
 
     for (uint32_t i = 0; i < n_out; i++) {
-        plan_artifact_hex(s->p, t, i, keys[i]);
+        plan_artifact_hex(r->p, t - r->first, i, keys[i]);
         if (store_object_path(s->st, keys[i], path, sizeof path, 0) < 0 || stat(path, &sb) < 0)
             return 0;
     }
@@ -62,8 +62,8 @@ sched_resume_adopt(struct sched *s, uint32_t t)
         store_object_path(s->st, keys[i], path, sizeof path, 0);
         whole = bundle_file_check(path, &err);
         if (whole < 0 && whole != SIEVE_ENOMEM) {
-            sched_event(s, t, "torn", "output of task %u is not whole (%s): removed, recomputed", t,
-                        err.msg);
+            sched_event(s, t, "torn", "output of task %u is not whole (%s): removed, recomputed",
+                        t - r->first, err.msg);
             unlink(path);
             goto out;
         }
@@ -73,16 +73,17 @@ sched_resume_adopt(struct sched *s, uint32_t t)
             goto out;
         metrics = metrics_of(b, metrics);
         bundle_free(b);
-        arts[i] = (struct store_artifact){.key = keys[i], .run = s->o->run, .checksum = sums[i]};
+        arts[i] = (struct store_artifact){.key = keys[i], .run = r->id, .checksum = sums[i]};
         if (store_file_sha256(path, sums[i], &arts[i].bytes, &err) < 0)
             goto out;
     }
     /* The same index write as a task the worker reports done. */
     if (sched_metrics_parse(s, t, metrics, &m) < 0 ||
-        store_batch_task_done(s->batch, s->o->run, t, s->t[t].attempts, clock_wall_ms(), arts,
-                              n_out, m.rows, m.n, &err) < 0)
+        store_batch_task_done(s->batch, r->id, t - r->first, s->t[t].attempts, clock_wall_ms(),
+                              arts, n_out, m.rows, m.n, &err) < 0)
         goto out;
-    sched_event(s, t, "adopted", "output of task %u found complete on disk and indexed", t);
+    sched_event(s, t, "adopted", "output of task %u found complete on disk and indexed",
+                t - r->first);
     ok = 1;
 out:
     sched_metrics_release(&m);

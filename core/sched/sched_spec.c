@@ -23,9 +23,9 @@
 #define SCHED_SPEC_MIN_SAMPLES 5
 
 void
-sched_node_record(struct sched *s, uint32_t node, double ms)
+sched_node_record(struct sched *s, uint32_t t, double ms)
 {
-    struct sched_node_stats *ns = &s->node_stats[node];
+    struct sched_node_stats *ns = &sched_task_run(s, t)->node_stats[sched_ptask(s, t)->node];
     ns->ms[ns->next] = (float)ms;
     ns->next = (ns->next + 1) % SCHED_NODE_WINDOW;
     if (ns->n < SCHED_NODE_WINDOW)
@@ -40,9 +40,9 @@ cmp_float(const void *a, const void *b)
 }
 
 int64_t
-sched_node_bound_ms(const struct sched *s, uint32_t node)
+sched_node_bound_ms(const struct sched *s, uint32_t t)
 {
-    const struct sched_node_stats *ns = &s->node_stats[node];
+    const struct sched_node_stats *ns = &sched_task_run(s, t)->node_stats[sched_ptask(s, t)->node];
     float v[SCHED_NODE_WINDOW];
     if (s->spec_floor_ms <= 0 || ns->n < SCHED_SPEC_MIN_SAMPLES)
         return -1;
@@ -93,17 +93,18 @@ copy_target(struct sched *s, uint32_t t, const struct slot *running, int64_t now
 void
 sched_speculate(struct sched *s, int64_t now)
 {
-    if (s->cancelling || s->finished || s->spec_floor_ms <= 0)
+    if (s->draining || s->finished || s->spec_floor_ms <= 0)
         return;
     for (size_t i = 0; i < s->n_slots; i++) {
         struct slot *sl = &s->slots[i];
         if (sl->state != SLOT_BUSY || sl->task == UINT32_MAX || sl->kill_code)
             continue;
         uint32_t t = sl->task;
-        const struct plan_node *n = &s->p->nodes[s->p->tasks[t].node];
-        if (s->t[t].copies > 1 || !(n->plugin->desc->flags & SIEVE_PLUGIN_DETERMINISTIC))
+        const struct plan_node *n = sched_pnode(s, t);
+        if (s->t[t].copies > 1 || !(n->plugin->desc->flags & SIEVE_PLUGIN_DETERMINISTIC) ||
+            sched_task_run(s, t)->cancelling)
             continue;
-        int64_t bound = sched_node_bound_ms(s, s->p->tasks[t].node);
+        int64_t bound = sched_node_bound_ms(s, t);
         if (bound < 0 || now - sl->started_ms <= bound || s->n_running >= s->max_parallel)
             continue;
         struct slot *to = copy_target(s, t, sl, now);

@@ -59,6 +59,7 @@ lose_task(struct slot *sl, int code, const char *why)
         s->n_prefetched--;
         s->t[n].attempts--;
         s->n_exec--;
+        sched_task_run(s, n)->n_exec--;
         sched_task_requeue(s, n, 0);
     }
     if (sl->task == UINT32_MAX)
@@ -66,6 +67,12 @@ lose_task(struct slot *sl, int code, const char *why)
     uint32_t t = sl->task;
     sl->task = UINT32_MAX;
     s->n_running--;
+    if (s->draining) {
+        /* The scheduler stops: the task stays recorded as running, and the next start
+         * (resume) requeues it. Nobody is blamed. */
+        s->t[t].copies--;
+        return;
+    }
     s->t[t].copies--;
     struct slot *other = sched_task_other_copy(s, t, sl);
     if (other) {
@@ -179,7 +186,8 @@ on_msg(struct transport *t, const struct proto_msg *m, void *data)
             return;
         }
         uint32_t task = sl->task;
-        uint32_t node = s->p->tasks[task].node;
+        struct srun *r = sched_task_run(s, task);
+        uint32_t node = sched_ptask(s, task)->node;
         double ms = (double)(clock_mono_ms() - sl->started_ms);
         struct slot *other = sched_task_other_copy(s, task, sl);
         sl->task = UINT32_MAX;
@@ -188,7 +196,7 @@ on_msg(struct transport *t, const struct proto_msg *m, void *data)
         s->t[task].copies--;
         {
             /* Per-node running average of task time decides whether prefetching pays. */
-            double *avg = &s->node_ms[node];
+            double *avg = &r->node_ms[node];
             *avg = *avg < 0 ? ms : 0.8 * *avg + 0.2 * ms;
         }
         promote_next(sl);
@@ -200,7 +208,7 @@ on_msg(struct transport *t, const struct proto_msg *m, void *data)
                           label, sl->dev->name, other->dev->name);
                 sched_copy_stop(s, other, "a copy of its task finished first");
             }
-            sched_node_record(s, node, ms);
+            sched_node_record(s, task, ms);
             device_success_record(sl->dev);
             sched_task_done(s, task, m);
         } else if (other) {
@@ -371,9 +379,10 @@ sched_slot_shutdown(struct slot *sl)
 int
 sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_errbuf *err)
 {
-    const struct plan *p = s->p;
-    const struct plan_task *pt = &p->tasks[t];
-    const struct plan_node *n = &p->nodes[pt->node];
+    struct srun *r = sched_task_run(s, t);
+    const struct plan *p = r->p;
+    const struct plan_task *pt = sched_ptask(s, t);
+    const struct plan_node *n = sched_pnode(s, t);
     const struct sieve_plugin *d = n->plugin->desc;
     struct stask *st = &s->t[t];
     struct proto_path *ins = calloc(pt->n_deps + 1, sizeof *ins);
@@ -404,7 +413,7 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
     for (uint32_t i = 0; i < n->n_outputs; i++) {
         char hex[HASH_HEX_LEN];
         char *path = paths[pt->n_deps + i];
-        plan_artifact_hex(p, t, i, hex);
+        plan_artifact_hex(p, t - r->first, i, hex);
         outs[i].port = d->outputs[i].name;
         outs[i].path = path;
         /* Each shard directory is created once per run, not once per task. */
@@ -422,8 +431,8 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
         const struct sieve_sample *ss = &p->samples[first + i];
         smp[i] = (struct proto_sample){ss->id, ss->media, ss->category, ss->fields_json};
     }
-    store_log_path(s->st, s->o->run, t, log_path, sizeof log_path, !s->log_dir_made);
-    s->log_dir_made = 1;
+    store_log_path(s->st, r->id, t - r->first, log_path, sizeof log_path, !r->log_dir_made);
+    r->log_dir_made = 1;
     int prefetch = sl->task != UINT32_MAX;
     char *id = prefetch ? sl->next_id : sl->task_id;
     snprintf(id, sizeof sl->task_id, "%s/%s/v%u", n->name,
@@ -454,6 +463,7 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
     st->state = ST_RUNNING;
     st->slot = sl->index;
     s->n_exec++;
+    r->n_exec++;
     if (prefetch) {
         sl->next = t;
         s->n_prefetched++;
@@ -549,7 +559,7 @@ sched_slots_check(struct sched *s, int64_t now)
             }
             sched_slot_kill(sl, code, why);
         }
-        if (sl->state == SLOT_DOWN && !sl->proc && !sl->tr && !s->finished && !s->cancelling &&
+        if (sl->state == SLOT_DOWN && !sl->proc && !sl->tr && !s->finished && !s->draining &&
             now >= sl->respawn_at_ms && sched_slot_usable(s, sl, now) && s->n_left > 0) {
             struct sieve_errbuf err;
             if (sched_slot_spawn(s, sl, &err) < 0) {

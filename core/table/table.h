@@ -30,6 +30,7 @@
 #define SIEVE_CORE_TABLE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <sieve/plugin.h>
@@ -52,6 +53,7 @@ struct table_opts {
 };
 
 struct table;
+struct store;
 
 /* Parses "md", "csv", "json" or "latex". Returns the format or -1. */
 int table_format_parse(const char *name);
@@ -70,6 +72,23 @@ const char *table_metric(const struct table *t);
 /* Writes the table. Returns 0, or SIEVE_EIO when the stream fails. */
 int table_write(const struct table *t, int format, FILE *f);
 
+/*
+ * The JSON document of the table, exactly what table_write(TABLE_JSON) writes without its
+ * final newline: {"metric", "keys": [matrix variables], "columns": [...], "rows": [{var: value,
+ * ..., "values": {column: number or null}}]}. Returns NULL when out of memory.
+ * Ownership: the caller frees the text.
+ */
+char *table_json_dump(const struct table *t);
+
 void table_free(struct table *t);
+
+/*
+ * The results table of one run of the store: its metric rows (store_metrics_query, only
+ * those of `node` unless NULL) laid out by table_build. `sieve table` and the HTTP API's
+ * /api/runs/{id}/table both call this, so the two cannot disagree.
+ * Errors: as store_metrics_query and table_build. Ownership: table_free.
+ */
+int table_run_build(struct store *st, int64_t run, const char *node, const struct table_opts *opts,
+                    struct table **out, struct sieve_errbuf *err);
 
 #endif

@@ -3,6 +3,7 @@
  */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/table/table.h"
@@ -124,11 +125,11 @@ write_csv(const struct table *t, FILE *f)
     }
 }
 
-static int
-write_json(const struct table *t, FILE *f)
+char *
+table_json_dump(const struct table *t)
 {
     json_t *root = json_object(), *keys = json_array(), *cols = json_array(), *rows = json_array();
-    int rc = -1;
+    char *text = NULL;
     if (!root || !keys || !cols || !rows)
         goto out;
     json_object_set_new(root, "metric", json_string(t->metric));
@@ -155,14 +156,25 @@ write_json(const struct table *t, FILE *f)
     json_object_set(root, "keys", keys);
     json_object_set(root, "columns", cols);
     json_object_set(root, "rows", rows);
-    rc = json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
-    fputc('\n', f);
+    text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
 out:
     json_decref(keys);
     json_decref(cols);
     json_decref(rows);
     json_decref(root);
-    return rc;
+    return text;
+}
+
+static int
+write_json(const struct table *t, FILE *f)
+{
+    char *text = table_json_dump(t);
+    if (!text)
+        return -1;
+    fputs(text, f);
+    fputc('\n', f);
+    free(text);
+    return 0;
 }
 
 static void
