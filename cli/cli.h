@@ -87,6 +87,10 @@ int cli_run_resolve(const char *verb, struct store *st, const char *ref, int64_t
  */
 const char *cli_run_state_shown(struct store *st, const struct store_run *r);
 
+/* Says on stderr when the store's index is empty but objects are on disk (an emptied
+ * sieve.db), and that `sieve cache reindex` gets them back. */
+void cli_index_lost_hint(const char *verb, struct store *st);
+
 /* 1 when `ref` names a run by its form alone (an id, "last" or "latest"), whatever the store
  * holds: `sieve explain` then never reads it as a pipeline file. Else 0. */
 int cli_run_ref_is_run(const char *ref);

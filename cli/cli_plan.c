@@ -38,6 +38,8 @@ cli_plan_prepare(const char *verb, const struct plan_opts *o, const char *store_
         cli_error(verb, "%s", err.msg);
         goto fail;
     }
+    if (!strcmp(verb, "run"))
+        cli_index_lost_hint(verb, *st);
     spec_diags_init(&diags);
     rc = plan_prepare(o, *reg, *st, plan, &diags, &err);
     spec_diags_sort(&diags);

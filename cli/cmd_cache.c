@@ -8,7 +8,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "cli.h"
+#include "base/bundle.h"
+#include "base/err.h"
 #include "store/store.h"
 
 static void
@@ -17,13 +21,15 @@ usage(FILE *f)
     fprintf(f, "usage: sieve cache ls [--json] [--store DIR]\n"
                "       sieve cache gc --max-size SIZE [--store DIR]\n"
                "       sieve cache verify [--store DIR]\n"
+               "       sieve cache reindex [--store DIR]\n"
                "\n"
                "  ls       list artifacts, least recently used first\n"
                "  gc       remove tmp files and unindexed objects, then evict least recently used\n"
                "           artifacts (never those a pending or running run needs) until the\n"
                "           cache holds at most SIZE (suffixes K, M, G, T; powers of 1024)\n"
                "  verify   re-hash every object; report and drop the corrupt or missing ones and\n"
-               "           everything computed from them\n");
+               "           everything computed from them\n"
+               "  reindex  index the whole objects an emptied sieve.db lost, with their metric rows\n");
 }
 
 static void
@@ -44,6 +50,68 @@ print_problem(void *arg, const char *key, const char *problem)
 {
     (void)arg;
     printf("%s  %s\n", key, problem);
+}
+
+struct reindex_ctx {
+    struct store *st;
+    uint64_t metric_rows;
+    int failed;
+};
+
+/* The metric rows an object carries (`sieve.metrics`, under the key of the task that wrote it,
+ * `sieve.task_key`), as the scheduler indexed them when the task finished. */
+static void
+reindex_object(void *arg, const char *key, const char *path, const char *problem)
+{
+    struct reindex_ctx *c = arg;
+    struct sieve_errbuf err = {{0}};
+    struct bundle *b = NULL;
+    json_t *doc = NULL, *e;
+    struct store_metric *rows = NULL;
+    size_t n = 0, i;
+
+    if (problem) {
+        printf("%s  skipped: %s\n", key, problem);
+        return;
+    }
+    if (bundle_read(path, &b, &err) < 0)
+        goto fail;
+    const char *task_key = bundle_meta_get(b, BUNDLE_META_TASK_KEY);
+    const char *metrics = bundle_meta_get(b, "sieve.metrics");
+    if (!task_key || !metrics || !(doc = json_loads(metrics, 0, NULL)) || !json_is_array(doc))
+        goto out; /* nothing to restore: not every object carries metrics */
+    if (!(rows = calloc(json_array_size(doc) + 1, sizeof *rows))) {
+        sieve_errbuf_set(&err, SIEVE_ENOMEM, "out of memory");
+        goto fail;
+    }
+    json_array_foreach(doc, i, e)
+    {
+        json_t *m = json_object_get(e, "metric"), *cat = json_object_get(e, "category");
+        json_t *v = json_object_get(e, "value"), *smp = json_object_get(e, "sample");
+        if (!json_is_string(m) || !json_is_number(v))
+            continue;
+        /* Node and variant are labels the query takes from the task rows of each run. */
+        rows[n++] = (struct store_metric){
+            .node = "",
+            .variant = "{}",
+            .sample = json_is_string(smp) ? json_string_value(smp) : NULL,
+            .category = json_is_string(cat) ? json_string_value(cat) : "all",
+            .metric = json_string_value(m),
+            .value = json_number_value(v),
+            .task_key = task_key,
+        };
+    }
+    if (n && store_metrics_insert(c->st, rows, n, &err) < 0)
+        goto fail;
+    c->metric_rows += n;
+    goto out;
+fail:
+    cli_error("cache", "reindex '%s': %s", path, err.msg);
+    c->failed = 1;
+out:
+    free(rows);
+    json_decref(doc);
+    bundle_free(b);
 }
 
 int
@@ -82,7 +150,8 @@ cmd_cache(int argc, char **argv)
             return cli_usage(usage, ch == 'h');
         }
     }
-    if (optind != argc - 1 || (strcmp(sub, "ls") && strcmp(sub, "gc") && strcmp(sub, "verify"))) {
+    if (optind != argc - 1 ||
+        (strcmp(sub, "ls") && strcmp(sub, "gc") && strcmp(sub, "verify") && strcmp(sub, "reindex"))) {
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
@@ -143,6 +212,17 @@ cmd_cache(int argc, char **argv)
                    (unsigned long long)r.tmp_removed, r.tmp_removed == 1 ? "" : "s",
                    (unsigned long long)r.orphans_removed, r.orphans_removed == 1 ? "" : "s",
                    (unsigned long long)r.evicted, r.evicted == 1 ? "" : "s", freed, left);
+        }
+    } else if (!strcmp(sub, "reindex")) {
+        struct reindex_ctx c = {.st = st};
+        struct store_reindex_report r;
+        if ((rc = store_reindex(st, reindex_object, &c, &r, &err)) == 0) {
+            printf("indexed %llu object%s (%llu metric row%s); %llu already indexed, %llu skipped\n",
+                   (unsigned long long)r.adopted, r.adopted == 1 ? "" : "s",
+                   (unsigned long long)c.metric_rows, c.metric_rows == 1 ? "" : "s",
+                   (unsigned long long)r.indexed, (unsigned long long)r.skipped);
+            if (c.failed)
+                rc = 1;
         }
     } else {
         struct store_verify_report r;

@@ -450,6 +450,30 @@ int store_artifact_check(struct store *st, const char *key, uint64_t *bytes, cha
 int store_artifact_invalidate(struct store *st, const char *const *keys, size_t n,
                               store_verify_fn cb, void *arg, struct sieve_errbuf *err);
 
+/*
+ * 1 when the index holds no artifact but `objects/` holds objects (an emptied or replaced
+ * `sieve.db`: `sieve cache reindex` gets them back), with their number in *n_objects; else 0.
+ */
+int store_index_lost(struct store *st, uint64_t *n_objects, struct sieve_errbuf *err);
+
+struct store_reindex_report {
+    uint64_t adopted; /* unindexed whole objects now indexed */
+    uint64_t indexed; /* already indexed, left as they were */
+    uint64_t skipped; /* unindexed but torn, unreadable or without an embedded data hash */
+};
+/* Hears of each unindexed object: problem NULL when it was indexed (the callback then
+ * restores what else the object carries, e.g. its metric rows), else why it was skipped. */
+typedef void (*store_reindex_fn)(void *arg, const char *key, const char *path,
+                                 const char *problem);
+/*
+ * Rebuilds the artifact rows of an index from the objects on disk: every object not indexed
+ * whose data matches the hash it embeds (so a torn file never comes back) is indexed with its
+ * size and sha256, owned by no run. Artifact edges and task rows are not rebuilt: objects do
+ * not record their inputs, and runs are history the emptied index lost.
+ */
+int store_reindex(struct store *st, store_reindex_fn cb, void *arg,
+                  struct store_reindex_report *rep, struct sieve_errbuf *err);
+
 /* Parses "500M", "2G", "1024" (K/M/G/T, powers of 1024). Returns 0 or SIEVE_EINVAL. */
 int store_size_parse(const char *text, uint64_t *out);
 

@@ -10,11 +10,16 @@
  * happened; so everything downstream goes too and is recomputed (the edges are recorded by
  * store_tasks_insert).
  */
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/bundle.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "store_int.h"
 
@@ -179,5 +184,150 @@ out:
     for (size_t i = 0; i < n_doomed; i++)
         free(doomed[i]);
     free(doomed);
+    return rc;
+}
+
+/* ---- rebuilding an emptied index ------------------------------------------------------- */
+
+/* Calls fn(arg, key, path) for every object file (`<64 hex>.safetensors`, not a tmp file);
+ * fn returns < 0 to stop with that code. */
+static int
+walk_objects(struct store *st, int (*fn)(void *arg, const char *key, const char *path),
+             void *arg, struct sieve_errbuf *err)
+{
+    char dir[STORE_PATH_MAX];
+    DIR *top;
+    struct dirent *de;
+    int rc = 0;
+
+    snprintf(dir, sizeof dir, "%s/objects", st->dir);
+    if (!(top = opendir(dir)))
+        return errno == ENOENT ? 0
+                               : sieve_errbuf_set(err, SIEVE_EIO, "open '%s': %s", dir,
+                                                  strerror(errno));
+    while (rc >= 0 && (de = readdir(top))) {
+        char sdir[STORE_PATH_MAX];
+        DIR *shard;
+        struct dirent *fe;
+        if (strlen(de->d_name) != 2)
+            continue;
+        snprintf(sdir, sizeof sdir, "%s/%s", dir, de->d_name);
+        if (!(shard = opendir(sdir)))
+            continue;
+        while (rc >= 0 && (fe = readdir(shard))) {
+            char key[HASH_HEX_LEN], path[STORE_PATH_MAX];
+            struct stat sb;
+            if (strlen(fe->d_name) != 64 + 12 || strcmp(fe->d_name + 64, ".safetensors"))
+                continue;
+            memcpy(key, fe->d_name, 64);
+            key[64] = '\0';
+            snprintf(path, sizeof path, "%s/%s", sdir, fe->d_name);
+            if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
+                continue;
+            rc = fn(arg, key, path);
+        }
+        closedir(shard);
+    }
+    closedir(top);
+    return rc < 0 ? rc : 0;
+}
+
+static int
+count_one(void *arg, const char *key, const char *path)
+{
+    (void)key;
+    (void)path;
+    (*(uint64_t *)arg)++;
+    return 0;
+}
+
+int
+store_index_lost(struct store *st, uint64_t *n_objects, struct sieve_errbuf *err)
+{
+    sqlite3_stmt *s;
+    int rc, any;
+
+    *n_objects = 0;
+    if ((rc = store_prepare(st, "SELECT EXISTS(SELECT 1 FROM artifacts)", &s, err)) < 0)
+        return rc;
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        rc = store_fail(st, err, "count artifacts");
+        sqlite3_finalize(s);
+        return rc;
+    }
+    any = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    if (any)
+        return 0;
+    if ((rc = walk_objects(st, count_one, n_objects, err)) < 0)
+        return rc;
+    return *n_objects > 0;
+}
+
+struct reindex {
+    struct store *st;
+    sqlite3_stmt *sel;
+    store_reindex_fn cb;
+    void *arg;
+    struct store_reindex_report *rep;
+    struct sieve_errbuf *err;
+    int64_t now;
+};
+
+static int
+reindex_one(void *arg, const char *key, const char *path)
+{
+    struct reindex *r = arg;
+    struct sieve_errbuf herr = {{0}};
+    char sum[HASH_HEX_LEN];
+    uint64_t bytes;
+    int whole, rc;
+
+    sqlite3_reset(r->sel);
+    store_bind_text(r->sel, 1, key);
+    if ((rc = sqlite3_step(r->sel)) == SQLITE_ROW) {
+        r->rep->indexed++;
+        return 0;
+    }
+    if (rc != SQLITE_DONE)
+        return store_fail(r->st, r->err, "look up artifact");
+    /* Only a whole object comes back: its data must match the hash it embeds. One without
+     * the hash (an older sieve's) cannot be told from a torn one and stays out. */
+    whole = bundle_file_check(path, &herr);
+    if (whole == SIEVE_ENOMEM)
+        return sieve_errbuf_set(r->err, whole, "%s", herr.msg);
+    if (whole <= 0) {
+        r->rep->skipped++;
+        if (r->cb)
+            r->cb(r->arg, key, path, whole < 0 ? herr.msg : "no embedded data hash");
+        return 0;
+    }
+    if (store_file_sha256(path, sum, &bytes, &herr) < 0) {
+        r->rep->skipped++;
+        if (r->cb)
+            r->cb(r->arg, key, path, herr.msg);
+        return 0;
+    }
+    if ((rc = store_artifact_put(r->st, key, bytes, sum, 0, r->now, r->err)) < 0)
+        return rc;
+    r->rep->adopted++;
+    if (r->cb)
+        r->cb(r->arg, key, path, NULL);
+    return 0;
+}
+
+int
+store_reindex(struct store *st, store_reindex_fn cb, void *arg,
+              struct store_reindex_report *rep, struct sieve_errbuf *err)
+{
+    struct reindex r = {.st = st, .cb = cb, .arg = arg, .rep = rep, .err = err,
+                        .now = clock_wall_ms()};
+    int rc;
+
+    memset(rep, 0, sizeof *rep);
+    if ((rc = store_prepare(st, "SELECT 1 FROM artifacts WHERE key = ?", &r.sel, err)) < 0)
+        return rc;
+    rc = walk_objects(st, reindex_one, &r, err);
+    sqlite3_finalize(r.sel);
     return rc;
 }

@@ -452,6 +452,7 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
         .timeout_ms = (int64_t)st->timeout_s * 1000,
         .log_path = log_path,
         .fault = device_dispatch(sl->dev, now),
+        .task_key = pt->key_hex, /* so `sieve cache reindex` can rebuild its metric rows */
     };
     if (!sl->tr) {
         rc = sieve_errbuf_set(err, SIEVE_EIO, "worker on '%s' has no pipe", sl->dev->name);

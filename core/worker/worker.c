@@ -453,6 +453,11 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
             }
             r->metrics = w->metrics;
         }
+        /* What produced the object, in the object: `sieve cache reindex` rebuilds an emptied
+         * index (artifact rows and the task key's metric rows) from it. */
+        if (m->task_key && (rc = bundle_meta_set(out[i], BUNDLE_META_TASK_KEY, m->task_key,
+                                                 &err)) < 0)
+            goto done;
         /* The checksum is computed while writing, in parallel across workers, rather than by
          * the single scheduler thread that indexes the artifact. The embedded data hash lets a
          * resumed run tell a whole object from one torn by a power loss; in batch mode the

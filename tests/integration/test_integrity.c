@@ -2,7 +2,8 @@
  * test_integrity.c - a damaged cached object never feeds a task: a run re-hashes the cached
  * objects its tasks will read, a mismatch is a miss that recomputes the object and everything
  * computed from it, and `sieve cache verify` drops the descendants of what it finds corrupt.
- * The results tables after damage equal a clean store's.
+ * The results tables after damage equal a clean store's. An emptied index is rebuilt from the
+ * objects (`sieve cache reindex`).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -176,6 +177,44 @@ test_integrity__corrupt_header_is_a_miss(void **state)
     ws_release(&w);
 }
 
+/* An emptied sieve.db beside its objects: status says so, `sieve cache reindex` indexes the
+ * objects with their metric rows, and the next run is all cache hits with the same table. */
+static void
+test_integrity__emptied_index_is_rebuilt_by_reindex(void **state)
+{
+    (void)state;
+    struct ws w;
+    char path[400];
+    ws_init(&w, 8);
+    ws_pipeline(&w, sweep);
+    const char *run[] = {"run", "--devices", "cpu:2", "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 120, run), 0);
+    char *want = ws_table_csv(&w, "last");
+    const char *db[] = {"sieve.db", "sieve.db-wal", "sieve.db-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", w.store, db[i]);
+        unlink(path);
+    }
+    struct store *st;
+    struct sieve_errbuf err;
+    assert_int_equal(store_open(w.store, &st, &err), 0); /* a new, empty index */
+    store_close(st);
+    const char *status[] = {"status", NULL};
+    assert_int_equal(ws_sieve(&w, 30, status), 3);
+    assert_true(ws_out_has(&w, "is empty but 24 objects are on disk: 'sieve cache reindex'"));
+    const char *reindex[] = {"cache", "reindex", NULL};
+    assert_int_equal(ws_sieve(&w, 60, reindex), 0);
+    assert_true(ws_out_has(&w, "indexed 24 objects (8 metric rows); 0 already indexed, 0 skipped"));
+    assert_int_equal(ws_sieve(&w, 120, run), 0);
+    assert_int_equal(ws_exec_count(&w, ""), 24);
+    assert_true(ws_out_has(&w, "0 done, 24 cached"));
+    char *got = ws_table_csv(&w, "last");
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    ws_release(&w);
+}
+
 int
 main(void)
 {
@@ -185,6 +224,8 @@ main(void)
         cmocka_unit_test_teardown(
             test_integrity__verify_drops_what_was_computed_from_a_corrupt_object, ws_teardown),
         cmocka_unit_test_teardown(test_integrity__corrupt_header_is_a_miss, ws_teardown),
+        cmocka_unit_test_teardown(test_integrity__emptied_index_is_rebuilt_by_reindex,
+                                  ws_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
