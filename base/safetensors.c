@@ -347,7 +347,8 @@ bundle_read(const char *path, struct bundle **out, struct sieve_errbuf *err)
     int fd, rc;
 
     *out = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer before fstat can refuse it. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return sys_fail(err, errno, "read", path);
     if (fstat(fd, &st) < 0) {

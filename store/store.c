@@ -140,6 +140,7 @@ static const char *const stmt_sql[STORE_STMT_N] = {
     /* The rows a key had before the insert that began after row id ?2. */
     [STORE_STMT_METRIC_FORGET] = "DELETE FROM metrics WHERE task_key = ?1 AND id <= ?2",
     [STORE_STMT_METRIC_LAST] = "SELECT coalesce(max(id), 0) FROM metrics",
+    [STORE_STMT_ARTIFACT_GET] = "SELECT bytes, checksum FROM artifacts WHERE key = ?",
 };
 
 int

@@ -32,6 +32,10 @@ struct json_t;
 
 /* Output ports of a task the scheduler indexes (more than any plugin has). */
 #define SCHED_OUTPUTS_MAX 16
+/* "node/sample/vN": a node name (SPEC_NODE_NAME_MAX), a sample id (SPEC_SAMPLE_ID_MAX), the
+ * variant; with room to spare, so no id the spec accepts is truncated (a truncated id would
+ * not match its result). */
+#define SCHED_TASK_ID_MAX 384
 
 enum stask_state {
     ST_PENDING = 0,
@@ -95,9 +99,9 @@ struct slot {
     struct transport *tr;
     int pid;
     uint32_t task; /* UINT32_MAX when idle */
-    char task_id[160];
+    char task_id[SCHED_TASK_ID_MAX];
     uint32_t next; /* a prefetched task queued behind `task`, or UINT32_MAX */
-    char next_id[160];
+    char next_id[SCHED_TASK_ID_MAX];
     int64_t started_ms, last_beat_ms, deadline_ms, spawned_ms;
     int64_t activity, last_activity_ms; /* the running task's activity count, when it moved */
     int hello;                          /* the worker said hello (it is alive, loading) */
