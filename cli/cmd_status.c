@@ -122,13 +122,15 @@ cmd_status(int argc, char **argv)
                (long long)run.n_done, (long long)run.n_cached, (long long)run.n_failed);
         if (run.error)
             printf("  error: %s\n", run.error);
-        printf("\n  %-20s %8s %8s %8s %8s %8s %9s\n", "NODE", "pending", "running", "done",
-               "cached", "failed", "cancelled");
+        printf("\n  %-20s %8s %8s %8s %8s %8s %9s %8s\n", "NODE", "pending", "running", "done",
+               "cached", "failed", "cancelled", "skipped");
         for (size_t k = 0; k < n_nodes; k++)
-            printf("  %-20s %8lld %8lld %8lld %8lld %8lld %9lld\n", nodes[k],
-                   (long long)(counts[k][0] + counts[k][1]), (long long)counts[k][2],
-                   (long long)counts[k][3], (long long)counts[k][4], (long long)counts[k][5],
-                   (long long)counts[k][6]);
+            printf("  %-20s %8lld %8lld %8lld %8lld %8lld %9lld %8lld\n", nodes[k],
+                   (long long)(counts[k][STORE_TASK_PENDING] + counts[k][STORE_TASK_READY]),
+                   (long long)counts[k][STORE_TASK_RUNNING], (long long)counts[k][STORE_TASK_DONE],
+                   (long long)counts[k][STORE_TASK_CACHED], (long long)counts[k][STORE_TASK_FAILED],
+                   (long long)counts[k][STORE_TASK_CANCELLED],
+                   (long long)counts[k][STORE_TASK_SKIPPED]);
         int header = 0;
         for (size_t i = 0; i < n; i++) {
             if (strcmp(rows[i].state, "running") && strcmp(rows[i].state, "failed"))

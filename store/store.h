@@ -95,6 +95,7 @@ enum store_task_state {
     STORE_TASK_CACHED,
     STORE_TASK_FAILED,
     STORE_TASK_CANCELLED,
+    STORE_TASK_SKIPPED, /* not run because an input failed or was cancelled */
     STORE_TASK_N_STATES
 };
 

@@ -42,7 +42,7 @@ static const char *const task_state_names[] = {
     [STORE_TASK_PENDING] = "pending",     [STORE_TASK_READY] = "ready",
     [STORE_TASK_RUNNING] = "running",     [STORE_TASK_DONE] = "done",
     [STORE_TASK_CACHED] = "cached",       [STORE_TASK_FAILED] = "failed",
-    [STORE_TASK_CANCELLED] = "cancelled",
+    [STORE_TASK_CANCELLED] = "cancelled", [STORE_TASK_SKIPPED] = "skipped",
 };
 
 const char *

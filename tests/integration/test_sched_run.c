@@ -120,6 +120,9 @@ test_sched_run__bad_input_fails_without_retry_and_skips_dependents(void **state)
     assert_non_null(strstr(st, "\"attempts\": 1"));
     assert_null(strstr(st, "\"attempts\": 2"));
     assert_non_null(strstr(st, "\"state\": \"failed\""));
+    /* the two tasks after the failures were skipped, not cancelled */
+    assert_non_null(strstr(st, "\"skipped\": 2"));
+    assert_null(strstr(st, "\"cancelled\": 2"));
     free(st);
     ws_release(&w);
 }

@@ -124,7 +124,8 @@ test_store__states_are_written_by_name(void **state)
     for (int i = 0; i < STORE_TASK_N_STATES; i++)
         assert_int_equal(store_task_state_parse(store_task_state_name(i)), i);
     assert_string_equal(store_task_state_name(STORE_TASK_CACHED), "cached");
-    assert_int_equal(store_task_state_parse("skipped"), -1);
+    assert_int_equal(store_task_state_parse("skipped"), STORE_TASK_SKIPPED);
+    assert_int_equal(store_task_state_parse("postponed"), -1);
 
     assert_int_equal(store_run_create(f->st, "r", "p.yaml", "", &run, &err), 0);
     assert_int_equal(store_run_get(f->st, run, &r, &err), 0);
