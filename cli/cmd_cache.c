@@ -22,6 +22,7 @@ usage(FILE *f)
                "       sieve cache gc --max-size SIZE [--store DIR]\n"
                "       sieve cache verify [--store DIR]\n"
                "       sieve cache reindex [--store DIR]\n"
+               "       sieve cache prune-runs --keep N [--store DIR]\n"
                "\n"
                "  ls       list artifacts, least recently used first\n"
                "  gc       remove tmp files and unindexed objects, then evict least recently used\n"
@@ -29,7 +30,9 @@ usage(FILE *f)
                "           cache holds at most SIZE (suffixes K, M, G, T; powers of 1024)\n"
                "  verify   re-hash every object; report and drop the corrupt or missing ones and\n"
                "           everything computed from them\n"
-               "  reindex  index the whole objects an emptied sieve.db lost, with their metric rows\n");
+               "  reindex  index the whole objects an emptied sieve.db lost, with their metric rows\n"
+               "  prune-runs  forget ended runs but the newest N (tasks, events, logs); the\n"
+               "           cached artifacts stay\n");
 }
 
 static void
@@ -121,10 +124,11 @@ cmd_cache(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"store", required_argument, NULL, 'S'},
         {"max-size", required_argument, NULL, 'm'},
+        {"keep", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *store_opt = NULL, *sub, *max_text = NULL;
+    const char *store_opt = NULL, *sub, *max_text = NULL, *keep_text = NULL;
     struct sieve_errbuf err = {{0}};
     struct store *st;
     int json = 0, ch, rc = 0;
@@ -135,7 +139,7 @@ cmd_cache(int argc, char **argv)
     }
     sub = argv[1];
     optind = 1;
-    while ((ch = getopt_long(argc - 1, argv + 1, "jS:m:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc - 1, argv + 1, "jS:m:k:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'j':
             json = 1;
@@ -146,13 +150,23 @@ cmd_cache(int argc, char **argv)
         case 'm':
             max_text = optarg;
             break;
+        case 'k':
+            keep_text = optarg;
+            break;
         default:
             return cli_usage(usage, ch == 'h');
         }
     }
     if (optind != argc - 1 ||
-        (strcmp(sub, "ls") && strcmp(sub, "gc") && strcmp(sub, "verify") && strcmp(sub, "reindex"))) {
+        (strcmp(sub, "ls") && strcmp(sub, "gc") && strcmp(sub, "verify") && strcmp(sub, "reindex") &&
+         strcmp(sub, "prune-runs"))) {
         usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    char *end = NULL;
+    long long keep = keep_text ? strtoll(keep_text, &end, 10) : -1;
+    if (!strcmp(sub, "prune-runs") && (!keep_text || *end || keep < 0)) {
+        cli_error("cache", "prune-runs needs --keep N (the newest runs to keep, N >= 0)");
         return CLI_EXIT_USAGE;
     }
     if (!strcmp(sub, "gc") && !max_text) {
@@ -213,6 +227,12 @@ cmd_cache(int argc, char **argv)
                    (unsigned long long)r.orphans_removed, r.orphans_removed == 1 ? "" : "s",
                    (unsigned long long)r.evicted, r.evicted == 1 ? "" : "s", freed, left);
         }
+    } else if (!strcmp(sub, "prune-runs")) {
+        struct store_prune_report r;
+        if ((rc = store_runs_prune(st, keep, &r, &err)) == 0)
+            printf("forgot %llu run%s (and %llu log director%s); the cache is unchanged\n",
+                   (unsigned long long)r.runs, r.runs == 1 ? "" : "s",
+                   (unsigned long long)r.log_dirs, r.log_dirs == 1 ? "y" : "ies");
     } else if (!strcmp(sub, "reindex")) {
         struct reindex_ctx c = {.st = st};
         struct store_reindex_report r;

@@ -475,6 +475,19 @@ typedef void (*store_reindex_fn)(void *arg, const char *key, const char *path,
 int store_reindex(struct store *st, store_reindex_fn cb, void *arg,
                   struct store_reindex_report *rep, struct sieve_errbuf *err);
 
+struct store_prune_report {
+    uint64_t runs;     /* runs forgotten */
+    uint64_t log_dirs; /* their log directories removed */
+};
+/*
+ * Forgets every ended run (done, failed, cancelled) except the newest `keep` runs: their task
+ * rows, events, artifact pins, key-less metric rows and logs, then gives the space back to
+ * the file system (VACUUM). Artifacts and the metric rows of their task keys stay (they are
+ * the cache; `cache gc` manages them). A pending or running run is never pruned.
+ */
+int store_runs_prune(struct store *st, int64_t keep, struct store_prune_report *rep,
+                     struct sieve_errbuf *err);
+
 /* Parses "500M", "2G", "1024" (K/M/G/T, powers of 1024). Returns 0 or SIEVE_EINVAL. */
 int store_size_parse(const char *text, uint64_t *out);
 

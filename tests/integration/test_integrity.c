@@ -215,6 +215,36 @@ test_integrity__emptied_index_is_rebuilt_by_reindex(void **state)
     ws_release(&w);
 }
 
+/* Old runs can be forgotten: their rows go, the newest run and the cache stay. */
+static void
+test_integrity__prune_runs_keeps_the_newest_and_the_cache(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 4);
+    ws_pipeline(&w, sweep);
+    const char *run[] = {"run", "--devices", "cpu:2", "p.yaml", NULL};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ws_sieve(&w, 120, run), 0);
+    char *want = ws_table_csv(&w, "last");
+    const char *prune[] = {"cache", "prune-runs", "--keep", "1", NULL};
+    assert_int_equal(ws_sieve(&w, 60, prune), 0);
+    assert_true(ws_out_has(&w, "forgot 2 runs"));
+    char *st = ws_status_json(&w);
+    assert_non_null(strstr(st, "\"id\": 3"));
+    free(st);
+    const char *status1[] = {"status", "1", NULL};
+    assert_int_equal(ws_sieve(&w, 30, status1), 3);
+    char *got = ws_table_csv(&w, "last");
+    assert_string_equal(got, want);
+    free(got);
+    /* the cache is intact: a fourth run computes nothing */
+    assert_int_equal(ws_sieve(&w, 120, run), 0);
+    assert_int_equal(ws_exec_count(&w, ""), 12);
+    free(want);
+    ws_release(&w);
+}
+
 int
 main(void)
 {
@@ -225,6 +255,8 @@ main(void)
             test_integrity__verify_drops_what_was_computed_from_a_corrupt_object, ws_teardown),
         cmocka_unit_test_teardown(test_integrity__corrupt_header_is_a_miss, ws_teardown),
         cmocka_unit_test_teardown(test_integrity__emptied_index_is_rebuilt_by_reindex,
+                                  ws_teardown),
+        cmocka_unit_test_teardown(test_integrity__prune_runs_keeps_the_newest_and_the_cache,
                                   ws_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
