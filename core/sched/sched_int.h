@@ -328,4 +328,8 @@ void sched_report_waiting(struct sched *s, int64_t now);
 int sched_queue_push(struct sched_queue *h, const struct sched *s, uint32_t t);
 uint32_t sched_queue_pop(struct sched_queue *h, const struct sched *s);
 
+/* Removes the scratch directories (`<tmp>/sieve-worker-<pid>-*`) of schedulers and workers
+ * that were killed, once per process (core/sched/sched_scratch.c). */
+void sched_scratch_sweep(const char *tmp);
+
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/err.h"
@@ -271,8 +272,10 @@ sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err)
         args[na++] = s->o->plugin_path;
     }
     const char *tmp = getenv("TMPDIR");
-    snprintf(sl->scratch, sizeof sl->scratch, "%s/sieve-worker-XXXXXX",
-             tmp && tmp[0] ? tmp : "/tmp");
+    tmp = tmp && tmp[0] ? tmp : "/tmp";
+    sched_scratch_sweep(tmp);
+    /* The pid in the name tells a later scheduler whether the directory's owner still runs. */
+    snprintf(sl->scratch, sizeof sl->scratch, "%s/sieve-worker-%ld-XXXXXX", tmp, (long)getpid());
     if (mkdtemp(sl->scratch)) {
         args[na++] = "--scratch";
         args[na++] = sl->scratch;

@@ -2,7 +2,8 @@
  * test_run_lease.c - a run knows whether its scheduler lives: a killed scheduler's run shows
  * as interrupted (status, ls) and `sieve cancel` ends it; `sieve resume` of a run whose
  * scheduler is alive is refused; a lost terminal (SIGHUP) stops a run as SIGTERM does, with
- * its final state written; the verbs that read a store never create one.
+ * its final state written; the verbs that read a store never create one; the scratch
+ * directories of a killed scheduler's workers are removed by the next scheduler.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,6 +46,20 @@ sieve_out(struct ws *w, const char *args, int *code)
     return ws_read(path);
 }
 
+/* Scratch directories of workers (`sieve-worker-*`) in the workspace, which is their TMPDIR. */
+static int
+scratch_dirs(const struct ws *w)
+{
+    DIR *d = opendir(w->dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)))
+        n += !strncmp(e->d_name, "sieve-worker-", 13);
+    if (d)
+        closedir(d);
+    return n;
+}
+
 static void
 test_run_lease__killed_scheduler_shows_interrupted_and_cancels(void **state)
 {
@@ -67,6 +82,8 @@ test_run_lease__killed_scheduler_shows_interrupted_and_cancels(void **state)
     assert_non_null(strstr(out, "interrupted"));
     assert_non_null(strstr(out, "resume with 'sieve resume 1'"));
     free(out);
+    /* the killed scheduler's workers died with it and left their scratch directories */
+    assert_true(scratch_dirs(&w) > 0);
     out = sieve_out(&w, "cancel 1", &code);
     assert_int_equal(code, 0);
     assert_non_null(strstr(out, "marked cancelled"));
@@ -81,6 +98,8 @@ test_run_lease__killed_scheduler_shows_interrupted_and_cancels(void **state)
     out = sieve_out(&w, "status --json", &code);
     assert_non_null(strstr(out, "\"state\": \"done\""));
     free(out);
+    /* the next scheduler removed the dead one's scratch directories, and its own */
+    assert_int_equal(scratch_dirs(&w), 0);
     ws_release(&w);
 }
 
