@@ -37,6 +37,13 @@ static const struct sieve_param params[] = {
      .type = SIEVE_PARAM_STRING,
      .doc = "sleep slow_ms on this device",
      .def = ""},
+    {.name = "spam_mb",
+     .type = SIEVE_PARAM_INT,
+     .doc = "write this many MiB to stdout (a plugin that prints in a loop)",
+     .def = "0",
+     .min = 0,
+     .max = 1024,
+     .flags = SIEVE_PARAM_HAS_MIN | SIEVE_PARAM_HAS_MAX},
     {.name = "slow_ms",
      .type = SIEVE_PARAM_INT,
      .doc = "the sleep on slow_on",
@@ -52,6 +59,7 @@ struct state {
     char *log, *pidfile, *block_on, *slow_on;
     int metric;
     long slow_ms;
+    long spam_mb;
 };
 
 static int
@@ -69,7 +77,8 @@ count_init(const struct sieve_host *host, const struct sieve_value *p, void **ou
     s->metric = (int)p[4].i;
     s->block_on = strdup(p[5].s);
     s->slow_on = strdup(p[6].s);
-    s->slow_ms = (long)p[7].i;
+    s->spam_mb = (long)p[7].i;
+    s->slow_ms = (long)p[8].i;
     *out = s;
     return 0;
 }
@@ -114,6 +123,14 @@ count_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundl
         h->progress(ctx, (double)slept / (double)ms);
         if (h->cancelled(ctx))
             return sieve_errbuf_set(err, SIEVE_ECANCELED, "cancelled");
+    }
+    if (s->spam_mb) {
+        static char line[1024];
+        memset(line, 'y', sizeof line - 1);
+        line[sizeof line - 1] = '\n';
+        for (long i = 0; i < s->spam_mb * 1024; i++)
+            fwrite(line, 1, sizeof line, stdout);
+        fflush(stdout);
     }
     const struct sieve_tensor *x = h->tensor_get(in[0], "x");
     if (!x || x->dtype != SIEVE_DTYPE_F64 || x->ndim != 1)
