@@ -1032,6 +1032,7 @@ sched_free(struct sched *s)
         free(s->runs[i]);
     }
     sched_share_free(s);
+    sched_blame_free(s);
     free(s->runs);
     free(s->t);
     free(s->ready[0].v);

@@ -178,6 +178,10 @@ struct sched {
     char last_wait_msg[256];
     int store_failed, flush_warned, record_warned;
     struct sieve_errbuf store_err;
+    /* sched_blame.c: lost workers per plugin, and the OOM kills of our cgroup seen so far */
+    struct sched_plugin_fault *pfaults;
+    size_t n_pfaults, cap_pfaults;
+    long long oom_kills_seen;
 };
 
 /* The metric rows a task's `sieve.metrics` JSON carries, for its run, node, variant and key. */
@@ -331,5 +335,27 @@ uint32_t sched_queue_pop(struct sched_queue *h, const struct sched *s);
 /* Removes the scratch directories (`<tmp>/sieve-worker-<pid>-*`) of schedulers and workers
  * that were killed, once per process (core/sched/sched_scratch.c). */
 void sched_scratch_sweep(const char *tmp);
+
+/* ---- whose fault a lost worker is (sched_blame.c) ---- */
+
+/*
+ * Records that task t lost its worker on slot sl (device_blamed: the policy blamed the
+ * device). Rewrites `text` to name the plugin and node; returns whether the device stays
+ * blamed: 0 once the plugin has lost workers on two devices (its fault; the devices it made
+ * suspect go back into service).
+ */
+int sched_blame_crash(struct sched *s, uint32_t t, const struct slot *sl, int device_blamed,
+                      char *text, size_t len);
+void sched_blame_free(struct sched *s);
+/* The `oom_kill` count of memory.events at `events_path` (NULL: this process's cgroup v2), or
+ * -1 when it cannot be read. */
+long long sched_oom_kills(const char *events_path);
+/*
+ * The error code of a worker that died by `term_signal` without being told to: SIEVE_ENOMEM
+ * (with `why` rewritten to say out of memory) when it was SIGKILL and the cgroup's oom_kill
+ * count went up since last seen, else SIEVE_ECRASH (`why` unchanged).
+ */
+int sched_exit_reason(struct sched *s, const struct slot *sl, int term_signal, char *why,
+                      size_t len);
 
 #endif

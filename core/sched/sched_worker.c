@@ -129,6 +129,7 @@ on_exit_cb(uv_process_t *p, int64_t status, int term_signal)
     } else if (term_signal) {
         snprintf(why, sizeof why, "worker on '%s' killed by signal %d (%s)", sl->dev->name,
                  term_signal, strsignal(term_signal));
+        code = sched_exit_reason(s, sl, term_signal, why, sizeof why);
     } else {
         snprintf(why, sizeof why, "worker on '%s' exited with status %d", sl->dev->name,
                  (int)status);
