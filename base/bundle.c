@@ -366,17 +366,16 @@ int
 bundle_meta_setn(struct bundle *b, const char *key, size_t key_len, const char *value,
                  size_t value_len)
 {
-    char *v = dupn(value, value_len);
-
-    if (!v)
-        return SIEVE_ENOMEM;
     for (size_t i = 0; i < b->n_meta; i++)
         if (strlen(b->meta[i].key) == key_len && !memcmp(b->meta[i].key, key, key_len)) {
+            char *v = dupn(value, value_len);
+            if (!v)
+                return SIEVE_ENOMEM;
             free(b->meta[i].value);
             b->meta[i].value = v;
             return 0;
         }
-    return meta_append(b, key, key_len, v);
+    return bundle_meta_appendn(b, key, key_len, value, value_len);
 }
 
 int

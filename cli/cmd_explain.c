@@ -94,9 +94,13 @@ str(json_t *o, const char *k)
     return s ? s : "";
 }
 
-/* The manifest row fields the plugin reads (components "row"): each one that changed. */
+/*
+ * Each key of two JSON objects whose value changed, appeared or went: "<what> 'key': old ->
+ * new". `unset` stands for a value `then` lacks, `removed` for one `now` lacks.
+ */
 static void
-diff_row(struct reasons *r, json_t *then, json_t *now)
+diff_fields(struct reasons *r, const char *what, const char *unset, const char *removed,
+            json_t *then, json_t *now)
 {
     const char *key;
     json_t *v;
@@ -104,8 +108,8 @@ diff_row(struct reasons *r, json_t *then, json_t *now)
     {
         json_t *old = json_object_get(then, key);
         if (!old || !json_equal(old, v)) {
-            char *a = old ? value_text(old) : NULL, *b = value_text(v);
-            reason(r, "row field '%s': %s -> %s", key, a ? a : "(none)", b ? b : "?");
+            char *a = old ? value_text(old) : strdup(unset), *b = value_text(v);
+            reason(r, "%s '%s': %s -> %s", what, key, a ? a : "?", b ? b : "?");
             free(a);
             free(b);
         }
@@ -114,7 +118,7 @@ diff_row(struct reasons *r, json_t *then, json_t *now)
     {
         if (!json_object_get(now, key)) {
             char *a = value_text(v);
-            reason(r, "row field '%s': %s -> (none)", key, a ? a : "?");
+            reason(r, "%s '%s': %s -> %s", what, key, a ? a : "?", removed);
             free(a);
         }
     }
@@ -126,8 +130,6 @@ diff(struct reasons *r, json_t *then, json_t *now)
 {
     json_t *pt = json_object_get(then, "params"), *pn = json_object_get(now, "params");
     json_t *it = json_object_get(then, "inputs"), *in = json_object_get(now, "inputs");
-    const char *key;
-    json_t *v;
     size_t found = r->n;
     size_t total_before = 0;
 
@@ -144,27 +146,11 @@ diff(struct reasons *r, json_t *then, json_t *now)
                (long long)json_integer_value(json_object_get(now, "abi")));
     if (!json_equal(json_object_get(then, "schema"), json_object_get(now, "schema")))
         reason(r, "cache key schema changed");
-    json_object_foreach(pn, key, v)
-    {
-        json_t *old = json_object_get(pt, key);
-        if (!old || !json_equal(old, v)) {
-            char *a = value_text(old), *b = value_text(v);
-            reason(r, "parameter '%s': %s -> %s", key, a ? a : "?", b ? b : "?");
-            free(a);
-            free(b);
-        }
-    }
-    json_object_foreach(pt, key, v)
-    {
-        if (!json_object_get(pn, key)) {
-            char *a = value_text(v);
-            reason(r, "parameter '%s': %s -> (removed)", key, a ? a : "?");
-            free(a);
-        }
-    }
+    diff_fields(r, "parameter", "(unset)", "(removed)", pt, pn);
     if (strcmp(str(then, "media"), str(now, "media")))
         reason(r, "media file content changed");
-    diff_row(r, json_object_get(then, "row"), json_object_get(now, "row"));
+    diff_fields(r, "row field", "(none)", "(none)", json_object_get(then, "row"),
+                json_object_get(now, "row"));
     if (json_array_size(it) != json_array_size(in)) {
         reason(r, "inputs changed (%zu -> %zu)", json_array_size(it), json_array_size(in));
     } else {

@@ -73,13 +73,10 @@ def case_demo(work):
 
 def case_10k(work):
     root = os.path.join(work, "chain")
-    os.makedirs(os.path.join(root, "media"), exist_ok=True)
-    with open(os.path.join(root, "clips.jsonl"), "w") as m:
-        for i in range(SAMPLES):
-            p = "media/s%05d.bin" % i
-            with open(os.path.join(root, p), "wb") as f:
-                f.write(i.to_bytes(4, "little"))
-            m.write('{"id":"s%05d","media":"%s"}\n' % (i, p))
+    # bench/sched's dataset (media files and manifest); its pipeline is replaced below
+    sys.path.insert(0, os.path.join(ROOT, "bench", "sched"))
+    import bench as sched_bench
+    sched_bench.make_dataset(root, SAMPLES)
     with open(os.path.join(root, "p.yaml"), "w") as f:
         f.write("name: bench\n"
                 "dataset: { manifest: clips.jsonl }\n"

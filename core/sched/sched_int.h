@@ -335,6 +335,8 @@ uint32_t sched_queue_pop(struct sched_queue *h, const struct sched *s);
 /* Removes the scratch directories (`<tmp>/sieve-worker-<pid>-*`) of schedulers and workers
  * that were killed, once per process (core/sched/sched_scratch.c). */
 void sched_scratch_sweep(const char *tmp);
+/* Removes a scratch directory and everything in it. */
+void sched_scratch_remove(const char *dir);
 
 /* ---- whose fault a lost worker is (sched_blame.c) ---- */
 

@@ -30,6 +30,12 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 }
 
 void
+sched_scratch_remove(const char *dir)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void
 sched_scratch_sweep(const char *tmp)
 {
     static int swept;
@@ -55,7 +61,7 @@ sched_scratch_sweep(const char *tmp)
         snprintf(path, sizeof path, "%s/%s", tmp, e->d_name);
         if (lstat(path, &sb) < 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != me)
             continue;
-        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        sched_scratch_remove(path);
     }
     closedir(d);
 }

@@ -23,22 +23,12 @@
 
 extern char **environ;
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* Removes the slot's scratch directory: a killed worker cannot clean up after itself. */
 static void
 scratch_remove(struct slot *sl)
 {
     if (sl->scratch[0])
-        nftw(sl->scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        sched_scratch_remove(sl->scratch);
     sl->scratch[0] = '\0';
 }
 

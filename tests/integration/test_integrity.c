@@ -80,6 +80,17 @@ damage(const char *path, long at, size_t n, int byte)
     close(fd);
 }
 
+/* A workspace of n clips where the sweep ran once (k = 1: 3n tasks). */
+static void
+filled_sweep(struct ws *w, int n)
+{
+    const char *run[] = {"run", "--devices", "cpu:2", "p.yaml", NULL};
+    ws_init(w, n);
+    ws_pipeline(w, sweep);
+    assert_int_equal(ws_sieve(w, 120, run), 0);
+    assert_int_equal(ws_exec_count(w, ""), 3 * n);
+}
+
 /* The table of the same pipeline and --set in a fresh store: what a damaged one must show. */
 static char *
 clean_table(const char *set)
@@ -101,11 +112,7 @@ test_integrity__corrupt_input_is_recomputed_with_its_descendants(void **state)
     char *want = clean_table("k=[1,5]");
     struct ws w;
     char path[STORE_PATH_MAX];
-    ws_init(&w, 8);
-    ws_pipeline(&w, sweep);
-    const char *first[] = {"run", "--devices", "cpu:2", "p.yaml", NULL};
-    assert_int_equal(ws_sieve(&w, 120, first), 0);
-    assert_int_equal(ws_exec_count(&w, ""), 24);
+    filled_sweep(&w, 8);
     /* 64 KiB of the middle of one encoded object, in its data section */
     object_of(&w, "enc", "clip03", path, sizeof path);
     damage(path, -1, 64 * 1024, 0x41);
@@ -134,10 +141,8 @@ test_integrity__verify_drops_what_was_computed_from_a_corrupt_object(void **stat
     (void)state;
     struct ws w;
     char path[STORE_PATH_MAX];
-    ws_init(&w, 8);
-    ws_pipeline(&w, sweep);
+    filled_sweep(&w, 8);
     const char *run[] = {"run", "--devices", "cpu:2", "p.yaml", NULL};
-    assert_int_equal(ws_sieve(&w, 120, run), 0);
     char *want = ws_table_csv(&w, "last");
     object_of(&w, "src", "clip05", path, sizeof path);
     damage(path, -1, 1, 0x7f);
@@ -163,10 +168,7 @@ test_integrity__corrupt_header_is_a_miss(void **state)
     (void)state;
     struct ws w;
     char path[STORE_PATH_MAX];
-    ws_init(&w, 8);
-    ws_pipeline(&w, sweep);
-    const char *first[] = {"run", "--devices", "cpu:2", "p.yaml", NULL};
-    assert_int_equal(ws_sieve(&w, 120, first), 0);
+    filled_sweep(&w, 8);
     /* the JSON header of one object, right after its 8-byte length: invalid JSON */
     object_of(&w, "enc", "clip01", path, sizeof path);
     damage(path, 8, 16, '{');
@@ -185,10 +187,8 @@ test_integrity__emptied_index_is_rebuilt_by_reindex(void **state)
     (void)state;
     struct ws w;
     char path[400];
-    ws_init(&w, 8);
-    ws_pipeline(&w, sweep);
+    filled_sweep(&w, 8);
     const char *run[] = {"run", "--devices", "cpu:2", "p.yaml", NULL};
-    assert_int_equal(ws_sieve(&w, 120, run), 0);
     char *want = ws_table_csv(&w, "last");
     const char *db[] = {"sieve.db", "sieve.db-wal", "sieve.db-shm"};
     for (int i = 0; i < 3; i++) {
@@ -221,10 +221,9 @@ test_integrity__prune_runs_keeps_the_newest_and_the_cache(void **state)
 {
     (void)state;
     struct ws w;
-    ws_init(&w, 4);
-    ws_pipeline(&w, sweep);
+    filled_sweep(&w, 4);
     const char *run[] = {"run", "--devices", "cpu:2", "p.yaml", NULL};
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 2; i++)
         assert_int_equal(ws_sieve(&w, 120, run), 0);
     char *want = ws_table_csv(&w, "last");
     const char *prune[] = {"cache", "prune-runs", "--keep", "1", NULL};
