@@ -18,21 +18,22 @@
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: sieve cache ls [--json] [--store DIR]\n"
-               "       sieve cache gc --max-size SIZE [--store DIR]\n"
-               "       sieve cache verify [--store DIR]\n"
-               "       sieve cache reindex [--store DIR]\n"
-               "       sieve cache prune-runs --keep N [--store DIR]\n"
-               "\n"
-               "  ls       list artifacts, least recently used first\n"
-               "  gc       remove tmp files and unindexed objects, then evict least recently used\n"
-               "           artifacts (never those a pending or running run needs) until the\n"
-               "           cache holds at most SIZE (suffixes K, M, G, T; powers of 1024)\n"
-               "  verify   re-hash every object; report and drop the corrupt or missing ones and\n"
-               "           everything computed from them\n"
-               "  reindex  index the whole objects an emptied sieve.db lost, with their metric rows\n"
-               "  prune-runs  forget ended runs but the newest N (tasks, events, logs); the\n"
-               "           cached artifacts stay\n");
+    fprintf(f,
+            "usage: sieve cache ls [--json] [--store DIR]\n"
+            "       sieve cache gc --max-size SIZE [--store DIR]\n"
+            "       sieve cache verify [--store DIR]\n"
+            "       sieve cache reindex [--store DIR]\n"
+            "       sieve cache prune-runs --keep N [--store DIR]\n"
+            "\n"
+            "  ls       list artifacts, least recently used first\n"
+            "  gc       remove tmp files and unindexed objects, then evict least recently used\n"
+            "           artifacts (never those a pending or running run needs) until the\n"
+            "           cache holds at most SIZE (suffixes K, M, G, T; powers of 1024)\n"
+            "  verify   re-hash every object; report and drop the corrupt or missing ones and\n"
+            "           everything computed from them\n"
+            "  reindex  index the whole objects an emptied sieve.db lost, with their metric rows\n"
+            "  prune-runs  forget ended runs but the newest N (tasks, events, logs); the\n"
+            "           cached artifacts stay\n");
 }
 
 static void
@@ -121,12 +122,9 @@ int
 cmd_cache(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"store", required_argument, NULL, 'S'},
-        {"max-size", required_argument, NULL, 'm'},
-        {"keep", required_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"json", no_argument, NULL, 'j'},           {"store", required_argument, NULL, 'S'},
+        {"max-size", required_argument, NULL, 'm'}, {"keep", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     const char *store_opt = NULL, *sub, *max_text = NULL, *keep_text = NULL;
     struct sieve_errbuf err = {{0}};
@@ -157,9 +155,8 @@ cmd_cache(int argc, char **argv)
             return cli_usage(usage, ch == 'h');
         }
     }
-    if (optind != argc - 1 ||
-        (strcmp(sub, "ls") && strcmp(sub, "gc") && strcmp(sub, "verify") && strcmp(sub, "reindex") &&
-         strcmp(sub, "prune-runs"))) {
+    if (optind != argc - 1 || (strcmp(sub, "ls") && strcmp(sub, "gc") && strcmp(sub, "verify") &&
+                               strcmp(sub, "reindex") && strcmp(sub, "prune-runs"))) {
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
@@ -237,10 +234,11 @@ cmd_cache(int argc, char **argv)
         struct reindex_ctx c = {.st = st};
         struct store_reindex_report r;
         if ((rc = store_reindex(st, reindex_object, &c, &r, &err)) == 0) {
-            printf("indexed %llu object%s (%llu metric row%s); %llu already indexed, %llu skipped\n",
-                   (unsigned long long)r.adopted, r.adopted == 1 ? "" : "s",
-                   (unsigned long long)c.metric_rows, c.metric_rows == 1 ? "" : "s",
-                   (unsigned long long)r.indexed, (unsigned long long)r.skipped);
+            printf(
+                "indexed %llu object%s (%llu metric row%s); %llu already indexed, %llu skipped\n",
+                (unsigned long long)r.adopted, r.adopted == 1 ? "" : "s",
+                (unsigned long long)c.metric_rows, c.metric_rows == 1 ? "" : "s",
+                (unsigned long long)r.indexed, (unsigned long long)r.skipped);
             if (c.failed)
                 rc = 1;
         }

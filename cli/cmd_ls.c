@@ -57,11 +57,11 @@ cmd_ls(int argc, char **argv)
                 a, json_pack("{s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "id",
                              (json_int_t)r->id, "name", r->name ? r->name : "", "pipeline",
                              r->pipeline_path ? r->pipeline_path : "", "state",
-                             cli_run_state_shown(st, r), "tasks",
-                             (json_int_t)r->n_tasks, "done", (json_int_t)r->n_done, "cached",
-                             (json_int_t)r->n_cached, "failed", (json_int_t)r->n_failed,
-                             "created_ms", (json_int_t)r->created_ms, "started_ms",
-                             (json_int_t)r->started_ms, "finished_ms", (json_int_t)r->finished_ms));
+                             cli_run_state_shown(st, r), "tasks", (json_int_t)r->n_tasks, "done",
+                             (json_int_t)r->n_done, "cached", (json_int_t)r->n_cached, "failed",
+                             (json_int_t)r->n_failed, "created_ms", (json_int_t)r->created_ms,
+                             "started_ms", (json_int_t)r->started_ms, "finished_ms",
+                             (json_int_t)r->finished_ms));
         }
         if (cli_json_print(a, JSON_INDENT(2)) < 0) {
             cli_error("ls", "out of memory");

@@ -464,8 +464,7 @@ struct store_reindex_report {
 };
 /* Hears of each unindexed object: problem NULL when it was indexed (the callback then
  * restores what else the object carries, e.g. its metric rows), else why it was skipped. */
-typedef void (*store_reindex_fn)(void *arg, const char *key, const char *path,
-                                 const char *problem);
+typedef void (*store_reindex_fn)(void *arg, const char *key, const char *path, const char *problem);
 /*
  * Rebuilds the artifact rows of an index from the objects on disk: every object not indexed
  * whose data matches the hash it embeds (so a torn file never comes back) is indexed with its

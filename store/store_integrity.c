@@ -24,8 +24,8 @@
 #include "store_int.h"
 
 int
-store_artifact_check(struct store *st, const char *key, uint64_t *bytes, char *problem,
-                     size_t len, struct sieve_errbuf *err)
+store_artifact_check(struct store *st, const char *key, uint64_t *bytes, char *problem, size_t len,
+                     struct sieve_errbuf *err)
 {
     sqlite3_stmt *sel = NULL;
     char path[STORE_PATH_MAX], sum[HASH_HEX_LEN], want[HASH_HEX_LEN];
@@ -112,8 +112,8 @@ collect_closure(struct store *st, const char *const *keys, size_t n, struct siev
 }
 
 int
-store_artifact_invalidate(struct store *st, const char *const *keys, size_t n,
-                          store_verify_fn cb, void *arg, struct sieve_errbuf *err)
+store_artifact_invalidate(struct store *st, const char *const *keys, size_t n, store_verify_fn cb,
+                          void *arg, struct sieve_errbuf *err)
 {
     sqlite3_stmt *sel = NULL;
     char **doomed = NULL;
@@ -192,8 +192,8 @@ out:
 /* Calls fn(arg, key, path) for every object file (`<64 hex>.safetensors`, not a tmp file);
  * fn returns < 0 to stop with that code. */
 static int
-walk_objects(struct store *st, int (*fn)(void *arg, const char *key, const char *path),
-             void *arg, struct sieve_errbuf *err)
+walk_objects(struct store *st, int (*fn)(void *arg, const char *key, const char *path), void *arg,
+             struct sieve_errbuf *err)
 {
     char dir[STORE_PATH_MAX];
     DIR *top;
@@ -202,9 +202,9 @@ walk_objects(struct store *st, int (*fn)(void *arg, const char *key, const char 
 
     snprintf(dir, sizeof dir, "%s/objects", st->dir);
     if (!(top = opendir(dir)))
-        return errno == ENOENT ? 0
-                               : sieve_errbuf_set(err, SIEVE_EIO, "open '%s': %s", dir,
-                                                  strerror(errno));
+        return errno == ENOENT
+                   ? 0
+                   : sieve_errbuf_set(err, SIEVE_EIO, "open '%s': %s", dir, strerror(errno));
     while (rc >= 0 && (de = readdir(top))) {
         char sdir[STORE_PATH_MAX];
         DIR *shard;
@@ -317,11 +317,11 @@ reindex_one(void *arg, const char *key, const char *path)
 }
 
 int
-store_reindex(struct store *st, store_reindex_fn cb, void *arg,
-              struct store_reindex_report *rep, struct sieve_errbuf *err)
+store_reindex(struct store *st, store_reindex_fn cb, void *arg, struct store_reindex_report *rep,
+              struct sieve_errbuf *err)
 {
-    struct reindex r = {.st = st, .cb = cb, .arg = arg, .rep = rep, .err = err,
-                        .now = clock_wall_ms()};
+    struct reindex r = {
+        .st = st, .cb = cb, .arg = arg, .rep = rep, .err = err, .now = clock_wall_ms()};
     int rc;
 
     memset(rep, 0, sizeof *rep);

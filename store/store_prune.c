@@ -71,8 +71,9 @@ store_runs_prune(struct store *st, int64_t keep, struct store_prune_report *rep,
     rc = 0;
     sqlite3_finalize(sel);
     sel = NULL;
-    if (sqlite3_exec(st->db, "CREATE TEMP TABLE IF NOT EXISTS prune_runs(id INTEGER PRIMARY KEY);"
-                             "DELETE FROM prune_runs;",
+    if (sqlite3_exec(st->db,
+                     "CREATE TEMP TABLE IF NOT EXISTS prune_runs(id INTEGER PRIMARY KEY);"
+                     "DELETE FROM prune_runs;",
                      NULL, NULL, NULL) != SQLITE_OK ||
         (rc = store_prepare(st, "INSERT INTO prune_runs(id) VALUES(?)", &sel, err)) < 0) {
         rc = rc < 0 ? rc : store_fail(st, err, "prune runs");

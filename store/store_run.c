@@ -149,7 +149,8 @@ store_run_get(struct store *st, int64_t id, struct store_run *out, struct sieve_
     int rc, step;
 
     memset(out, 0, sizeof *out);
-    if ((rc = store_prepare(st, "SELECT " STORE_RUN_COLUMNS " FROM runs r WHERE r.id = ?", &s, err)) < 0)
+    if ((rc = store_prepare(st, "SELECT " STORE_RUN_COLUMNS " FROM runs r WHERE r.id = ?", &s,
+                            err)) < 0)
         return rc;
     sqlite3_bind_int64(s, 1, id);
     step = sqlite3_step(s);
@@ -173,8 +174,8 @@ store_run_list(struct store *st, struct store_run **out, size_t *n, struct sieve
 
     *out = NULL;
     *n = 0;
-    if ((rc = store_prepare(st, "SELECT " STORE_RUN_COLUMNS " FROM runs r ORDER BY r.id DESC", &s, err)) <
-        0)
+    if ((rc = store_prepare(st, "SELECT " STORE_RUN_COLUMNS " FROM runs r ORDER BY r.id DESC", &s,
+                            err)) < 0)
         return rc;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         if (array_grow(&runs, &cap, len + 1, sizeof *runs) < 0) {
@@ -244,8 +245,7 @@ store_run_list_free(struct store_run *runs, size_t n)
 
 /* Runs a two-text-parameter insert (an edge of the artifact graph). */
 static int
-exec_pair(struct store *st, sqlite3_stmt *s, const char *a, const char *b,
-          struct sieve_errbuf *err)
+exec_pair(struct store *st, sqlite3_stmt *s, const char *a, const char *b, struct sieve_errbuf *err)
 {
     sqlite3_reset(s);
     store_bind_text(s, 1, a);
@@ -278,9 +278,9 @@ store_tasks_insert(struct store *st, int64_t run, const struct store_task *rows,
     if (st->version >= 4 &&
         ((rc = store_prepare(st, "INSERT OR IGNORE INTO task_inputs(input, task_key) VALUES(?, ?)",
                              &in_edge, err)) < 0 ||
-         (rc = store_prepare(st,
-                             "INSERT OR IGNORE INTO task_outputs(output, task_key) VALUES(?, ?)",
-                             &out_edge, err)) < 0))
+         (rc =
+              store_prepare(st, "INSERT OR IGNORE INTO task_outputs(output, task_key) VALUES(?, ?)",
+                            &out_edge, err)) < 0))
         goto out;
     for (size_t i = 0; i < n; i++) {
         const struct store_task *t = &rows[i];

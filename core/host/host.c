@@ -285,8 +285,7 @@ host_plugin_open(const char *path, struct host_plugin **out, struct sieve_errbuf
     /* The version fields first; only once they say how long the descriptor is, the rest. */
     if ((rc = check_version(abs, desc, err)) < 0)
         goto fail;
-    memcpy(&p->full, desc,
-           desc->struct_size < sizeof p->full ? desc->struct_size : sizeof p->full);
+    memcpy(&p->full, desc, desc->struct_size < sizeof p->full ? desc->struct_size : sizeof p->full);
     if ((rc = check_descriptor(abs, expect, &p->full, err)) < 0)
         goto fail;
     if (!(p->name = strdup(desc->name))) {

@@ -53,8 +53,8 @@ popcount64(uint64_t v)
 }
 
 int
-sched_blame_crash(struct sched *s, uint32_t t, const struct slot *sl, int device_blamed,
-                  char *text, size_t len)
+sched_blame_crash(struct sched *s, uint32_t t, const struct slot *sl, int device_blamed, char *text,
+                  size_t len)
 {
     const struct plan_node *n = sched_pnode(s, t);
     const char *plugin = n->plugin->desc->name;
@@ -118,8 +118,7 @@ sched_oom_kills(const char *events_path)
             }
         if (cg)
             fclose(cg);
-        snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.events",
-                 strcmp(rel, "/") ? rel : "");
+        snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.events", strcmp(rel, "/") ? rel : "");
         events_path = path;
     }
     if (!(f = fopen(events_path, "r")))

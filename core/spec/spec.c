@@ -35,7 +35,7 @@ struct parse {
     yaml_document_t *doc;
     struct spec *s;
     struct spec_diags *d;
-    size_t merged;   /* pairs brought in by merge keys so far (MAX_MERGED) */
+    size_t merged;  /* pairs brought in by merge keys so far (MAX_MERGED) */
     int merge_bomb; /* reported once */
 };
 

@@ -444,8 +444,8 @@ open_manifest(struct spec *s, struct spec_mark mark, struct spec_diags *d)
         return NULL;
     }
     if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-        spec_diags_add(d, 0, s->path, mark, "dataset: manifest '%s' is %s, not a file",
-                       s->manifest, fstat(fd, &sb) < 0 ? "unreadable" : file_kind(sb.st_mode));
+        spec_diags_add(d, 0, s->path, mark, "dataset: manifest '%s' is %s, not a file", s->manifest,
+                       fstat(fd, &sb) < 0 ? "unreadable" : file_kind(sb.st_mode));
         close(fd);
         return NULL;
     }

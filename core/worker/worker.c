@@ -478,8 +478,8 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
         }
         /* What produced the object, in the object: `sieve cache reindex` rebuilds an emptied
          * index (artifact rows and the task key's metric rows) from it. */
-        if (m->task_key && (rc = bundle_meta_set(out[i], BUNDLE_META_TASK_KEY, m->task_key,
-                                                 &err)) < 0)
+        if (m->task_key &&
+            (rc = bundle_meta_set(out[i], BUNDLE_META_TASK_KEY, m->task_key, &err)) < 0)
             goto done;
         /* The checksum is computed while writing, in parallel across workers, rather than by
          * the single scheduler thread that indexes the artifact. The embedded data hash lets a
@@ -556,8 +556,7 @@ handle_run(struct worker *w, const struct proto_msg *m)
             int n = snprintf(note, sizeof note,
                              "\n[sieve: this attempt's output was cut at %lld MiB; %llu bytes "
                              "dropped]\n",
-                             (long long)(WORKER_LOG_MAX >> 20),
-                             (unsigned long long)w->log_dropped);
+                             (long long)(WORKER_LOG_MAX >> 20), (unsigned long long)w->log_dropped);
             if (write(logfd, note, (size_t)n) < 0) {
                 /* the log is best effort */
             }

@@ -201,8 +201,7 @@ test_inspect__not_a_file_is_refused_without_hanging(void **state)
         assert_non_null(strstr(out, "not a regular file"));
         free(out);
     }
-    snprintf(args, sizeof args, "apply example-topk --in '%s' --out '%s/o.safetensors'", fifo,
-             dir);
+    snprintf(args, sizeof args, "apply example-topk --in '%s' --out '%s/o.safetensors'", fifo, dir);
     assert_int_equal(run(args, 1, &out), 1);
     assert_non_null(strstr(out, "not a regular file"));
     free(out);

@@ -18,15 +18,16 @@
 
 /* decode -> encode -> evaluate in miniature: src objects are 256 KiB, enc adds 3, ev adds k
  * and reports the mean of its output as its metric. */
-static const char *sweep = "name: t\n"
-                           "dataset: { manifest: clips.jsonl }\n"
-                           "matrix: { k: [1] }\n"
-                           "nodes:\n"
-                           "  src: { plugin: sched-source, with: { width: 32768, log: \"%1$s\" } }\n"
-                           "  enc: { plugin: sched-count, in: { in: src }, with: { add: 3,"
-                           " log: \"%1$s\" } }\n"
-                           "  ev: { plugin: sched-count, in: { in: enc }, with: { add: \"${k}\","
-                           " log: \"%1$s\", metric: true } }\n";
+static const char *sweep =
+    "name: t\n"
+    "dataset: { manifest: clips.jsonl }\n"
+    "matrix: { k: [1] }\n"
+    "nodes:\n"
+    "  src: { plugin: sched-source, with: { width: 32768, log: \"%1$s\" } }\n"
+    "  enc: { plugin: sched-count, in: { in: src }, with: { add: 3,"
+    " log: \"%1$s\" } }\n"
+    "  ev: { plugin: sched-count, in: { in: enc }, with: { add: \"${k}\","
+    " log: \"%1$s\", metric: true } }\n";
 
 /* The object path of output "out" of task node/sample in the newest run. */
 static void
@@ -253,8 +254,7 @@ main(void)
         cmocka_unit_test_teardown(
             test_integrity__verify_drops_what_was_computed_from_a_corrupt_object, ws_teardown),
         cmocka_unit_test_teardown(test_integrity__corrupt_header_is_a_miss, ws_teardown),
-        cmocka_unit_test_teardown(test_integrity__emptied_index_is_rebuilt_by_reindex,
-                                  ws_teardown),
+        cmocka_unit_test_teardown(test_integrity__emptied_index_is_rebuilt_by_reindex, ws_teardown),
         cmocka_unit_test_teardown(test_integrity__prune_runs_keeps_the_newest_and_the_cache,
                                   ws_teardown),
     };

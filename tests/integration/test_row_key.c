@@ -107,8 +107,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(
-            test_row_key__relabelled_clip_is_recomputed_with_its_new_category, ws_teardown),
+        cmocka_unit_test_teardown(test_row_key__relabelled_clip_is_recomputed_with_its_new_category,
+                                  ws_teardown),
         cmocka_unit_test_teardown(test_row_key__two_rows_on_one_media_file_are_two_results,
                                   ws_teardown),
     };

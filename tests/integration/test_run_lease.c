@@ -151,8 +151,8 @@ test_run_lease__readers_never_create_a_store(void **state)
     char missing[400];
     ws_init(&w, 1);
     ws_path(&w, "no-such-store", missing, sizeof missing);
-    const char *verbs[] = {"status", "ls", "logs 1", "cancel 1", "resume 1", "table 1",
-                           "cache verify", "cache ls", "explain 1 a"};
+    const char *verbs[] = {"status",  "ls",           "logs 1",   "cancel 1",   "resume 1",
+                           "table 1", "cache verify", "cache ls", "explain 1 a"};
     for (size_t i = 0; i < sizeof verbs / sizeof *verbs; i++) {
         char args[600];
         snprintf(args, sizeof args, "%s --store '%s'", verbs[i], missing);

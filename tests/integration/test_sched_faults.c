@@ -287,8 +287,8 @@ main(void)
         cmocka_unit_test_teardown(
             test_sched_faults__crashing_plugin_fails_without_quarantining_devices, ws_teardown),
         cmocka_unit_test_teardown(test_sched_faults__task_timeout_kills_and_fails, ws_teardown),
-        cmocka_unit_test_teardown(test_sched_faults__crash_that_follows_the_plugin_blames_the_plugin,
-                                  ws_teardown),
+        cmocka_unit_test_teardown(
+            test_sched_faults__crash_that_follows_the_plugin_blames_the_plugin, ws_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

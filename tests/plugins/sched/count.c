@@ -150,8 +150,8 @@ count_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundl
         mean /= (double)(n_even ? n_even : 1);
         snprintf(m, sizeof m,
                  "[{\"metric\":\"value\",\"category\":\"%s\",\"value\":%.17g,\"sample\":\"%s\"}]",
-                 ctx->samples[0].category ? ctx->samples[0].category : "all",
-                 mean, ctx->samples[0].id);
+                 ctx->samples[0].category ? ctx->samples[0].category : "all", mean,
+                 ctx->samples[0].id);
         h->meta_set(out[0], "sieve.metrics", m);
     }
     sched_test_log_exec(s->log, ctx);
@@ -163,6 +163,5 @@ static const char *const row_fields[] = {"id", "category", NULL};
 
 static const struct sieve_plugin desc = SIEVE_PLUGIN_INIT_ROWS(
     "sched-count", "1.0.0", "adds a constant after a sleep (scheduler test plugin)", inputs,
-    outputs, params, SIEVE_PLUGIN_DETERMINISTIC, count_init, count_process, count_free,
-    row_fields);
+    outputs, params, SIEVE_PLUGIN_DETERMINISTIC, count_init, count_process, count_free, row_fields);
 SIEVE_PLUGIN_DEFINE(desc)

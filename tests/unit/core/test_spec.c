@@ -393,8 +393,9 @@ test_spec__merge_bomb_and_deep_nesting_fail_fast(void **state)
     spec_free(s);
     spec_diags_release(&d);
     /* brackets in quoted scalars and comments are not nesting */
-    static const char quoted[] = "name: q # [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n"
-                                 "x: '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[['\n";
+    static const char quoted[] =
+        "name: q # [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n"
+        "x: '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[['\n";
     spec_diags_init(&d);
     spec_parse("q.yaml", quoted, sizeof quoted - 1, &s, &d, &err);
     for (size_t i = 0; i < d.n; i++)
@@ -463,8 +464,8 @@ test_spec__manifest_bounds(void **state)
     char id[400];
     memset(id, 'i', 300);
     id[300] = '\0';
-    snprintf(text, sizeof text, "{\"id\":\"a\",\"media\":\"a.bin\"}\n{\"id\":\"%s\",\"media\":\"a.bin\"}\n",
-             id);
+    snprintf(text, sizeof text,
+             "{\"id\":\"a\",\"media\":\"a.bin\"}\n{\"id\":\"%s\",\"media\":\"a.bin\"}\n", id);
     write_text(path, text);
     s = parse_with_manifest(path, &d);
     assert_true(has_diag(&d, "m.jsonl:2: sample id is 300 bytes long (at most 256)"));

@@ -276,8 +276,8 @@ test_decode__longer_than_max_duration_is_refused(void **state)
                      SIEVE_EBADINPUT);
     assert_non_null(strstr(err.msg, "more than max_duration 1 s"));
     mock_bundle_free(b);
-    assert_int_equal(apply(clip, (const char *[]){"max_duration=1", "duration=0.5", NULL}, &b, &err),
-                     0);
+    assert_int_equal(
+        apply(clip, (const char *[]){"max_duration=1", "duration=0.5", NULL}, &b, &err), 0);
     need(b, "frames", SIEVE_DTYPE_U8, 4);
     mock_bundle_free(b);
     assert_int_equal(apply(clip, NULL, &b, &err), 0);

@@ -567,19 +567,38 @@ test_store__invalidate_follows_edges_to_the_end(void **state)
     const char *in_b[] = {k[0]}, *in_c[] = {k[1]}, *in_d[] = {k[0]};
     struct store_task rows[5] = {
         {.idx = 0, .node = "a", .key = tk[0], .out_keys = out[0], .n_out = 1},
-        {.idx = 1, .node = "b", .key = tk[1], .out_keys = out[1], .n_out = 1, .in_keys = in_b,
+        {.idx = 1,
+         .node = "b",
+         .key = tk[1],
+         .out_keys = out[1],
+         .n_out = 1,
+         .in_keys = in_b,
          .n_in = 1},
-        {.idx = 2, .node = "c", .key = tk[2], .out_keys = out[2], .n_out = 1, .in_keys = in_c,
+        {.idx = 2,
+         .node = "c",
+         .key = tk[2],
+         .out_keys = out[2],
+         .n_out = 1,
+         .in_keys = in_c,
          .n_in = 1},
-        {.idx = 3, .node = "d", .key = tk[3], .out_keys = out[3], .n_out = 1, .in_keys = in_d,
+        {.idx = 3,
+         .node = "d",
+         .key = tk[3],
+         .out_keys = out[3],
+         .n_out = 1,
+         .in_keys = in_d,
          .n_in = 1},
         {.idx = 4, .node = "e", .key = tk[4], .out_keys = out[4], .n_out = 1},
     };
     assert_int_equal(store_tasks_insert(f->st, run, rows, 5, &err), 0);
     struct store_metric m[5];
     for (int i = 0; i < 5; i++)
-        m[i] = (struct store_metric){.run = run, .node = rows[i].node, .variant = "{}",
-                                     .metric = "v", .value = i, .task_key = tk[i]};
+        m[i] = (struct store_metric){.run = run,
+                                     .node = rows[i].node,
+                                     .variant = "{}",
+                                     .metric = "v",
+                                     .value = i,
+                                     .task_key = tk[i]};
     assert_int_equal(store_metrics_insert(f->st, m, 5, &err), 0);
     for (int i = 0; i < 5; i++)
         assert_int_equal(store_task_update(f->st, run, (uint32_t)i,
