@@ -124,7 +124,9 @@ int cmd_logs(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 /*

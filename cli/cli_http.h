@@ -5,6 +5,9 @@
 #ifndef SIEVE_CLI_HTTP_H
 #define SIEVE_CLI_HTTP_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <sieve/plugin.h>
 
 struct cli_daemon {
@@ -25,5 +28,15 @@ int cli_daemon_find(const char *dir, struct cli_daemon *d, struct sieve_errbuf *
  */
 int cli_http(const struct cli_daemon *d, const char *method, const char *path, const char *body,
              char **resp, struct sieve_errbuf *err);
+
+struct plan;
+
+/* Sends a planned pipeline (its file's text and --set values) to the daemon as a new run.
+ * Returns the exit status (CLI_EXIT_OK with *run set); errors are printed. */
+int cli_daemon_submit(const char *verb, const struct cli_daemon *d, const struct plan *plan,
+                      const char *const *sets, size_t n_sets, int priority, int64_t *run);
+/* Shows the run's progress until it ends; an interrupt cancels it. Returns the exit status of
+ * its end: 0 done, 1 failed, 130 cancelled. */
+int cli_daemon_follow(const char *verb, const struct cli_daemon *d, int64_t run);
 
 #endif

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <sieve/plugin.h>
+
 #include "cli.h"
+#include "cli_http.h"
 #include "run_exec.h"
 #include "run_opts.h"
 #include "store/store.h"
@@ -60,5 +63,21 @@ cmd_resume(int argc, char **argv)
     store_close(st);
     if (status != CLI_EXIT_OK)
         return status;
+    struct cli_daemon d;
+    struct sieve_errbuf err;
+    if (cli_daemon_find(cli_store_dir(o.store_dir), &d, &err) > 0) {
+        /* A daemon owns the store: it resumes the run, and this command follows it. */
+        char path[64], *resp = NULL;
+        snprintf(path, sizeof path, "/api/runs/%lld/resume", (long long)o.resume_run);
+        int st2 = cli_http(&d, "POST", path, "{}", &resp, &err);
+        free(resp);
+        if (st2 < 0 || st2 >= 400) {
+            cli_error("resume", "run %lld: %s", (long long)o.resume_run, err.msg);
+            return st2 == 404 ? CLI_EXIT_NOTFOUND : CLI_EXIT_FAIL;
+        }
+        fprintf(stderr, "sieve: run %lld resumed by 'sieve serve' (pid %ld)\n",
+                (long long)o.resume_run, d.pid);
+        return cli_daemon_follow("resume", &d, o.resume_run);
+    }
     return cli_run_exec(&o);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_http.h"
 #include "run_exec.h"
 #include "run_opts.h"
 #include "base/err.h"
@@ -209,8 +210,21 @@ cmd_run(int argc, char **argv)
         free(faults);
         return rc;
     }
+    struct cli_daemon d;
+    struct sieve_errbuf err;
     if (dry) {
         rc = cli_run_print_plan(plan, json, stdout) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    } else if (cli_daemon_find(store_dir(st), &d, &err) > 0) {
+        /* A daemon owns this store: the run is its, and this command follows it. */
+        int64_t run = 0;
+        fprintf(stderr, "sieve: store '%s' is served by 'sieve serve' (pid %ld): submitting\n",
+                store_dir(st), d.pid);
+        if (eo.devices || eo.n_faults || eo.max_parallel)
+            fprintf(stderr, "sieve: --devices, --fault and --max-parallel are the daemon's; "
+                            "ignored here\n");
+        rc = cli_daemon_submit("run", &d, plan, o.sets, o.n_sets, 0, &run);
+        if (rc == CLI_EXIT_OK)
+            rc = cli_daemon_follow("run", &d, run);
     } else {
         eo.pipeline = o.path;
         eo.sets = o.sets;

@@ -10,8 +10,8 @@
 #include "cli.h"
 
 /* "500ms", "2s", "1.5" (seconds) → milliseconds, or -1. */
-static int
-duration_ms(const char *s)
+int
+run_opts_duration_ms(const char *s)
 {
     char *end;
     double v = strtod(s, &end);
@@ -55,7 +55,7 @@ run_opts_apply(const char *verb, int c, const char *arg, struct run_exec_opts *o
     case RUN_OPT_HEARTBEAT_TIMEOUT:
     case RUN_OPT_STALL_TIMEOUT:
     case RUN_OPT_STARTUP_TIMEOUT:
-        v = duration_ms(arg);
+        v = run_opts_duration_ms(arg);
         if (v <= 0) {
             cli_error(verb, "'%s': expected a duration such as 500ms or 10s", arg);
             return -1;
@@ -70,7 +70,7 @@ run_opts_apply(const char *verb, int c, const char *arg, struct run_exec_opts *o
             o->startup_timeout_ms = v;
         return 1;
     case RUN_OPT_SPECULATE_AFTER:
-        v = strcmp(arg, "off") ? duration_ms(arg) : 0;
+        v = strcmp(arg, "off") ? run_opts_duration_ms(arg) : 0;
         if (v < 0 || (v == 0 && strcmp(arg, "off"))) {
             cli_error(verb, "--speculate-after '%s': expected a duration such as 30s, or off", arg);
             return -1;

@@ -72,4 +72,7 @@ enum {
 int run_opts_apply(const char *verb, int c, const char *arg, struct run_exec_opts *o,
                    const char **faults, size_t cap);
 
+/* "500ms", "2s", "1.5" (seconds), "2m" in milliseconds, or -1. */
+int run_opts_duration_ms(const char *s);
+
 #endif

@@ -164,6 +164,8 @@ struct store_lock;
  * Ownership: store_lock_free releases it and removes scheduler.json. */
 int store_sched_lock(struct store *st, const char *info_json, struct store_lock **out,
                      struct sieve_errbuf *err);
+/* Replaces the JSON beside a held scheduler lock (a daemon adds its URL once it listens). */
+int store_lock_info_write(struct store_lock *l, const char *info_json, struct sieve_errbuf *err);
 /* Reads who holds the scheduler lock of store directory `dir`: 1 and the JSON text in *info
  * (malloc'd; "{}" when unreadable) when held, 0 when nobody holds it. */
 int store_sched_holder(const char *dir, char **info, struct sieve_errbuf *err);

@@ -60,7 +60,7 @@ int
 store_sched_lock(struct store *st, const char *info_json, struct store_lock **out,
                  struct sieve_errbuf *err)
 {
-    char path[STORE_PATH_MAX], tmp[STORE_PATH_MAX + 8];
+    char path[STORE_PATH_MAX];
     int fd, rc;
     *out = NULL;
     snprintf(path, sizeof path, "%s/scheduler.lock", store_dir(st));
@@ -81,18 +81,26 @@ store_sched_lock(struct store *st, const char *info_json, struct store_lock **ou
         return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
     }
     l->fd = fd;
-    /* Written whole and renamed, so a reader never sees half of it. */
     snprintf(l->info_path, sizeof l->info_path, "%s/scheduler.json", store_dir(st));
-    snprintf(tmp, sizeof tmp, "%s.tmp", l->info_path);
-    int jfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (jfd < 0 || fd_write_all(jfd, info_json, strlen(info_json)) < 0 || close(jfd) < 0 ||
-        rename(tmp, l->info_path) < 0) {
-        rc = sieve_errbuf_set(err, SIEVE_EIO, "write '%s': %s", l->info_path, strerror(errno));
+    if ((rc = store_lock_info_write(l, info_json, err)) < 0) {
         l->info_path[0] = '\0';
         store_lock_free(l);
         return rc;
     }
     *out = l;
+    return 0;
+}
+
+int
+store_lock_info_write(struct store_lock *l, const char *info_json, struct sieve_errbuf *err)
+{
+    char tmp[STORE_PATH_MAX + 8];
+    /* Written whole and renamed, so a reader never sees half of it. */
+    snprintf(tmp, sizeof tmp, "%s.tmp", l->info_path);
+    int jfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (jfd < 0 || fd_write_all(jfd, info_json, strlen(info_json)) < 0 || close(jfd) < 0 ||
+        rename(tmp, l->info_path) < 0)
+        return sieve_errbuf_set(err, SIEVE_EIO, "write '%s': %s", l->info_path, strerror(errno));
     return 0;
 }
 

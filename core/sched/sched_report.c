@@ -73,7 +73,7 @@ sched_report(struct sched *s, int64_t now, int force)
         skipped += r->n_skipped;
         cancelled += r->n_cancelled;
     }
-    if (s->o->serve && n == 0 && !force)
+    if (s->o->serve && n == 0)
         return; /* an idle daemon says nothing */
     uint32_t finished = done + cached + failed + skipped + cancelled;
     device_states(s, devs, sizeof devs);
