@@ -41,7 +41,12 @@ struct host_plugin {
     char *name;                      /* equal to the file name without sieve- and .so */
     char *path;                      /* absolute path of the .so */
     void *handle;                    /* dlopen handle */
-    const struct sieve_plugin *desc; /* validated descriptor */
+    /* Validated descriptor: points at `full` for a .so plugin, or at the descriptor `script`
+     * owns for a script node's plugin. */
+    const struct sieve_plugin *desc;
+    /* The plugin's descriptor copied at the host's size: fields an older plugin's shorter
+     * descriptor lacks are zero (NULL), so the host reads every field without size checks. */
+    struct sieve_plugin full;
     /* Non-NULL for a script node's plugin (host_script_open): it owns `desc`, which was
      * synthesized from the script's declaration; `handle` is then NULL (the bridge's). */
     struct host_script *script;

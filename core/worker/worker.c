@@ -70,13 +70,23 @@ struct worker {
     pthread_mutex_t hlock;
     pthread_cond_t hcond;
     int hb_started, stop;
-    char task_id[256]; /* "" while idle */
+    char task_id[512]; /* "" while idle */
     double progress;
     /* Bumped by every host call of the running plugin (progress, log, cancellation checks,
      * new tensors and metadata) and read by the heartbeat thread: a count that stops moving
      * while heartbeats go on is a plugin stuck inside its own call. */
     atomic_uint_fast64_t activity;
+    /* The running task's log (stdout and stderr of the plugin): its descriptor (-1: none),
+     * where this attempt's part starts, and the bytes cut off past WORKER_LOG_MAX. */
+    int log_fd;
+    off_t log_base;
+    uint64_t log_dropped;
 };
+
+/* A task's captured output per attempt: a plugin printing in a loop (200 MB per task) would
+ * fill the store's disk. The heartbeat thread cuts the log back to this size, so a log
+ * overshoots by at most what the plugin writes in one heartbeat interval. */
+#define WORKER_LOG_MAX ((off_t)16 << 20)
 
 static volatile sig_atomic_t cancel_flag;
 
@@ -177,6 +187,18 @@ svc_meta_set(struct sieve_bundle *b, const char *key, const char *value)
 
 /* ---- heartbeat thread ------------------------------------------------------------------- */
 
+/* Cuts the running task's log back to WORKER_LOG_MAX past its start (w->hlock held). The log
+ * is opened O_APPEND, so the plugin's next write lands at the new end. */
+static void
+log_cap(struct worker *w)
+{
+    struct stat sb;
+    if (w->log_fd < 0 || fstat(w->log_fd, &sb) < 0 || sb.st_size <= w->log_base + WORKER_LOG_MAX)
+        return;
+    if (ftruncate(w->log_fd, w->log_base + WORKER_LOG_MAX) == 0)
+        w->log_dropped += (uint64_t)(sb.st_size - (w->log_base + WORKER_LOG_MAX));
+}
+
 static void *
 heartbeat_main(void *arg)
 {
@@ -203,6 +225,7 @@ heartbeat_main(void *arg)
         char id[sizeof w->task_id];
         memcpy(id, w->task_id, sizeof id);
         m.task_id = id;
+        log_cap(w);
         pthread_mutex_unlock(&w->hlock);
         send_msg(w, &m);
         pthread_mutex_lock(&w->hlock);
@@ -526,6 +549,11 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
             }
             r->metrics = w->metrics;
         }
+        /* What produced the object, in the object: `sieve cache reindex` rebuilds an emptied
+         * index (artifact rows and the task key's metric rows) from it. */
+        if (m->task_key &&
+            (rc = bundle_meta_set(out[i], BUNDLE_META_TASK_KEY, m->task_key, &err)) < 0)
+            goto done;
         /* The checksum is computed while writing, in parallel across workers, rather than by
          * the single scheduler thread that indexes the artifact. The embedded data hash lets a
          * resumed run tell a whole object from one torn by a power loss; in batch mode the
@@ -565,6 +593,12 @@ handle_run(struct worker *w, const struct proto_msg *m)
     if (m->log_path[0]) {
         logfd = open(m->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (logfd >= 0) {
+            struct stat sb;
+            pthread_mutex_lock(&w->hlock);
+            w->log_fd = logfd;
+            w->log_base = fstat(logfd, &sb) == 0 ? sb.st_size : 0;
+            w->log_dropped = 0;
+            pthread_mutex_unlock(&w->hlock);
             fflush(stderr);
             fflush(stdout);
             saved = dup(2);
@@ -587,8 +621,23 @@ handle_run(struct worker *w, const struct proto_msg *m)
         dup2(saved, 1);
         close(saved);
     }
-    if (logfd >= 0)
+    if (logfd >= 0) {
+        pthread_mutex_lock(&w->hlock);
+        log_cap(w);
+        if (w->log_dropped) {
+            char note[160];
+            int n = snprintf(note, sizeof note,
+                             "\n[sieve: this attempt's output was cut at %lld MiB; %llu bytes "
+                             "dropped]\n",
+                             (long long)(WORKER_LOG_MAX >> 20), (unsigned long long)w->log_dropped);
+            if (write(logfd, note, (size_t)n) < 0) {
+                /* the log is best effort */
+            }
+        }
+        w->log_fd = -1;
+        pthread_mutex_unlock(&w->hlock);
         close(logfd);
+    }
     scratch_clear(w);
     if (!r.metrics)
         r.metrics = "";
@@ -605,7 +654,7 @@ device_index_of(const char *device)
 int
 worker_main(const struct worker_opts *o)
 {
-    struct worker w = {.o = o, .fd = o->fd};
+    struct worker w = {.o = o, .fd = o->fd, .log_fd = -1};
     struct sieve_errbuf err = {{0}};
     struct proto_decoder dec;
     int status = 1;

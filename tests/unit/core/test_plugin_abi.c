@@ -82,7 +82,8 @@ test_plugin_abi__constants(void **state)
 {
     (void)state;
     assert_int_equal(SIEVE_ABI_MAJOR, 1);
-    assert_int_equal(SIEVE_ABI_MINOR, 1);
+    assert_int_equal(SIEVE_ABI_MINOR, 2);
+    assert_int_equal(SIEVE_PLUGIN_SIZE_1_0, 112);
     assert_int_equal(SIEVE_ERRBUF_SIZE, 512);
     assert_int_equal(SIEVE_MAX_DIMS, 8);
     assert_string_equal(SIEVE_ENTRY_SYMBOL, "sieve_plugin_entry");
