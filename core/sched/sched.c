@@ -64,6 +64,10 @@ commit_done(uv_work_t *req, int status)
     s->committing = 0;
     if (status == 0 && s->commit_rc == 0)
         return;
+    if (sched_disk_full_error(s->commit_err.msg)) {
+        sched_disk_pause(s, s->commit_err.msg); /* the updates stay queued for the retry */
+        return;
+    }
     if (!s->flush_warned)
         sched_log(s, "store: %s (will retry)", s->commit_err.msg);
     s->flush_warned = 1;
@@ -395,7 +399,7 @@ static void
 dispatch(struct sched *s)
 {
     int64_t now = clock_mono_ms();
-    if (s->draining || s->finished)
+    if (s->draining || s->finished || s->disk_full)
         return;
     /* Healthy slots first, then suspect ones: a device under suspicion gets work only when no
      * healthy one is free. */
@@ -594,6 +598,12 @@ end_run(struct sched *s, struct srun *r)
     struct sieve_errbuf err;
     int rc;
     if (store_batch_commit(s->batch, &err) < 0) {
+        if (sched_disk_full_error(err.msg) && !r->cancelling) {
+            /* Its task rows cannot be written yet: the run ends once they can. A cancelled
+             * run ends now: its lease goes, and it reads as interrupted. */
+            sched_disk_pause(s, err.msg);
+            return;
+        }
         s->store_failed = 1;
         s->store_err = err;
     }
@@ -644,7 +654,8 @@ check_runs(struct sched *s, int64_t now)
                     sched_slot_kill(sl, SIEVE_ECANCELED, "cancelled");
             }
         }
-        if (r->n_left == 0 && !s->committing && !sched_run_busy(s, r))
+        if (r->n_left == 0 && !s->committing && (!s->disk_full || r->cancelling) &&
+            !sched_run_busy(s, r))
             end_run(s, r);
     }
 }
@@ -680,6 +691,7 @@ on_tick(uv_timer_t *h)
         }
     }
     sched_devices_probe(s, now);
+    sched_disk_check(s, now);
     poll_cancel(s, now);
     check_runs(s, now);
     if (s->draining && now >= s->drain_deadline_ms) {

@@ -182,6 +182,8 @@ struct sched {
     int64_t next_report_ms, next_wait_msg_ms, next_commit_ms, next_health_ms;
     char last_wait_msg[256];
     int store_failed, flush_warned, record_warned;
+    int disk_full; /* dispatch paused until the store's file system has room (sched_disk.c) */
+    int64_t disk_free_at_pause, next_disk_probe_ms;
     struct sieve_errbuf store_err;
     /* sched_blame.c: lost workers per plugin, and the OOM kills of our cgroup seen so far */
     struct sched_plugin_fault *pfaults;
@@ -306,6 +308,14 @@ int64_t sched_policy_backoff_ms(unsigned attempt, double jitter);
 void sched_device_changed(struct sched *s, struct device *d, const char *why);
 void sched_devices_probe(struct sched *s, int64_t now);
 int sched_slot_usable(const struct sched *s, const struct slot *sl, int64_t now);
+
+/* sched_disk.c: a full disk pauses dispatch until space comes back. */
+#define SCHED_DISK_RESUME_BYTES (1024 * 1024)
+/* Whether an error message says the disk (or the index's) is full. */
+int sched_disk_full_error(const char *msg);
+void sched_disk_pause(struct sched *s, const char *why);
+/* Every tick: while paused, probes the free space and resumes when it came back. */
+void sched_disk_check(struct sched *s, int64_t now);
 
 /* sched_resume.c */
 int sched_resume_adopt(struct sched *s, uint32_t t);

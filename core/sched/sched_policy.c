@@ -134,6 +134,15 @@ sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, const 
     st->error = strdup(text);
     st->slot = -1;
 
+    if (sched_disk_full_error(text) && !sched_task_run(s, t)->cancelling) {
+        /* Not the task's fault, nor the device's: it waits for space without using an
+         * attempt (sched_disk.c). */
+        st->attempts--;
+        sched_disk_pause(s, text);
+        sched_task_requeue(s, t, 0);
+        return;
+    }
+
     struct sched_policy_task pt = {st->attempts, st->crashes, st->retries};
     double jitter = (double)rand() / ((double)RAND_MAX + 1.0);
     struct sched_verdict v = sched_policy_decide(code, &pt, d->state == DEVICE_QUARANTINED,
