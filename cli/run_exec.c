@@ -213,10 +213,16 @@ cli_run_exec_prepared(const struct run_exec_opts *o, struct store *st, struct pl
     int status = cli_sched_lock(o->verb, st, &lock);
     if (status != CLI_EXIT_OK)
         return status;
+    run_id = 0;
     if ((rc = store_run_create(st, plan->spec->name, path, plan->spec->text, &run_id, &err)) < 0 ||
         (rc = cli_run_args_save(st, run_id, o->sets, o->n_sets, &err)) < 0 ||
         (rc = plan_store_tasks(plan, st, run_id, &err)) < 0) {
         cli_error(o->verb, "%s", err.msg);
+        /* Not a pending run nobody can resume or cancel (a full disk at the start): failed,
+         * with the reason, when the index can still take that much. */
+        struct sieve_errbuf e2;
+        if (run_id > 0)
+            store_run_set_state(st, run_id, STORE_RUN_FAILED, err.msg, &e2);
         store_lock_free(lock);
         return cli_exit_from_error(rc);
     }
