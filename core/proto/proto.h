@@ -18,7 +18,10 @@
  *
  * Messages (worker → scheduler: hello, ready, heartbeat, log, result; scheduler → worker:
  * run-task, shutdown):
- *   hello      worker_id, pid, device; sent first, before the worker loads any plugin
+ *   hello      worker_id, pid, device; sent first, before the worker loads any plugin. A pilot
+ *              (a worker that connected over TCP, docs/slurm.md) adds token (the run's secret;
+ *              the scheduler closes a connection whose first message lacks it), node (its host)
+ *              and job (the batch job, "1234_5" for an array task); all three are optional.
  *   ready      plugins (how many were loaded); the worker takes tasks from now on
  *   run-task   task_id, plugin, params (canonical JSON object), inputs [{port, path}],
  *              outputs [{port, path}], samples [{id, media, category, fields}], timeout_ms,
@@ -111,6 +114,9 @@ struct proto_msg {
     const char *worker_id;
     int64_t pid;
     const char *device;
+    const char *token; /* optional: pilots only, NULL when absent */
+    const char *node;
+    const char *job;
 
     /* run-task */
     const char *plugin;

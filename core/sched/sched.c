@@ -465,6 +465,7 @@ finish(struct sched *s)
     s->finished = 1;
     for (size_t i = 0; i < s->n_slots; i++)
         sched_slot_shutdown(&s->slots[i]);
+    sched_remote_close(s);
     uv_timer_stop(&s->tick);
     uv_close((uv_handle_t *)&s->tick, on_close_noop);
     uv_check_stop(&s->judge);
@@ -847,7 +848,7 @@ sched_run_add(struct sched *s, int64_t run, const struct plan *p, int resume, in
     for (size_t i = 0; i < s->n_slots && !s->finished; i++) {
         struct slot *sl = &s->slots[i];
         struct sieve_errbuf serr;
-        if (s->n_left > 0 && sl->state == SLOT_DOWN && !sl->proc &&
+        if (s->n_left > 0 && sl->state == SLOT_DOWN && !sl->proc && !sl->remote &&
             sched_slot_usable(s, sl, clock_mono_ms()) && sched_slot_spawn(s, sl, &serr) < 0) {
             if (!s->o->serve)
                 return sieve_errbuf_set(err, SIEVE_EIO, "%s", serr.msg);
@@ -898,6 +899,7 @@ init_slots(struct sched *s, struct sieve_errbuf *err)
         sl->dev = &ds->dev[i];
         sl->task = UINT32_MAX;
         sl->next = UINT32_MAX;
+        sl->remote = sl->dev->remote;
         s->has_class[device_is_gpu(sl->dev) ? 1 : 0] = 1;
     }
     s->max_parallel = s->o->max_parallel > 0 ? s->o->max_parallel : (int)ds->n;

@@ -48,8 +48,8 @@ proc_closed(uv_handle_t *h)
 }
 
 /* Ends the slot's current task, if any, as lost with `code` (a crash, a lost heartbeat). */
-static void
-lose_task(struct slot *sl, int code, const char *why)
+void
+sched_slot_lose_task(struct slot *sl, int code, const char *why)
 {
     struct sched *s = sl->s;
     if (sl->next != UINT32_MAX) {
@@ -138,7 +138,7 @@ on_exit_cb(uv_process_t *p, int64_t status, int term_signal)
     scratch_remove(sl);
     if (sl->tr)
         transport_close(sl->tr);
-    lose_task(sl, code, why);
+    sched_slot_lose_task(sl, code, why);
     int was_stopping = sl->state == SLOT_STOPPING;
     sl->state = SLOT_DOWN;
     sl->kill_code = 0;
@@ -234,6 +234,11 @@ on_tr_close(struct transport *t, int status, const char *why, void *data)
     struct slot *sl = data;
     (void)t;
     sl->tr = NULL;
+    if (sl->remote) {
+        /* A pilot has no process to wait for: its connection is its life. */
+        sched_remote_lost(sl, status, why);
+        return;
+    }
     if (sl->proc && status != 0) {
         /* A worker that talks nonsense is killed; the exit callback moves its task. */
         char msg[200];
@@ -245,10 +250,12 @@ on_tr_close(struct transport *t, int status, const char *why, void *data)
      * lingers is caught by the heartbeat check if it held a task. */
 }
 
+const struct transport_callbacks sched_slot_callbacks = {on_msg, on_tr_close};
+
 int
 sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err)
 {
-    static const struct transport_callbacks cb = {on_msg, on_tr_close};
+    const struct transport_callbacks cb = sched_slot_callbacks;
     char idbuf[32], hb[32], cuda[64];
     const char *args[16];
     int na = 0;
@@ -349,6 +356,15 @@ sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err)
 void
 sched_slot_kill(struct slot *sl, int code, const char *why)
 {
+    if (sl->remote && sl->tr) {
+        /* A pilot is killed by hanging up on it: it cannot stay without the scheduler. */
+        if (!sl->kill_code) {
+            sl->kill_code = code;
+            snprintf(sl->kill_why, sizeof sl->kill_why, "%s", why);
+        }
+        transport_close(sl->tr);
+        return;
+    }
     if (!sl->proc)
         return;
     if (!sl->kill_code) {
@@ -361,6 +377,14 @@ sched_slot_kill(struct slot *sl, int code, const char *why)
 void
 sched_slot_shutdown(struct slot *sl)
 {
+    if (sl->remote && sl->tr) {
+        struct proto_msg m = {.type = PROTO_SHUTDOWN};
+        struct sieve_errbuf err;
+        sl->state = SLOT_STOPPING;
+        transport_send(sl->tr, &m, &err);
+        transport_close(sl->tr);
+        return;
+    }
     if (!sl->proc)
         return;
     sl->state = SLOT_STOPPING;
@@ -551,7 +575,8 @@ sched_slots_check(struct sched *s, int64_t now)
         struct slot *sl = &s->slots[i];
         char why[240];
         int code;
-        if (sl->proc && !sl->kill_code && judge_slot(s, sl, now, &code, why, sizeof why)) {
+        int live = sl->proc || (sl->remote && sl->tr);
+        if (live && !sl->kill_code && judge_slot(s, sl, now, &code, why, sizeof why)) {
             if (sl->state == SLOT_STARTING) {
                 /* A slow start is the slot's: no task is charged, the device is suspect. */
                 if (!sched_device_fault(s, sl->dev, now, 0, why))
@@ -559,7 +584,8 @@ sched_slots_check(struct sched *s, int64_t now)
             }
             sched_slot_kill(sl, code, why);
         }
-        if (sl->state == SLOT_DOWN && !sl->proc && !sl->tr && !s->finished && !s->draining &&
+        if (sl->state == SLOT_DOWN && !sl->remote && !sl->proc && !sl->tr && !s->finished &&
+            !s->draining &&
             now >= sl->respawn_at_ms && sched_slot_usable(s, sl, now) && s->n_left > 0) {
             struct sieve_errbuf err;
             if (sched_slot_spawn(s, sl, &err) < 0) {
@@ -568,4 +594,5 @@ sched_slots_check(struct sched *s, int64_t now)
             }
         }
     }
+    sched_remote_check(s, now);
 }

@@ -73,6 +73,9 @@ struct worker {
 };
 
 static volatile sig_atomic_t cancel_flag;
+/* SIGUSR1 (a pilot told by Slurm that its time limit nears): finish the running task, then
+ * leave; the scheduler moves whatever it had queued behind it. */
+static volatile sig_atomic_t drain_flag;
 
 static void
 activity_bump(struct worker *w)
@@ -81,6 +84,13 @@ activity_bump(struct worker *w)
         atomic_fetch_add_explicit(&w->activity, 1, memory_order_relaxed);
 }
 static struct worker *the_worker; /* for log calls from init, which have no ctx */
+
+static void
+on_sigusr1(int sig)
+{
+    (void)sig;
+    drain_flag = 1;
+}
 
 static void
 on_sigterm(int sig)
@@ -553,6 +563,9 @@ worker_main(const struct worker_opts *o)
     struct sigaction sa = {.sa_handler = on_sigterm};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
+    struct sigaction su = {.sa_handler = on_sigusr1};
+    sigemptyset(&su.sa_mask);
+    sigaction(SIGUSR1, &su, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* A worker must not outlive its scheduler: a killed scheduler's tasks are requeued by
      * `sieve resume`, and a worker still computing would race with their second run. */
@@ -572,7 +585,14 @@ worker_main(const struct worker_opts *o)
      * while plugins load (seconds on a loaded machine, longer for a GPU context); ready
      * follows, and only then does the slot take tasks. */
     struct proto_msg hello = {
-        .type = PROTO_HELLO, .worker_id = o->id, .pid = getpid(), .device = o->device};
+        .type = PROTO_HELLO,
+        .worker_id = o->id,
+        .pid = getpid(),
+        .device = o->device,
+        .token = o->token,
+        .node = o->node,
+        .job = o->job,
+    };
     if (send_msg(&w, &hello) < 0)
         goto out;
     if (pthread_create(&w.hb, NULL, heartbeat_main, &w) == 0)
@@ -590,8 +610,10 @@ worker_main(const struct worker_opts *o)
         uint8_t buf[65536];
         ssize_t n = read(w.fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) {
-            if (cancel_flag)
-                break; /* SIGTERM while idle */
+            if (cancel_flag || drain_flag) {
+                status = drain_flag ? 0 : status;
+                break; /* SIGTERM, or a drain, while idle */
+            }
             continue;
         }
         if (n <= 0) {
@@ -606,6 +628,8 @@ worker_main(const struct worker_opts *o)
             if (m.type == PROTO_RUN_TASK) {
                 if (handle_run(&w, &m) < 0)
                     quit = 1;
+                else if (drain_flag)
+                    quit = 2;
             } else if (m.type == PROTO_SHUTDOWN) {
                 quit = 2;
             }
