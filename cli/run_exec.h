@@ -27,6 +27,9 @@ struct run_exec_opts {
     int speculate_after_ms; /* 0: default; < 0: off */
     const char *durability; /* "batch" or "strict"; NULL: $SIEVE_DURABILITY, else batch */
     int64_t resume_run;     /* resume: the run id */
+    const char *executor;   /* "local" or "slurm"; NULL: the pipeline's executor: section */
+    const char *const *executor_sets; /* --slurm KEY=VALUE, over the pipeline's section */
+    size_t n_executor_sets;
 };
 
 struct plan;

@@ -1050,7 +1050,8 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     memset(sum, 0, sizeof *sum);
     if ((rc = sched_new(o, &s, err)) < 0)
         return rc;
-    if ((rc = sched_run_add(s, o->run, o->plan, o->resume, 0, NULL, err)) < 0) {
+    if ((rc = sched_run_add(s, o->run, o->plan, o->resume, 0, NULL, err)) < 0 ||
+        (o->on_start && (rc = o->on_start(o->ud, s, err)) < 0)) {
         sched_free(s);
         return rc;
     }

@@ -56,6 +56,7 @@
 struct plan;
 struct store;
 struct device_set;
+struct sched;
 
 /*
  * Liveness defaults. A stall is a plugin that makes no host call (no progress, no log, no
@@ -102,6 +103,9 @@ struct sched_opts {
     /* The scheduler closed its handles (every run ended, or a drain finished): handles the
      * caller added to the loop must close now for sched_loop_run to return. */
     void (*on_stop)(void *ud);
+    /* sched_run made its scheduler and added the run, before the loop runs: an executor
+     * (core/exec) joins the loop here. A negative return ends sched_run with that error. */
+    int (*on_start)(void *ud, struct sched *s, struct sieve_errbuf *err);
 };
 
 /* One task that did not finish, for the closing summary. */
