@@ -286,5 +286,6 @@ cmd_worker(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     o.token = token;
+    o.exit_on_term = 1;
     return pilot(&o, connect_to, timeout_s);
 }

@@ -85,6 +85,16 @@ activity_bump(struct worker *w)
 }
 static struct worker *the_worker; /* for log calls from init, which have no ctx */
 
+/* A pilot's SIGTERM comes from Slurm (scancel, a node going down, the time limit): the task
+ * is not the one that failed, so no result is sent; the closed connection makes the scheduler
+ * move it, as for any lost worker. */
+static void
+on_sigterm_exit(int sig)
+{
+    (void)sig;
+    _exit(0);
+}
+
 static void
 on_sigusr1(int sig)
 {
@@ -560,7 +570,7 @@ worker_main(const struct worker_opts *o)
     w.host.meta_set = svc_meta_set;
     w.device_index = device_index_of(o->device);
 
-    struct sigaction sa = {.sa_handler = on_sigterm};
+    struct sigaction sa = {.sa_handler = o->exit_on_term ? on_sigterm_exit : on_sigterm};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     struct sigaction su = {.sa_handler = on_sigusr1};

@@ -38,6 +38,7 @@ struct worker_opts {
     /* A pilot's hello (docs/slurm.md): the run's token, its host and batch job; NULL for a
      * local worker. */
     const char *token, *node, *job;
+    int exit_on_term; /* a pilot: SIGTERM exits at once, without a result for the task */
 };
 
 /* Runs the worker until shutdown or EOF. Returns the process exit status. */

@@ -1,0 +1,263 @@
+/*
+ * test_slurm.c - `sieve run --executor slurm` on a real Slurm (scripts/slurm-local.sh, started
+ * by scripts/test.sh): pilots give the same objects as local workers, a pilot cancelled with
+ * scancel or lost with its node (set DOWN) costs nothing but time, and a scheduler killed with
+ * SIGKILL is resumed without running a finished task again and leaves no pilot behind.
+ *
+ * Skipped, with the reason, when no Slurm answers (SLURM_CONF, default
+ * /tmp/slurm-local/slurm.conf; `sudo bash scripts/slurm-local.sh start` makes one).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "sched_util.h"
+
+static const char *dag = "name: t\n"
+                         "dataset: { manifest: clips.jsonl }\n"
+                         "matrix: { k: [1, 2] }\n"
+                         "defaults: { retries: 2 }\n"
+                         "nodes:\n"
+                         "  src: { plugin: sched-source, with: { log: \"%1$s\" } }\n"
+                         "  a: { plugin: sched-count, in: { in: src }, with: { add: \"${k}\","
+                         " log: \"%1$s\", ms: MS }, resources: { gpu: 1 } }\n"
+                         "  b: { plugin: sched-count, in: { in: a }, with: { add: 10, log: "
+                         "\"%1$s\", metric: true, ms: MS }, resources: { gpu: 1 } }\n";
+
+static const double dag_adds[] = {0, 1, 2, 11, 12};
+
+static char no_slurm[256];
+
+/* Runs a shell command; returns its exit status and its stdout in out (when given). */
+static int
+sh(char *out, size_t cap, const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t n = 0;
+    char sink[4096];
+    while (!feof(p)) {
+        size_t k = out ? fread(out + n, 1, cap - 1 - n, p) : fread(sink, 1, sizeof sink, p);
+        if (k == 0)
+            break;
+        if (out)
+            n += k;
+        if (out && n + 1 >= cap)
+            break;
+    }
+    if (out)
+        out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int
+group_setup(void **state)
+{
+    (void)state;
+    if (!getenv("SLURM_CONF"))
+        setenv("SLURM_CONF", "/tmp/slurm-local/slurm.conf", 1);
+    if (sh(NULL, 0, "timeout 10 scontrol ping 2>&1 | grep -q UP") != 0 ||
+        sh(NULL, 0, "timeout 10 sinfo -h -o %%T 2>/dev/null | grep -qE '^(idle|mixed)'") != 0)
+        snprintf(no_slurm, sizeof no_slurm,
+                 "no Slurm answers at SLURM_CONF=%s (start one: sudo bash "
+                 "scripts/slurm-local.sh start)",
+                 getenv("SLURM_CONF"));
+    return 0;
+}
+
+static int
+skip_without_slurm(void)
+{
+    if (!no_slurm[0])
+        return 0;
+    print_message("skipped: %s\n", no_slurm);
+    return 1;
+}
+
+static void
+pipeline(struct ws *w, int ms)
+{
+    char text[2048], num[16], *p;
+    snprintf(text, sizeof text, "%s", dag);
+    snprintf(num, sizeof num, "%d", ms);
+    while ((p = strstr(text, "MS"))) {
+        memmove(p + strlen(num), p + 2, strlen(p + 2) + 1);
+        memcpy(p, num, strlen(num));
+    }
+    ws_pipeline(w, text);
+}
+
+/* Pilot jobs of sieve in a live state (pending, running, completing). */
+static int
+live_pilots(void)
+{
+    char out[8192];
+    sh(out, sizeof out, "squeue -h -o '%%j %%T' 2>/dev/null | grep '^sieve-' | grep -cvE "
+                        "'COMPLETED|CANCELLED|FAILED|TIMEOUT|NODE_FAIL'");
+    return atoi(out);
+}
+
+static int
+wait_exec(const struct ws *w, int n, double seconds)
+{
+    for (double t = 0; t < seconds; t += 0.05) {
+        if (ws_exec_count(w, "") >= n)
+            return 1;
+        usleep(50000);
+    }
+    return 0;
+}
+
+static void
+wait_no_pilots(double seconds)
+{
+    for (double t = 0; t < seconds && live_pilots() > 0; t += 0.2)
+        usleep(200000);
+}
+
+static void
+test_slurm__pilots_give_identical_objects(void **state)
+{
+    (void)state;
+    if (skip_without_slurm())
+        return;
+    struct ws w;
+    ws_init(&w, 4);
+    pipeline(&w, 0);
+    const char *local[] = {"run", "--devices", "fake:2,cpu:1", "--store", "local", "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 60, local), 0);
+    const char *pilots[] = {"run",     "--executor", "slurm",      "--slurm", "gpus=1",
+                            "--slurm", "max_pilots=2", "--slurm",  "listen=127.0.0.1:0",
+                            "p.yaml",  NULL};
+    assert_int_equal(ws_sieve(&w, 120, pilots), 0);
+    assert_true(ws_out_has(&w, "pilot pilot:0"));
+    assert_int_equal(ws_check_objects(&w, dag_adds, 5), 20);
+    /* Every object the pilots wrote is byte for byte the one the local workers wrote. */
+    assert_int_equal(sh(NULL, 0, "cd '%s' && diff -r local/objects .sieve/objects", w.dir), 0);
+    assert_int_equal(ws_exec_count(&w, ""), 40);
+    /* The run cancels what is left of its pilots: none stays behind. */
+    wait_no_pilots(10);
+    assert_int_equal(live_pilots(), 0);
+    ws_release(&w);
+}
+
+static void
+test_slurm__scancel_of_a_pilot_loses_nothing(void **state)
+{
+    (void)state;
+    if (skip_without_slurm())
+        return;
+    struct ws w;
+    ws_init(&w, 4);
+    pipeline(&w, 400);
+    const char *args[] = {"run",     "--executor", "slurm",      "--slurm", "gpus=1",
+                          "--slurm", "max_pilots=2", "--slurm",  "listen=127.0.0.1:0",
+                          "p.yaml",  NULL};
+    pid_t pid = ws_spawn(&w, args);
+    assert_true(wait_exec(&w, 6, 60));
+    char job[64] = "";
+    sh(job, sizeof job, "squeue -h -t RUNNING -o '%%i %%j' | grep ' sieve-' | head -1 | cut -d' ' -f1");
+    job[strcspn(job, "\n")] = '\0';
+    assert_true(job[0] != '\0');
+    assert_int_equal(sh(NULL, 0, "scancel %s", job), 0);
+    assert_int_equal(ws_wait(pid, 120), 0);
+    assert_true(ws_out_has(&w, "lost the pilot") || ws_out_has(&w, "ended CANCELLED"));
+    assert_int_equal(ws_check_objects(&w, dag_adds, 5), 20);
+    /* Only the task the cancelled pilot was running ran twice. */
+    assert_true(ws_exec_max_repeat(&w) <= 2);
+    assert_true(ws_exec_count(&w, "") <= 21);
+    wait_no_pilots(10);
+    assert_int_equal(live_pilots(), 0);
+    ws_release(&w);
+}
+
+static void
+test_slurm__node_down_requeues_its_tasks(void **state)
+{
+    (void)state;
+    if (skip_without_slurm())
+        return;
+    struct ws w;
+    char node[128] = "";
+    ws_init(&w, 4);
+    pipeline(&w, 400);
+    sh(node, sizeof node, "sinfo -h -o %%n | head -1");
+    node[strcspn(node, "\n")] = '\0';
+    const char *args[] = {"run",     "--executor", "slurm",      "--slurm", "gpus=1",
+                          "--slurm", "max_pilots=2", "--slurm",  "listen=127.0.0.1:0",
+                          "p.yaml",  NULL};
+    pid_t pid = ws_spawn(&w, args);
+    assert_true(wait_exec(&w, 6, 60));
+    assert_int_equal(sh(NULL, 0, "scontrol update nodename=%s state=down reason=sieve-test", node),
+                     0);
+    /* Its pilots are killed (NODE_FAIL, never requeued by Slurm); the run waits for new ones,
+     * which start once the node is back. */
+    sleep(2);
+    assert_int_equal(sh(NULL, 0, "scontrol update nodename=%s state=resume", node), 0);
+    int rc = ws_wait(pid, 150);
+    assert_int_equal(rc, 0);
+    assert_true(ws_out_has(&w, "lost the pilot"));
+    assert_int_equal(ws_check_objects(&w, dag_adds, 5), 20);
+    assert_true(ws_exec_max_repeat(&w) <= 2);
+    wait_no_pilots(10);
+    assert_int_equal(live_pilots(), 0);
+    ws_release(&w);
+}
+
+static void
+test_slurm__sigkill_then_resume_reruns_nothing_finished(void **state)
+{
+    (void)state;
+    if (skip_without_slurm())
+        return;
+    struct ws w;
+    ws_init(&w, 4);
+    pipeline(&w, 400);
+    const char *args[] = {"run",     "--executor", "slurm",      "--slurm", "gpus=1",
+                          "--slurm", "max_pilots=2", "--slurm",  "listen=127.0.0.1:0",
+                          "p.yaml",  NULL};
+    pid_t pid = ws_spawn(&w, args);
+    assert_true(wait_exec(&w, 8, 60));
+    kill(pid, SIGKILL);
+    assert_int_equal(ws_wait(pid, 10), 128 + SIGKILL);
+    int before = ws_exec_count(&w, "");
+    /* The pilots lose their scheduler and leave by themselves (the running task, if any,
+     * finishes first). */
+    wait_no_pilots(30);
+    assert_int_equal(live_pilots(), 0);
+    const char *resume[] = {"resume", "--executor", "slurm", "--slurm", "gpus=1", "--slurm",
+                            "max_pilots=2", "--slurm", "listen=127.0.0.1:0", "1", NULL};
+    assert_int_equal(ws_sieve(&w, 120, resume), 0);
+    assert_int_equal(ws_check_objects(&w, dag_adds, 5), 20);
+    /* Only tasks in flight at the kill (at most one per pilot) ran twice. */
+    int total = ws_exec_count(&w, "");
+    assert_true(total <= 20 + 2);
+    assert_true(before < total || before >= 20);
+    assert_true(ws_exec_max_repeat(&w) <= 2);
+    wait_no_pilots(10);
+    assert_int_equal(live_pilots(), 0);
+    ws_release(&w);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_slurm__pilots_give_identical_objects, ws_teardown),
+        cmocka_unit_test_teardown(test_slurm__scancel_of_a_pilot_loses_nothing, ws_teardown),
+        cmocka_unit_test_teardown(test_slurm__node_down_requeues_its_tasks, ws_teardown),
+        cmocka_unit_test_teardown(test_slurm__sigkill_then_resume_reruns_nothing_finished,
+                                  ws_teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, NULL);
+}
