@@ -17,8 +17,11 @@ BUILD_PKGS=(
     ffmpeg
 )
 # Tests and fixtures (numpy makes and reads reference fixtures; never used at run time).
+# slurmctld, slurmd and slurm-client are the local cluster of the Slurm tests and bench
+# (scripts/slurm-local.sh); their postinst starts nothing without systemd.
 TEST_PKGS=(
     libcmocka-dev python3 python3-numpy python3-yaml sqlite3 clang-format
+    slurmctld slurmd slurm-client
 )
 # scripts/flaky.sh loads every core while it repeats the tests.
 STRESS_PKGS=(
