@@ -74,6 +74,8 @@ struct device {
     char reason[160]; /* why it is suspect or quarantined */
     int remote;       /* a pilot's slot (docs/slurm.md): filled when a pilot connects; `model`
                          then says where ("cuda:0 on node1, job 42_3") */
+    char node[64];    /* a pilot's host and batch job ("42_3"), "" while none is connected */
+    char job[32];
 };
 
 struct device_set {

@@ -95,6 +95,8 @@ attach(struct sched *s, struct pending *p, const struct proto_msg *m)
     d->state = DEVICE_HEALTHY;
     d->n_faults = 0;
     d->reason[0] = '\0';
+    snprintf(d->node, sizeof d->node, "%s", m->node ? m->node : "");
+    snprintf(d->job, sizeof d->job, "%s", m->job ? m->job : "");
     snprintf(d->model, sizeof d->model, "%s on %s, job %s (%s)", m->device,
              m->node && m->node[0] ? m->node : "?", m->job && m->job[0] ? m->job : "-", peer);
     sched_device_changed(s, d, NULL);
@@ -263,6 +265,7 @@ sched_remote_lost(struct slot *sl, int status, const char *why)
     if (!was_stopping && !s->finished && had_task)
         sched_log(s, "%s", msg);
     snprintf(sl->dev->model, sizeof sl->dev->model, "waiting for a pilot");
+    sl->dev->node[0] = sl->dev->job[0] = '\0';
     if (!s->finished)
         sched_device_changed(s, sl->dev, NULL);
     sched_kick(s);

@@ -165,6 +165,11 @@ test_slurm__scancel_of_a_pilot_loses_nothing(void **state)
                           "p.yaml",  NULL};
     pid_t pid = ws_spawn(&w, args);
     assert_true(wait_exec(&w, 6, 60));
+    /* sieve devices shows the pilots with their node and job while they run. */
+    char devs[4096] = "";
+    sh(devs, sizeof devs, "cd '%s' && '%s' devices", w.dir, SIEVE_BINARY);
+    assert_non_null(strstr(devs, "pilot:0"));
+    assert_non_null(strstr(devs, ", job "));
     char job[64] = "";
     sh(job, sizeof job, "squeue -h -t RUNNING -o '%%i %%j' | grep ' sieve-' | head -1 | cut -d' ' -f1");
     job[strcspn(job, "\n")] = '\0';
