@@ -123,9 +123,14 @@ struct sched_queue {
     size_t n, cap;
 };
 
-/* Tasks by key, for sharing work between runs (sched_share.c): open addressing. */
+/* Tasks by key, for sharing work between runs (sched_share.c): open addressing. The key is
+ * copied in, because an ended run's plan is gone while its finished tasks stay findable. */
+struct sched_key_slot {
+    uint8_t key[32];
+    uint32_t task; /* UINT32_MAX empty, UINT32_MAX - 1 removed */
+};
 struct sched_keys {
-    uint32_t *v; /* task index, UINT32_MAX empty, UINT32_MAX - 1 removed */
+    struct sched_key_slot *v;
     size_t cap, n;
 };
 
