@@ -128,11 +128,10 @@ cli_sched_lock(const char *verb, struct store *st, struct store_lock **lock)
 /* The executor of a run: --executor, else the pipeline's `executor: kind:`, else local; the
  * Slurm options of the pipeline's section, then --slurm KEY=VALUE over them. Returns 1 for
  * slurm, 0 for local, or a negative code with the message in err. */
-static int
-executor_build(const struct run_exec_opts *o, const struct plan *plan,
-               struct exec_slurm_opts *xo, struct sieve_errbuf *err)
+int
+cli_executor_build(const struct run_exec_opts *o, const struct spec *sp,
+                   struct exec_slurm_opts *xo, struct sieve_errbuf *err)
 {
-    const struct spec *sp = plan->spec;
     const char *kind = o->executor;
     int rc;
     for (size_t i = 0; sp && i < sp->n_executor; i++)
@@ -194,7 +193,7 @@ execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int6
     struct exec_slurm_opts xo = {0};
     struct slurm_ctx sctx = {&xo, NULL};
     char store_abs[PATH_MAX];
-    int slurm = executor_build(o, plan, &xo, &err);
+    int slurm = cli_executor_build(o, plan->spec, &xo, &err);
     if (slurm < 0) {
         cli_error(o->verb, "%s", err.msg);
         return CLI_EXIT_USAGE;

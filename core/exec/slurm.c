@@ -32,7 +32,10 @@
 #define OUT_MAX (1u << 20)
 #define ARGS_MAX 64
 
-enum cmd_kind { CMD_NONE, CMD_SQUEUE, CMD_SBATCH };
+enum cmd_kind { CMD_NONE, CMD_SQUEUE, CMD_SBATCH, CMD_SCANCEL };
+
+/* A daemon with no work left lets its pilots go after this long (they hold GPUs). */
+#define IDLE_RELEASE_MS 60000
 
 struct exec_slurm {
     struct sched *s;
@@ -69,6 +72,7 @@ struct exec_slurm {
     size_t n_ended, cap_ended;
     size_t limit;     /* the target after a per-user limit refusal; 0: none */
     int squeue_fails;
+    int64_t idle_since_ms; /* no work left since, 0 while there is */
 };
 
 static const char *
@@ -435,6 +439,11 @@ cmd_done(struct exec_slurm *x)
             fprintf(stderr, "sieve: slurm: submitted pilot job %s", x->buf ? x->buf : "?\n");
         }
         x->next_poll_ms = now; /* see the new jobs */
+    } else if (kind == CMD_SCANCEL) {
+        /* A new epoch: pilots let go are not losses to replace within the limit. */
+        x->total = 0;
+        x->ended_seen = 0;
+        x->next_poll_ms = now;
     }
 }
 
@@ -454,6 +463,23 @@ on_timer(uv_timer_t *t)
     sched_pilots_count(x->s, &p);
     if (p.stopping)
         return;
+    if (p.work_left == 0 && x->active + x->submitted > 0 && x->known) {
+        if (!x->idle_since_ms) {
+            x->idle_since_ms = now;
+        } else if (now - x->idle_since_ms > IDLE_RELEASE_MS) {
+            char exe[PATH_MAX], name[128];
+            tool(x, "scancel", exe, sizeof exe);
+            snprintf(name, sizeof name, "--name=%s", x->name);
+            char *argv[] = {exe, name, NULL};
+            fprintf(stderr, "sieve: slurm: no work for %d s: letting the pilots go\n",
+                    IDLE_RELEASE_MS / 1000);
+            x->idle_since_ms = 0;
+            cmd_start(x, CMD_SCANCEL, argv);
+            return;
+        }
+    } else {
+        x->idle_since_ms = 0;
+    }
     size_t per = (size_t)(x->o.gpus > 0 ? x->o.gpus : 1);
     size_t max = x->o.max_pilots > 0 ? (size_t)x->o.max_pilots : 4;
     size_t want = (p.work_left + per - 1) / per;
