@@ -25,55 +25,7 @@
 #include "base/hash.h"
 #include "core/proto/proto.h"
 #include "core/sched/sched.h"
-
-#define CMD_TIMEOUT_MS 30000
-#define POLL_MIN_MS 1000
-#define POLL_MAX_MS 30000
-#define OUT_MAX (1u << 20)
-#define ARGS_MAX 64
-
-enum cmd_kind { CMD_NONE, CMD_SQUEUE, CMD_SBATCH, CMD_SCANCEL };
-
-/* A daemon with no work left lets its pilots go after this long (they hold GPUs). */
-#define IDLE_RELEASE_MS 60000
-
-struct exec_slurm {
-    struct sched *s;
-    struct exec_slurm_opts o;
-    char *strs[16]; /* copies of o's strings */
-    size_t n_strs;
-    char name[96];  /* the job name */
-    char prefix[64]; /* "sieve-<store tag>-": every scheduler of this store */
-    char token_path[PATH_MAX], log_dir[PATH_MAX];
-    char advertise[256];
-    int port;
-    uv_timer_t timer;
-    int timer_made, stopped;
-    int64_t next_poll_ms, poll_ms, next_submit_ms;
-
-    /* the command in flight */
-    int cmd;
-    uv_process_t proc;
-    uv_pipe_t out;
-    char *buf;
-    size_t len;
-    int proc_open, out_open;
-    int64_t exit_status;
-    int term_signal;
-    int64_t cmd_started_ms;
-
-    /* what squeue said last */
-    int known;        /* a squeue succeeded since the last uncertain submit */
-    size_t active;    /* pending or running pilots */
-    size_t submitted; /* pilots asked for since the last squeue that could see them */
-    size_t total;     /* pilots submitted in all */
-    size_t ended_seen;
-    char **ended;     /* job ids seen ended (logged once) */
-    size_t n_ended, cap_ended;
-    size_t limit;     /* the target after a per-user limit refusal; 0: none */
-    int squeue_fails;
-    int64_t idle_since_ms; /* no work left since, 0 while there is */
-};
+#include "slurm_int.h"
 
 static const char *
 keep(struct exec_slurm *x, const char *s)
@@ -258,9 +210,8 @@ seen_ended(struct exec_slurm *x, const char *id)
     return 0;
 }
 
-/* How many array tasks "123_[0-3,5,7-9%4]" stands for (1 for a plain id). */
-static size_t
-array_count(const char *id)
+size_t
+exec_slurm_array_count(const char *id)
 {
     const char *lb = strchr(id, '[');
     if (!lb)
@@ -284,12 +235,12 @@ array_count(const char *id)
     return n ? n : 1;
 }
 
-static void
-parse_squeue(struct exec_slurm *x)
+void
+exec_slurm_squeue_parse(struct exec_slurm *x, char *text)
 {
     size_t active = 0;
     char *save = NULL;
-    for (char *line = strtok_r(x->buf ? x->buf : (char[]){""}, "\n", &save); line;
+    for (char *line = strtok_r(text, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
         char *id = line, *state = strchr(line, '|');
         if (!state)
@@ -301,7 +252,7 @@ parse_squeue(struct exec_slurm *x)
         if (!strcmp(state, "PENDING") || !strcmp(state, "RUNNING") ||
             !strcmp(state, "CONFIGURING") || !strcmp(state, "SUSPENDED") ||
             !strcmp(state, "REQUEUED") || !strcmp(state, "RESIZING")) {
-            active += array_count(id);
+            active += exec_slurm_array_count(id);
         } else if (!seen_ended(x, id) && strcmp(state, "COMPLETED") &&
                    strcmp(state, "COMPLETING")) {
             /* CANCELLED, TIMEOUT, NODE_FAIL, FAILED, PREEMPTED, OUT_OF_MEMORY, BOOT_FAIL:
@@ -398,18 +349,12 @@ start_sbatch(struct exec_slurm *x, size_t n)
 
 /* ---- the cycle -------------------------------------------------------------------------- */
 
-static void
-cmd_done(struct exec_slurm *x)
+void
+exec_slurm_cmd_result(struct exec_slurm *x, int kind, int ok, int timed_out, int64_t now)
 {
-    int kind = x->cmd;
-    int64_t now = clock_mono_ms();
-    int ok = x->term_signal == 0 && x->exit_status == 0;
-    int timed_out = x->term_signal == SIGKILL;
-    x->cmd = CMD_NONE;
     if (kind == CMD_SQUEUE) {
         if (ok) {
             x->squeue_fails = 0;
-            parse_squeue(x);
         } else {
             /* slurmctld does not answer: keep the pilots we have, ask again later. */
             x->squeue_fails++;
@@ -425,18 +370,17 @@ cmd_done(struct exec_slurm *x)
         if (!ok) {
             /* A timed-out submission may have reached slurmctld: submit nothing more until a
              * squeue by name shows what exists. A refusal (a per-user limit, a bad option)
-             * backs off; the limit caps the target at what runs. */
+             * backs off, and holds the target at the pilots that exist for a while. */
             x->known = 0;
             x->submitted = 0;
             if (!timed_out) {
-                x->limit = x->active > 0 ? x->active : 0;
+                x->limit = x->active;
+                x->limit_until_ms = now + LIMIT_HOLD_MS;
                 x->next_submit_ms = now + 30000;
             }
             fprintf(stderr, "sieve: slurm: sbatch %s%s\n",
                     timed_out ? "timed out; reconciling by job name" : "failed",
-                    x->limit ? "; holding at the pilots that exist" : "");
-        } else {
-            fprintf(stderr, "sieve: slurm: submitted pilot job %s", x->buf ? x->buf : "?\n");
+                    !timed_out && x->limit ? "; holding at the pilots that exist" : "");
         }
         x->next_poll_ms = now; /* see the new jobs */
     } else if (kind == CMD_SCANCEL) {
@@ -445,6 +389,63 @@ cmd_done(struct exec_slurm *x)
         x->ended_seen = 0;
         x->next_poll_ms = now;
     }
+}
+
+static void
+cmd_done(struct exec_slurm *x)
+{
+    int kind = x->cmd;
+    int ok = x->term_signal == 0 && x->exit_status == 0;
+    x->cmd = CMD_NONE;
+    if (kind == CMD_SQUEUE && ok)
+        exec_slurm_squeue_parse(x, x->buf ? x->buf : (char[]){""});
+    if (kind == CMD_SBATCH && ok)
+        fprintf(stderr, "sieve: slurm: submitted pilot job %s", x->buf ? x->buf : "?\n");
+    exec_slurm_cmd_result(x, kind, ok, x->term_signal == SIGKILL, clock_mono_ms());
+}
+
+int
+exec_slurm_decide(struct exec_slurm *x, const struct sched_pilots *p, int64_t now, size_t *n)
+{
+    *n = 0;
+    if (p->stopping)
+        return CMD_NONE;
+    if (p->work_left == 0 && x->active + x->submitted > 0 && x->known) {
+        if (!x->idle_since_ms)
+            x->idle_since_ms = now;
+        else if (now - x->idle_since_ms > IDLE_RELEASE_MS) {
+            x->idle_since_ms = 0;
+            return CMD_SCANCEL;
+        }
+    } else {
+        x->idle_since_ms = 0;
+    }
+    size_t per = (size_t)(x->o.gpus > 0 ? x->o.gpus : 1);
+    size_t max = x->o.max_pilots > 0 ? (size_t)x->o.max_pilots : 4;
+    size_t want = (p->work_left + per - 1) / per;
+    if (want > max)
+        want = max;
+    if (x->limit_until_ms && now >= x->limit_until_ms)
+        x->limit = x->limit_until_ms = 0;
+    if (x->limit_until_ms && want > x->limit)
+        want = x->limit;
+    size_t have = x->active + x->submitted;
+    long extra = x->o.max_replacements < 0   ? 0
+                 : x->o.max_replacements > 0 ? x->o.max_replacements
+                                             : (long)(2 * max + 2);
+    size_t budget = max + (size_t)extra;
+    if (x->known && have < want && now >= x->next_submit_ms && x->total < budget) {
+        *n = want - have;
+        if (*n > budget - x->total)
+            *n = budget - x->total;
+        return CMD_SBATCH;
+    }
+    if (x->known && have < want && x->total >= budget && !x->ended_seen) {
+        x->ended_seen = 1;
+        fprintf(stderr, "sieve: slurm: %zu pilots submitted, the limit; no more replacements\n",
+                x->total);
+    }
+    return now >= x->next_poll_ms ? CMD_SQUEUE : CMD_NONE;
 }
 
 static void
@@ -460,52 +461,28 @@ on_timer(uv_timer_t *t)
         return;
     }
     struct sched_pilots p;
+    size_t n;
     sched_pilots_count(x->s, &p);
-    if (p.stopping)
-        return;
-    if (p.work_left == 0 && x->active + x->submitted > 0 && x->known) {
-        if (!x->idle_since_ms) {
-            x->idle_since_ms = now;
-        } else if (now - x->idle_since_ms > IDLE_RELEASE_MS) {
-            char exe[PATH_MAX], name[128];
-            tool(x, "scancel", exe, sizeof exe);
-            snprintf(name, sizeof name, "--name=%s", x->name);
-            char *argv[] = {exe, name, NULL};
-            fprintf(stderr, "sieve: slurm: no work for %d s: letting the pilots go\n",
-                    IDLE_RELEASE_MS / 1000);
-            x->idle_since_ms = 0;
-            cmd_start(x, CMD_SCANCEL, argv);
-            return;
-        }
-    } else {
-        x->idle_since_ms = 0;
-    }
-    size_t per = (size_t)(x->o.gpus > 0 ? x->o.gpus : 1);
-    size_t max = x->o.max_pilots > 0 ? (size_t)x->o.max_pilots : 4;
-    size_t want = (p.work_left + per - 1) / per;
-    if (want > max)
-        want = max;
-    if (x->limit && want > x->limit)
-        want = x->limit;
-    size_t have = x->active + x->submitted;
-    long budget_extra = x->o.max_replacements < 0   ? 0
-                        : x->o.max_replacements > 0 ? x->o.max_replacements
-                                                    : (long)(2 * max + 2);
-    size_t budget = max + (size_t)budget_extra;
-    if (x->known && have < want && now >= x->next_submit_ms && x->total < budget) {
-        size_t n = want - have;
-        if (n > budget - x->total)
-            n = budget - x->total;
+    switch (exec_slurm_decide(x, &p, now, &n)) {
+    case CMD_SBATCH:
         start_sbatch(x, n);
-        return;
-    }
-    if (x->known && have < want && x->total >= budget && !x->ended_seen) {
-        x->ended_seen = 1;
-        fprintf(stderr, "sieve: slurm: %zu pilots submitted, the limit; no more replacements\n",
-                x->total);
-    }
-    if (now >= x->next_poll_ms)
+        break;
+    case CMD_SQUEUE:
         start_squeue(x);
+        break;
+    case CMD_SCANCEL: {
+        char exe[PATH_MAX], name[128];
+        tool(x, "scancel", exe, sizeof exe);
+        snprintf(name, sizeof name, "--name=%s", x->name);
+        char *argv[] = {exe, name, NULL};
+        fprintf(stderr, "sieve: slurm: no work for %d s: letting the pilots go\n",
+                IDLE_RELEASE_MS / 1000);
+        cmd_start(x, CMD_SCANCEL, argv);
+        break;
+    }
+    default:
+        break;
+    }
 }
 
 /* ---- start and stop --------------------------------------------------------------------- */
