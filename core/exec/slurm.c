@@ -256,7 +256,11 @@ exec_slurm_squeue_parse(struct exec_slurm *x, char *text)
         } else if (!seen_ended(x, id) && strcmp(state, "COMPLETED") &&
                    strcmp(state, "COMPLETING")) {
             /* CANCELLED, TIMEOUT, NODE_FAIL, FAILED, PREEMPTED, OUT_OF_MEMORY, BOOT_FAIL:
-             * the pilot is gone; its task (if any) moved when its connection closed. */
+             * the pilot is gone; its task (if any) moved when its connection closed. A pilot
+             * that left by itself (drained before its time limit, or told to go) ends
+             * COMPLETED and is replaced without counting as lost. */
+            if (!x->releasing || strcmp(state, "CANCELLED"))
+                x->lost++;
             fprintf(stderr, "sieve: slurm: pilot job %s ended %s%s%s\n", id, state,
                     node && node[0] ? " on " : "", node ? node : "");
         }
@@ -266,6 +270,7 @@ exec_slurm_squeue_parse(struct exec_slurm *x, char *text)
     x->active = active;
     x->submitted = 0;
     x->known = 1;
+    x->releasing = 0;
 }
 
 static void
@@ -384,9 +389,8 @@ exec_slurm_cmd_result(struct exec_slurm *x, int kind, int ok, int timed_out, int
         }
         x->next_poll_ms = now; /* see the new jobs */
     } else if (kind == CMD_SCANCEL) {
-        /* A new epoch: pilots let go are not losses to replace within the limit. */
-        x->total = 0;
-        x->ended_seen = 0;
+        /* The pilots let go end CANCELLED: the next squeue must not count them as lost. */
+        x->releasing = 1;
         x->next_poll_ms = now;
     }
 }
@@ -433,17 +437,15 @@ exec_slurm_decide(struct exec_slurm *x, const struct sched_pilots *p, int64_t no
     long extra = x->o.max_replacements < 0   ? 0
                  : x->o.max_replacements > 0 ? x->o.max_replacements
                                              : (long)(2 * max + 2);
-    size_t budget = max + (size_t)extra;
-    if (x->known && have < want && now >= x->next_submit_ms && x->total < budget) {
+    int within = (long)x->lost <= extra;
+    if (x->known && have < want && now >= x->next_submit_ms && within) {
         *n = want - have;
-        if (*n > budget - x->total)
-            *n = budget - x->total;
         return CMD_SBATCH;
     }
-    if (x->known && have < want && x->total >= budget && !x->ended_seen) {
+    if (x->known && have < want && !within && !x->ended_seen) {
         x->ended_seen = 1;
-        fprintf(stderr, "sieve: slurm: %zu pilots submitted, the limit; no more replacements\n",
-                x->total);
+        fprintf(stderr, "sieve: slurm: %zu pilots lost, more than max_replacements (%ld); "
+                        "no more replacements\n", x->lost, extra);
     }
     return now >= x->next_poll_ms ? CMD_SQUEUE : CMD_NONE;
 }

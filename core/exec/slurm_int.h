@@ -56,6 +56,9 @@ struct exec_slurm {
     size_t active;    /* pending or running pilots */
     size_t submitted; /* pilots asked for since the last squeue that could see them */
     size_t total;     /* pilots submitted in all */
+    size_t lost;      /* pilots seen ending otherwise than COMPLETED (cancelled, timed out, node
+                         failure): each one replaced counts against max_replacements */
+    int releasing;    /* an idle daemon cancelled its pilots: those are not lost */
     size_t ended_seen;
     char **ended;     /* job ids seen ended (logged once) */
     size_t n_ended, cap_ended;

@@ -218,7 +218,13 @@ heartbeat_main(void *arg)
         memcpy(id, w->task_id, sizeof id);
         m.task_id = id;
         pthread_mutex_unlock(&w->hlock);
-        send_msg(w, &m);
+        if (send_msg(w, &m) < 0 && w->o->exit_on_term) {
+            /* A pilot whose scheduler is gone (the connection reset, or unacknowledged for
+             * the TCP user timeout) stops at once, even inside a long task: its result has
+             * nowhere to go, and a pilot must not hold its allocation for nothing. */
+            fprintf(stderr, "sieve worker: lost the scheduler; exiting\n");
+            _exit(1);
+        }
         pthread_mutex_lock(&w->hlock);
     }
     pthread_mutex_unlock(&w->hlock);
@@ -627,7 +633,9 @@ worker_main(const struct worker_opts *o)
             continue;
         }
         if (n <= 0) {
-            status = n == 0 ? 0 : 1;
+            /* A pilot hung up on without a shutdown (refused, or its scheduler died) fails,
+             * so that its job does not read as a pilot that finished its work. */
+            status = n == 0 && !o->exit_on_term ? 0 : 1;
             break;
         }
         if (proto_decoder_feed(&dec, buf, (size_t)n, &err) < 0)

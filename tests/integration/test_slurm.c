@@ -30,6 +30,11 @@ static const char *dag = "name: t\n"
 static const double dag_adds[] = {0, 1, 2, 11, 12};
 
 static char no_slurm[256];
+/* Where pilots dial the scheduler: the fixture's host address on the veth ("10.77.0.1") when
+ * it runs two nodes, so that a pilot on n2 crosses a network hop; else loopback. */
+static char advertise[64] = "127.0.0.1";
+static int two_nodes;
+static char listen_opt[80], advertise_opt[96];
 
 /* Runs a shell command; returns its exit status and its stdout in out (when given). */
 static int
@@ -72,6 +77,26 @@ group_setup(void **state)
                  "no Slurm answers at SLURM_CONF=%s (start one: sudo bash "
                  "scripts/slurm-local.sh start)",
                  getenv("SLURM_CONF"));
+    const char *adv = getenv("SLURM_LOCAL_ADVERTISE");
+    char path[512], buf[64] = "";
+    snprintf(path, sizeof path, "%s", getenv("SLURM_CONF"));
+    char *slash = strrchr(path, '/');
+    if (!adv && slash) {
+        snprintf(slash, sizeof path - (size_t)(slash - path), "/advertise");
+        FILE *f = fopen(path, "r");
+        if (f && fgets(buf, sizeof buf, f))
+            adv = buf;
+        if (f)
+            fclose(f);
+    }
+    if (adv && adv[0])
+        snprintf(advertise, sizeof advertise, "%.*s", (int)strcspn(adv, "\n"), adv);
+    char nodes[256] = "";
+    sh(nodes, sizeof nodes, "sinfo -h -N -o %%N 2>/dev/null | grep -c .");
+    two_nodes = atoi(nodes) >= 2;
+    snprintf(listen_opt, sizeof listen_opt, "listen=%s:0",
+             strcmp(advertise, "127.0.0.1") ? "0.0.0.0" : "127.0.0.1");
+    snprintf(advertise_opt, sizeof advertise_opt, "advertise=%s", advertise);
     return 0;
 }
 
@@ -107,6 +132,15 @@ live_pilots(void)
     return atoi(out);
 }
 
+/* Running pilot jobs of sieve. */
+static int
+live_running(void)
+{
+    char out[64];
+    sh(out, sizeof out, "squeue -h -t RUNNING -o '%%j' 2>/dev/null | grep -c '^sieve-'");
+    return atoi(out);
+}
+
 static int
 wait_exec(const struct ws *w, int n, double seconds)
 {
@@ -136,11 +170,15 @@ test_slurm__pilots_give_identical_objects(void **state)
     pipeline(&w, 0);
     const char *local[] = {"run", "--devices", "fake:2,cpu:1", "--store", "local", "p.yaml", NULL};
     assert_int_equal(ws_sieve(&w, 60, local), 0);
-    const char *pilots[] = {"run",     "--executor", "slurm",      "--slurm", "gpus=1",
-                            "--slurm", "max_pilots=2", "--slurm",  "listen=127.0.0.1:0",
+    /* With two nodes the pilots run on n2, behind the veth: a real network hop. */
+    const char *pilots[] = {"run",     "--executor", "slurm",     "--slurm",     "gpus=1",
+                            "--slurm", "max_pilots=2", "--slurm", listen_opt,    "--slurm",
+                            advertise_opt, "--slurm", two_nodes ? "sbatch=--nodelist=n2" : "cpus=1",
                             "p.yaml",  NULL};
     assert_int_equal(ws_sieve(&w, 120, pilots), 0);
     assert_true(ws_out_has(&w, "pilot pilot:0"));
+    if (two_nodes)
+        assert_true(ws_out_has(&w, "on n2, job"));
     assert_int_equal(ws_check_objects(&w, dag_adds, 5), 20);
     /* Every object the pilots wrote is byte for byte the one the local workers wrote. */
     assert_int_equal(sh(NULL, 0, "cd '%s' && diff -r local/objects .sieve/objects", w.dir), 0);
@@ -160,9 +198,9 @@ test_slurm__scancel_of_a_pilot_loses_nothing(void **state)
     struct ws w;
     ws_init(&w, 4);
     pipeline(&w, 400);
-    const char *args[] = {"run",     "--executor", "slurm",      "--slurm", "gpus=1",
-                          "--slurm", "max_pilots=2", "--slurm",  "listen=127.0.0.1:0",
-                          "p.yaml",  NULL};
+    const char *args[] = {"run",     "--executor", "slurm",     "--slurm", "gpus=1",
+                          "--slurm", "max_pilots=2", "--slurm", listen_opt, "--slurm",
+                          advertise_opt, "p.yaml", NULL};
     pid_t pid = ws_spawn(&w, args);
     assert_true(wait_exec(&w, 6, 60));
     /* sieve devices shows the pilots with their node and job while they run. */
@@ -196,20 +234,34 @@ test_slurm__node_down_requeues_its_tasks(void **state)
     char node[128] = "";
     ws_init(&w, 4);
     pipeline(&w, 400);
-    sh(node, sizeof node, "sinfo -h -o %%n | head -1");
-    node[strcspn(node, "\n")] = '\0';
-    const char *args[] = {"run",     "--executor", "slurm",      "--slurm", "gpus=1",
-                          "--slurm", "max_pilots=2", "--slurm",  "listen=127.0.0.1:0",
-                          "p.yaml",  NULL};
+
+    const char *args[] = {"run",     "--executor", "slurm",     "--slurm", "gpus=1",
+                          "--slurm", "max_pilots=2", "--slurm", listen_opt, "--slurm",
+                          advertise_opt, "p.yaml", NULL};
     pid_t pid = ws_spawn(&w, args);
     assert_true(wait_exec(&w, 6, 60));
+    if (two_nodes) {
+        /* Both pilots run (one per node) before one node goes. */
+        for (int i = 0; i < 100 && live_running() < 2; i++)
+            usleep(100000);
+        assert_int_equal(live_running(), 2);
+    }
+    sh(node, sizeof node, "squeue -h -t RUNNING -o '%%j %%N' | grep '^sieve-' | tail -1 | cut -d' ' -f2");
+    node[strcspn(node, "\n")] = '\0';
+    assert_true(node[0] != '\0');
     assert_int_equal(sh(NULL, 0, "scontrol update nodename=%s state=down reason=sieve-test", node),
                      0);
-    /* Its pilots are killed (NODE_FAIL, never requeued by Slurm); the run waits for new ones,
-     * which start once the node is back. */
-    sleep(2);
-    assert_int_equal(sh(NULL, 0, "scontrol update nodename=%s state=resume", node), 0);
-    int rc = ws_wait(pid, 150);
+    /* Its pilot is killed (NODE_FAIL, never requeued by Slurm) and its task moves: to the
+     * other node's pilot, or (one node) to a new pilot once the node is back. */
+    int rc;
+    if (two_nodes) {
+        rc = ws_wait(pid, 150);
+        sh(NULL, 0, "scontrol update nodename=%s state=resume", node);
+    } else {
+        sleep(2);
+        assert_int_equal(sh(NULL, 0, "scontrol update nodename=%s state=resume", node), 0);
+        rc = ws_wait(pid, 150);
+    }
     assert_int_equal(rc, 0);
     assert_true(ws_out_has(&w, "lost the pilot"));
     assert_int_equal(ws_check_objects(&w, dag_adds, 5), 20);
@@ -228,8 +280,11 @@ test_slurm__sigkill_then_resume_reruns_nothing_finished(void **state)
     struct ws w;
     ws_init(&w, 4);
     pipeline(&w, 400);
-    const char *args[] = {"run",     "--executor", "slurm",      "--slurm", "gpus=1",
-                          "--slurm", "max_pilots=2", "--slurm",  "listen=127.0.0.1:0",
+    /* Two nodes: one exclusive pilot on each, and the node of one goes down for good; its
+     * tasks finish on the other. One node: it goes down, and comes back after 2 s. */
+    const char *args[] = {"run",     "--executor", "slurm",     "--slurm", "gpus=1",
+                          "--slurm", "max_pilots=2", "--slurm", listen_opt, "--slurm",
+                          advertise_opt, "--slurm", two_nodes ? "sbatch=--exclusive" : "cpus=1",
                           "p.yaml",  NULL};
     pid_t pid = ws_spawn(&w, args);
     assert_true(wait_exec(&w, 8, 60));
@@ -240,8 +295,10 @@ test_slurm__sigkill_then_resume_reruns_nothing_finished(void **state)
      * finishes first). */
     wait_no_pilots(30);
     assert_int_equal(live_pilots(), 0);
-    const char *resume[] = {"resume", "--executor", "slurm", "--slurm", "gpus=1", "--slurm",
-                            "max_pilots=2", "--slurm", "listen=127.0.0.1:0", "1", NULL};
+    const char *resume[] = {"resume",     "--executor", "slurm",        "--slurm",
+                            "gpus=1",     "--slurm",    "max_pilots=2", "--slurm",
+                            listen_opt,   "--slurm",    advertise_opt,  "1",
+                            NULL};
     assert_int_equal(ws_sieve(&w, 120, resume), 0);
     assert_int_equal(ws_check_objects(&w, dag_adds, 5), 20);
     /* Only tasks in flight at the kill (at most one per pilot) ran twice. */

@@ -72,8 +72,15 @@ test_exec_slurm__replaces_lost_pilots_within_the_budget(void **state)
     assert_int_equal(x->active, 1);
     assert_int_equal(exec_slurm_decide(x, &p, 10000, &n), CMD_SBATCH);
     assert_int_equal(n, 1);
-    /* The budget is max_pilots + max_replacements submissions in all. */
-    x->total = 5;
+    assert_int_equal(x->lost, 1);
+    /* Pilots that left by themselves (drained) are replaced without limit... */
+    char done[] = "7_0|COMPLETED|vm\n7_1|NODE_FAIL|vm\n8_0|COMPLETED|vm\n";
+    exec_slurm_squeue_parse(x, done);
+    assert_int_equal(x->lost, 1);
+    assert_int_equal(exec_slurm_decide(x, &p, 10000, &n), CMD_SBATCH);
+    assert_int_equal(n, 2);
+    /* ...lost ones at most max_replacements times. */
+    x->lost = 4;
     assert_int_equal(exec_slurm_decide(x, &p, 10000, &n), CMD_SQUEUE);
     release(x);
 }
