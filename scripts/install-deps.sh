@@ -11,25 +11,28 @@ set -euo pipefail
 # Build and run.
 BUILD_PKGS=(
     build-essential cmake pkg-config git
-    libuv1-dev libyaml-dev libjansson-dev libsqlite3-dev libssl-dev libh2o-dev libcurl4-openssl-dev
+    libuv1-dev libyaml-dev libjansson-dev libsqlite3-dev libssl-dev
+    libh2o-dev libcurl4-openssl-dev
     libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
     libopenblas-dev
     ffmpeg
 )
-# Tests and fixtures (numpy makes and reads reference fixtures; never used at run time).
-# slurmctld, slurmd and slurm-client are the local cluster of the Slurm tests and bench
-# (scripts/slurm-local.sh); their postinst starts nothing without systemd.
+# Tests and fixtures (numpy makes and reads reference fixtures; never used at run time);
+# clang builds the libFuzzer harnesses (tests/fuzz, -DSIEVE_FUZZ=ON); slurmctld, slurmd and
+# slurm-client are the local cluster of the Slurm tests and bench (scripts/slurm-local.sh);
+# their postinst starts nothing without systemd.
 TEST_PKGS=(
-    libcmocka-dev python3 python3-numpy python3-yaml sqlite3 clang-format
+    libcmocka-dev python3 python3-numpy python3-yaml sqlite3 clang-format clang
     slurmctld slurmd slurm-client
 )
 # scripts/flaky.sh loads every core while it repeats the tests.
 STRESS_PKGS=(
     stress-ng
 )
-# Benchmarks run peers side by side; torch is only used by bench/ and fixture scripts.
+# Benchmarks run peers side by side; torch is only used by bench/ and fixture scripts; wrk
+# loads the HTTP API of `sieve serve`.
 BENCH_PKGS=(
-    snakemake python3-torch hyperfine valgrind python3-distributed
+    snakemake python3-torch hyperfine valgrind python3-distributed wrk
 )
 
 want=("${BUILD_PKGS[@]}")
