@@ -110,9 +110,9 @@ cmd_devices(int argc, char **argv)
             const char *model = json_string_value(json_object_get(ij, "model"));
             if (json) {
                 json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:s,s:O}", "name",
-                                                   rows[k].name, "recorded", rows[k].state,
-                                                   "kind", "pilot", "node", node ? node : "",
-                                                   "job", job ? job : "", "info", ij));
+                                                   rows[k].name, "recorded", rows[k].state, "kind",
+                                                   "pilot", "node", node ? node : "", "job",
+                                                   job ? job : "", "info", ij));
             } else {
                 char where[96];
                 snprintf(where, sizeof where, "%s", model ? model : "");

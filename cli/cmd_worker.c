@@ -29,19 +29,18 @@
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sieve worker [--fd N] [--id ID] [--device DEV] [--heartbeat-ms MS]\n"
-            "                    [--plugin-path DIRS] [--cache-states N] [--scratch DIR]\n"
-            "                    [--durability batch|strict]\n"
-            "       sieve worker --connect HOST:PORT (--token T | --token-file F)\n"
-            "                    [--connect-timeout S] [options above]\n\n"
-            "Runs tasks sent by a scheduler over the framed protocol on fd N (default 3).\n"
-            "Started by 'sieve run'; not meant to be run by hand.\n\n"
-            "With --connect it is a pilot (a Slurm job that 'sieve run --executor slurm'\n"
-            "submitted): it dials the scheduler, proves itself with the run's token, and runs\n"
-            "one worker per device in CUDA_VISIBLE_DEVICES (a CPU worker when it is unset).\n"
-            "It retries the connection for --connect-timeout seconds (default 120) and exits\n"
-            "when it loses the scheduler; SIGUSR1 drains (running tasks finish, then exit).\n");
+    fprintf(f, "usage: sieve worker [--fd N] [--id ID] [--device DEV] [--heartbeat-ms MS]\n"
+               "                    [--plugin-path DIRS] [--cache-states N] [--scratch DIR]\n"
+               "                    [--durability batch|strict]\n"
+               "       sieve worker --connect HOST:PORT (--token T | --token-file F)\n"
+               "                    [--connect-timeout S] [options above]\n\n"
+               "Runs tasks sent by a scheduler over the framed protocol on fd N (default 3).\n"
+               "Started by 'sieve run'; not meant to be run by hand.\n\n"
+               "With --connect it is a pilot (a Slurm job that 'sieve run --executor slurm'\n"
+               "submitted): it dials the scheduler, proves itself with the run's token, and runs\n"
+               "one worker per device in CUDA_VISIBLE_DEVICES (a CPU worker when it is unset).\n"
+               "It retries the connection for --connect-timeout seconds (default 120) and exits\n"
+               "when it loses the scheduler; SIGUSR1 drains (running tasks finish, then exit).\n");
 }
 
 static int

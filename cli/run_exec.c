@@ -129,8 +129,8 @@ cli_sched_lock(const char *verb, struct store *st, struct store_lock **lock)
  * Slurm options of the pipeline's section, then --slurm KEY=VALUE over them. Returns 1 for
  * slurm, 0 for local, or a negative code with the message in err. */
 int
-cli_executor_build(const struct run_exec_opts *o, const struct spec *sp,
-                   struct exec_slurm_opts *xo, struct sieve_errbuf *err)
+cli_executor_build(const struct run_exec_opts *o, const struct spec *sp, struct exec_slurm_opts *xo,
+                   struct sieve_errbuf *err)
 {
     const char *kind = o->executor;
     int rc;

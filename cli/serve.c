@@ -297,8 +297,8 @@ hook_devices(void *ud)
         json_t *e = json_pack("{s:s, s:s, s:b}", "name", dv->name, "state",
                               device_state_name(dv->state), "gpu", device_is_gpu(dv));
         if (dv->remote) /* a Slurm pilot's slot: where it runs, "" while none is connected */
-            json_object_update_new(e, json_pack("{s:b, s:s, s:s}", "pilot", 1, "node", dv->node,
-                                                "job", dv->job));
+            json_object_update_new(
+                e, json_pack("{s:b, s:s, s:s}", "pilot", 1, "node", dv->node, "job", dv->job));
         json_array_append_new(arr, e);
     }
     char *text = json_dumps(arr, JSON_COMPACT);

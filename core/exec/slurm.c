@@ -41,15 +41,14 @@ set_int(int *out, const char *key, const char *v, int lo, struct sieve_errbuf *e
     char *end;
     long n = strtol(v, &end, 10);
     if (end == v || *end || n < lo || n > 100000)
-        return sieve_errbuf_set(err, SIEVE_EINVAL, "executor '%s': '%s' is not a number >= %d",
-                                key, v, lo);
+        return sieve_errbuf_set(err, SIEVE_EINVAL, "executor '%s': '%s' is not a number >= %d", key,
+                                v, lo);
     *out = (int)n;
     return 0;
 }
 
 int
-exec_slurm_set(struct exec_slurm_opts *o, const char *key, const char *v,
-               struct sieve_errbuf *err)
+exec_slurm_set(struct exec_slurm_opts *o, const char *key, const char *v, struct sieve_errbuf *err)
 {
     if (!strcmp(key, "partition"))
         o->partition = v;
@@ -240,8 +239,7 @@ exec_slurm_squeue_parse(struct exec_slurm *x, char *text)
 {
     size_t active = 0;
     char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line;
-         line = strtok_r(NULL, "\n", &save)) {
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char *id = line, *state = strchr(line, '|');
         if (!state)
             continue;
@@ -444,8 +442,10 @@ exec_slurm_decide(struct exec_slurm *x, const struct sched_pilots *p, int64_t no
     }
     if (x->known && have < want && !within && !x->ended_seen) {
         x->ended_seen = 1;
-        fprintf(stderr, "sieve: slurm: %zu pilots lost, more than max_replacements (%ld); "
-                        "no more replacements\n", x->lost, extra);
+        fprintf(stderr,
+                "sieve: slurm: %zu pilots lost, more than max_replacements (%ld); "
+                "no more replacements\n",
+                x->lost, extra);
     }
     return now >= x->next_poll_ms ? CMD_SQUEUE : CMD_NONE;
 }
@@ -613,8 +613,8 @@ exec_slurm_start(struct sched *s, const struct exec_slurm_opts *o, struct exec_s
     if (fd >= 0)
         close(fd);
     snprintf(x->prefix, sizeof x->prefix, "sieve-%.8s-", hex);
-    snprintf(x->name, sizeof x->name, "%sr%lld-%02x%02x%02x", x->prefix, o->run, nonce[0],
-             nonce[1], nonce[2]);
+    snprintf(x->name, sizeof x->name, "%sr%lld-%02x%02x%02x", x->prefix, o->run, nonce[0], nonce[1],
+             nonce[2]);
 
     if (o->listen) {
         const char *colon = strrchr(o->listen, ':');

@@ -37,24 +37,24 @@ struct sched;
 struct exec_slurm_opts {
     const char *partition; /* NULL: the cluster's default */
     const char *account;
-    const char *time;      /* sbatch --time, e.g. "1:00:00"; NULL: the partition's default */
-    const char *mem;       /* sbatch --mem, e.g. "8G" */
-    const char *extra;     /* more sbatch arguments, split at spaces */
-    int gpus;              /* GPUs per pilot (--gres=gpu:N); 0: a CPU pilot */
-    int cpus;              /* --cpus-per-task; 0: Slurm's default */
-    int max_pilots;        /* pilot jobs alive at most; 0: 4 */
-    int max_replacements;  /* lost pilots replaced at most; 0: 2 x max_pilots + 2; < 0: none */
-    int drain_s;           /* --signal=B:USR1@drain_s; 0: 120 */
+    const char *time;        /* sbatch --time, e.g. "1:00:00"; NULL: the partition's default */
+    const char *mem;         /* sbatch --mem, e.g. "8G" */
+    const char *extra;       /* more sbatch arguments, split at spaces */
+    int gpus;                /* GPUs per pilot (--gres=gpu:N); 0: a CPU pilot */
+    int cpus;                /* --cpus-per-task; 0: Slurm's default */
+    int max_pilots;          /* pilot jobs alive at most; 0: 4 */
+    int max_replacements;    /* lost pilots replaced at most; 0: 2 x max_pilots + 2; < 0: none */
+    int drain_s;             /* --signal=B:USR1@drain_s; 0: 120 */
     int submit_interval_ms;  /* between two sbatch calls at least; 0: 1000 */
-    const char *listen;    /* "HOST:PORT" the scheduler listens on; NULL: "0.0.0.0:0" */
-    const char *advertise; /* the host pilots dial; NULL: this machine's host name */
-    const char *store_dir; /* shared with the nodes: the token file and pilot logs go there */
+    const char *listen;      /* "HOST:PORT" the scheduler listens on; NULL: "0.0.0.0:0" */
+    const char *advertise;   /* the host pilots dial; NULL: this machine's host name */
+    const char *store_dir;   /* shared with the nodes: the token file and pilot logs go there */
     const char *worker_exe;  /* the sieve binary, as the nodes see it */
     const char *plugin_path; /* passed to the pilots; NULL: their default */
     int heartbeat_ms;
     int strict;
-    long long run;           /* for the job name ("sieve-<store>-r<run>-<nonce>"); 0: daemon */
-    const char *bin_dir;     /* where sbatch/squeue/scancel are; NULL: $PATH */
+    long long run;       /* for the job name ("sieve-<store>-r<run>-<nonce>"); 0: daemon */
+    const char *bin_dir; /* where sbatch/squeue/scancel are; NULL: $PATH */
 };
 
 struct exec_slurm;

@@ -31,7 +31,7 @@ struct exec_slurm {
     struct exec_slurm_opts o;
     char *strs[16]; /* copies of o's strings */
     size_t n_strs;
-    char name[96];  /* the job name */
+    char name[96];   /* the job name */
     char prefix[64]; /* "sieve-<store tag>-": every scheduler of this store */
     char token_path[PATH_MAX], log_dir[PATH_MAX];
     char advertise[256];
@@ -60,9 +60,9 @@ struct exec_slurm {
                          failure): each one replaced counts against max_replacements */
     int releasing;    /* an idle daemon cancelled its pilots: those are not lost */
     size_t ended_seen;
-    char **ended;     /* job ids seen ended (logged once) */
+    char **ended; /* job ids seen ended (logged once) */
     size_t n_ended, cap_ended;
-    size_t limit;     /* the target after a per-user limit refusal; 0: none */
+    size_t limit;           /* the target after a per-user limit refusal; 0: none */
     int64_t limit_until_ms; /* ... until then: a limit is tried again after LIMIT_HOLD_MS */
     int squeue_fails;
     int64_t idle_since_ms; /* no work left since, 0 while there is */
@@ -75,8 +75,7 @@ struct exec_slurm {
  * What to do now: CMD_SBATCH with *n pilots, CMD_SQUEUE, CMD_SCANCEL (a daemon idle for
  * IDLE_RELEASE_MS lets its pilots go), or CMD_NONE. Updates the idle clock only.
  */
-int exec_slurm_decide(struct exec_slurm *x, const struct sched_pilots *p, int64_t now,
-                      size_t *n);
+int exec_slurm_decide(struct exec_slurm *x, const struct sched_pilots *p, int64_t now, size_t *n);
 
 /* Reads `squeue -o '%i|%T|%N'` output (modified in place): counts live pilots (a pending
  * array "12_[3-5]" counts 3), logs each pilot seen ended once. */

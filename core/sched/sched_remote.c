@@ -208,7 +208,7 @@ sched_listen(struct sched *s, const char *host, int port, const char *token,
     int len = sizeof bound;
     uv_tcp_getsockname(&r->server, (struct sockaddr *)&bound, &len);
     return ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                              : ((struct sockaddr_in *)&bound)->sin_port);
+                                             : ((struct sockaddr_in *)&bound)->sin_port);
 }
 
 static void
@@ -255,8 +255,8 @@ sched_remote_lost(struct slot *sl, int status, const char *why)
     if (sl->kill_code)
         snprintf(msg, sizeof msg, "%s", sl->kill_why);
     else
-        snprintf(msg, sizeof msg, "lost the pilot on '%s' (%s): %s", sl->dev->name,
-                 sl->dev->model, status == 0 ? "it hung up" : why);
+        snprintf(msg, sizeof msg, "lost the pilot on '%s' (%s): %s", sl->dev->name, sl->dev->model,
+                 status == 0 ? "it hung up" : why);
     int had_task = sl->task != UINT32_MAX;
     sched_slot_lose_task(sl, code, msg);
     sl->state = SLOT_DOWN;

@@ -585,8 +585,8 @@ sched_slots_check(struct sched *s, int64_t now)
             sched_slot_kill(sl, code, why);
         }
         if (sl->state == SLOT_DOWN && !sl->remote && !sl->proc && !sl->tr && !s->finished &&
-            !s->draining &&
-            now >= sl->respawn_at_ms && sched_slot_usable(s, sl, now) && s->n_left > 0) {
+            !s->draining && now >= sl->respawn_at_ms && sched_slot_usable(s, sl, now) &&
+            s->n_left > 0) {
             struct sieve_errbuf err;
             if (sched_slot_spawn(s, sl, &err) < 0) {
                 sched_log(s, "%s", err.msg);

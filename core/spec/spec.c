@@ -586,8 +586,8 @@ static void
 parse_executor(struct parse *p, yaml_node_t *n)
 {
     static const char *const known[] = {
-        "kind",   "partition",  "account", "time",  "gpus",      "cpus",      "mem",
-        "sbatch", "max_pilots", "max_replacements", "listen",    "advertise", "drain"};
+        "kind",   "partition",  "account",          "time",   "gpus",      "cpus", "mem",
+        "sbatch", "max_pilots", "max_replacements", "listen", "advertise", "drain"};
     struct kvs m = {0};
     if (n->type != YAML_MAPPING_NODE) {
         problem(p, n, "'executor' must be a mapping");
@@ -613,8 +613,8 @@ parse_executor(struct parse *p, yaml_node_t *n)
 static void
 parse_root(struct parse *p, yaml_node_t *root)
 {
-    static const char *const known[] = {"name", "dataset", "matrix", "defaults", "nodes",
-                                        "executor"};
+    static const char *const known[] = {"name",     "dataset", "matrix",
+                                        "defaults", "nodes",   "executor"};
     struct kvs m = {0};
     const struct kv *e;
 

@@ -127,8 +127,9 @@ static int
 live_pilots(void)
 {
     char out[8192];
-    sh(out, sizeof out, "squeue -h -o '%%j %%T' 2>/dev/null | grep '^sieve-' | grep -cvE "
-                        "'COMPLETED|CANCELLED|FAILED|TIMEOUT|NODE_FAIL'");
+    sh(out, sizeof out,
+       "squeue -h -o '%%j %%T' 2>/dev/null | grep '^sieve-' | grep -cvE "
+       "'COMPLETED|CANCELLED|FAILED|TIMEOUT|NODE_FAIL'");
     return atoi(out);
 }
 
@@ -171,10 +172,21 @@ test_slurm__pilots_give_identical_objects(void **state)
     const char *local[] = {"run", "--devices", "fake:2,cpu:1", "--store", "local", "p.yaml", NULL};
     assert_int_equal(ws_sieve(&w, 60, local), 0);
     /* With two nodes the pilots run on n2, behind the veth: a real network hop. */
-    const char *pilots[] = {"run",     "--executor", "slurm",     "--slurm",     "gpus=1",
-                            "--slurm", "max_pilots=2", "--slurm", listen_opt,    "--slurm",
-                            advertise_opt, "--slurm", two_nodes ? "sbatch=--nodelist=n2" : "cpus=1",
-                            "p.yaml",  NULL};
+    const char *pilots[] = {"run",
+                            "--executor",
+                            "slurm",
+                            "--slurm",
+                            "gpus=1",
+                            "--slurm",
+                            "max_pilots=2",
+                            "--slurm",
+                            listen_opt,
+                            "--slurm",
+                            advertise_opt,
+                            "--slurm",
+                            two_nodes ? "sbatch=--nodelist=n2" : "cpus=1",
+                            "p.yaml",
+                            NULL};
     assert_int_equal(ws_sieve(&w, 120, pilots), 0);
     assert_true(ws_out_has(&w, "pilot pilot:0"));
     if (two_nodes)
@@ -198,9 +210,9 @@ test_slurm__scancel_of_a_pilot_loses_nothing(void **state)
     struct ws w;
     ws_init(&w, 4);
     pipeline(&w, 400);
-    const char *args[] = {"run",     "--executor", "slurm",     "--slurm", "gpus=1",
-                          "--slurm", "max_pilots=2", "--slurm", listen_opt, "--slurm",
-                          advertise_opt, "p.yaml", NULL};
+    const char *args[] = {"run",         "--executor",   "slurm",   "--slurm",  "gpus=1",
+                          "--slurm",     "max_pilots=2", "--slurm", listen_opt, "--slurm",
+                          advertise_opt, "p.yaml",       NULL};
     pid_t pid = ws_spawn(&w, args);
     assert_true(wait_exec(&w, 6, 60));
     /* sieve devices shows the pilots with their node and job while they run. */
@@ -209,7 +221,8 @@ test_slurm__scancel_of_a_pilot_loses_nothing(void **state)
     assert_non_null(strstr(devs, "pilot:0"));
     assert_non_null(strstr(devs, ", job "));
     char job[64] = "";
-    sh(job, sizeof job, "squeue -h -t RUNNING -o '%%i %%j' | grep ' sieve-' | head -1 | cut -d' ' -f1");
+    sh(job, sizeof job,
+       "squeue -h -t RUNNING -o '%%i %%j' | grep ' sieve-' | head -1 | cut -d' ' -f1");
     job[strcspn(job, "\n")] = '\0';
     assert_true(job[0] != '\0');
     assert_int_equal(sh(NULL, 0, "scancel %s", job), 0);
@@ -235,9 +248,9 @@ test_slurm__node_down_requeues_its_tasks(void **state)
     ws_init(&w, 4);
     pipeline(&w, 400);
 
-    const char *args[] = {"run",     "--executor", "slurm",     "--slurm", "gpus=1",
-                          "--slurm", "max_pilots=2", "--slurm", listen_opt, "--slurm",
-                          advertise_opt, "p.yaml", NULL};
+    const char *args[] = {"run",         "--executor",   "slurm",   "--slurm",  "gpus=1",
+                          "--slurm",     "max_pilots=2", "--slurm", listen_opt, "--slurm",
+                          advertise_opt, "p.yaml",       NULL};
     pid_t pid = ws_spawn(&w, args);
     assert_true(wait_exec(&w, 6, 60));
     if (two_nodes) {
@@ -246,7 +259,8 @@ test_slurm__node_down_requeues_its_tasks(void **state)
             usleep(100000);
         assert_int_equal(live_running(), 2);
     }
-    sh(node, sizeof node, "squeue -h -t RUNNING -o '%%j %%N' | grep '^sieve-' | tail -1 | cut -d' ' -f2");
+    sh(node, sizeof node,
+       "squeue -h -t RUNNING -o '%%j %%N' | grep '^sieve-' | tail -1 | cut -d' ' -f2");
     node[strcspn(node, "\n")] = '\0';
     assert_true(node[0] != '\0');
     assert_int_equal(sh(NULL, 0, "scontrol update nodename=%s state=down reason=sieve-test", node),
@@ -282,10 +296,21 @@ test_slurm__sigkill_then_resume_reruns_nothing_finished(void **state)
     pipeline(&w, 400);
     /* Two nodes: one exclusive pilot on each, and the node of one goes down for good; its
      * tasks finish on the other. One node: it goes down, and comes back after 2 s. */
-    const char *args[] = {"run",     "--executor", "slurm",     "--slurm", "gpus=1",
-                          "--slurm", "max_pilots=2", "--slurm", listen_opt, "--slurm",
-                          advertise_opt, "--slurm", two_nodes ? "sbatch=--exclusive" : "cpus=1",
-                          "p.yaml",  NULL};
+    const char *args[] = {"run",
+                          "--executor",
+                          "slurm",
+                          "--slurm",
+                          "gpus=1",
+                          "--slurm",
+                          "max_pilots=2",
+                          "--slurm",
+                          listen_opt,
+                          "--slurm",
+                          advertise_opt,
+                          "--slurm",
+                          two_nodes ? "sbatch=--exclusive" : "cpus=1",
+                          "p.yaml",
+                          NULL};
     pid_t pid = ws_spawn(&w, args);
     assert_true(wait_exec(&w, 8, 60));
     kill(pid, SIGKILL);
@@ -295,10 +320,9 @@ test_slurm__sigkill_then_resume_reruns_nothing_finished(void **state)
      * finishes first). */
     wait_no_pilots(30);
     assert_int_equal(live_pilots(), 0);
-    const char *resume[] = {"resume",     "--executor", "slurm",        "--slurm",
-                            "gpus=1",     "--slurm",    "max_pilots=2", "--slurm",
-                            listen_opt,   "--slurm",    advertise_opt,  "1",
-                            NULL};
+    const char *resume[] = {
+        "resume",  "--executor", "slurm",   "--slurm",     "gpus=1", "--slurm", "max_pilots=2",
+        "--slurm", listen_opt,   "--slurm", advertise_opt, "1",      NULL};
     assert_int_equal(ws_sieve(&w, 120, resume), 0);
     assert_int_equal(ws_check_objects(&w, dag_adds, 5), 20);
     /* Only tasks in flight at the kill (at most one per pilot) ran twice. */
