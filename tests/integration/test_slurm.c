@@ -109,6 +109,18 @@ skip_without_slurm(void)
     return 1;
 }
 
+/* Checks a sieve exit status, printing its output when it is not the one expected. */
+static void
+expect_rc(const struct ws *w, int rc, int want)
+{
+    if (rc != want) {
+        char *text = ws_read(w->out);
+        print_message("sieve exited %d, not %d; its output:\n%s\n", rc, want, text);
+        free(text);
+    }
+    assert_int_equal(rc, want);
+}
+
 static void
 pipeline(struct ws *w, int ms)
 {
@@ -170,7 +182,7 @@ test_slurm__pilots_give_identical_objects(void **state)
     ws_init(&w, 4);
     pipeline(&w, 0);
     const char *local[] = {"run", "--devices", "fake:2,cpu:1", "--store", "local", "p.yaml", NULL};
-    assert_int_equal(ws_sieve(&w, 60, local), 0);
+    expect_rc(&w, ws_sieve(&w, 60, local), 0);
     /* With two nodes the pilots run on n2, behind the veth: a real network hop. */
     const char *pilots[] = {"run",
                             "--executor",
@@ -187,7 +199,7 @@ test_slurm__pilots_give_identical_objects(void **state)
                             two_nodes ? "sbatch=--nodelist=n2" : "cpus=1",
                             "p.yaml",
                             NULL};
-    assert_int_equal(ws_sieve(&w, 120, pilots), 0);
+    expect_rc(&w, ws_sieve(&w, 120, pilots), 0);
     assert_true(ws_out_has(&w, "pilot pilot:0"));
     if (two_nodes)
         assert_true(ws_out_has(&w, "on n2, job"));
@@ -226,7 +238,7 @@ test_slurm__scancel_of_a_pilot_loses_nothing(void **state)
     job[strcspn(job, "\n")] = '\0';
     assert_true(job[0] != '\0');
     assert_int_equal(sh(NULL, 0, "scancel %s", job), 0);
-    assert_int_equal(ws_wait(pid, 120), 0);
+    expect_rc(&w, ws_wait(pid, 120), 0);
     assert_true(ws_out_has(&w, "lost the pilot") || ws_out_has(&w, "ended CANCELLED"));
     assert_int_equal(ws_check_objects(&w, dag_adds, 5), 20);
     /* Only the task the cancelled pilot was running ran twice. */
@@ -276,7 +288,7 @@ test_slurm__node_down_requeues_its_tasks(void **state)
         assert_int_equal(sh(NULL, 0, "scontrol update nodename=%s state=resume", node), 0);
         rc = ws_wait(pid, 150);
     }
-    assert_int_equal(rc, 0);
+    expect_rc(&w, rc, 0);
     assert_true(ws_out_has(&w, "lost the pilot"));
     assert_int_equal(ws_check_objects(&w, dag_adds, 5), 20);
     assert_true(ws_exec_max_repeat(&w) <= 2);
@@ -294,23 +306,14 @@ test_slurm__sigkill_then_resume_reruns_nothing_finished(void **state)
     struct ws w;
     ws_init(&w, 4);
     pipeline(&w, 400);
+    /* This run takes its executor from the pipeline (and resume from the recorded pipeline):
+     * only the machine's addresses come from the command line. */
+    FILE *f = fopen(w.yaml, "a");
+    fputs("executor: { kind: slurm, gpus: 1, max_pilots: 2, drain: 60 }\n", f);
+    fclose(f);
     /* Two nodes: one exclusive pilot on each, and the node of one goes down for good; its
      * tasks finish on the other. One node: it goes down, and comes back after 2 s. */
-    const char *args[] = {"run",
-                          "--executor",
-                          "slurm",
-                          "--slurm",
-                          "gpus=1",
-                          "--slurm",
-                          "max_pilots=2",
-                          "--slurm",
-                          listen_opt,
-                          "--slurm",
-                          advertise_opt,
-                          "--slurm",
-                          two_nodes ? "sbatch=--exclusive" : "cpus=1",
-                          "p.yaml",
-                          NULL};
+    const char *args[] = {"run", "--slurm", listen_opt, "--slurm", advertise_opt, "p.yaml", NULL};
     pid_t pid = ws_spawn(&w, args);
     assert_true(wait_exec(&w, 8, 60));
     kill(pid, SIGKILL);
@@ -320,10 +323,9 @@ test_slurm__sigkill_then_resume_reruns_nothing_finished(void **state)
      * finishes first). */
     wait_no_pilots(30);
     assert_int_equal(live_pilots(), 0);
-    const char *resume[] = {
-        "resume",  "--executor", "slurm",   "--slurm",     "gpus=1", "--slurm", "max_pilots=2",
-        "--slurm", listen_opt,   "--slurm", advertise_opt, "1",      NULL};
-    assert_int_equal(ws_sieve(&w, 120, resume), 0);
+    const char *resume[] = {"resume", "--slurm", listen_opt, "--slurm", advertise_opt, "1", NULL};
+    expect_rc(&w, ws_sieve(&w, 120, resume), 0);
+    assert_true(ws_out_has(&w, "sieve: slurm: pilots"));
     assert_int_equal(ws_check_objects(&w, dag_adds, 5), 20);
     /* Only tasks in flight at the kill (at most one per pilot) ran twice. */
     int total = ws_exec_count(&w, "");
