@@ -29,6 +29,8 @@ proto_type_name(int type)
         return "shutdown";
     case PROTO_READY:
         return "ready";
+    case PROTO_DRAIN:
+        return "drain";
     default:
         return "unknown";
     }
@@ -191,6 +193,7 @@ build_payload(const struct proto_msg *m, struct sieve_errbuf *err)
         set_str(o, "metrics", m->metrics);
         break;
     case PROTO_SHUTDOWN:
+    case PROTO_DRAIN:
         break;
     default:
         json_decref(o);
@@ -486,6 +489,7 @@ parse_payload(int type, json_t *o, struct proto_msg *m, struct sieve_errbuf *err
             return rc;
         return 0;
     case PROTO_SHUTDOWN:
+    case PROTO_DRAIN:
         return 0;
     default:
         return sieve_errbuf_set(err, SIEVE_EPROTO, "unknown message type %d", type);

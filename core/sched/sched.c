@@ -427,7 +427,7 @@ dispatch(struct sched *s)
     for (size_t i = 0; i < s->n_slots; i++) {
         struct slot *sl = &s->slots[i];
         if (sl->state != SLOT_BUSY || sl->next != UINT32_MAX || !sl->tr ||
-            sl->dev->state != DEVICE_HEALTHY || sl->kill_code)
+            sl->dev->state != DEVICE_HEALTHY || sl->kill_code || sl->leaving)
             continue;
         struct sched_queue *h = &s->ready[device_is_gpu(sl->dev) ? 1 : 0];
         if (h->n == 0)

@@ -108,6 +108,7 @@ struct slot {
     double progress;
     char scratch[256]; /* the worker's scratch directory, removed when it exits */
     int remote;        /* a pilot's slot: no process; `tr` is its TCP connection, if any */
+    int leaving;       /* the worker said drain: it gets nothing more and leaves after its task */
 };
 
 /* The durations of a node's last finished tasks, for its straggler bound (sched_spec.c). */

@@ -87,6 +87,7 @@ attach(struct sched *s, struct pending *p, const struct proto_msg *m)
     sl->tr = p->tr;
     free(p);
     sl->hello = 1;
+    sl->leaving = 0;
     sl->kill_code = 0;
     sl->pid = 0;
     sl->spawned_ms = sl->last_beat_ms = now;
@@ -257,11 +258,25 @@ sched_remote_lost(struct slot *sl, int status, const char *why)
     else
         snprintf(msg, sizeof msg, "lost the pilot on '%s' (%s): %s", sl->dev->name, sl->dev->model,
                  status == 0 ? "it hung up" : why);
+    if (sl->leaving && !sl->kill_code && sl->task != UINT32_MAX && sl->next == UINT32_MAX &&
+        !sched_task_other_copy(s, sl->task, sl)) {
+        /* A draining pilot left before its task ended (its time limit came first): not the
+         * task's fault. It goes back as a task that never started would, no attempt used. */
+        uint32_t t = sl->task;
+        sl->task = UINT32_MAX;
+        s->n_running--;
+        s->t[t].copies--;
+        sl->next = t;
+        s->n_prefetched++;
+    }
     int had_task = sl->task != UINT32_MAX;
     sched_slot_lose_task(sl, code, msg);
+    if (sl->leaving && !s->finished)
+        sched_log(s, "pilot %s (%s) left: drained", sl->dev->name, sl->dev->model);
     sl->state = SLOT_DOWN;
     sl->kill_code = 0;
     sl->hello = 0;
+    sl->leaving = 0;
     if (!was_stopping && !s->finished && had_task)
         sched_log(s, "%s", msg);
     snprintf(sl->dev->model, sizeof sl->dev->model, "waiting for a pilot");

@@ -47,21 +47,28 @@ proc_closed(uv_handle_t *h)
     free(h);
 }
 
+/* The prefetched task never started: back to the queue, no attempt used. */
+static void
+requeue_next(struct slot *sl)
+{
+    struct sched *s = sl->s;
+    if (sl->next == UINT32_MAX)
+        return;
+    uint32_t n = sl->next;
+    sl->next = UINT32_MAX;
+    s->n_prefetched--;
+    s->t[n].attempts--;
+    s->n_exec--;
+    sched_task_run(s, n)->n_exec--;
+    sched_task_requeue(s, n, 0);
+}
+
 /* Ends the slot's current task, if any, as lost with `code` (a crash, a lost heartbeat). */
 void
 sched_slot_lose_task(struct slot *sl, int code, const char *why)
 {
     struct sched *s = sl->s;
-    if (sl->next != UINT32_MAX) {
-        /* The prefetched task never started: back to the queue, no attempt used. */
-        uint32_t n = sl->next;
-        sl->next = UINT32_MAX;
-        s->n_prefetched--;
-        s->t[n].attempts--;
-        s->n_exec--;
-        sched_task_run(s, n)->n_exec--;
-        sched_task_requeue(s, n, 0);
-    }
+    requeue_next(sl);
     if (sl->task == UINT32_MAX)
         return;
     uint32_t t = sl->task;
@@ -161,8 +168,17 @@ on_msg(struct transport *t, const struct proto_msg *m, void *data)
     case PROTO_HELLO:
         sl->hello = 1;
         break;
+    case PROTO_DRAIN:
+        /* The worker leaves after its running task (a pilot near its time limit): nothing
+         * more goes to it, and what was queued behind its task goes back to the queue. */
+        sl->leaving = 1;
+        requeue_next(sl);
+        if (sl->state == SLOT_STARTING || sl->state == SLOT_IDLE)
+            sl->state = SLOT_STOPPING;
+        sched_kick(s);
+        break;
     case PROTO_READY:
-        if (sl->state == SLOT_STARTING) {
+        if (sl->state == SLOT_STARTING && !sl->leaving) {
             sl->state = SLOT_IDLE;
             sched_kick(s);
         }
@@ -200,6 +216,8 @@ on_msg(struct transport *t, const struct proto_msg *m, void *data)
             *avg = *avg < 0 ? ms : 0.8 * *avg + 0.2 * ms;
         }
         promote_next(sl);
+        if (sl->leaving && sl->state == SLOT_IDLE)
+            sl->state = SLOT_STOPPING;
         if (m->status == 0) {
             if (other) {
                 char label[256];
@@ -343,6 +361,7 @@ sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err)
     sl->proc = proc;
     sl->pid = proc->pid;
     sl->hello = 0;
+    sl->leaving = 0;
     sl->spawned_ms = sl->last_beat_ms = clock_mono_ms();
     if ((rc = transport_from_stream((uv_stream_t *)pipe, &cb, sl, &sl->tr, err)) < 0) {
         uv_close((uv_handle_t *)pipe, proc_closed);

@@ -218,6 +218,12 @@ heartbeat_main(void *arg)
         memcpy(id, w->task_id, sizeof id);
         m.task_id = id;
         pthread_mutex_unlock(&w->hlock);
+        if (drain_flag == 1) {
+            /* Said once, from here: the main thread may be inside a plugin for minutes. */
+            struct proto_msg d = {.type = PROTO_DRAIN};
+            drain_flag = 2;
+            send_msg(w, &d);
+        }
         if (send_msg(w, &m) < 0 && w->o->exit_on_term) {
             /* A pilot whose scheduler is gone (the connection reset, or unacknowledged for
              * the TCP user timeout) stops at once, even inside a long task: its result has
@@ -545,6 +551,14 @@ handle_run(struct worker *w, const struct proto_msg *m)
     scratch_clear(w);
     if (!r.metrics)
         r.metrics = "";
+    if (drain_flag == 1) {
+        /* Draining: say so before the result, so that the scheduler takes back what it queued
+         * behind this task instead of counting it lost when the connection closes. */
+        struct proto_msg d = {.type = PROTO_DRAIN};
+        drain_flag = 2;
+        if (send_msg(w, &d) < 0)
+            return -1;
+    }
     return send_msg(w, &r);
 }
 
@@ -627,6 +641,11 @@ worker_main(const struct worker_opts *o)
         ssize_t n = read(w.fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) {
             if (cancel_flag || drain_flag) {
+                if (drain_flag == 1) {
+                    struct proto_msg d = {.type = PROTO_DRAIN};
+                    drain_flag = 2;
+                    send_msg(&w, &d);
+                }
                 status = drain_flag ? 0 : status;
                 break; /* SIGTERM, or a drain, while idle */
             }

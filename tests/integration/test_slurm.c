@@ -337,6 +337,65 @@ test_slurm__sigkill_then_resume_reruns_nothing_finished(void **state)
     ws_release(&w);
 }
 
+static void
+test_slurm__usr1_drains_a_pilot_without_losing_its_task(void **state)
+{
+    (void)state;
+    if (skip_without_slurm())
+        return;
+    struct ws w;
+    ws_init(&w, 4);
+    pipeline(&w, 400);
+    const char *args[] = {"run",         "--executor",   "slurm",   "--slurm",  "gpus=1",
+                          "--slurm",     "max_pilots=2", "--slurm", listen_opt, "--slurm",
+                          advertise_opt, "p.yaml",       NULL};
+    pid_t pid = ws_spawn(&w, args);
+    assert_true(wait_exec(&w, 6, 60));
+    /* What Slurm's --signal=B:USR1@T sends before the time limit: the pilot finishes its
+     * task, leaves (COMPLETED, not lost) and is replaced. */
+    char job[64] = "";
+    sh(job, sizeof job,
+       "squeue -h -t RUNNING -o '%%i %%j' | grep ' sieve-' | head -1 | cut -d' ' -f1");
+    job[strcspn(job, "\n")] = '\0';
+    assert_true(job[0] != '\0');
+    assert_int_equal(sh(NULL, 0, "scancel --batch --signal=USR1 %s", job), 0);
+    expect_rc(&w, ws_wait(pid, 120), 0);
+    assert_int_equal(ws_check_objects(&w, dag_adds, 5), 20);
+    /* Drained, not killed: no task ran twice, no pilot was lost. */
+    assert_int_equal(ws_exec_max_repeat(&w), 1);
+    assert_false(ws_out_has(&w, "lost the pilot"));
+    char st[256] = "";
+    sh(st, sizeof st, "squeue -h -t all -j %s -o %%T", job);
+    assert_non_null(strstr(st, "COMPLETED"));
+    wait_no_pilots(10);
+    assert_int_equal(live_pilots(), 0);
+    ws_release(&w);
+}
+
+static void
+test_slurm__sieve_cancel_cancels_the_pilots(void **state)
+{
+    (void)state;
+    if (skip_without_slurm())
+        return;
+    struct ws w;
+    ws_init(&w, 4);
+    pipeline(&w, 400);
+    const char *args[] = {"run",         "--executor",   "slurm",   "--slurm",  "gpus=1",
+                          "--slurm",     "max_pilots=2", "--slurm", listen_opt, "--slurm",
+                          advertise_opt, "p.yaml",       NULL};
+    pid_t pid = ws_spawn(&w, args);
+    assert_true(wait_exec(&w, 4, 60));
+    const char *cancel[] = {"cancel", "1", NULL};
+    pid_t c = ws_spawn(&w, cancel);
+    assert_int_equal(ws_wait(c, 30), 0);
+    expect_rc(&w, ws_wait(pid, 60), 130);
+    /* The run's jobs are gone: cancelled by name as the scheduler stops. */
+    wait_no_pilots(10);
+    assert_int_equal(live_pilots(), 0);
+    ws_release(&w);
+}
+
 int
 main(void)
 {
@@ -346,6 +405,9 @@ main(void)
         cmocka_unit_test_teardown(test_slurm__node_down_requeues_its_tasks, ws_teardown),
         cmocka_unit_test_teardown(test_slurm__sigkill_then_resume_reruns_nothing_finished,
                                   ws_teardown),
+        cmocka_unit_test_teardown(test_slurm__usr1_drains_a_pilot_without_losing_its_task,
+                                  ws_teardown),
+        cmocka_unit_test_teardown(test_slurm__sieve_cancel_cancels_the_pilots, ws_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }

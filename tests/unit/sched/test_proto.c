@@ -105,6 +105,7 @@ test_proto__result_heartbeat_log_hello_shutdown_round_trip(void **state)
          .metrics = "[]"},
         {.type = PROTO_SHUTDOWN},
         {.type = PROTO_READY, .n_plugins = 9},
+        {.type = PROTO_DRAIN},
     };
     size_t n = sizeof msgs / sizeof msgs[0];
     struct proto_decoder dec;
@@ -144,6 +145,10 @@ test_proto__result_heartbeat_log_hello_shutdown_round_trip(void **state)
     assert_int_equal(proto_decoder_next(&dec, &d, &err), 1);
     assert_int_equal(d.type, PROTO_READY);
     assert_int_equal(d.n_plugins, 9);
+    proto_msg_release(&d);
+    assert_int_equal(proto_decoder_next(&dec, &d, &err), 1);
+    assert_int_equal(d.type, PROTO_DRAIN);
+    assert_string_equal(proto_type_name(d.type), "drain");
     proto_msg_release(&d);
     assert_int_equal(proto_decoder_next(&dec, &d, &err), 0);
     proto_decoder_release(&dec);
