@@ -146,8 +146,9 @@ pilot(struct worker_opts *o, const char *connect_to, int timeout_s)
     o->node = host;
     o->job = job;
     if (n <= 1) {
-        char dev[64];
-        snprintf(dev, sizeof dev, n ? "cuda:%s" : "cpu", n ? devs[0] : "");
+        char dev[64] = "cpu";
+        if (n)
+            snprintf(dev, sizeof dev, "cuda:%s", devs[0]);
         o->device = dev;
         int fd = dial(connect_to, timeout_s);
         if (fd < 0)

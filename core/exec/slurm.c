@@ -178,8 +178,10 @@ cmd_start(struct exec_slurm *x, int kind, char **argv)
     x->proc.data = x;
     int rc = uv_spawn(sched_loop(x->s), &x->proc, &po);
     if (rc < 0) {
+        /* Out of processes or file descriptors: try again in a while, not every tick. */
         fprintf(stderr, "sieve: slurm: cannot start '%s': %s\n", argv[0], uv_strerror(rc));
         uv_close((uv_handle_t *)&x->out, NULL);
+        x->next_poll_ms = x->next_submit_ms = clock_mono_ms() + 5000;
         return -1;
     }
     x->proc_open = x->out_open = 1;
@@ -511,10 +513,20 @@ run_sync(char *const argv[], char *out, size_t cap)
         _exit(127);
     }
     close(fds[1]);
+    /* Read to the end, keeping what fits: a child writing into a closed pipe would fail. */
     size_t len = 0;
     ssize_t n;
-    while (out && len + 1 < cap && (n = read(fds[0], out + len, cap - 1 - len)) > 0)
-        len += (size_t)n;
+    char sink[4096];
+    for (;;) {
+        int keep_it = out && len + 1 < cap;
+        n = keep_it ? read(fds[0], out + len, cap - 1 - len) : read(fds[0], sink, sizeof sink);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (keep_it)
+            len += (size_t)n;
+    }
     if (out)
         out[len] = '\0';
     close(fds[0]);
@@ -595,6 +607,11 @@ exec_slurm_start(struct sched *s, const struct exec_slurm_opts *o, struct exec_s
     x->o.listen = keep(x, o->listen);
     x->o.store_dir = keep(x, o->store_dir);
     x->o.worker_exe = keep(x, o->worker_exe);
+    /* /proc/self/exe of a binary replaced while it runs (an upgrade, a rebuild) reads
+     * "PATH (deleted)": pilots start the binary now at PATH, which speaks the same protocol. */
+    char *del = x->strs[x->n_strs - 1] ? strstr(x->strs[x->n_strs - 1], " (deleted)") : NULL;
+    if (del && !del[10])
+        *del = '\0';
     x->o.plugin_path = keep(x, o->plugin_path);
     x->o.bin_dir = keep(x, o->bin_dir);
     x->o.advertise = keep(x, o->advertise);
@@ -647,6 +664,19 @@ exec_slurm_start(struct sched *s, const struct exec_slurm_opts *o, struct exec_s
     snprintf(x->token_path, sizeof x->token_path, "%s/token", x->log_dir);
     if ((rc = write_token(x, token, sizeof token, err)) < 0)
         goto fail;
+    {
+        /* Fail now, not by waiting for pilots forever, where there is no Slurm to ask. */
+        char exe[PATH_MAX];
+        tool(x, "sbatch", exe, sizeof exe);
+        char *argv[] = {exe, "--version", NULL};
+        if (run_sync(argv, NULL, 0) != 0) {
+            rc = sieve_errbuf_set(err, SIEVE_EINVAL,
+                                  "slurm executor: '%s --version' failed (is Slurm installed, "
+                                  "and SLURM_CONF set where it needs to be?)",
+                                  exe);
+            goto fail;
+        }
+    }
     if ((rc = sched_listen(s, host, port, token, err)) < 0)
         goto fail;
     x->port = rc;

@@ -25,7 +25,6 @@ struct pending {
     struct sched *s;
     struct transport *tr;
     int64_t since_ms;
-    int taken; /* handed to a slot: its close is no longer ours */
 };
 
 struct sched_remote {
@@ -81,7 +80,6 @@ attach(struct sched *s, struct pending *p, const struct proto_msg *m)
     }
     struct device *d = sl->dev;
     int64_t now = clock_mono_ms();
-    p->taken = 1;
     pending_forget(s, p);
     transport_rebind(p->tr, &sched_slot_callbacks, sl);
     sl->tr = p->tr;
@@ -127,8 +125,7 @@ pending_close(struct transport *t, int status, const char *why, void *data)
     (void)t;
     (void)status;
     (void)why;
-    if (p->taken)
-        return;
+    /* Only a connection that never became a slot's closes here: attach rebinds. */
     pending_forget(p->s, p);
     free(p);
 }
