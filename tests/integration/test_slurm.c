@@ -396,6 +396,64 @@ test_slurm__sieve_cancel_cancels_the_pilots(void **state)
     ws_release(&w);
 }
 
+static pid_t daemon_pid;
+
+/* The daemon of the serve test goes too when an assertion left it running. */
+static int
+serve_teardown(void **state)
+{
+    if (daemon_pid > 0) {
+        kill(daemon_pid, SIGKILL);
+        waitpid(daemon_pid, NULL, 0);
+        daemon_pid = 0;
+    }
+    return ws_teardown(state);
+}
+
+static void
+test_slurm__serve_runs_submitted_runs_on_its_pilots(void **state)
+{
+    (void)state;
+    if (skip_without_slurm())
+        return;
+    struct ws w;
+    char json[400];
+    ws_init(&w, 4);
+    pipeline(&w, 0);
+    snprintf(json, sizeof json, "%s/scheduler.json", w.store);
+    const char *serve[] = {"serve",    "--listen",   "127.0.0.1:0",  "--grace",
+                           "1s",       "--executor", "slurm",        "--slurm",
+                           "gpus=1",   "--slurm",    "max_pilots=2", "--slurm",
+                           listen_opt, "--slurm",    advertise_opt,  NULL};
+    pid_t daemon = daemon_pid = ws_spawn(&w, serve);
+    int up = 0;
+    for (int i = 0; i < 500 && !up; i++) {
+        char *text = ws_read(json);
+        up = strstr(text, "http://127.0.0.1:") != NULL;
+        free(text);
+        usleep(20000);
+    }
+    assert_true(up);
+    /* `sieve run` on a served store is submitted to the daemon, whose pilots run it. */
+    ws_live_pid = 0;
+    const char *run[] = {"run", "p.yaml", NULL};
+    pid_t r = ws_spawn(&w, run);
+    expect_rc(&w, ws_wait(r, 120), 0);
+    assert_int_equal(ws_check_objects(&w, dag_adds, 5), 20);
+    assert_true(ws_out_has(&w, "pilot pilot:0"));
+    /* The daemon keeps its pilots between runs; sieve devices shows where they are. */
+    char devs[4096] = "";
+    sh(devs, sizeof devs, "cd '%s' && '%s' devices", w.dir, SIEVE_BINARY);
+    assert_non_null(strstr(devs, ", job "));
+    /* SIGTERM drains the daemon, which cancels its pilots as it stops. */
+    assert_int_equal(kill(daemon, SIGTERM), 0);
+    expect_rc(&w, ws_wait(daemon, 30), 0);
+    daemon_pid = 0;
+    wait_no_pilots(10);
+    assert_int_equal(live_pilots(), 0);
+    ws_release(&w);
+}
+
 int
 main(void)
 {
@@ -408,6 +466,8 @@ main(void)
         cmocka_unit_test_teardown(test_slurm__usr1_drains_a_pilot_without_losing_its_task,
                                   ws_teardown),
         cmocka_unit_test_teardown(test_slurm__sieve_cancel_cancels_the_pilots, ws_teardown),
+        cmocka_unit_test_teardown(test_slurm__serve_runs_submitted_runs_on_its_pilots,
+                                  serve_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
