@@ -306,6 +306,14 @@ start_sbatch(struct exec_slurm *x, size_t n)
     argv[k++] = out;
     snprintf(array, sizeof array, "--array=0-%zu", n - 1);
     argv[k++] = array;
+    /* The task messages name objects by the store's path as the scheduler opened it, which
+     * may be relative: a pilot works in the scheduler's directory (on the shared file
+     * system), whatever the cluster's default. */
+    char chdir_arg[PATH_MAX + 16];
+    if (x->cwd[0]) {
+        snprintf(chdir_arg, sizeof chdir_arg, "--chdir=%s", x->cwd);
+        argv[k++] = chdir_arg;
+    }
     if (x->o.partition) {
         argv[k++] = "--partition";
         argv[k++] = (char *)x->o.partition;
@@ -449,6 +457,11 @@ exec_slurm_decide(struct exec_slurm *x, const struct sched_pilots *p, int64_t no
                 "no more replacements\n",
                 x->lost, extra);
     }
+    /* Nothing runs, nothing is pending, and nothing more may be submitted: waiting would be
+     * forever (pilots that cannot start or cannot reach the scheduler fail one after
+     * another). */
+    if (x->known && !within && have == 0 && p->attached == 0 && p->work_left > 0 && !x->gave_up)
+        x->gave_up = 1;
     return now >= x->next_poll_ms ? CMD_SQUEUE : CMD_NONE;
 }
 
@@ -467,7 +480,19 @@ on_timer(uv_timer_t *t)
     struct sched_pilots p;
     size_t n;
     sched_pilots_count(x->s, &p);
-    switch (exec_slurm_decide(x, &p, now, &n)) {
+    int act = exec_slurm_decide(x, &p, now, &n);
+    if (x->gave_up == 1) {
+        /* `sieve run` stops (resume it once the cluster is fixed); a daemon keeps its runs and
+         * says so: a new submission or a restart tries again. */
+        x->gave_up = 2;
+        fprintf(stderr,
+                "sieve: slurm: no pilot is running and none may be submitted (see the "
+                "pilots' logs in %s)\n",
+                x->log_dir);
+        if (x->o.run > 0)
+            sched_run_cancel(x->s, x->o.run, "no Slurm pilot could be kept running");
+    }
+    switch (act) {
     case CMD_SBATCH:
         start_sbatch(x, n);
         break;
@@ -653,6 +678,8 @@ exec_slurm_start(struct sched *s, const struct exec_slurm_opts *o, struct exec_s
     else if (gethostname(x->advertise, sizeof x->advertise - 1) < 0)
         snprintf(x->advertise, sizeof x->advertise, "localhost");
 
+    if (!getcwd(x->cwd, sizeof x->cwd))
+        x->cwd[0] = '\0';
     snprintf(x->log_dir, sizeof x->log_dir, "%s/pilots", o->store_dir);
     mkdir(x->log_dir, 0755);
     snprintf(x->log_dir, sizeof x->log_dir, "%s/pilots/%s", o->store_dir, x->name);

@@ -35,6 +35,7 @@ struct exec_slurm {
     char prefix[64]; /* "sieve-<store tag>-": every scheduler of this store */
     char token_path[PATH_MAX], log_dir[PATH_MAX];
     char advertise[256];
+    char cwd[PATH_MAX]; /* the scheduler's: pilots run there (store paths may be relative) */
     int port;
     uv_timer_t timer;
     int timer_made, stopped;
@@ -59,6 +60,8 @@ struct exec_slurm {
     size_t lost;      /* pilots seen ending otherwise than COMPLETED (cancelled, timed out, node
                          failure): each one replaced counts against max_replacements */
     int releasing;    /* an idle daemon cancelled its pilots: those are not lost */
+    int gave_up;      /* more pilots lost than max_replacements and none left: 1 once decided,
+                         2 once acted on (the run of `sieve run` is stopped) */
     size_t ended_seen;
     char **ended; /* job ids seen ended (logged once) */
     size_t n_ended, cap_ended;

@@ -81,7 +81,15 @@ test_exec_slurm__replaces_lost_pilots_within_the_budget(void **state)
     assert_int_equal(n, 2);
     /* ...lost ones at most max_replacements times. */
     x->lost = 4;
+    x->active = 1; /* one pilot still runs */
     assert_int_equal(exec_slurm_decide(x, &p, 10000, &n), CMD_SQUEUE);
+    assert_int_equal(x->gave_up, 0);
+    /* None left, none may be submitted: the executor gives up instead of waiting forever. */
+    char gone[] = "7_0|FAILED|vm\n8_0|FAILED|vm\n8_1|FAILED|vm\n";
+    exec_slurm_squeue_parse(x, gone);
+    assert_int_equal(x->active, 0);
+    exec_slurm_decide(x, &p, 10000, &n);
+    assert_int_equal(x->gave_up, 1);
     release(x);
 }
 
