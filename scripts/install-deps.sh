@@ -16,11 +16,13 @@ BUILD_PKGS=(
     libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
     libopenblas-dev
     ffmpeg
+    # Python nodes: the demo's answering model runs under /usr/bin/python3 with numpy.
+    python3 python3-numpy
 )
-# Tests and fixtures (numpy makes and reads reference fixtures; never used at run time);
-# clang builds the libFuzzer harnesses (tests/fuzz, -DSIEVE_FUZZ=ON); slurmctld, slurmd and
-# slurm-client are the local cluster of the Slurm tests and bench (scripts/slurm-local.sh);
-# their postinst starts nothing without systemd.
+# Tests and fixtures (numpy also makes and reads reference fixtures); clang builds the
+# libFuzzer harnesses (tests/fuzz, -DSIEVE_FUZZ=ON); slurmctld, slurmd and slurm-client are the
+# local cluster of the Slurm tests and bench (scripts/slurm-local.sh); their postinst starts
+# nothing without systemd.
 TEST_PKGS=(
     libcmocka-dev python3 python3-numpy python3-yaml sqlite3 clang-format clang
     slurmctld slurmd slurm-client
