@@ -431,7 +431,7 @@ dispatch(struct sched *s)
     for (size_t i = 0; i < s->n_slots; i++) {
         struct slot *sl = &s->slots[i];
         if (sl->state != SLOT_BUSY || sl->next != UINT32_MAX || !sl->tr ||
-            sl->dev->state != DEVICE_HEALTHY || sl->kill_code)
+            sl->dev->state != DEVICE_HEALTHY || sl->kill_code || sl->leaving)
             continue;
         struct sched_queue *h = &s->ready[device_is_gpu(sl->dev) ? 1 : 0];
         if (h->n == 0)
@@ -469,6 +469,7 @@ finish(struct sched *s)
     s->finished = 1;
     for (size_t i = 0; i < s->n_slots; i++)
         sched_slot_shutdown(&s->slots[i]);
+    sched_remote_close(s);
     uv_timer_stop(&s->tick);
     uv_close((uv_handle_t *)&s->tick, on_close_noop);
     uv_check_stop(&s->judge);
@@ -862,7 +863,7 @@ sched_run_add(struct sched *s, int64_t run, const struct plan *p, int resume, in
     for (size_t i = 0; i < s->n_slots && !s->finished; i++) {
         struct slot *sl = &s->slots[i];
         struct sieve_errbuf serr;
-        if (s->n_left > 0 && sl->state == SLOT_DOWN && !sl->proc &&
+        if (s->n_left > 0 && sl->state == SLOT_DOWN && !sl->proc && !sl->remote &&
             sched_slot_usable(s, sl, clock_mono_ms()) && sched_slot_spawn(s, sl, &serr) < 0) {
             if (!s->o->serve)
                 return sieve_errbuf_set(err, SIEVE_EIO, "%s", serr.msg);
@@ -913,6 +914,7 @@ init_slots(struct sched *s, struct sieve_errbuf *err)
         sl->dev = &ds->dev[i];
         sl->task = UINT32_MAX;
         sl->next = UINT32_MAX;
+        sl->remote = sl->dev->remote;
         s->has_class[device_is_gpu(sl->dev) ? 1 : 0] = 1;
     }
     s->max_parallel = s->o->max_parallel > 0 ? s->o->max_parallel : (int)ds->n;
@@ -1064,7 +1066,8 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     memset(sum, 0, sizeof *sum);
     if ((rc = sched_new(o, &s, err)) < 0)
         return rc;
-    if ((rc = sched_run_add(s, o->run, o->plan, o->resume, 0, NULL, err)) < 0) {
+    if ((rc = sched_run_add(s, o->run, o->plan, o->resume, 0, NULL, err)) < 0 ||
+        (o->on_start && (rc = o->on_start(o->ud, s, err)) < 0)) {
         sched_free(s);
         return rc;
     }

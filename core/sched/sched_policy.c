@@ -72,14 +72,18 @@ sched_device_changed(struct sched *s, struct device *d, const char *why)
     char info[512];
     struct sieve_errbuf err;
     int64_t wait = d->state == DEVICE_QUARANTINED ? d->next_probe_ms - clock_mono_ms() : 0;
-    snprintf(info, sizeof info,
-             "{\"model\":\"%s\",\"kind\":\"%s\",\"tasks\":%llu,\"reason\":\"%s\","
-             "\"next_probe_ms\":%lld}",
-             d->model,
-             d->kind == DEVICE_CPU   ? "cpu"
-             : d->kind == DEVICE_GPU ? "gpu"
-                                     : "fake",
-             (unsigned long long)d->dispatched, d->reason, (long long)(wait > 0 ? wait : 0));
+    int len =
+        snprintf(info, sizeof info,
+                 "{\"model\":\"%s\",\"kind\":\"%s\",\"tasks\":%llu,\"reason\":\"%s\","
+                 "\"next_probe_ms\":%lld}",
+                 d->model,
+                 d->kind == DEVICE_CPU   ? "cpu"
+                 : d->kind == DEVICE_GPU ? "gpu"
+                                         : "fake",
+                 (unsigned long long)d->dispatched, d->reason, (long long)(wait > 0 ? wait : 0));
+    if (d->remote && len > 0 && (size_t)len < sizeof info) /* a pilot: where it runs */
+        snprintf(info + len - 1, sizeof info - (size_t)len + 1,
+                 ",\"pilot\":true,\"node\":\"%s\",\"job\":\"%s\"}", d->node, d->job);
     sched_flush(s);
     for (char *c = info; *c; c++)
         if (*c == '\n' || *c == '\\')
