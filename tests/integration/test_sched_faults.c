@@ -54,7 +54,9 @@ test_sched_faults__worker_killed_mid_task_completes_elsewhere(void **state)
     assert_true(victim > 0);
     unlink(pidfile);
     assert_int_equal(kill(victim, SIGKILL), 0);
-    assert_int_equal(ws_wait(sieve, 20), 0);
+    int rc = ws_wait(sieve, 20);
+    if (rc != 0)
+        fail_msg("exit %d:\n%s", rc, ws_read(w.out));
     /* it ran once to completion, in another worker process; the output is right */
     assert_int_equal(ws_exec_count(&w, "a/"), 1);
     char *log = ws_read(w.log), needle[32];
@@ -82,7 +84,9 @@ test_sched_faults__device_errors_quarantine_the_device(void **state)
     pipeline(&w, 300, "");
     const char *args[] = {"run",    "--devices", "fake:2,cpu:1", "--fault", "fake:1:error-after=0",
                           "p.yaml", NULL};
-    assert_int_equal(ws_sieve(&w, 40, args), 0);
+    int rc = ws_sieve(&w, 40, args);
+    if (rc != 0)
+        fail_msg("exit %d:\n%s", rc, ws_read(w.out));
     assert_int_equal(ws_exec_count(&w, "a/"), 8);
     assert_int_equal(ws_exec_max_repeat(&w), 1);
     assert_int_equal(ws_check_objects(&w, adds, 2), 16);
@@ -139,7 +143,9 @@ test_sched_faults__plugin_blocking_in_process_moves_elsewhere(void **state)
     pipeline(&w, 1000, ", block_on: fake:0");
     const char *args[] = {"run",    "--devices", "fake:2,cpu:1", "--stall-timeout", "1s",
                           "p.yaml", NULL};
-    assert_int_equal(ws_sieve(&w, 60, args), 0);
+    int rc = ws_sieve(&w, 60, args);
+    if (rc != 0)
+        fail_msg("exit %d:\n%s", rc, ws_read(w.out));
     assert_int_equal(ws_exec_count(&w, "a/"), 4);
     assert_int_equal(ws_check_objects(&w, adds, 2), 8);
     /* every finished execution ran on fake:1: fake:0 never completes a task */
