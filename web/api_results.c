@@ -6,11 +6,14 @@
  * The table text is table_write's output, the same bytes `sieve table --format F` prints,
  * so a download from the page and the CLI cannot disagree; the graph is the run's own
  * pipeline text parsed again by the spec parser (no plugin registry: only names and wiring).
+ * A task's output artifact is named by its task key and port (the planner's rule), which is
+ * how the page finds the frames and masks of the tasks the tasks listing shows.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "core/spec/spec.h"
 #include "core/table/table.h"
 #include "route_int.h"
@@ -169,4 +172,57 @@ api_run_table_text(const struct web_api *api, int64_t run, const char *format,
     res->status = 200;
     res->kind = WEB_BODY_BUF;
     res->content_type = type;
+}
+
+static int
+hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* A port name as plugins declare them: letters, digits, '_' and '-'. */
+static int
+port_valid(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+              (s[n] >= '0' && s[n] <= '9') || s[n] == '_' || s[n] == '-'))
+            return 0;
+    return n > 0 && n <= 64;
+}
+
+void
+api_task_output(const struct web_api *api, const char *task_key, const char *port,
+                struct web_response *res)
+{
+    struct sieve_errbuf err = {{0}};
+    struct store_artifact_row row;
+    struct hash_ctx h;
+    uint8_t key[HASH_LEN], out[HASH_LEN];
+    char hex[HASH_HEX_LEN];
+    int rc;
+
+    if (!port_valid(port)) {
+        web_reply_error(res, 400, "malformed port name");
+        return;
+    }
+    for (int i = 0; i < HASH_LEN; i++)
+        key[i] = (uint8_t)(hexval(task_key[2 * i]) << 4 | hexval(task_key[2 * i + 1]));
+    /* The planner's rule (core/plan/plan.c): an output's key hashes the task key and the
+     * port name as two length-prefixed fields. */
+    if (hash_ctx_init(&h) < 0 || hash_ctx_field(&h, key, sizeof key) < 0 ||
+        hash_ctx_field(&h, port, strlen(port)) < 0 || hash_ctx_final(&h, out) < 0) {
+        web_reply_error(res, 500, "hash failed");
+        return;
+    }
+    hash_hex(out, hex);
+    rc = store_artifact_get(api->st, hex, &row, &err);
+    if (rc < 0 && rc != SIEVE_ENOENT) {
+        web_reply_error(res, 500, "%s", err.msg);
+        return;
+    }
+    web_reply_json(res, 200,
+                   json_pack("{s:s, s:s, s:s, s:b}", "task", task_key, "port", port, "artifact",
+                             hex, "indexed", rc == 0));
 }

@@ -473,6 +473,13 @@ route_api(const struct web_api *api, const struct web_request *req, char seg[][M
         }
         return;
     }
+    if (n == 5 && strcmp(seg[1], "tasks") == 0 && strcmp(seg[3], "outputs") == 0 && get) {
+        if (!web_key_valid(seg[2]))
+            web_reply_error(res, 400, "malformed task key: 64 lower-case hex digits expected");
+        else if (web_query_check(req->query, none, res) == 0)
+            api_task_output(api, seg[2], seg[4], res);
+        return;
+    }
     if (n == 2 && strcmp(seg[1], "devices") == 0 && get) {
         if (web_query_check(req->query, none, res) == 0)
             api_devices(api, res);

@@ -88,6 +88,14 @@ function drawAudio(canvas, mel, mask) {
   }
 }
 
+// The artifact a task wrote: its key and the output port (the built-in plugins have one,
+// "out"); the API derives the key as the planner does.
+const outputs = new Map();
+async function artifactOf(task, port = 'out') {
+  if (!outputs.has(task.key)) outputs.set(task.key, api(`/api/tasks/${task.key}/outputs/${port}`).then((o) => o.artifact));
+  return outputs.get(task.key);
+}
+
 const subset = (a, b) => Object.entries(a || {}).every(([k, v]) => b && b[k] === v);
 
 export async function overlayView(body, run, p) {
@@ -115,7 +123,8 @@ export async function overlayView(body, run, p) {
   const frame = Math.max(0, Number(p.get('frame') || 0));
   const audio = p.get('audio') !== '0' && audNodes.length > 0;
 
-  const first = await api(`/api/artifacts/${dec.key}/overlay${qs({ frame: 0, pixels: 0 })}`);
+  const frameKey = await artifactOf(dec);
+  const first = await api(`/api/artifacts/${frameKey}/overlay${qs({ frame: 0, pixels: 0 })}`);
   const frames = first.frames;
   const f = Math.min(frame, frames - 1);
   const setVariants = (ids) => update({ variants: ids.join(',') });
@@ -143,7 +152,7 @@ export async function overlayView(body, run, p) {
   let mel = null, audTasks = [];
   if (audio) {
     try {
-      mel = safetensors(await apiBytes(`/api/artifacts/${dec.key}/file`)).mel || null;
+      mel = safetensors(await apiBytes(`/api/artifacts/${frameKey}/file`)).mel || null;
       audTasks = (await allTasks(run, audNodes[0])).filter((t) => t.sample === sample && (t.state === 'done' || t.state === 'cached'));
     } catch { mel = null; }
   }
@@ -151,8 +160,9 @@ export async function overlayView(body, run, p) {
   const row = h('div.overlays#overlays');
   body.append(row);
   for (const t of pick) {
-    const ov = await api(`/api/artifacts/${dec.key}/overlay${qs({ frame: f, mask: t.key })}`);
-    const canvas = h('canvas.frame', { dataset: { variant: t.variant, key: t.key, frame: f } });
+    const maskKey = await artifactOf(t);
+    const ov = await api(`/api/artifacts/${frameKey}/overlay${qs({ frame: f, mask: maskKey })}`);
+    const canvas = h('canvas.frame', { dataset: { variant: t.variant, artifact: maskKey, frame: f } });
     drawOverlay(canvas, ov);
     const m = ov.mask;
     const card = h('div.overlay', { dataset: { variant: t.variant } },
@@ -161,7 +171,7 @@ export async function overlayView(body, run, p) {
     if (mel) {
       const at = audTasks.find((a) => subset(a.matrix, t.matrix));
       let mask = null;
-      if (at) mask = safetensors(await apiBytes(`/api/artifacts/${at.key}/file`)).mask || null;
+      if (at) mask = safetensors(await apiBytes(`/api/artifacts/${await artifactOf(at)}/file`)).mask || null;
       const strip = h('canvas.strip', { title: 'mel spectrogram; audio tokens below (bright: kept)' });
       drawAudio(strip, mel, mask);
       card.append(strip, h('div.cap.muted', mask ? `audio: ${mask.shape[0]} tokens over the mel spectrogram, kept ones bright` : 'audio: no pruned tokens yet'));
