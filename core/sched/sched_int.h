@@ -304,6 +304,8 @@ int sched_resume_adopt(struct sched *s, uint32_t t);
 int sched_share_claim(struct sched *s, uint32_t t);
 void sched_share_done(struct sched *s, uint32_t t, const void *result_msg);
 void sched_share_release(struct sched *s, uint32_t t);
+/* Drops an ended run's tasks from the key table, before its plan may be freed. */
+void sched_share_forget_run(struct sched *s, const struct srun *r);
 void sched_share_free(struct sched *s);
 /* Task t becomes ready (sched.c): queued, or following another task with its key. */
 void sched_make_ready(struct sched *s, uint32_t t);

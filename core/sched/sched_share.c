@@ -197,6 +197,19 @@ sched_share_release(struct sched *s, uint32_t t)
 }
 
 void
+sched_share_forget_run(struct sched *s, const struct srun *r)
+{
+    /* The run's plan is freed once it ended (serve frees it in on_run_end): an entry left
+     * here would make the next claim read a task key from freed memory. A later run that
+     * needs one of these keys finds the finished artifact through its plan's cache lookup. */
+    for (size_t i = 0; i < s->keys.cap; i++) {
+        uint32_t v = s->keys.v[i];
+        if (v != EMPTY && v != REMOVED && v >= r->first && v - r->first < r->n_tasks)
+            s->keys.v[i] = REMOVED;
+    }
+}
+
+void
 sched_share_free(struct sched *s)
 {
     free(s->keys.v);
