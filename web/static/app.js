@@ -58,7 +58,7 @@ async function runsView(p) {
     h('div.wrap', table),
     h('div.bar', pager(page.total, PAGE, offset, (o) => update({ offset: o || '' })),
       h('span.spacer'), csvButton(table, 'runs.csv')),
-    page.items.length ? null : h('p.muted', 'No runs match. Start one with `sieve submit PIPELINE.yaml`.'));
+    page.items.length ? '' : h('p.muted', 'No runs match. Start one with `sieve submit PIPELINE.yaml`.'));
   // New runs and ends of runs show up without a reload.
   const refresh = throttle(() => { if (params().get('view') === 'runs' || !params().get('view')) render(); }, 1500);
   onEvent('run', refresh);
@@ -97,12 +97,24 @@ function dagSvg(graph, counts) {
     el.append(...kids);
     return el;
   };
-  const svg = s('svg', { class: 'dag', id: 'dag', width, height, viewBox: `0 0 ${width} ${height}` });
+  // An edge that skips columns would cross the nodes between: it runs in a lane of its own
+  // below them instead.
+  const edges = [];
   for (const n of graph.nodes) for (const i of n.inputs) {
     const a = pos.get(i.node), b = pos.get(n.node);
-    if (!a || !b) continue;
+    if (a && b) edges.push({ a, b, skip: depth.get(n.node) - depth.get(i.node) > 1 });
+  }
+  const lanes = edges.filter((e) => e.skip).length;
+  const svg = s('svg', { class: 'dag', id: 'dag', width, height: height + lanes * 10, viewBox: `0 0 ${width} ${height + lanes * 10}` });
+  let lane = 0;
+  for (const { a, b, skip } of edges) {
     const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2;
-    svg.append(s('path', { class: 'edge', d: `M${x1},${y1} C${x1 + GX / 2},${y1} ${x2 - GX / 2},${y2} ${x2},${y2}` }));
+    if (!skip) {
+      svg.append(s('path', { class: 'edge', d: `M${x1},${y1} C${x1 + GX / 2},${y1} ${x2 - GX / 2},${y2} ${x2},${y2}` }));
+      continue;
+    }
+    const ly = height + lane++ * 10 - 2, r = GX / 2;
+    svg.append(s('path', { class: 'edge', d: `M${x1},${y1} C${x1 + r},${y1} ${x1 + r},${ly} ${x1 + GX},${ly} L${x2 - GX},${ly} C${x2 - r},${ly} ${x2 - r},${y2} ${x2},${y2}` }));
   }
   for (const n of graph.nodes) {
     const { x, y } = pos.get(n.node);
@@ -110,7 +122,7 @@ function dagSvg(graph, counts) {
     const st = c.states || {};
     const g = s('g', { class: 'node', transform: `translate(${x},${y})`, 'data-node': n.node,
       'data-done': st.done || 0, 'data-total': c.total || 0 });
-    g.append(s('rect', { width: W, height: H, rx: 6 }));
+    g.append(s('rect', { width: W, height: H, rx: 6, class: 'box' }));
     g.append(s('text', { x: 8, y: 17 }, n.node), s('text', { x: W - 8, y: 17, 'text-anchor': 'end', class: 'plugin' }, n.plugin || ''));
     // The bar: done, cached, failed, running, the rest; widths from the API's counts.
     let bx = 8;
@@ -224,7 +236,7 @@ async function overviewTab(body, run) {
     devBox.replaceChildren(
       h('div.bar', h('div.wrap', dt), csvButton(dt, `run-${r.id}-devices.csv`)),
       h('p.muted', devEvents.length ? 'Device history:' : 'No device events in this run.'),
-      devEvents.length ? h('pre.log', devEvents.map((e) => `${fmtTime(e.time_ms)}  ${e.kind}  ${e.message || ''}\n`)) : null);
+      devEvents.length ? h('pre.log', devEvents.map((e) => `${fmtTime(e.time_ms)}  ${e.kind}  ${e.message || ''}\n`)) : '');
     const events = r.events || [];
     logBox.replaceChildren(h('pre.log#log-tail', events.length
       ? events.map((e) => `${fmtTime(e.time_ms)}  ${(e.kind || '').padEnd(9)} ${e.task >= 0 ? `task ${e.task}  ` : ''}${e.message || ''}\n`)
@@ -252,13 +264,14 @@ async function tasksTab(body, run, p) {
     const page = await api(`/api/runs/${run.id}/tasks${qs({ node, state, limit: PAGE, offset })}`);
     const table = h('table#tasks',
       h('thead', h('tr', h('th.num', 'task'), h('th', 'node'), h('th', 'sample'), h('th', 'variant'),
-        h('th', 'state'), h('th', 'device'), h('th.num', 'duration'), h('th.num', 'attempts'), h('th', 'error'))),
+        h('th', 'state'), h('th', 'device'), h('th', 'finished'), h('th.num', 'duration'), h('th.num', 'attempts'), h('th', 'error'))),
       h('tbody', page.items.map((t) => h('tr.click', {
         class: String(t.idx) === pickedTask ? 'click sel' : 'click',
         dataset: { idx: t.idx }, onclick: () => update({ task: t.idx }),
       },
       h('td.num', t.idx), h('td', t.node), h('td', t.sample || ''), h('td', matrixText(t.matrix)),
-      h('td', stateBadge(t.state)), h('td', t.device || ''), h('td.num', fmtSeconds(t.started_ms, t.finished_ms)),
+      h('td', stateBadge(t.state)), h('td', t.device || ''), h('td', fmtTime(t.finished_ms)),
+      h('td.num', fmtSeconds(t.started_ms, t.finished_ms)),
       h('td.num', t.attempts), h('td.err', { title: t.error || '' }, (t.error || '').slice(0, 80))))));
     box.replaceChildren(h('div.wrap', table),
       h('div.bar', pager(page.total, PAGE, offset, (o) => update({ offset: o || '' })), h('span.spacer'),

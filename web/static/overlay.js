@@ -58,7 +58,7 @@ export function drawOverlay(canvas, ov) {
 // (over the strip and the spectrogram's columns alike).
 function drawAudio(canvas, mel, mask) {
   const [bins, frames] = mel.shape;
-  const stripH = 10;
+  const stripH = Math.max(12, Math.round(bins / 5));
   canvas.width = frames;
   canvas.height = bins + stripH;
   const ctx = canvas.getContext('2d');
@@ -143,7 +143,7 @@ export async function overlayView(body, run, p) {
       h('label', 'frame', h('input#frame', {
         type: 'range', min: 0, max: frames - 1, value: f,
         onchange: (e) => update({ frame: e.target.value }),
-      }), h('span', `${f} of ${frames - 1}`)),
+      }), h('span', `${f} (0–${frames - 1})`)),
       audNodes.length ? h('label', h('input', { type: 'checkbox', checked: audio, onchange: (e) => update({ audio: e.target.checked ? '' : '0' }) }), 'audio tokens') : null),
     checks);
   if (!pick.length) { body.append(h('p.muted', 'No pruned variant of this sample yet.')); return; }

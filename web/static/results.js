@@ -103,7 +103,7 @@ export async function plotsView(body, run, p) {
   const series = t.rows.map((r) => ({ label: label(t.keys, r), ys: t.columns.map((c) => r.values[c] ?? null) }));
   const box1 = chart('plot-keep', `${metric} vs ${x}${category ? ` (${category})` : ''}`, x, metric,
     numeric ? xs : t.columns.map((_, i) => i), series);
-  body.append(h('div', box1));
+  body.append(box1);
 
   // Metric against the prefill-cost ratio: the same cells of two tables (same rows, same
   // columns), paired, one line per method.
@@ -119,6 +119,6 @@ export async function plotsView(body, run, p) {
       const at = new Map(pts[i].map(([a, b]) => [a, b]));
       return { label: label(t.keys, r), ys: xs2.map((v) => (at.has(v) ? at.get(v) : null)) };
     });
-    body.append(h('div', chart('plot-cost', `${metric} vs ${cost} (the accuracy/efficiency trade-off)`, cost, metric, xs2, series2)));
+    body.append(chart('plot-cost', `${metric} vs ${cost} (the accuracy/efficiency trade-off)`, cost, metric, xs2, series2));
   }
 }
