@@ -112,7 +112,7 @@ cli_daemon_follow(const char *verb, const struct cli_daemon *d, int64_t run)
             break;
         }
         json_decref(j);
-        sleep_ms(tty ? 200 : 500);
+        sleep_ms(tty ? 200 : 100);
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

@@ -622,9 +622,11 @@ end_run(struct sched *s, struct srun *r)
     r->end_rc = rc;
     snprintf(r->end_msg, sizeof r->end_msg, "%s", rc == 0 ? "" : err.msg);
     s->n_active--;
-    sched_share_forget_run(s, r);
-    if (s->o->on_run_end)
+    if (s->o->on_run_end) {
         s->o->on_run_end(s->o->ud, r->id, r->ud, rc, r->end_msg);
+        /* The caller may have freed the plan: nothing reads an ended run's plan again. */
+        r->p = NULL;
+    }
 }
 
 static void

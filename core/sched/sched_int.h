@@ -121,9 +121,14 @@ struct sched_queue {
     size_t n, cap;
 };
 
-/* Tasks by key, for sharing work between runs (sched_share.c): open addressing. */
+/* Tasks by key, for sharing work between runs (sched_share.c): open addressing. The key is
+ * copied in, because an ended run's plan is gone while its finished tasks stay findable. */
+struct sched_key_slot {
+    uint8_t key[32];
+    uint32_t task; /* UINT32_MAX empty, UINT32_MAX - 1 removed */
+};
 struct sched_keys {
-    uint32_t *v; /* task index, UINT32_MAX empty, UINT32_MAX - 1 removed */
+    struct sched_key_slot *v;
     size_t cap, n;
 };
 
@@ -304,8 +309,6 @@ int sched_resume_adopt(struct sched *s, uint32_t t);
 int sched_share_claim(struct sched *s, uint32_t t);
 void sched_share_done(struct sched *s, uint32_t t, const void *result_msg);
 void sched_share_release(struct sched *s, uint32_t t);
-/* Drops an ended run's tasks from the key table, before its plan may be freed. */
-void sched_share_forget_run(struct sched *s, const struct srun *r);
 void sched_share_free(struct sched *s);
 /* Task t becomes ready (sched.c): queued, or following another task with its key. */
 void sched_make_ready(struct sched *s, uint32_t t);

@@ -44,7 +44,7 @@ find(const struct sched *s, const uint8_t *key, int *found)
     size_t mask = k->cap - 1, i = (size_t)key_hash(key) & mask, ins = SIZE_MAX;
     *found = 0;
     for (;; i = (i + 1) & mask) {
-        uint32_t v = k->v[i];
+        uint32_t v = k->v[i].task;
         if (v == EMPTY)
             return ins != SIZE_MAX ? ins : i;
         if (v == REMOVED) {
@@ -52,7 +52,7 @@ find(const struct sched *s, const uint8_t *key, int *found)
                 ins = i;
             continue;
         }
-        if (!memcmp(task_key(s, v), key, 32)) {
+        if (!memcmp(k->v[i].key, key, 32)) {
             *found = 1;
             return i;
         }
@@ -63,22 +63,31 @@ static int
 rehash(struct sched *s, size_t cap)
 {
     struct sched_keys old = s->keys;
-    uint32_t *v = malloc(cap * sizeof *v);
+    struct sched_key_slot *v = malloc(cap * sizeof *v);
     if (!v)
         return SIEVE_ENOMEM;
     for (size_t i = 0; i < cap; i++)
-        v[i] = EMPTY;
+        v[i].task = EMPTY;
     s->keys = (struct sched_keys){.v = v, .cap = cap, .n = 0};
     for (size_t i = 0; i < old.cap; i++) {
-        if (old.v[i] == EMPTY || old.v[i] == REMOVED)
+        if (old.v[i].task == EMPTY || old.v[i].task == REMOVED)
             continue;
         int found;
-        size_t at = find(s, task_key(s, old.v[i]), &found);
+        size_t at = find(s, old.v[i].key, &found);
         s->keys.v[at] = old.v[i];
         s->keys.n++;
     }
     free(old.v);
     return 0;
+}
+
+static void
+put(struct sched *s, size_t at, uint32_t t)
+{
+    if (s->keys.v[at].task == EMPTY)
+        s->keys.n++;
+    memcpy(s->keys.v[at].key, task_key(s, t), 32);
+    s->keys.v[at].task = t;
 }
 
 static int
@@ -113,12 +122,10 @@ sched_share_claim(struct sched *s, uint32_t t)
         return 0; /* no table: run it (correct, only not shared) */
     size_t at = find(s, task_key(s, t), &found);
     if (!found) {
-        if (s->keys.v[at] == EMPTY)
-            s->keys.n++;
-        s->keys.v[at] = t;
+        put(s, at, t);
         return 0;
     }
-    uint32_t e = s->keys.v[at];
+    uint32_t e = s->keys.v[at].task;
     if (e == t)
         return 0;
     struct stask *le = &s->t[e];
@@ -128,11 +135,11 @@ sched_share_claim(struct sched *s, uint32_t t)
             complete_shared(s, t, e);
             return 1;
         }
-        s->keys.v[at] = t;
+        s->keys.v[at].task = t;
         return 0;
     }
     if (is_end(le->state)) {
-        s->keys.v[at] = t;
+        s->keys.v[at].task = t;
         return 0;
     }
     s->t[t].state = ST_PENDING;
@@ -181,8 +188,8 @@ sched_share_release(struct sched *s, uint32_t t)
     if (s->keys.cap) {
         int found;
         size_t at = find(s, task_key(s, t), &found);
-        if (found && s->keys.v[at] == t)
-            s->keys.v[at] = REMOVED;
+        if (found && s->keys.v[at].task == t)
+            s->keys.v[at].task = REMOVED;
     }
     /* The followers compute the key themselves: the first to claim it leads. */
     uint32_t f = st->followers;
@@ -193,19 +200,6 @@ sched_share_release(struct sched *s, uint32_t t)
         if (s->t[f].state == ST_PENDING && s->t[f].wait == 0)
             sched_make_ready(s, f);
         f = next;
-    }
-}
-
-void
-sched_share_forget_run(struct sched *s, const struct srun *r)
-{
-    /* The run's plan is freed once it ended (serve frees it in on_run_end): an entry left
-     * here would make the next claim read a task key from freed memory. A later run that
-     * needs one of these keys finds the finished artifact through its plan's cache lookup. */
-    for (size_t i = 0; i < s->keys.cap; i++) {
-        uint32_t v = s->keys.v[i];
-        if (v != EMPTY && v != REMOVED && v >= r->first && v - r->first < r->n_tasks)
-            s->keys.v[i] = REMOVED;
     }
 }
 

@@ -254,15 +254,19 @@ test_serve__killed_ten_times_finishes_without_rerunning(void **state)
     ws_init(&w, 6);
     ws_pipeline(&w, "name: kill\n"
                     "dataset: { manifest: clips.jsonl }\n"
+                    "matrix: { k: [2, 3] }\n"
                     "nodes:\n"
                     "  src: { plugin: sched-source, with: { log: \"%1$s\" } }\n"
                     "  a: { plugin: sched-count, in: { in: src },"
                     " with: { ms: 150, add: 1, log: \"%1$s\" } }\n"
                     "  b: { plugin: sched-count, in: { in: a },"
-                    " with: { ms: 150, add: 2, log: \"%1$s\" } }\n");
+                    " with: { ms: 150, add: \"${k}\", log: \"%1$s\" } }\n");
     serve_start(&w, "cpu:2");
-    const char *sub[] = {"submit", "p.yaml", NULL};
-    assert_int_equal(ws_sieve(&w, 30, sub), 0);
+    /* Two sweeps that share src and a. */
+    const char *one[] = {"submit", "p.yaml", "--set", "k=[2]", NULL};
+    const char *two[] = {"submit", "p.yaml", "--set", "k=[3]", NULL};
+    assert_int_equal(ws_sieve(&w, 30, one), 0);
+    assert_int_equal(ws_sieve(&w, 30, two), 0);
     unsigned seed = (unsigned)getpid();
     for (int k = 0; k < 10; k++) {
         usleep(150000 + (useconds_t)(rand_r(&seed) % 300) * 1000);
@@ -271,10 +275,14 @@ test_serve__killed_ten_times_finishes_without_rerunning(void **state)
         serve_start(&w, "cpu:2");
     }
     assert_true(wait_state(&w, 1, "done", 60));
-    assert_int_equal(ws_exec_count(&w, ""), 18);
-    assert_int_equal(ws_exec_max_repeat(&w), 1);
-    static const double adds[] = {0, 1, 3};
-    assert_int_equal(ws_check_objects(&w, adds, 3), 18);
+    assert_true(wait_state(&w, 2, "done", 60));
+    /* Every line of the log is one finished execution: 6 src, 6 a, 6 b per sweep, and not
+     * one more, so no finished task ran again. */
+    assert_int_equal(ws_exec_count(&w, "src/"), 6);
+    assert_int_equal(ws_exec_count(&w, "a/"), 6);
+    assert_int_equal(ws_exec_count(&w, "b/"), 12);
+    static const double adds[] = {0, 1, 3, 4};
+    assert_int_equal(ws_check_objects(&w, adds, 4), 24);
     serve_kill();
     const char *verify[] = {"cache", "verify", NULL};
     assert_int_equal(ws_sieve(&w, 30, verify), 0);
