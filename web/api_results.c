@@ -49,11 +49,10 @@ api_run_graph(const struct web_api *api, int64_t run, struct web_response *res)
         const struct spec_node *n = &s->nodes[i];
         json_t *inputs = json_array();
         for (size_t k = 0; k < n->n_inputs; k++)
-            json_array_append_new(inputs, json_pack("{s:s, s:s}", "port", n->inputs[k].port,
-                                                    "node", n->inputs[k].node));
-        json_array_append_new(nodes,
-                              json_pack("{s:s, s:s?, s:o}", "node", n->name, "plugin",
-                                        n->plugin_name, "inputs", inputs));
+            json_array_append_new(inputs, json_pack("{s:s, s:s}", "port", n->inputs[k].port, "node",
+                                                    n->inputs[k].node));
+        json_array_append_new(nodes, json_pack("{s:s, s:s?, s:o}", "node", n->name, "plugin",
+                                               n->plugin_name, "inputs", inputs));
     }
     spec_free(s);
     web_reply_json(res, 200, json_pack("{s:I, s:o}", "run", (json_int_t)run, "nodes", nodes));
@@ -67,7 +66,8 @@ append_unique(json_t *arr, const char *s)
     json_t *v;
     if (!s)
         return;
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         if (strcmp(json_string_value(v), s) == 0)
             return;
     }
