@@ -223,6 +223,13 @@ await test('the plot has one series per method, and the cost plot too', async ()
     assert(methods.every((m) => legend.includes(m)) && legend.length <= methods.length + 1, `${id}: legend ${legend}`);
   }
   await shot('plots');
+  // On demand, a line per method and category.
+  await open(`?view=run&run=${run1}&tab=plots&metric=retention&split=category`, '#plot-keep .u-legend');
+  const cats = JSON.parse(sieve('table', String(run1), '--format', 'json', '--metric', 'retention')).columns.filter((c) => c !== 'Avg');
+  const split = await page.$eval('#plot-keep', (el) => el.plot.series.slice(1).map((s) => s.label));
+  const want = cats.flatMap((c) => methods.map((m) => `${m} · ${c}`));
+  assert(JSON.stringify(split) === JSON.stringify(want), `split series ${split}, want ${want}`);
+  await shot('plots-per-category');
 });
 
 // The mask of a prune-visual artifact, read from its safetensors file: BOOL [t, h, w].

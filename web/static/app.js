@@ -59,8 +59,10 @@ async function runsView(p) {
     h('div.bar', pager(page.total, PAGE, offset, (o) => update({ offset: o || '' })),
       h('span.spacer'), csvButton(table, 'runs.csv')),
     page.items.length ? '' : h('p.muted', 'No runs match. Start one with `sieve submit PIPELINE.yaml`.'));
-  // New runs and ends of runs show up without a reload.
-  const refresh = throttle(() => { if (params().get('view') === 'runs' || !params().get('view')) render(); }, 1500);
+  // New runs and ends of runs show up without a reload (not while the name is being typed).
+  const refresh = throttle(() => {
+    if ((params().get('view') || 'runs') === 'runs' && document.activeElement !== nameIn) render();
+  }, 1500);
   onEvent('run', refresh);
   onEvent('progress', refresh);
 }

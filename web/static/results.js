@@ -12,7 +12,9 @@ async function meta(run) {
   const m = await api(`/api/runs/${run.id}/metrics`);
   if (!m.metrics.length) return null;
   const plain = await api(`/api/runs/${run.id}/table${qs({ metric: m.metrics[0] })}`);
-  return { metrics: m.metrics, categories: m.categories, vars: plain.keys };
+  // Categories in the table's own column order (byte order), "Avg" being their average.
+  const categories = plain.columns.filter((c) => m.categories.includes(c) && c !== 'all');
+  return { metrics: m.metrics, categories, vars: plain.keys };
 }
 
 function defaultMetric(metrics, want) {
@@ -87,10 +89,12 @@ export async function plotsView(body, run, p) {
   const category = cats.includes(p.get('category')) ? p.get('category') : '';
   const costNames = m.metrics.filter((n) => /flops|cost|prefill/i.test(n));
   const cost = m.metrics.includes(p.get('cost')) ? p.get('cost') : costNames.includes('flops_ratio') ? 'flops_ratio' : costNames[0] || '';
+  const split = p.get('split') === 'category' && cats.length > 0;
   const controls = h('div.bar',
     h('label', 'metric', select('metric', m.metrics, metric, (v) => update({ metric: v }))),
     h('label', 'x', select('x', m.vars, x, (v) => update({ x: v }))),
     h('label', 'category', select('category', ['', ...cats], category, (v) => update({ category: v }), ['all (average)', ...cats])),
+    h('label', h('input#split', { type: 'checkbox', checked: split, onchange: (e) => update({ split: e.target.checked ? 'category' : '' }) }), 'a line per category'),
     h('label', 'cost', select('cost', ['', ...m.metrics], cost, (v) => update({ cost: v }), ['none', ...m.metrics])));
   body.replaceChildren(controls);
   if (!x) { body.append(h('p.muted', 'The run has no matrix variable to plot against.')); return; }
@@ -100,14 +104,21 @@ export async function plotsView(body, run, p) {
   const t = await api(`/api/runs/${run.id}/table${qs({ metric, pivot: x, category })}`);
   const xs = t.columns.map(Number);
   const numeric = xs.every((v) => Number.isFinite(v));
-  const series = t.rows.map((r) => ({ label: label(t.keys, r), ys: t.columns.map((c) => r.values[c] ?? null) }));
-  const box1 = chart('plot-keep', `${metric} vs ${x}${category ? ` (${category})` : ''}`, x, metric,
+  let series = t.rows.map((r) => ({ label: label(t.keys, r), ys: t.columns.map((c) => r.values[c] ?? null) }));
+  if (split) {
+    // One line per method and category: the pivoted table of each category, same columns.
+    const per = await Promise.all(cats.map((cat) => api(`/api/runs/${run.id}/table${qs({ metric, pivot: x, category: cat })}`)));
+    series = per.flatMap((pt, i) => pt.rows.map((r) => ({
+      label: `${label(pt.keys, r)} · ${cats[i]}`, ys: t.columns.map((c) => r.values[c] ?? null),
+    })));
+  }
+  const box1 = chart('plot-keep', `${metric} vs ${x}${split ? ' per category' : category ? ` (${category})` : ''}`, x, metric,
     numeric ? xs : t.columns.map((_, i) => i), series);
   body.append(box1);
 
   // Metric against the prefill-cost ratio: the same cells of two tables (same rows, same
   // columns), paired, one line per method.
-  if (cost && cost !== metric) {
+  if (cost && cost !== metric && !split) {
     const c = await api(`/api/runs/${run.id}/table${qs({ metric: cost, pivot: x, category })}`);
     const costRow = new Map(c.rows.map((r) => [label(c.keys, r), r.values]));
     const pts = t.rows.map((r) => {
