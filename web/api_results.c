@@ -3,9 +3,10 @@
  * (nodes, their plugins and the edges between them), the metric names a run has, and its
  * results table as Markdown, CSV or LaTeX text (docs/http-api.md).
  *
- * The table text is table_write's output, the same bytes `sieve table --format F` prints,
- * so a download from the page and the CLI cannot disagree; the graph is the run's own
- * pipeline text parsed again by the spec parser (no plugin registry: only names and wiring).
+ * The table text is table_write's output, the same bytes `sieve table --format F` prints
+ * (Markdown with the same "<metric>, run N" title line), so a download from the page and the
+ * CLI cannot disagree; the graph is the run's own pipeline text parsed again by the spec
+ * parser (no plugin registry: only names and wiring).
  * A task's output artifact is named by its task key and port (the planner's rule), which is
  * how the page finds the frames and masks of the tasks the tasks listing shows.
  */
@@ -159,6 +160,9 @@ api_run_table_text(const struct web_api *api, int64_t run, const char *format,
         web_reply_error(res, 500, "out of memory");
         return;
     }
+    /* Markdown opens with the title `sieve table` prints before it (cli/cmd_table.c). */
+    if (table_format_parse(format) == TABLE_MD)
+        fprintf(f, "%s, run %lld\n\n", table_metric(t), (long long)run);
     rc = table_write(t, table_format_parse(format), f);
     table_free(t);
     if (fclose(f) != 0 || rc < 0) {

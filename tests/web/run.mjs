@@ -200,11 +200,13 @@ for (const [metric, pivot] of [['retention', ''], ['flops_ratio', ''], ['coverag
         assert(want === null ? v === '' : Number(v) === want, `row ${i} ${col}: page ${v}, sieve table ${want}`);
       }
     });
-    // The CSV download is what `sieve table --format csv` prints.
-    const href = await page.getAttribute('#dl-csv', 'href');
-    const csv = await page.evaluate((u) => fetch(u).then((r) => r.text()), href);
-    const cliCsv = sieve('table', String(run1), '--format', 'csv', '--metric', metric, ...(pivot ? ['--pivot', pivot] : []));
-    assert(csv === cliCsv, `CSV download differs from sieve table:\n${csv}\nvs\n${cliCsv}`);
+    // The downloads are what `sieve table --format F` prints.
+    for (const [fmt, id] of [['csv', '#dl-csv'], ['md', '#dl-md'], ['latex', '#dl-latex']]) {
+      const href = await page.getAttribute(id, 'href');
+      const text = await page.evaluate((u) => fetch(u).then((r) => r.text()), href);
+      const out = sieve('table', String(run1), '--format', fmt, '--metric', metric, ...(pivot ? ['--pivot', pivot] : []));
+      assert(text === out, `${fmt} download differs from sieve table:\n${text}\nvs\n${out}`);
+    }
     if (!pivot && metric === 'retention') await shot('results');
     if (pivot) await shot('results-pivot');
   });
