@@ -6,7 +6,6 @@
 
 #include <jansson.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,9 +331,6 @@ serve_run(const struct serve_opts *o)
     int status = CLI_EXIT_FAIL, rc;
     char info[512];
 
-    /* A browser that closes a page closes its event stream: the next write to it must fail
-     * with EPIPE on that connection, not kill the daemon with SIGPIPE. */
-    signal(SIGPIPE, SIG_IGN);
     if ((rc = store_open(dir, &d.st, &err)) < 0 ||
         (rc = host_registry_scan(NULL, &d.reg, &err)) < 0)
         goto fail;

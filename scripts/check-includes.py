@@ -10,7 +10,9 @@ this check adds what the compiler cannot see, because links are transitive there
     public header of the including room itself or of a room on its own link line;
   * a bare include ("sched_int.h") names a file in the including file's own folder;
   * no include climbs out with "..";
-  * <sieve/plugin.h> (the ABI) needs sieve_abi on the link line.
+  * <sieve/plugin.h> (the ABI) needs sieve_abi on the link line;
+  * a foreign library that one place owns is included there only: SQLite in store/, libh2o
+    in web/http_h2o.c (the adapter, so the HTTP library could be swapped).
 
 Usage: scripts/check-includes.py [--root DIR] ROOMS_TXT
 Exit status 0 when every include is allowed, 1 with one line per violation otherwise.
@@ -21,6 +23,16 @@ import re
 import sys
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
+
+# (system header, or prefix ending in "/"; where it may be included: a folder/ or one file)
+OWNED = [("sqlite3.h", "store/"), ("h2o.h", "web/http_h2o.c"), ("h2o/", "web/http_h2o.c")]
+
+
+def owned_elsewhere(inc, rel):
+    for header, home in OWNED:
+        if inc == header or (header.endswith("/") and inc.startswith(header)):
+            return None if (rel.startswith(home) if home.endswith("/") else rel == home) else home
+    return None
 
 
 def load_rooms(path):
@@ -59,6 +71,9 @@ def check_file(rooms, name, root, rel):
             quote, inc = m.groups()
             where = f"{rel}:{lineno}: room '{name}'"
             if quote == "<":
+                home = owned_elsewhere(inc, rel)
+                if home:
+                    problems.append(f"{where} includes <{inc}>, which only {home} may include")
                 if inc.startswith("sieve/") and "sieve_abi" not in allowed:
                     problems.append(f"{where} includes <{inc}> but does not link sieve_abi")
                 continue

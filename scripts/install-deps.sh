@@ -11,23 +11,26 @@ set -euo pipefail
 # Build and run.
 BUILD_PKGS=(
     build-essential cmake pkg-config git
-    libuv1-dev libyaml-dev libjansson-dev libsqlite3-dev libssl-dev libh2o-dev libcurl4-openssl-dev
+    libuv1-dev libyaml-dev libjansson-dev libsqlite3-dev libssl-dev
+    libh2o-dev libcurl4-openssl-dev
     libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
     libopenblas-dev
     ffmpeg
 )
-# Tests and fixtures (numpy makes and reads reference fixtures; never used at run time).
-# chromium runs the web page's tests (tests/web/), driven by playwright-core from npm.
+# Tests and fixtures (numpy makes and reads reference fixtures; never used at run time);
+# clang builds the libFuzzer harnesses (tests/fuzz, -DSIEVE_FUZZ=ON); chromium runs the web
+# page's tests (tests/web/), driven by playwright-core from npm.
 TEST_PKGS=(
-    libcmocka-dev python3 python3-numpy python3-yaml sqlite3 clang-format chromium
+    libcmocka-dev python3 python3-numpy python3-yaml sqlite3 clang-format clang chromium
 )
 # scripts/flaky.sh loads every core while it repeats the tests.
 STRESS_PKGS=(
     stress-ng
 )
-# Benchmarks run peers side by side; torch is only used by bench/ and fixture scripts.
+# Benchmarks run peers side by side; torch is only used by bench/ and fixture scripts; wrk
+# loads the HTTP API of `sieve serve`.
 BENCH_PKGS=(
-    snakemake python3-torch hyperfine valgrind python3-distributed
+    snakemake python3-torch hyperfine valgrind python3-distributed wrk
 )
 
 want=("${BUILD_PKGS[@]}")

@@ -76,8 +76,8 @@ store_run_query(struct store *st, const struct store_run_filter *f, struct store
 }
 
 int
-store_task_count(struct store *st, int64_t run, const char *state, const char *node,
-                 int64_t *total, struct sieve_errbuf *err)
+store_task_count(struct store *st, int64_t run, const char *state, const char *node, int64_t *total,
+                 struct sieve_errbuf *err)
 {
     sqlite3_stmt *s;
     int rc;
@@ -218,8 +218,8 @@ store_node_counts_free(struct store_node_count *nodes, size_t n)
 }
 
 int
-store_event_recent(struct store *st, int64_t run, size_t limit, struct store_event **out,
-                   size_t *n, struct sieve_errbuf *err)
+store_event_recent(struct store *st, int64_t run, size_t limit, struct store_event **out, size_t *n,
+                   struct sieve_errbuf *err)
 {
     sqlite3_stmt *s;
     int rc;

@@ -149,7 +149,8 @@ store_run_get(struct store *st, int64_t id, struct store_run *out, struct sieve_
     int rc, step;
 
     memset(out, 0, sizeof *out);
-    if ((rc = store_prepare(st, "SELECT " STORE_RUN_COLUMNS " FROM runs r WHERE r.id = ?", &s, err)) < 0)
+    if ((rc = store_prepare(st, "SELECT " STORE_RUN_COLUMNS " FROM runs r WHERE r.id = ?", &s,
+                            err)) < 0)
         return rc;
     sqlite3_bind_int64(s, 1, id);
     step = sqlite3_step(s);
@@ -166,33 +167,8 @@ store_run_get(struct store *st, int64_t id, struct store_run *out, struct sieve_
 int
 store_run_list(struct store *st, struct store_run **out, size_t *n, struct sieve_errbuf *err)
 {
-    sqlite3_stmt *s;
-    struct store_run *runs = NULL;
-    size_t len = 0, cap = 0;
-    int rc, step;
-
-    *out = NULL;
-    *n = 0;
-    if ((rc = store_prepare(st, "SELECT " STORE_RUN_COLUMNS " FROM runs r ORDER BY r.id DESC", &s, err)) <
-        0)
-        return rc;
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (array_grow(&runs, &cap, len + 1, sizeof *runs) < 0) {
-            rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "list runs: out of memory");
-            break;
-        }
-        store_run_read(s, &runs[len++]);
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = store_fail(st, err, "list runs");
-    sqlite3_finalize(s);
-    if (rc < 0) {
-        store_run_list_free(runs, len);
-        return rc;
-    }
-    *out = runs;
-    *n = len;
-    return 0;
+    static const struct store_run_filter all = {0};
+    return store_run_query(st, &all, out, n, NULL, err);
 }
 
 int

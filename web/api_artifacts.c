@@ -32,8 +32,7 @@ object_path(const struct web_api *api, const char *key, char *path, size_t len,
 }
 
 static int
-open_bundle(const struct web_api *api, const char *key, struct bundle **b,
-            struct web_response *res)
+open_bundle(const struct web_api *api, const char *key, struct bundle **b, struct web_response *res)
 {
     struct store_artifact_row row;
     struct sieve_errbuf err = {{0}};
@@ -151,12 +150,13 @@ static json_t *
 mask_json(const char *key, const struct sieve_tensor *m, int64_t group)
 {
     int64_t h = m->shape[1], w = m->shape[2], kept = 0;
-    const uint8_t *cells = (const uint8_t *)m->data + group * h * w;
+    /* An empty grid may have no data at all (NULL): no arithmetic on it. */
+    const uint8_t *cells = h * w > 0 ? (const uint8_t *)m->data + group * h * w : NULL;
     char *bits = malloc((size_t)(h * w) + 1);
     json_t *j;
     if (!bits)
         return NULL;
-    for (int64_t i = 0; i < h * w; i++) {
+    for (int64_t i = 0; cells && i < h * w; i++) {
         bits[i] = cells[i] ? '1' : '0';
         kept += cells[i] != 0;
     }
@@ -228,8 +228,9 @@ api_artifact_overlay(const struct web_api *api, const char *key, const struct we
         json_object_set_new(doc, "width", json_integer(w));
         json_object_set_new(doc, "height", json_integer(h));
         if (want_pixels) {
-            char *px = base64((const uint8_t *)frames->data + frame * h * w * 3,
-                              (size_t)(h * w * 3));
+            char *px = h * w > 0 ? base64((const uint8_t *)frames->data + frame * h * w * 3,
+                                          (size_t)(h * w * 3))
+                                 : strdup("");
             if (!px) {
                 web_reply_error(res, 500, "out of memory");
                 goto out;

@@ -30,14 +30,14 @@ label_json(const char *text)
 static json_t *
 run_json(const struct store_run *r, int with_text)
 {
-    json_t *j = json_pack("{s:I, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}}",
-                          "id", (json_int_t)r->id, "name", str_or_null(r->name), "pipeline",
-                          str_or_null(r->pipeline_path), "state", str_or_null(r->state), "error",
-                          str_or_null(r->error), "created_ms", (json_int_t)r->created_ms,
-                          "started_ms", (json_int_t)r->started_ms, "finished_ms",
-                          (json_int_t)r->finished_ms, "tasks", "total", (json_int_t)r->n_tasks,
-                          "done", (json_int_t)r->n_done, "cached", (json_int_t)r->n_cached,
-                          "failed", (json_int_t)r->n_failed);
+    json_t *j =
+        json_pack("{s:I, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}}", "id",
+                  (json_int_t)r->id, "name", str_or_null(r->name), "pipeline",
+                  str_or_null(r->pipeline_path), "state", str_or_null(r->state), "error",
+                  str_or_null(r->error), "created_ms", (json_int_t)r->created_ms, "started_ms",
+                  (json_int_t)r->started_ms, "finished_ms", (json_int_t)r->finished_ms, "tasks",
+                  "total", (json_int_t)r->n_tasks, "done", (json_int_t)r->n_done, "cached",
+                  (json_int_t)r->n_cached, "failed", (json_int_t)r->n_failed);
     if (j && with_text)
         json_object_set_new(j, "pipeline_text", str_or_null(r->pipeline_text));
     return j;
@@ -152,12 +152,10 @@ events_json(struct store *st, int64_t run, struct sieve_errbuf *err)
         return NULL;
     arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:I, s:I, s:I, s:o, s:o}", "id",
-                                             (json_int_t)ev[i].id, "time_ms",
-                                             (json_int_t)ev[i].time_ms, "task",
-                                             (json_int_t)ev[i].task, "kind",
-                                             str_or_null(ev[i].kind), "message",
-                                             str_or_null(ev[i].message)));
+        json_array_append_new(
+            arr, json_pack("{s:I, s:I, s:I, s:o, s:o}", "id", (json_int_t)ev[i].id, "time_ms",
+                           (json_int_t)ev[i].time_ms, "task", (json_int_t)ev[i].task, "kind",
+                           str_or_null(ev[i].kind), "message", str_or_null(ev[i].message)));
     store_event_list_free(ev, n);
     return arr;
 }
@@ -217,13 +215,13 @@ api_run_tasks(const struct web_api *api, int64_t run, const struct web_request *
     int rc;
     json_t *items;
 
-    if (web_query_check(req->query, allowed, res) < 0 ||
-        page_params(req, &limit, &offset, res) < 0)
+    if (web_query_check(req->query, allowed, res) < 0 || page_params(req, &limit, &offset, res) < 0)
         return;
     if (web_query_get(req->query, "state", state_buf, sizeof state_buf) == 1 && state_buf[0]) {
         if (store_task_state_parse(state_buf) < 0) {
-            web_reply_error(res, 400, "unknown task state (pending, ready, running, done, cached,"
-                                      " failed, cancelled)");
+            web_reply_error(res, 400,
+                            "unknown task state (pending, ready, running, done, cached,"
+                            " failed, cancelled)");
             return;
         }
         state = state_buf;
@@ -241,14 +239,13 @@ api_run_tasks(const struct web_api *api, int64_t run, const struct web_request *
     for (size_t i = 0; i < n; i++) {
         const struct store_task_row *t = &rows[i];
         json_array_append_new(
-            items, json_pack("{s:I, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:i, s:o, s:I, s:I}",
-                             "idx", (json_int_t)t->idx, "node", str_or_null(t->node), "sample",
+            items, json_pack("{s:I, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:i, s:o, s:I, s:I}", "idx",
+                             (json_int_t)t->idx, "node", str_or_null(t->node), "sample",
                              str_or_null(t->sample), "variant", (int)t->variant, "matrix",
                              label_json(t->variant_label), "key", str_or_null(t->key), "state",
                              str_or_null(t->state), "device", str_or_null(t->device), "attempts",
                              t->attempts, "error", str_or_null(t->error), "started_ms",
-                             (json_int_t)t->started_ms, "finished_ms",
-                             (json_int_t)t->finished_ms));
+                             (json_int_t)t->started_ms, "finished_ms", (json_int_t)t->finished_ms));
     }
     store_task_rows_free(rows, n);
     web_reply_json(res, 200, page_json(items, total, limit, offset));
@@ -288,8 +285,7 @@ api_run_table(const struct web_api *api, int64_t run, const struct web_request *
               struct web_response *res)
 {
     static const char *const allowed[] = {"metric", "pivot", "category", "node", NULL};
-    char metric[WEB_PARAM_MAX], pivot[WEB_PARAM_MAX], category[WEB_PARAM_MAX],
-        node[WEB_PARAM_MAX];
+    char metric[WEB_PARAM_MAX], pivot[WEB_PARAM_MAX], category[WEB_PARAM_MAX], node[WEB_PARAM_MAX];
     struct table_opts o = {0};
     struct sieve_errbuf err = {{0}};
     struct table *t = NULL;
@@ -341,9 +337,8 @@ api_devices_json(const struct web_api *api)
         return NULL;
     arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:o, s:o, s:o, s:I}", "name",
-                                             str_or_null(d[i].name), "state",
-                                             str_or_null(d[i].state), "info",
+        json_array_append_new(arr, json_pack("{s:o, s:o, s:o, s:I}", "name", str_or_null(d[i].name),
+                                             "state", str_or_null(d[i].state), "info",
                                              label_json(d[i].info), "updated_ms",
                                              (json_int_t)d[i].updated_ms));
     store_device_list_free(d, n);
@@ -467,8 +462,7 @@ out:
 }
 
 void
-api_run_action(const struct web_api *api, int64_t run, const char *action,
-               struct web_response *res)
+api_run_action(const struct web_api *api, int64_t run, const char *action, struct web_response *res)
 {
     struct sieve_errbuf err = {{0}};
     int (*hook)(void *, int64_t, struct sieve_errbuf *) =

@@ -26,8 +26,8 @@ struct web_request {
 };
 
 enum web_body {
-    WEB_BODY_BUF,    /* `body`, `body_len` */
-    WEB_BODY_FILE,   /* the file at `file` (a path the router resolved, never one from the request) */
+    WEB_BODY_BUF,  /* `body`, `body_len` */
+    WEB_BODY_FILE, /* the file at `file` (a path the router resolved, never one from the request) */
     WEB_BODY_EVENTS, /* an SSE stream: the adapter sends events after `events_after` */
 };
 
@@ -42,6 +42,8 @@ struct web_response {
 };
 
 /* What the router needs besides the request; filled by the adapter once the port is known. */
+struct web_cache;
+
 struct web_api {
     struct store *st;
     char token[WEB_TOKEN_LEN]; /* "": writes are refused */
@@ -51,6 +53,7 @@ struct web_api {
     int loopback_only; /* the Host header must name a loopback address (DNS rebinding) */
     char *static_dir;  /* NULL: none */
     struct web_hooks hooks;
+    struct web_cache *cache; /* recent read answers (cache.h); NULL: none */
 };
 
 /*

@@ -16,11 +16,15 @@
 #include <arpa/inet.h>
 #include <h2o.h>
 #include <h2o/socket/uv-binding.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "base/err.h"
+#include "cache.h"
 #include "http.h"
 #include "sse_int.h"
 #include "web/web.h"
@@ -38,6 +42,13 @@ struct sse_client {
     int finishing;  /* end the stream once nothing is in flight */
 };
 
+/* An accepted connection: h2o takes the stream's data pointer, so the server rides beside. */
+struct conn {
+    uv_tcp_t tcp; /* first: the close callback gets it */
+    struct web_server *w;
+    struct conn *prev, *next;
+};
+
 struct handler {
     h2o_handler_t super;
     struct web_server *w;
@@ -47,7 +58,10 @@ struct web_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
     uv_timer_t ping;
-    uv_idle_t last; /* closed after h2o's context, its close callback ends the server */
+    /* After web_server_close: when it fires, connections still open are shut down. Closed
+     * last of all, after h2o's context; its close callback ends the server. */
+    uv_timer_t grace;
+    struct conn *conns; /* accepted and not yet closed */
     h2o_globalconf_t config;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept;
@@ -66,40 +80,30 @@ struct web_server {
 static const char *
 reason(int status)
 {
-    switch (status) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 202:
-        return "Accepted";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload Too Large";
-    case 414:
-        return "URI Too Long";
-    case 415:
-        return "Unsupported Media Type";
-    case 422:
-        return "Unprocessable Entity";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return status >= 500 ? "Internal Server Error" : "Error";
-    }
+    static const struct {
+        int status;
+        const char *text;
+    } reasons[] = {
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {409, "Conflict"},
+        {413, "Payload Too Large"},
+        {414, "URI Too Long"},
+        {415, "Unsupported Media Type"},
+        {422, "Unprocessable Entity"},
+        {431, "Request Header Fields Too Large"},
+        {503, "Service Unavailable"},
+    };
+    for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++)
+        if (reasons[i].status == status)
+            return reasons[i].text;
+    return status >= 500 ? "Internal Server Error" : "Error";
 }
 
 static void
@@ -264,6 +268,7 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
     struct web_server *w = ((struct handler *)self)->w;
     struct web_request r = {0};
     struct web_response res;
+    struct stat sb;
     size_t head = 0, path_len;
 
     if (req->headers.size > WEB_MAX_HEADERS) {
@@ -299,6 +304,11 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
         send_buf(req, res.status, res.content_type, res.body ? res.body : "", res.body_len);
         break;
     case WEB_BODY_FILE:
+        /* A directory opens too, and h2o would stream it as a broken file. */
+        if (stat(res.file, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+            send_error(req, 404, "no such file");
+            break;
+        }
         add_header(req, H2O_TOKEN_CACHE_CONTROL, "no-store");
         if (h2o_file_send(req, res.status, reason(res.status), res.file,
                           h2o_iovec_init(res.content_type, strlen(res.content_type)), 0) != 0) {
@@ -319,19 +329,20 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 
 /* ---- connections and the listener ------------------------------------------------------ */
 
-/* An accepted connection: h2o takes the stream's data pointer, so the server rides beside. */
-struct conn {
-    uv_tcp_t tcp; /* first: the close callback gets it */
-    struct web_server *w;
-};
-
 static void handle_gone(struct web_server *w);
 
 static void
 on_conn_closed(uv_handle_t *h)
 {
-    struct web_server *w = ((struct conn *)h)->w;
-    free(h);
+    struct conn *c = (struct conn *)h;
+    struct web_server *w = c->w;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c);
     handle_gone(w);
 }
 
@@ -352,6 +363,11 @@ on_connection(uv_stream_t *listener, int status)
         uv_close((uv_handle_t *)&conn->tcp, (uv_close_cb)free);
         return;
     }
+    conn->prev = NULL;
+    conn->next = w->conns;
+    if (w->conns)
+        w->conns->prev = conn;
+    w->conns = conn;
     w->open++;
     sock = h2o_uv_socket_create((uv_stream_t *)&conn->tcp, on_conn_closed);
     h2o_accept(&w->accept, sock);
@@ -365,6 +381,9 @@ on_last_closed(uv_handle_t *h)
     void *ud = w->done_ud;
     sse_ring_release(&w->ring);
     free(w->api.static_dir);
+    if (w->api.cache)
+        web_cache_clear(w->api.cache);
+    free(w->api.cache);
     free(w);
     if (done)
         done(ud);
@@ -381,14 +400,31 @@ handle_gone(struct web_server *w)
 {
     if (--w->open > 0 || !w->closing)
         return;
-    /* Every connection is gone: h2o's context may go, then the server. Requesting the
-     * shutdown armed HTTP/2's one-second GOAWAY resend timer, which h2o's dispose asserts is
-     * not linked. */
+    /* Every connection is gone: h2o's context may go, then the server. The shutdown request
+     * armed HTTP/2's goaway timer even with no HTTP/2 connection; disposing a context with a
+     * timer still armed is an assertion in h2o. */
     if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&w->ctx);
     h2o_config_dispose(&w->config);
-    uv_close((uv_handle_t *)&w->last, on_last_closed);
+    uv_close((uv_handle_t *)&w->grace, on_last_closed);
+}
+
+/*
+ * The grace is over: shut down the sockets still open (an idle keep-alive connection, an
+ * event stream whose client stopped reading). h2o then sees an error or end of stream on
+ * each and closes it the way it closes any broken connection, so nothing of h2o's is freed
+ * behind its back.
+ */
+static void
+on_grace(uv_timer_t *t)
+{
+    struct web_server *w = t->data;
+    for (struct conn *c = w->conns; c; c = c->next) {
+        uv_os_fd_t fd;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+            shutdown(fd, SHUT_RDWR);
+    }
 }
 
 void
@@ -400,6 +436,7 @@ web_server_close(struct web_server *w, void (*done)(void *ud), void *ud)
     w->done_ud = ud;
     uv_close((uv_handle_t *)&w->listener, on_handle_closed);
     uv_close((uv_handle_t *)&w->ping, on_handle_closed);
+    uv_timer_start(&w->grace, on_grace, WEB_CLOSE_GRACE_MS, 0);
     for (struct sse_client *c = w->clients, *next; c; c = next) {
         next = c->next;
         c->finishing = 1;
@@ -480,6 +517,9 @@ web_server_new(const struct web_opts *o, struct web_server **out, struct sieve_e
         return sieve_errbuf_set(err, SIEVE_EINVAL,
                                 "listen address '%s': HOST:PORT with a numeric address expected",
                                 listen);
+    if (o->token && strlen(o->token) >= sizeof w->api.token)
+        return sieve_errbuf_set(err, SIEVE_EINVAL, "token longer than %d characters",
+                                WEB_TOKEN_LEN - 1);
     if (!loopback && !o->allow_remote)
         return sieve_errbuf_set(err, SIEVE_EINVAL,
                                 "listen address '%s' is not loopback: the API would be reachable"
@@ -493,8 +533,10 @@ web_server_new(const struct web_opts *o, struct web_server **out, struct sieve_e
     w->api.loopback_only = loopback;
     snprintf(w->api.token, sizeof w->api.token, "%s", o->token ? o->token : "");
     if ((o->static_dir && !(w->api.static_dir = strdup(o->static_dir))) ||
+        !(w->api.cache = calloc(1, sizeof *w->api.cache)) ||
         sse_ring_init(&w->ring, WEB_EVENT_RING) < 0) {
         free(w->api.static_dir);
+        free(w->api.cache);
         free(w);
         return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
     }
@@ -505,11 +547,14 @@ web_server_new(const struct web_opts *o, struct web_server **out, struct sieve_e
         sieve_errbuf_set(err, SIEVE_EIO, "listen on '%s': %s", listen, uv_strerror(rc));
         uv_close((uv_handle_t *)&w->listener, NULL);
         /* The handle's close is pending: free the server once it ran. */
-        uv_idle_init(o->loop, &w->last);
-        w->last.data = w;
-        uv_close((uv_handle_t *)&w->last, on_last_closed);
+        uv_timer_init(o->loop, &w->grace);
+        w->grace.data = w;
+        uv_close((uv_handle_t *)&w->grace, on_last_closed);
         return SIEVE_EIO;
     }
+    /* A client can close its socket at any moment; a write to it must be an error h2o
+     * handles, not a SIGPIPE that kills the daemon (the scheduler ignores it too). */
+    signal(SIGPIPE, SIG_IGN);
     uv_tcp_getsockname(&w->listener, (struct sockaddr *)&bound, &len);
     w->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                 : ((struct sockaddr_in *)&bound)->sin_port);
@@ -534,8 +579,8 @@ web_server_new(const struct web_opts *o, struct web_server **out, struct sieve_e
     w->ping.data = w;
     uv_timer_start(&w->ping, on_ping, SSE_PING_MS, SSE_PING_MS);
     uv_unref((uv_handle_t *)&w->ping);
-    uv_idle_init(o->loop, &w->last);
-    w->last.data = w;
+    uv_timer_init(o->loop, &w->grace);
+    w->grace.data = w;
     w->open = 2;
     *out = w;
     return 0;

@@ -13,7 +13,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/clock.h"
 #include "base/err.h"
+#include "cache.h"
 #include "route_int.h"
 
 #define MAX_SEGMENTS 8
@@ -122,8 +124,8 @@ decode(const char *s, size_t n, char *buf, size_t len)
 
 /* Calls fn for each name=value pair of the query; stops at a nonzero return. */
 static int
-query_each(const char *query, int (*fn)(void *arg, const char *name, size_t nlen, const char *val,
-                                        size_t vlen),
+query_each(const char *query,
+           int (*fn)(void *arg, const char *name, size_t nlen, const char *val, size_t vlen),
            void *arg)
 {
     const char *p = query;
@@ -133,8 +135,7 @@ query_each(const char *query, int (*fn)(void *arg, const char *name, size_t nlen
         const char *eq = memchr(p, '=', n);
         size_t nlen = eq ? (size_t)(eq - p) : n;
         int rc;
-        if (n > 0 &&
-            (rc = fn(arg, p, nlen, eq ? eq + 1 : p + n, eq ? n - nlen - 1 : 0)) != 0)
+        if (n > 0 && (rc = fn(arg, p, nlen, eq ? eq + 1 : p + n, eq ? n - nlen - 1 : 0)) != 0)
             return rc;
         p = amp ? amp + 1 : NULL;
     }
@@ -306,10 +307,14 @@ static const char *
 mime_type(const char *name)
 {
     static const char *const map[][2] = {
-        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-        {".css", "text/css; charset=utf-8"},   {".json", "application/json"},
-        {".svg", "image/svg+xml"},             {".png", "image/png"},
-        {".ico", "image/x-icon"},              {".txt", "text/plain; charset=utf-8"},
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".txt", "text/plain; charset=utf-8"},
     };
     const char *dot = strrchr(name, '.');
     for (size_t i = 0; dot && i < sizeof map / sizeof *map; i++)
@@ -402,8 +407,8 @@ run_id(const char *s, int64_t *id, struct web_response *res)
 }
 
 static void
-route_api(const struct web_api *api, const struct web_request *req, char seg[][MAX_SEGMENT],
-          int n, struct web_response *res)
+route_api(const struct web_api *api, const struct web_request *req, char seg[][MAX_SEGMENT], int n,
+          struct web_response *res)
 {
     static const char *const none[] = {NULL};
     int get = method_is(req, "GET") || method_is(req, "HEAD"), post = method_is(req, "POST");
@@ -523,7 +528,19 @@ web_route(const struct web_api *api, const struct web_request *req, struct web_r
         return;
     }
     if (n >= 1 && strcmp(seg[0], "api") == 0) {
+        char target[1024] = "";
+        int cacheable = api->cache && method_is(req, "GET");
+        if (cacheable) {
+            snprintf(target, sizeof target, "%s%s%s", req->path, req->query ? "?" : "",
+                     req->query ? req->query : "");
+            if (web_cache_get(api->cache, target, clock_mono_ms(), res))
+                return;
+        }
         route_api(api, req, seg, n, res);
+        if (cacheable)
+            web_cache_put(api->cache, target, clock_mono_ms(), res);
+        else if (api->cache && !method_is(req, "HEAD"))
+            web_cache_clear(api->cache); /* a write: nobody reads it stale */
         return;
     }
     if (!method_is(req, "GET") && !method_is(req, "HEAD")) {

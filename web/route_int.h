@@ -57,14 +57,13 @@ void api_task_log(const struct web_api *api, int64_t run, int64_t idx, struct we
 void api_run_table(const struct web_api *api, int64_t run, const struct web_request *req,
                    struct web_response *res);
 void api_devices(const struct web_api *api, struct web_response *res);
-void api_submit(const struct web_api *api, const struct web_request *req,
-                struct web_response *res);
+void api_submit(const struct web_api *api, const struct web_request *req, struct web_response *res);
 void api_run_action(const struct web_api *api, int64_t run, const char *action,
                     struct web_response *res);
 void api_artifact_get(const struct web_api *api, const char *key, struct web_response *res);
 void api_artifact_file(const struct web_api *api, const char *key, struct web_response *res);
-void api_artifact_overlay(const struct web_api *api, const char *key,
-                          const struct web_request *req, struct web_response *res);
+void api_artifact_overlay(const struct web_api *api, const char *key, const struct web_request *req,
+                          struct web_response *res);
 
 /* api_results.c: the run's graph, its metric names, its table as md/csv/latex text. */
 void api_run_graph(const struct web_api *api, int64_t run, struct web_response *res);

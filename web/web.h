@@ -42,14 +42,16 @@ struct web_server;
 /* A connection that sends no complete request within this time is closed (idle keep-alive
  * connections, and slow senders of a request head or body). */
 #define WEB_TIMEOUT_MS 10000
+/* After web_server_close, connections still open this long are shut down. */
+#define WEB_CLOSE_GRACE_MS 1000
 /* Events kept for Last-Event-ID reconnects. */
 #define WEB_EVENT_RING 1024
 /* The token's text: 64 hex digits and a NUL. */
 #define WEB_TOKEN_LEN 65
 
-struct web_submit {          /* a submitted pipeline, as the request carried it */
-    const char *path;        /* absolute path of the YAML (relative dataset paths resolve from it) */
-    const char *text;        /* the YAML text */
+struct web_submit {   /* a submitted pipeline, as the request carried it */
+    const char *path; /* absolute path of the YAML (relative dataset paths resolve from it) */
+    const char *text; /* the YAML text */
     const char *const *sets; /* "key=value" overrides */
     size_t n_sets;
     int priority;
@@ -70,18 +72,19 @@ struct web_hooks {
 };
 
 struct web_opts {
-    uv_loop_t *loop;        /* the scheduler's loop; every callback runs on it */
-    struct store *st;       /* borrowed, read on the loop thread */
-    const char *listen;     /* "127.0.0.1:8470"; port 0 picks one; NULL: 127.0.0.1:8470 */
-    int allow_remote;       /* a non-loopback address needs this (serve's --listen-any) */
-    const char *token;      /* bearer token required by write endpoints; NULL or "": writes refused */
+    uv_loop_t *loop;    /* the scheduler's loop; every callback runs on it */
+    struct store *st;   /* borrowed, read on the loop thread */
+    const char *listen; /* "127.0.0.1:8470"; port 0 picks one; NULL: 127.0.0.1:8470 */
+    int allow_remote;   /* a non-loopback address needs this (serve's --listen-any) */
+    const char *token;  /* bearer token required by write endpoints; NULL or "": writes refused */
     const char *static_dir; /* served at / (web/static); NULL: none */
     struct web_hooks hooks;
-    int timeout_ms;         /* request and idle timeout; 0: WEB_TIMEOUT_MS (tests use less) */
+    int timeout_ms; /* request and idle timeout; 0: WEB_TIMEOUT_MS (tests use less) */
 };
 
 /*
- * Binds and listens on o->listen and serves on o->loop. Errors: SIEVE_EINVAL (a malformed
+ * Binds and listens on o->listen and serves on o->loop; SIGPIPE is ignored from then on (a
+ * client that closes its socket must not kill the daemon). Errors: SIEVE_EINVAL (a malformed
  * address, or a non-loopback one without allow_remote), SIEVE_EIO (bind or listen failed,
  * the uv message kept), SIEVE_ENOMEM. Ownership: web_server_close; strings of `o` are copied.
  */
@@ -101,8 +104,9 @@ void web_publish(struct web_server *w, const char *event, const char *json_data)
 
 /*
  * Stops listening and closes connections; done(ud) runs once every handle is closed. Event
- * streams end at once; a request in flight finishes; an idle keep-alive connection is closed
- * by its timeout at the latest. `w` is freed before done runs.
+ * streams end at once; a request in flight has WEB_CLOSE_GRACE_MS to finish, then every
+ * connection still open (idle keep-alive, a client that stopped reading) is shut down.
+ * `w` is freed before done runs.
  */
 void web_server_close(struct web_server *w, void (*done)(void *ud), void *ud);
 

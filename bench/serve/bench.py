@@ -12,8 +12,9 @@ the disk). Four ways to run it, each REPEATS times from a fresh store, medians r
   serve+page  the same while wrk sends PAGE_RATE requests per second, about what a few open
               web pages polling the API send
 
-For the two loads, wrk's latency percentiles (p50, p99) of the API come out too. The ratios say
-what the daemon costs against `sieve run`, and what the API load costs the run.
+For the two loads, wrk's latency percentiles (p50, p99) of the API during the run come out too
+(wrk starts once the daemon has accepted the run). The ratios say what the daemon costs against
+`sieve run`, and what the API load costs the run.
 
 usage: bench/serve/bench.py [BUILD_DIR]   (env: SAMPLES, REPEATS, WORKDIR, SLOTS, WRK_CONNS,
                                            PAGE_RATE)
@@ -133,25 +134,33 @@ def latency(out, pct):
 
 
 def time_serve(root, store, load_rate=None, wrk_seconds=0):
-    """One submit through a fresh daemon; with load_rate (0: unpaced) wrk runs meanwhile.
-    Returns (seconds, wrk output or "")."""
+    """One submit through a fresh daemon; with load_rate (0: unpaced) wrk runs from the moment
+    the daemon accepted the run (planned and recorded it) to its end, so its figures are those
+    of the API during the run. Returns (seconds, wrk output or "", dispatch seconds)."""
     p, url = start_serve(root, store)
     w = None
     try:
+        t0 = time.monotonic()
+        sub = subprocess.Popen([SIEVE, "submit", "--store", store, "--wait", "p.yaml"], cwd=root,
+                               env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        err = b""
         if load_rate is not None:
+            for line in sub.stderr:
+                err += line
+                if b"submitted" in line:
+                    break
             w = subprocess.Popen(["wrk", "-t1", "-c%d" % WRK_CONNS, "-d%ds" % wrk_seconds,
                                   "--latency", "-s", wrk_script(root, load_rate), url],
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            time.sleep(0.3)
-        t0 = time.monotonic()
-        r = subprocess.run([SIEVE, "submit", "--store", store, "--wait", "p.yaml"], cwd=root,
-                           env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        err += sub.stderr.read()
+        rc = sub.wait()
         dt = time.monotonic() - t0
-        check(r, "sieve submit --wait")
         out = ""
         if w:
             w.send_signal(signal.SIGINT)  # wrk prints its figures when interrupted
             out = w.communicate(timeout=60)[0].decode()
+        if rc != 0:
+            sys.exit("bench: sieve submit --wait failed (%d): %s" % (rc, err.decode()[-2000:]))
         return dt, out, dispatch_seconds(root, store)
     finally:
         p.send_signal(signal.SIGTERM)

@@ -68,6 +68,15 @@ class CheckIncludes(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("no '..' paths", out)
 
+    def test_a_foreign_library_outside_its_owner(self):
+        self.plant("web/route.c", "#include <h2o.h>")
+        self.plant("core/plan/plan.c", "#include <sqlite3.h>")
+        rc, out = run_check(self.tmp)
+        self.assertEqual(rc, 1)
+        self.assertIn("web/route.c", out)
+        self.assertIn("only web/http_h2o.c may include", out)
+        self.assertIn("only store/ may include", out)
+
     def test_the_abi_header_needs_its_link(self):
         self.plant("core/table/table.c", "#include <sieve/plugin.h>")
         rc, _ = run_check(self.tmp)

@@ -493,6 +493,99 @@ test_store__runs_tasks_metrics_events_devices(void **state)
     store_device_list_free(dv, n);
 }
 
+/* The API's queries: a page of runs with its total under a filter, a page of tasks, counts
+ * per node in plan order, the newest events, and one artifact's row without touching it. */
+static void
+test_store__pages_counts_recent_events_and_artifact_rows(void **state)
+{
+    struct fixture *f = *state;
+    struct sieve_errbuf err = {{0}};
+    struct store_run *runs;
+    struct store_task_row *tasks;
+    struct store_node_count *nodes;
+    struct store_event *ev;
+    struct store_task rows[5];
+    struct store_artifact_row art;
+    size_t n;
+    int64_t id[4], total;
+    char k[5][HASH_HEX_LEN], a[HASH_HEX_LEN];
+
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof name, i % 2 ? "odd-%d" : "even-%d", i);
+        assert_int_equal(store_run_create(f->st, name, "/p.yaml", "t", &id[i], &err), 0);
+    }
+    assert_int_equal(store_run_set_state(f->st, id[1], STORE_RUN_DONE, NULL, &err), 0);
+    assert_int_equal(store_run_set_state(f->st, id[3], STORE_RUN_DONE, NULL, &err), 0);
+    struct store_run_filter rf = {.state = "done", .limit = 1};
+    assert_int_equal(store_run_query(f->st, &rf, &runs, &n, &total, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(total, 2);
+    assert_int_equal(runs[0].id, id[3]); /* newest first */
+    store_run_list_free(runs, n);
+    rf.offset = 1;
+    assert_int_equal(store_run_query(f->st, &rf, &runs, &n, &total, &err), 0);
+    assert_int_equal(runs[0].id, id[1]);
+    store_run_list_free(runs, n);
+    rf = (struct store_run_filter){.name = "even"};
+    assert_int_equal(store_run_query(f->st, &rf, &runs, &n, &total, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(total, 2);
+    store_run_list_free(runs, n);
+    rf = (struct store_run_filter){.offset = 10};
+    assert_int_equal(store_run_query(f->st, &rf, &runs, &n, &total, &err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(total, 4);
+
+    /* Node "z" comes first in the plan, "a" second: counts keep plan order, not names. */
+    memset(rows, 0, sizeof rows);
+    for (int i = 0; i < 5; i++) {
+        key_of(60 + i, k[i]);
+        rows[i].idx = (uint32_t)i;
+        rows[i].node = i < 3 ? "z" : "a";
+        rows[i].sample_index = i;
+        rows[i].key = k[i];
+        rows[i].components = "{}";
+        rows[i].state = i == 1 ? STORE_TASK_FAILED : STORE_TASK_DONE;
+    }
+    assert_int_equal(store_tasks_insert(f->st, id[0], rows, 5, &err), 0);
+    assert_int_equal(store_task_query(f->st, id[0], "done", NULL, 2, 1, &tasks, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(tasks[0].idx, 2);
+    assert_int_equal(tasks[1].idx, 3);
+    store_task_rows_free(tasks, n);
+    assert_int_equal(store_task_count(f->st, id[0], "done", "z", &total, &err), 0);
+    assert_int_equal(total, 2);
+    assert_int_equal(store_node_counts(f->st, id[0], &nodes, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(nodes[0].node, "z");
+    assert_int_equal(nodes[0].total, 3);
+    assert_int_equal(nodes[0].count[STORE_TASK_FAILED], 1);
+    assert_int_equal(nodes[0].count[STORE_TASK_DONE], 2);
+    assert_string_equal(nodes[1].node, "a");
+    assert_int_equal(nodes[1].count[STORE_TASK_DONE], 2);
+    store_node_counts_free(nodes, n);
+
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(store_event_append(f->st, id[i % 2], -1, "k", "m", &err), 0);
+    assert_int_equal(store_event_recent(f->st, id[0], 2, &ev, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_true(ev[0].id < ev[1].id);
+    assert_int_equal(ev[1].run, id[0]);
+    store_event_list_free(ev, n);
+
+    key_of(70, a);
+    assert_int_equal(store_artifact_get(f->st, a, &art, &err), SIEVE_ENOENT);
+    write_object(f->st, a, 4);
+    assert_int_equal(
+        store_artifact_index(f->st, &(struct store_artifact){.key = a, .run = id[0]}, &err), 0);
+    assert_int_equal(store_artifact_get(f->st, a, &art, &err), 0);
+    assert_string_equal(art.key, a);
+    assert_int_equal(art.run, id[0]);
+    assert_int_equal(strlen(art.checksum), 64);
+    assert_true(art.bytes > 0);
+}
+
 static void
 test_store__media_hash_is_remembered_by_size_and_mtime(void **state)
 {
@@ -561,6 +654,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store__runs_tasks_metrics_events_devices, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_store__pages_counts_recent_events_and_artifact_rows,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_store__media_hash_is_remembered_by_size_and_mtime,
                                         setup, teardown),
         cmocka_unit_test(test_store__size_parse),
