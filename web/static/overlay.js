@@ -119,7 +119,12 @@ export async function overlayView(body, run, p) {
   const prunes = (await allTasks(run, visNode)).filter((t) => t.sample === sample);
   const ready = prunes.filter((t) => t.state === 'done' || t.state === 'cached');
   const chosen = (p.get('variants') || '').split(',').filter(Boolean).map(Number);
-  const pick = chosen.length ? ready.filter((t) => chosen.includes(t.variant)) : ready.slice(0, 2);
+  // By default two variants that differ in one matrix value other than the keep ratio (two
+  // methods at the same keep ratio), else the first two.
+  const differing = (a, b) => Object.keys(a.matrix || {}).filter((k) => a.matrix[k] !== (b.matrix || {})[k]);
+  const partner = ready.find((t) => t !== ready[0] && differing(t, ready[0]).length === 1 && !differing(t, ready[0]).includes('keep'));
+  const pick = chosen.length ? ready.filter((t) => chosen.includes(t.variant))
+    : ready.length ? [ready[0], partner || ready[1]].filter(Boolean) : [];
   const frame = Math.max(0, Number(p.get('frame') || 0));
   const audio = p.get('audio') !== '0' && audNodes.length > 0;
 
