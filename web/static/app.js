@@ -4,7 +4,7 @@
 // view can be shared as a link and the back button works.
 import {
   $, h, api, qs, params, go, update, onNavigate, onEvent, dropHandlers, connectEvents,
-  throttle, fmtTime, fmtSeconds, fmt4, stateBadge, matrixText, progressBar, csvButton, pager,
+  throttle, debounce, fmtTime, fmtSeconds, fmt4, stateBadge, matrixText, progressBar, csvButton, pager,
   toast, select, token, setToken, ApiError,
 } from './util.js';
 import { resultsView, plotsView } from './results.js';
@@ -63,8 +63,9 @@ async function runsView(p) {
   const refresh = throttle(() => {
     if ((params().get('view') || 'runs') === 'runs' && document.activeElement !== nameIn) render();
   }, 1500);
-  onEvent('run', refresh);
-  onEvent('progress', refresh);
+  const settle = debounce(refresh, 800);
+  onEvent('run', () => { refresh(); settle(); });
+  onEvent('progress', () => { refresh(); settle(); });
 }
 
 // ---- one run ------------------------------------------------------------------------------
@@ -213,12 +214,18 @@ async function runView(p) {
     $('#run-state').replaceChildren(stateBadge(latest.state));
     if (renderTab) renderTab(latest);
   }, 400);
+  const settle = debounce(reload, 800);
+  const live = () => { reload(); settle(); };
   const mine = (d) => d && String(d.run) === String(id);
-  onEvent('progress', (d) => { if (mine(d)) reload(); });
-  onEvent('run', (d) => { if (mine(d)) reload(); });
-  onEvent('event', (d) => { if (mine(d)) reload(); });
-  onEvent('device', reload);
-  onEvent('gap', reload);
+  onEvent('progress', (d) => { if (mine(d)) live(); });
+  onEvent('run', (d) => {
+    if (!mine(d)) return;
+    if (d.state) $('#run-state').replaceChildren(stateBadge(d.state)); // the end, as the stream says
+    live();
+  });
+  onEvent('event', (d) => { if (mine(d)) live(); });
+  onEvent('device', live);
+  onEvent('gap', live);
 }
 
 async function overviewTab(body, run) {

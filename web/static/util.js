@@ -124,6 +124,13 @@ export function throttle(fn, ms) {
   };
 }
 
+// Calls fn once, `ms` after the last call (the final state after a burst: the API keeps read
+// answers for 250 ms, so a read right at the end of a burst may predate its last change).
+export function debounce(fn, ms) {
+  let timer = null;
+  return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
+}
+
 // ---- formatting (no arithmetic on metrics: values are shown as the API gave them) -----------
 
 // Like C's %.4g, which `sieve table --format md` prints.
