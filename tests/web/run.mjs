@@ -57,8 +57,10 @@ writeFileSync(pipeline, readFileSync(join(SRC, 'pipelines', 'demo.yaml'), 'utf8'
 
 const sieve = (...args) => execFileSync(SIEVE, [...args, '--store', store], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-// No --static: serve must find the source tree's web/static by itself.
-const serve = spawn(SIEVE, ['serve', '--store', store, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+// No --static: serve must find the source tree's web/static by itself. One device slot, so the
+// first sweep (102 tasks) lasts a few seconds after its page opens, even on a fast machine.
+const serve = spawn(SIEVE, ['serve', '--store', store, '--listen', '127.0.0.1:0', '--devices', 'cpu:1'],
+  { stdio: ['ignore', 'ignore', 'pipe'] });
 let serveLog = '';
 const base = await new Promise((ok, fail) => {
   const timer = setTimeout(() => fail(new Error(`sieve serve did not start:\n${serveLog}`)), 20000);
