@@ -226,9 +226,15 @@ hook_submit(void *ud, const struct web_submit *req, int64_t *run, struct sieve_e
     if (rc < 0)
         return rc;
     if ((rc = store_run_create(d->st, plan->spec->name, req->path, plan->spec->text, run, err)) <
-            0 ||
-        (rc = cli_run_args_save(d->st, *run, req->sets, req->n_sets, err)) < 0 ||
+        0) {
+        plan_free(plan);
+        return rc;
+    }
+    if ((rc = cli_run_args_save(d->st, *run, req->sets, req->n_sets, err)) < 0 ||
         (rc = plan_store_tasks(plan, d->st, *run, err)) < 0) {
+        /* Not a pending run that nobody will ever start: it failed, and says why. */
+        struct sieve_errbuf e2;
+        store_run_set_state(d->st, *run, STORE_RUN_FAILED, err->msg, &e2);
         plan_free(plan);
         return rc;
     }
@@ -302,7 +308,8 @@ hook_devices(void *ud)
 
 /* ---- start and stop ------------------------------------------------------------------------- */
 
-/* Every run left running with nobody holding its lease goes on here. */
+/* Every run left running (or recorded but never started: pending) with nobody holding its
+ * lease goes on here; one that cannot be planned again is marked failed with the reason. */
 static void
 resume_interrupted(struct serve *d)
 {
@@ -314,10 +321,14 @@ resume_interrupted(struct serve *d)
         return;
     }
     for (size_t i = n; i-- > 0;) {
-        if (strcmp(runs[i].state, "running") || store_run_lease_held(d->st, runs[i].id, &err) != 0)
+        if ((strcmp(runs[i].state, "running") && strcmp(runs[i].state, "pending")) ||
+            store_run_lease_held(d->st, runs[i].id, &err) != 0)
             continue;
-        if (hook_resume(d, runs[i].id, &err) < 0)
+        if (hook_resume(d, runs[i].id, &err) < 0) {
+            struct sieve_errbuf e2;
             fprintf(stderr, "sieve serve: resume run %lld: %s\n", (long long)runs[i].id, err.msg);
+            store_run_set_state(d->st, runs[i].id, STORE_RUN_FAILED, err.msg, &e2);
+        }
     }
     store_run_list_free(runs, n);
 }

@@ -40,21 +40,14 @@ SIEVE = os.path.join(BUILD, "sieve")
 
 
 def make_dataset(root, n):
-    os.makedirs(os.path.join(root, "media"), exist_ok=True)
-    with open(os.path.join(root, "clips.jsonl"), "w") as m:
-        for i in range(n):
-            p = "media/s%05d.bin" % i
-            with open(os.path.join(root, p), "wb") as f:
-                f.write(i.to_bytes(4, "little"))
-            m.write('{"id":"s%05d","media":"%s"}\n' % (i, p))
-    with open(os.path.join(root, "p.yaml"), "w") as f:
-        f.write("name: bench\n"
-                "dataset: { manifest: clips.jsonl }\n"
-                "nodes:\n"
-                "  n0: { plugin: sched-source }\n"
-                "  n1: { plugin: sched-count, in: { in: n0 } }\n"
-                "  n2: { plugin: sched-count, in: { in: n1 } }\n"
-                "  n3: { plugin: sched-count, in: { in: n2 } }\n")
+    """bench/sched's DAG and dataset (its peer files come along unused)."""
+    import importlib.util
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location("sched_bench",
+                                                  os.path.join(here, "..", "sched", "bench.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.make_dataset(root, n)
 
 
 def env():

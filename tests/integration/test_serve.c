@@ -336,7 +336,7 @@ test_serve__run_submits_to_the_daemon_and_a_second_scheduler_is_refused(void **s
                     "nodes:\n"
                     "  src: { plugin: sched-source, with: { log: \"%1$s\" } }\n"
                     "  a: { plugin: sched-count, in: { in: src },"
-                    " with: { ms: 600, add: 1, log: \"%1$s\" } }\n");
+                    " with: { ms: 600, add: 1, log: \"%1$s\", metric: true } }\n");
     /* No daemon: submit says so and how to start one. */
     const char *sub[] = {"submit", "p.yaml", NULL};
     assert_int_equal(ws_sieve(&w, 30, sub), 1);
@@ -366,6 +366,13 @@ test_serve__run_submits_to_the_daemon_and_a_second_scheduler_is_refused(void **s
     assert_non_null(strstr(out, "submitting"));
     assert_non_null(strstr(out, "(run 2, done)"));
     free(out);
+    /* The table of the run the daemon did is the table of the one `sieve run` did, read while
+     * the daemon serves the store. */
+    char *plain = ws_table_csv(&w, "1"), *served = ws_table_csv(&w, "2");
+    assert_true(strlen(plain) > 0);
+    assert_string_equal(plain, served);
+    free(plain);
+    free(served);
     serve_kill();
     ws_release(&w);
 }
