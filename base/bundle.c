@@ -360,21 +360,40 @@ dupn(const char *s, size_t n)
     return p;
 }
 
+static int meta_append(struct bundle *b, const char *key, size_t key_len, char *v);
+
 int
 bundle_meta_setn(struct bundle *b, const char *key, size_t key_len, const char *value,
                  size_t value_len)
 {
-    char *v = dupn(value, value_len);
-    char *k;
-
-    if (!v)
-        return SIEVE_ENOMEM;
     for (size_t i = 0; i < b->n_meta; i++)
         if (strlen(b->meta[i].key) == key_len && !memcmp(b->meta[i].key, key, key_len)) {
+            char *v = dupn(value, value_len);
+            if (!v)
+                return SIEVE_ENOMEM;
             free(b->meta[i].value);
             b->meta[i].value = v;
             return 0;
         }
+    return bundle_meta_appendn(b, key, key_len, value, value_len);
+}
+
+int
+bundle_meta_appendn(struct bundle *b, const char *key, size_t key_len, const char *value,
+                    size_t value_len)
+{
+    char *v = dupn(value, value_len);
+    if (!v)
+        return SIEVE_ENOMEM;
+    return meta_append(b, key, key_len, v);
+}
+
+/* Appends a pair, taking `v`; frees it on failure. */
+static int
+meta_append(struct bundle *b, const char *key, size_t key_len, char *v)
+{
+    char *k;
+
     if (array_grow(&b->meta, &b->cap_meta, b->n_meta + 1, sizeof *b->meta) < 0) {
         free(v);
         return SIEVE_ENOMEM;

@@ -110,6 +110,8 @@ int bundle_write(const struct bundle *b, const char *path, struct sieve_errbuf *
 #define BUNDLE_WRITE_NOSYNC 1u
 #define BUNDLE_WRITE_DATA_HASH 2u
 #define BUNDLE_META_DATA_SHA256 "sieve.data_sha256"
+/* The hex key of the task that wrote an object (set by the worker; `sieve cache reindex`). */
+#define BUNDLE_META_TASK_KEY "sieve.task_key"
 
 /*
  * bundle_write with options: `flags` as above; when `file_sha256` is not NULL it receives the

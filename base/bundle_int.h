@@ -59,6 +59,11 @@ int bundle_entry_alloc(struct bundle_entry *e, uint64_t nbytes);
 /* Appends or replaces a metadata pair from counted strings. SIEVE_ENOMEM on failure. */
 int bundle_meta_setn(struct bundle *b, const char *key, size_t key_len, const char *value,
                      size_t value_len);
+/* Appends a pair whose key the caller knows is new (the parser: keys of one JSON object are
+ * unique), without the linear search of setn: a header with 100,000 entries parses in linear
+ * time. SIEVE_ENOMEM on failure. */
+int bundle_meta_appendn(struct bundle *b, const char *key, size_t key_len, const char *value,
+                        size_t value_len);
 
 /* Number of elements of a shape, or -1 when a dim is negative or the product overflows. */
 int bundle_shape_numel(uint32_t ndim, const int64_t *shape, uint64_t *numel);

@@ -114,8 +114,9 @@ parse_meta(struct bundle *b, const json_t *meta, const char *label, struct sieve
     {
         if (!json_is_string(val))
             return bad(err, label, "__metadata__ '%s': value is not a string", printable(pk, key));
-        if (bundle_meta_setn(b, key, strlen(key), json_string_value(val), json_string_length(val)) <
-            0)
+        /* Keys of one JSON object are unique (jansson keeps the last of repeated ones). */
+        if (bundle_meta_appendn(b, key, strlen(key), json_string_value(val),
+                                json_string_length(val)) < 0)
             return sieve_errbuf_set(err, SIEVE_ENOMEM, "read '%s': out of memory", label);
     }
     return 0;
@@ -347,7 +348,8 @@ bundle_read(const char *path, struct bundle **out, struct sieve_errbuf *err)
     int fd, rc;
 
     *out = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer before fstat can refuse it. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return sys_fail(err, errno, "read", path);
     if (fstat(fd, &st) < 0) {

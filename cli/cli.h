@@ -81,6 +81,16 @@ int cli_run_get(const char *verb, struct store *st, int64_t id, struct store_run
  */
 int cli_run_resolve(const char *verb, struct store *st, const char *ref, int64_t *id);
 
+/*
+ * The state to show for run `r`: its recorded state, or "interrupted" when it is pending or
+ * running but no process holds its lease (store_run_lease_held: its scheduler is gone).
+ */
+const char *cli_run_state_shown(struct store *st, const struct store_run *r);
+
+/* Says on stderr when the store's index is empty but objects are on disk (an emptied
+ * sieve.db), and that `sieve cache reindex` gets them back. */
+void cli_index_lost_hint(const char *verb, struct store *st);
+
 /* 1 when `ref` names a run by its form alone (an id, "last" or "latest"), whatever the store
  * holds: `sieve explain` then never reads it as a pipeline file. Else 0. */
 int cli_run_ref_is_run(const char *ref);
@@ -132,6 +142,15 @@ struct store;
 struct host_registry;
 int cli_plan_prepare(const char *verb, const struct plan_opts *o, const char *store_opt,
                      struct host_registry **reg, struct store **st, struct plan **plan);
+/*
+ * Asks `o` to verify the cached inputs of the plan (plan_verify_inputs) unless
+ * $SIEVE_VERIFY_INPUTS is "off" (for bench/integrity only), printing each corrupt object as
+ * "sieve <verb>: cached object <key>: <problem>" on stderr.
+ */
+void cli_plan_verify_opts(const char *verb, struct plan_opts *o);
+/* Says on stderr how many cached inputs were verified (bytes, time), and what verification
+ * dropped, when it dropped anything (also as a "verify" event of run `run`). */
+void cli_plan_verify_report(const struct plan *p, struct store *st, int64_t run);
 /* Prints the dry-run plan (cli/cmd_run.c): per node tasks, cached, to run, and totals (text or
  * JSON). */
 int cli_run_print_plan(const struct plan *p, int json, FILE *f);

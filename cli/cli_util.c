@@ -50,11 +50,22 @@ int
 cli_store_open(const char *verb, const char *store_opt, struct store **st)
 {
     struct sieve_errbuf err;
-    if (store_open(cli_store_dir(store_opt), st, &err) < 0) {
+    int rc = store_open_existing(cli_store_dir(store_opt), st, &err);
+    if (rc < 0) {
         cli_error(verb, "%s", err.msg);
-        return CLI_EXIT_FAIL;
+        return rc == SIEVE_ENOENT ? CLI_EXIT_NOTFOUND : CLI_EXIT_FAIL;
     }
     return CLI_EXIT_OK;
+}
+
+const char *
+cli_run_state_shown(struct store *st, const struct store_run *r)
+{
+    struct sieve_errbuf err;
+    if (strcmp(r->state, "running") && strcmp(r->state, "pending"))
+        return r->state;
+    /* An error reading the lease says nothing either way: show what the index says. */
+    return store_run_lease_held(st, r->id, &err) == 0 ? "interrupted" : r->state;
 }
 
 int
@@ -122,9 +133,10 @@ cli_run_resolve(const char *verb, struct store *st, const char *ref, int64_t *id
     store_run_list_free(runs, n);
     if (*id)
         return CLI_EXIT_OK;
-    if (last)
+    if (last) {
         cli_error(verb, "no runs in the store '%s'", store_dir(st));
-    else
+        cli_index_lost_hint(verb, st);
+    } else
         cli_error(verb, "no run '%s' (a run id, 'last' or a run name; see 'sieve ls')", ref);
     return CLI_EXIT_NOTFOUND;
 }
@@ -139,4 +151,16 @@ cli_json_print(struct json_t *doc, size_t flags)
     printf("%s\n", text);
     free(text);
     return 0;
+}
+
+void
+cli_index_lost_hint(const char *verb, struct store *st)
+{
+    struct sieve_errbuf err;
+    uint64_t n = 0;
+    if (store_index_lost(st, &n, &err) == 1)
+        cli_error(verb,
+                  "the index of '%s' is empty but %llu object%s on disk: 'sieve cache reindex' "
+                  "indexes them again (a run without it recomputes them)",
+                  store_dir(st), (unsigned long long)n, n == 1 ? " is" : "s are");
 }

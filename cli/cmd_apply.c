@@ -442,6 +442,13 @@ cmd_apply(int argc, char **argv)
     }
     if ((rc = cli_plugin_lookup(reg, "apply", a.plugin, &p)) != CLI_EXIT_OK)
         goto out;
+    if (host_plugin_is_script_bridge(p)) {
+        /* Its ports come from a script pinned by the planner (docs/python-nodes.md). */
+        cli_error("apply", "plugin '%s' runs Python node scripts: run it in a pipeline",
+                  p->name);
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
     rc = apply(p, &a);
 
 out:

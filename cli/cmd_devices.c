@@ -57,7 +57,7 @@ cmd_devices(int argc, char **argv)
     struct store *st = NULL;
     struct store_device *rows = NULL;
     size_t n_rows = 0;
-    if (store_open(cli_store_dir(store_dir), &st, &err) == 0)
+    if (store_open_existing(cli_store_dir(store_dir), &st, &err) == 0)
         store_device_list(st, &rows, &n_rows, &err);
     json_t *a = json_array();
     if (!json)

@@ -94,14 +94,42 @@ str(json_t *o, const char *k)
     return s ? s : "";
 }
 
+/*
+ * Each key of two JSON objects whose value changed, appeared or went: "<what> 'key': old ->
+ * new". `unset` stands for a value `then` lacks, `removed` for one `now` lacks.
+ */
+static void
+diff_fields(struct reasons *r, const char *what, const char *unset, const char *removed,
+            json_t *then, json_t *now)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(now, key, v)
+    {
+        json_t *old = json_object_get(then, key);
+        if (!old || !json_equal(old, v)) {
+            char *a = old ? value_text(old) : strdup(unset), *b = value_text(v);
+            reason(r, "%s '%s': %s -> %s", what, key, a ? a : "?", b ? b : "?");
+            free(a);
+            free(b);
+        }
+    }
+    json_object_foreach(then, key, v)
+    {
+        if (!json_object_get(now, key)) {
+            char *a = value_text(v);
+            reason(r, "%s '%s': %s -> %s", what, key, a ? a : "?", removed);
+            free(a);
+        }
+    }
+}
+
 /* Adds the reasons why `now` differs from `then`. */
 static void
 diff(struct reasons *r, json_t *then, json_t *now)
 {
     json_t *pt = json_object_get(then, "params"), *pn = json_object_get(now, "params");
     json_t *it = json_object_get(then, "inputs"), *in = json_object_get(now, "inputs");
-    const char *key;
-    json_t *v;
     size_t found = r->n;
     size_t total_before = 0;
 
@@ -118,26 +146,11 @@ diff(struct reasons *r, json_t *then, json_t *now)
                (long long)json_integer_value(json_object_get(now, "abi")));
     if (!json_equal(json_object_get(then, "schema"), json_object_get(now, "schema")))
         reason(r, "cache key schema changed");
-    json_object_foreach(pn, key, v)
-    {
-        json_t *old = json_object_get(pt, key);
-        if (!old || !json_equal(old, v)) {
-            char *a = value_text(old), *b = value_text(v);
-            reason(r, "parameter '%s': %s -> %s", key, a ? a : "?", b ? b : "?");
-            free(a);
-            free(b);
-        }
-    }
-    json_object_foreach(pt, key, v)
-    {
-        if (!json_object_get(pn, key)) {
-            char *a = value_text(v);
-            reason(r, "parameter '%s': %s -> (removed)", key, a ? a : "?");
-            free(a);
-        }
-    }
+    diff_fields(r, "parameter", "(unset)", "(removed)", pt, pn);
     if (strcmp(str(then, "media"), str(now, "media")))
         reason(r, "media file content changed");
+    diff_fields(r, "row field", "(none)", "(none)", json_object_get(then, "row"),
+                json_object_get(now, "row"));
     if (json_array_size(it) != json_array_size(in)) {
         reason(r, "inputs changed (%zu -> %zu)", json_array_size(it), json_array_size(in));
     } else {

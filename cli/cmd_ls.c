@@ -56,28 +56,40 @@ cmd_ls(int argc, char **argv)
             json_array_append_new(
                 a, json_pack("{s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "id",
                              (json_int_t)r->id, "name", r->name ? r->name : "", "pipeline",
-                             r->pipeline_path ? r->pipeline_path : "", "state", r->state, "tasks",
-                             (json_int_t)r->n_tasks, "done", (json_int_t)r->n_done, "cached",
-                             (json_int_t)r->n_cached, "failed", (json_int_t)r->n_failed,
-                             "created_ms", (json_int_t)r->created_ms, "started_ms",
-                             (json_int_t)r->started_ms, "finished_ms", (json_int_t)r->finished_ms));
+                             r->pipeline_path ? r->pipeline_path : "", "state",
+                             cli_run_state_shown(st, r), "tasks", (json_int_t)r->n_tasks, "done",
+                             (json_int_t)r->n_done, "cached", (json_int_t)r->n_cached, "failed",
+                             (json_int_t)r->n_failed, "created_ms", (json_int_t)r->created_ms,
+                             "started_ms", (json_int_t)r->started_ms, "finished_ms",
+                             (json_int_t)r->finished_ms));
         }
         if (cli_json_print(a, JSON_INDENT(2)) < 0) {
             cli_error("ls", "out of memory");
             status = CLI_EXIT_FAIL;
         }
     } else {
-        printf("%5s  %-9s  %-13s  %6s  %-19s  %s\n", "RUN", "STATE", "PROGRESS", "FAILED",
+        size_t n_interrupted = 0;
+        printf("%5s  %-11s  %-13s  %6s  %-19s  %s\n", "RUN", "STATE", "PROGRESS", "FAILED",
                "CREATED", "NAME");
         for (size_t i = 0; i < n; i++) {
             struct store_run *r = &runs[i];
+            const char *state = cli_run_state_shown(st, r);
             char when[32], prog[32];
             format_time(r->created_ms, when, sizeof when);
             snprintf(prog, sizeof prog, "%lld/%lld", (long long)(r->n_done + r->n_cached),
                      (long long)r->n_tasks);
-            printf("%5lld  %-9s  %-13s  %6lld  %-19s  %s\n", (long long)r->id, r->state, prog,
+            printf("%5lld  %-11s  %-13s  %6lld  %-19s  %s\n", (long long)r->id, state, prog,
                    (long long)r->n_failed, when, r->name ? r->name : "");
+            n_interrupted += !strcmp(state, "interrupted");
         }
+        /* Newest first, so the hint names the newest interrupted run. */
+        for (size_t i = 0; n_interrupted && i < n; i++)
+            if (!strcmp(cli_run_state_shown(st, &runs[i]), "interrupted")) {
+                printf("\nrun %lld interrupted \u2014 resume with 'sieve resume %lld'%s\n",
+                       (long long)runs[i].id, (long long)runs[i].id,
+                       n_interrupted > 1 ? " (and others above)" : "");
+                break;
+            }
     }
     store_run_list_free(runs, n);
     store_close(st);

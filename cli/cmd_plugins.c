@@ -24,10 +24,12 @@
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: sieve plugins [NAME] [--json]\n\n"
+    fprintf(f, "usage: sieve plugins [NAME | SCRIPT.py[:Class]] [--json]\n\n"
                "Lists the plugins found on the search path ($SIEVE_PLUGIN_PATH, the build\n"
                "tree's plugins/, the install directory), or shows one plugin's ports and\n"
-               "parameters. Files that fail to load are reported on stderr, one line each.\n\n"
+               "parameters. Files that fail to load are reported on stderr, one line each.\n"
+               "A Python node script (a name ending in .py) is shown as the python plugin\n"
+               "sees it, from its declaration, read with $SIEVE_PYTHON (default python3).\n\n"
                "  --json   print one JSON object instead of text\n");
 }
 
@@ -170,6 +172,12 @@ detail_json(const struct host_plugin *p)
     json_object_set_new(root, "inputs", ports[0]);
     json_object_set_new(root, "outputs", ports[1]);
     json_object_set_new(root, "parameters", params);
+    if (d->row_fields) {
+        json_t *rf = json_array();
+        for (size_t k = 0; d->row_fields[k]; k++)
+            json_array_append_new(rf, json_string(d->row_fields[k]));
+        json_object_set_new(root, "row_fields", rf);
+    }
     return root;
 }
 
@@ -182,10 +190,17 @@ detail_text(const struct host_plugin *p)
     printf("%s %s - %s\n", p->name, d->version, d->summary ? d->summary : "");
     flags_text(d->flags, flags, sizeof flags);
     printf("file:  %s\nflags:%s\n", p->path, flags);
+    if (d->row_fields) {
+        printf("reads: ");
+        for (size_t k = 0; d->row_fields[k]; k++)
+            printf("%s%s", k ? ", " : "", d->row_fields[k]);
+        printf(" (manifest row fields)\n");
+    }
     for (int o = 0; o < 2; o++) {
         const struct sieve_port *v = o ? d->outputs : d->inputs;
         uint32_t n = o ? d->n_outputs : d->n_inputs;
-        printf("\n%s:%s\n", o ? "outputs" : "inputs", n ? "" : " none (reads the sample's media)");
+        printf("\n%s:%s\n", o ? "outputs" : "inputs",
+               n ? "" : o ? " none" : " none (reads the sample's media)");
         for (uint32_t i = 0; i < n; i++)
             printf("  %-16s %s%s\n", v[i].name, v[i].doc ? v[i].doc : "",
                    !o && (v[i].flags & SIEVE_PORT_OPTIONAL) ? " (optional)" : "");
@@ -249,6 +264,52 @@ cli_plugin_lookup(const struct host_registry *reg, const char *verb, const char 
     return CLI_EXIT_NOTFOUND;
 }
 
+/* Whether NAME names a Python node script rather than a plugin. */
+static int
+is_script(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 3 && !strcmp(name + n - 3, ".py")) || strstr(name, ".py:") != NULL;
+}
+
+/* `sieve plugins SCRIPT.py`: the descriptor the python plugin gives the script. */
+static int
+show_script(const struct host_registry *reg, const char *target, int json)
+{
+    const struct host_plugin *bridge = host_registry_find(reg, HOST_SCRIPT_BRIDGE);
+    const char *python = getenv("SIEVE_PYTHON");
+    struct host_script_where where;
+    struct host_plugin *p;
+    struct sieve_errbuf err = {{0}};
+    char *pinned = NULL;
+
+    if (!bridge) {
+        cli_error("plugins", "no '%s' plugin on the search path to run '%s'", HOST_SCRIPT_BRIDGE,
+                  target);
+        return CLI_EXIT_NOTFOUND;
+    }
+    if (host_script_open(bridge, python && python[0] ? python : NULL, target, &p, &pinned, &where,
+                         &err) < 0) {
+        if (where.line)
+            fprintf(stderr, "%s:%u:%u: %s\n", where.file, where.line, where.col, err.msg);
+        else
+            cli_error("plugins", "script '%s': %s", where.file, err.msg);
+        return CLI_EXIT_FAIL;
+    }
+    int rc = CLI_EXIT_OK;
+    if (json) {
+        json_t *o = detail_json(p);
+        json_object_set_new(o, "script", json_string(where.file));
+        rc = print_json(o);
+    } else {
+        printf("script: %s\n", where.file);
+        detail_text(p);
+    }
+    free(pinned);
+    host_plugin_free(p);
+    return rc;
+}
+
 int
 cmd_plugins(int argc, char **argv)
 {
@@ -270,6 +331,8 @@ cmd_plugins(int argc, char **argv)
     }
     if (argc - optind == 0) {
         rc = list_plugins(reg, json);
+    } else if (is_script(argv[optind])) {
+        rc = show_script(reg, argv[optind], json);
     } else if ((rc = cli_plugin_lookup(reg, "plugins", argv[optind], &p)) == CLI_EXIT_OK) {
         if (json) {
             rc = print_json(detail_json(p));

@@ -203,6 +203,8 @@ cmd_run(int argc, char **argv)
     }
     o.path = argv[optind];
     o.sets = sets;
+    if (!dry)
+        cli_plan_verify_opts("run", &o);
     if ((rc = cli_plan_prepare("run", &o, store_opt, &reg, &st, &plan)) != 0) {
         free(sets);
         free(faults);

@@ -57,6 +57,7 @@ cmd_status(int argc, char **argv)
         store_device_list(st, &devs, &n_dev, &err) < 0)
         goto fail;
 
+    const char *shown = cli_run_state_shown(st, &run);
     /* per node: counts per state, in plan order of first appearance */
     const char *nodes[256];
     int64_t counts[256][STORE_TASK_N_STATES];
@@ -73,7 +74,7 @@ cmd_status(int argc, char **argv)
     }
     if (json) {
         json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id", (json_int_t)run.id, "name",
-                              run.name ? run.name : "", "state", run.state, "pipeline",
+                              run.name ? run.name : "", "state", shown, "pipeline",
                               run.pipeline_path ? run.pipeline_path : "", "tasks",
                               (json_int_t)run.n_tasks, "done", (json_int_t)run.n_done, "cached",
                               (json_int_t)run.n_cached, "failed", (json_int_t)run.n_failed);
@@ -112,18 +113,24 @@ cmd_status(int argc, char **argv)
             status = CLI_EXIT_FAIL;
         }
     } else {
-        printf("run %lld  %s  %s\n", (long long)run.id, run.name ? run.name : "", run.state);
+        if (!strcmp(shown, "interrupted"))
+            printf("run %lld  %s  interrupted \u2014 resume with 'sieve resume %lld'\n",
+                   (long long)run.id, run.name ? run.name : "", (long long)run.id);
+        else
+            printf("run %lld  %s  %s\n", (long long)run.id, run.name ? run.name : "", run.state);
         printf("  %lld tasks: %lld done, %lld cached, %lld failed\n", (long long)run.n_tasks,
                (long long)run.n_done, (long long)run.n_cached, (long long)run.n_failed);
         if (run.error)
             printf("  error: %s\n", run.error);
-        printf("\n  %-20s %8s %8s %8s %8s %8s %9s\n", "NODE", "pending", "running", "done",
-               "cached", "failed", "cancelled");
+        printf("\n  %-20s %8s %8s %8s %8s %8s %9s %8s\n", "NODE", "pending", "running", "done",
+               "cached", "failed", "cancelled", "skipped");
         for (size_t k = 0; k < n_nodes; k++)
-            printf("  %-20s %8lld %8lld %8lld %8lld %8lld %9lld\n", nodes[k],
-                   (long long)(counts[k][0] + counts[k][1]), (long long)counts[k][2],
-                   (long long)counts[k][3], (long long)counts[k][4], (long long)counts[k][5],
-                   (long long)counts[k][6]);
+            printf("  %-20s %8lld %8lld %8lld %8lld %8lld %9lld %8lld\n", nodes[k],
+                   (long long)(counts[k][STORE_TASK_PENDING] + counts[k][STORE_TASK_READY]),
+                   (long long)counts[k][STORE_TASK_RUNNING], (long long)counts[k][STORE_TASK_DONE],
+                   (long long)counts[k][STORE_TASK_CACHED], (long long)counts[k][STORE_TASK_FAILED],
+                   (long long)counts[k][STORE_TASK_CANCELLED],
+                   (long long)counts[k][STORE_TASK_SKIPPED]);
         int header = 0;
         for (size_t i = 0; i < n; i++) {
             if (strcmp(rows[i].state, "running") && strcmp(rows[i].state, "failed"))

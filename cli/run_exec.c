@@ -152,6 +152,7 @@ execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int6
         return CLI_EXIT_FAIL;
     }
     exe[n] = '\0';
+    cli_plan_verify_report(plan, st, run_id);
     fprintf(stderr, "sieve: run %lld%s '%s': %u tasks, %u cached, %zu device slot%s\n",
             (long long)run_id, resumed ? " (resumed)" : "",
             plan->spec->name ? plan->spec->name : "", plan->n_tasks, plan->n_cached, ds.n,
@@ -246,6 +247,7 @@ cli_run_replan(const char *verb, struct store *st, const struct host_registry *r
                            .sets = (const char *const *)saved_sets,
                            .n_sets = n_saved,
                            .text = run.pipeline_text};
+    cli_plan_verify_opts(verb, &po);
     rc = plan_prepare(&po, reg, st, out, &diags, &err);
     if (rc < 0) {
         spec_diags_print(&diags, stderr);
@@ -290,10 +292,19 @@ cli_run_exec(const struct run_exec_opts *o)
     struct store_lock *lock = NULL;
     int status, rc;
 
-    if ((rc = store_open(cli_store_dir(o->store_dir), &st, &err)) < 0 ||
+    if ((rc = store_open_existing(cli_store_dir(o->store_dir), &st, &err)) < 0 ||
         (rc = host_registry_scan(NULL, &reg, &err)) < 0) {
         cli_error(o->verb, "%s", err.msg);
         status = cli_exit_from_error(rc);
+        goto out;
+    }
+    /* Said before the scheduler lock's more general refusal: this is what the user meant. */
+    if (store_run_lease_held(st, o->resume_run, &err) == 1) {
+        cli_error(o->verb,
+                  "run %lld is still running: wait for it to end, or stop it with 'sieve cancel "
+                  "%lld' first",
+                  (long long)o->resume_run, (long long)o->resume_run);
+        status = CLI_EXIT_FAIL;
         goto out;
     }
     if ((status = cli_sched_lock(o->verb, st, &lock)) != CLI_EXIT_OK)

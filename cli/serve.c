@@ -206,6 +206,7 @@ hook_submit(void *ud, const struct web_submit *req, int64_t *run, struct sieve_e
     spec_diags_init(&diags);
     struct plan_opts po = {
         .path = req->path, .text = req->text, .sets = req->sets, .n_sets = req->n_sets};
+    cli_plan_verify_opts("serve", &po); /* no task of a daemon's run reads a damaged object */
     rc = plan_prepare(&po, d->reg, d->st, &plan, &diags, err);
     if (rc < 0 && diags.n > 0) {
         /* The CLI validated the file already and printed every diagnostic; the daemon

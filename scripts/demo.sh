@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's main command: installs what is missing, builds sieve, generates the demo dataset
 # (24 clips in 4 categories, made with ffmpeg), runs pipelines/demo.yaml on the devices found
-# (GPUs through NVML, else CPU slots), and prints the results tables. Running it again is all
-# cache hits.
+# (GPUs through NVML, else CPU slots), and prints the results tables, answer accuracy by
+# category last (its answering model is a Python node run by /usr/bin/python3 with numpy).
+# Running it again is all cache hits.
 #
 # It needs only what `install-deps.sh build` installs: the tree is configured without the test
 # suite (-DSIEVE_BUILD_TESTS=OFF, so cmocka and the test plugins are neither required nor
@@ -33,3 +34,6 @@ build/sieve table last --metric coverage
 echo
 echo "== LLM prefill cost of the kept tokens relative to all tokens (Qwen2.5-Omni-3B)"
 build/sieve table last --metric flops_ratio
+echo
+echo "== answer accuracy by category: the demo's answering model (a Python node) on the kept tokens"
+build/sieve table last --metric answer_acc

@@ -16,10 +16,12 @@ BUILD_PKGS=(
     libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
     libopenblas-dev
     ffmpeg
+    # Python nodes: the demo's answering model runs under /usr/bin/python3 with numpy.
+    python3 python3-numpy
 )
-# Tests and fixtures (numpy makes and reads reference fixtures; never used at run time);
-# clang builds the libFuzzer harnesses (tests/fuzz, -DSIEVE_FUZZ=ON); chromium runs the web
-# page's tests (tests/web/), driven by playwright-core from npm.
+# Tests and fixtures (numpy also makes and reads reference fixtures); clang builds the
+# libFuzzer harnesses (tests/fuzz, -DSIEVE_FUZZ=ON); chromium runs the web page's tests
+# (tests/web/), driven by playwright-core from npm.
 TEST_PKGS=(
     libcmocka-dev python3 python3-numpy python3-yaml sqlite3 clang-format clang chromium
 )

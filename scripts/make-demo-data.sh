@@ -8,16 +8,20 @@
 #   Music           colour bars and RGB test patterns with a hue drift; major chords (A3-E4 roots)
 #   Sports          Game of Life on green (lots of motion); rising chirps over white noise
 #
-# The `answer` field ("tone", "noise", "chord", "chirp") is what a model asked "what kind of
-# sound is this?" should say; evaluate-reduce scores a predictions file against it.
+# Each row carries a multiple-choice question, WorldSense style: `question` ("What kind of sound
+# is heard in this clip?"), `choices` (four descriptions, one per sound family, in an order that
+# rotates from clip to clip), `answer` (the letter of the right one, A-D) and `sound` ("tone",
+# "noise", "chord", "chirp"). The demo's answering model (pipelines/models/demo_answer.py)
+# answers it; evaluate-reduce scores its letters against `answer` by category.
 #
 # Deterministic (seeded sources, single-threaded bit-exact encoding) and idempotent: existing
 # clips are kept, and nothing runs when every clip and the manifest are present.
 # Usage: scripts/make-demo-data.sh [OUT_DIR]      (default ./demo-data)
+# DEMO_PER_CATEGORY=N makes N clips per category instead of 6 (the tests use 1).
 set -euo pipefail
 
 out="${1:-demo-data}"
-per_category=6
+per_category=${DEMO_PER_CATEGORY:-6} # fewer for the tests
 size=224x168
 rate=10
 
@@ -29,7 +33,10 @@ mkdir -p "$out/clips"
 
 categories=("Tech & Science" "Daily Life" "Music" "Sports")
 slugs=(tech daily music sports)
-answers=(tone noise chord chirp)
+sounds=(tone noise chord chirp)
+descriptions=("a steady high beeping tone" "a low rumbling noise" "a musical chord"
+    "a rising chirp over hiss")
+letters=(A B C D)
 
 # Video source (lavfi graph) for category c, variant i, duration d.
 video_src() {
@@ -97,8 +104,17 @@ for c in 0 1 2 3; do
             mv "$tmp" "$out/$media"
             made=$((made + 1))
         fi
-        printf '{"id": "%s", "media": "%s", "category": "%s", "answer": "%s"}\n' \
-            "$id" "$media" "${categories[$c]}" "${answers[$c]}" >>"$manifest_tmp"
+        # Choices rotate by clip so that the right letter varies: choice k is sound (k + r) % 4.
+        r=$(((i + c) % 4))
+        choices=""
+        for k in 0 1 2 3; do
+            choices+="\"${descriptions[$(((k + r) % 4))]}\""
+            ((k < 3)) && choices+=", "
+        done
+        letter=${letters[$(((c - r + 4) % 4))]}
+        printf '{"id": "%s", "media": "%s", "category": "%s", "question": "%s", "choices": [%s], "answer": "%s", "sound": "%s"}\n' \
+            "$id" "$media" "${categories[$c]}" "What kind of sound is heard in this clip?" \
+            "$choices" "$letter" "${sounds[$c]}" >>"$manifest_tmp"
     done
 done
 if [ -f "$out/clips.jsonl" ] && cmp -s "$manifest_tmp" "$out/clips.jsonl"; then

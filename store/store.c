@@ -109,6 +109,18 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE INDEX metrics_key ON metrics(task_key);"
     "DELETE FROM metrics WHERE task_key IS NOT NULL AND EXISTS(SELECT 1 FROM metrics m"
     "  WHERE m.task_key = metrics.task_key AND (m.run, m.node) > (metrics.run, metrics.node));",
+
+    /* 4: the edges of the artifact graph, so an object that fails verification takes
+     * everything ever computed from it along (store_artifact_invalidate). Content-addressed:
+     * a re-run of the same tasks adds no rows. Tasks planned before version 4 have no edges. */
+    "CREATE TABLE task_inputs("
+    "  input TEXT NOT NULL,"
+    "  task_key TEXT NOT NULL,"
+    "  PRIMARY KEY(input, task_key)) WITHOUT ROWID;"
+    "CREATE TABLE task_outputs("
+    "  output TEXT PRIMARY KEY,"
+    "  task_key TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX task_outputs_task ON task_outputs(task_key);",
 };
 
 static const char *const stmt_sql[STORE_STMT_N] = {
@@ -128,6 +140,7 @@ static const char *const stmt_sql[STORE_STMT_N] = {
     /* The rows a key had before the insert that began after row id ?2. */
     [STORE_STMT_METRIC_FORGET] = "DELETE FROM metrics WHERE task_key = ?1 AND id <= ?2",
     [STORE_STMT_METRIC_LAST] = "SELECT coalesce(max(id), 0) FROM metrics",
+    [STORE_STMT_ARTIFACT_GET] = "SELECT bytes, checksum FROM artifacts WHERE key = ?",
 };
 
 int
@@ -301,7 +314,7 @@ store_open_version(const char *dir, int version, struct store **out, struct siev
         rc = sieve_errbuf_set(err, SIEVE_ESTORE, "open '%s': %s", path, sqlite3_errmsg(st->db));
         goto fail;
     }
-    if ((rc = migrate(st, version, err)) < 0) {
+    if ((rc = migrate(st, version, err)) < 0 || (rc = user_version(st, &st->version, err)) < 0) {
         sieve_errbuf_prefix(err, rc, "open '%s'", path);
         goto fail;
     }
@@ -316,6 +329,19 @@ int
 store_open(const char *dir, struct store **out, struct sieve_errbuf *err)
 {
     return store_open_version(dir, STORE_SCHEMA_VERSION, out, err);
+}
+
+int
+store_open_existing(const char *dir, struct store **out, struct sieve_errbuf *err)
+{
+    char path[STORE_PATH_MAX];
+    struct stat sb;
+
+    *out = NULL;
+    snprintf(path, sizeof path, "%s/sieve.db", dir);
+    if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
+        return sieve_errbuf_set(err, SIEVE_ENOENT, "no store at '%s'", dir);
+    return store_open(dir, out, err);
 }
 
 void

@@ -44,7 +44,7 @@
 #define STORE_PATH_MAX 4096
 
 /* The newest schema version this build knows. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store;
 
@@ -55,6 +55,13 @@ struct store;
  * build). Ownership: store_close.
  */
 int store_open(const char *dir, struct store **out, struct sieve_errbuf *err);
+
+/*
+ * Like store_open, for the verbs that only read or maintain a store (status, ls, verify, ...):
+ * nothing is created. Errors: SIEVE_ENOENT "no store at 'DIR'" when `dir` holds no
+ * `sieve.db`; otherwise as store_open.
+ */
+int store_open_existing(const char *dir, struct store **out, struct sieve_errbuf *err);
 
 /* Like store_open but migrates only up to `version` (tests of migrations). */
 int store_open_version(const char *dir, int version, struct store **out, struct sieve_errbuf *err);
@@ -88,6 +95,7 @@ enum store_task_state {
     STORE_TASK_CACHED,
     STORE_TASK_FAILED,
     STORE_TASK_CANCELLED,
+    STORE_TASK_SKIPPED, /* not run because an input failed or was cancelled */
     STORE_TASK_N_STATES
 };
 
@@ -189,9 +197,14 @@ struct store_task {
     /* artifact keys (hex) of the outputs; pinned for the run */
     const char *const *out_keys;
     uint32_t n_out;
+    /* artifact keys (hex) of the inputs, recorded as edges of the artifact graph (each
+     * output is computed from each input); may repeat */
+    const char *const *in_keys;
+    uint32_t n_in;
 };
 
-/* Inserts the plan rows of a run and pins their artifacts, in one transaction. */
+/* Inserts the plan rows of a run, pins their artifacts and records their edges (input ->
+ * task -> output), in one transaction. */
 int store_tasks_insert(struct store *st, int64_t run, const struct store_task *rows, size_t n,
                        struct sieve_errbuf *err);
 
@@ -406,12 +419,75 @@ int store_gc(struct store *st, uint64_t max_bytes, struct store_gc_report *rep,
 
 struct store_verify_report {
     uint64_t checked, ok, corrupt, missing;
+    uint64_t invalidated; /* artifacts computed (directly or not) from a corrupt or missing one */
 };
 /* Re-hashes every indexed object; corrupt or missing ones are reported through `cb` (may be
- * NULL) and dropped from the index (and disk). */
+ * NULL) and dropped from the index (and disk), and so is every artifact computed from them
+ * (store_artifact_invalidate; reported with the problem "computed from a corrupt object"). */
 typedef void (*store_verify_fn)(void *arg, const char *key, const char *problem);
+/* The problem reported for an artifact dropped because it was computed from a bad one. */
+#define STORE_PROBLEM_DESCENDANT "computed from a corrupt object"
 int store_verify(struct store *st, store_verify_fn cb, void *arg, struct store_verify_report *rep,
                  struct sieve_errbuf *err);
+
+/*
+ * Checks the object of an indexed artifact before a task reads it: its size and the sha256 of
+ * its whole content (header and data) against the index row, which the writer computed while
+ * writing. Returns 1 when it matches, 0 when it does not, is missing or is not indexed
+ * (`problem` says which), < 0 on an error that says nothing about the object (SIEVE_ESTORE,
+ * SIEVE_ENOMEM). `*bytes` receives the bytes hashed. Thread: safe to call from several
+ * threads on one store only when each has its own store handle.
+ */
+int store_artifact_check(struct store *st, const char *key, uint64_t *bytes, char *problem,
+                         size_t len, struct sieve_errbuf *err);
+
+/*
+ * Drops the artifacts `keys` and everything ever computed from them, following the edges
+ * that store_tasks_insert recorded (input -> task -> outputs) to the end: their index rows,
+ * their object files, and the metric rows of the tasks that computed the descendants (those
+ * numbers came from a bad input). The metric rows of the producers of `keys` themselves stay:
+ * they were reported when the object was whole. `cb` (may be NULL) hears of each dropped
+ * descendant that was indexed, with the problem "computed from a corrupt object". One
+ * transaction. Returns the number of indexed descendants dropped (not counting `keys`).
+ */
+int store_artifact_invalidate(struct store *st, const char *const *keys, size_t n,
+                              store_verify_fn cb, void *arg, struct sieve_errbuf *err);
+
+/*
+ * 1 when the index holds no artifact but `objects/` holds objects (an emptied or replaced
+ * `sieve.db`: `sieve cache reindex` gets them back), with their number in *n_objects; else 0.
+ */
+int store_index_lost(struct store *st, uint64_t *n_objects, struct sieve_errbuf *err);
+
+struct store_reindex_report {
+    uint64_t adopted; /* unindexed whole objects now indexed */
+    uint64_t indexed; /* already indexed, left as they were */
+    uint64_t skipped; /* unindexed but torn, unreadable or without an embedded data hash */
+};
+/* Hears of each unindexed object: problem NULL when it was indexed (the callback then
+ * restores what else the object carries, e.g. its metric rows), else why it was skipped. */
+typedef void (*store_reindex_fn)(void *arg, const char *key, const char *path, const char *problem);
+/*
+ * Rebuilds the artifact rows of an index from the objects on disk: every object not indexed
+ * whose data matches the hash it embeds (so a torn file never comes back) is indexed with its
+ * size and sha256, owned by no run. Artifact edges and task rows are not rebuilt: objects do
+ * not record their inputs, and runs are history the emptied index lost.
+ */
+int store_reindex(struct store *st, store_reindex_fn cb, void *arg,
+                  struct store_reindex_report *rep, struct sieve_errbuf *err);
+
+struct store_prune_report {
+    uint64_t runs;     /* runs forgotten */
+    uint64_t log_dirs; /* their log directories removed */
+};
+/*
+ * Forgets every ended run (done, failed, cancelled) except the newest `keep` runs: their task
+ * rows, events, artifact pins, key-less metric rows and logs, then gives the space back to
+ * the file system (VACUUM). Artifacts and the metric rows of their task keys stay (they are
+ * the cache; `cache gc` manages them). A pending or running run is never pruned.
+ */
+int store_runs_prune(struct store *st, int64_t keep, struct store_prune_report *rep,
+                     struct sieve_errbuf *err);
 
 /* Parses "500M", "2G", "1024" (K/M/G/T, powers of 1024). Returns 0 or SIEVE_EINVAL. */
 int store_size_parse(const char *text, uint64_t *out);

@@ -17,6 +17,7 @@ enum store_stmt {
     STORE_STMT_METRIC_INSERT,
     STORE_STMT_METRIC_FORGET,
     STORE_STMT_METRIC_LAST,
+    STORE_STMT_ARTIFACT_GET,
     STORE_STMT_N
 };
 
@@ -24,6 +25,7 @@ struct store {
     char *dir;
     sqlite3 *db;
     sqlite3_stmt *stmt[STORE_STMT_N];
+    int version; /* the schema version after open (tests open older ones) */
 };
 
 /* Translates a SQLite failure once: "<what>: <sqlite message>", SIEVE_ESTORE. */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/err.h"
@@ -23,18 +24,32 @@ struct store_lock {
     char info_path[STORE_PATH_MAX]; /* removed on release; "" when none */
 };
 
+/*
+ * Takes (take: exclusive, creating the file) or probes (shared, never creating) the lock on
+ * `path`. Returns 0 with the descriptor in *fd_out when it got it, 1 when another holder has
+ * it. flock cannot ask without taking, so a probe takes a shared lock for an instant; a taker
+ * that meets one retries for a moment instead of reading it as a live holder (a `sieve
+ * status` must not make a scheduler's lease fail).
+ */
 static int
-lock_file(const char *path, int create, int *fd_out, struct sieve_errbuf *err)
+lock_file(const char *path, int take, int *fd_out, struct sieve_errbuf *err)
 {
-    int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    int fd = open(path, O_RDWR | O_CLOEXEC | (take ? O_CREAT : 0), 0644);
     *fd_out = -1;
     if (fd < 0) {
-        if (errno == ENOENT && !create)
+        if (errno == ENOENT && !take)
             return 0;
         return sieve_errbuf_set(err, SIEVE_EIO, "open '%s': %s", path, strerror(errno));
     }
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    for (int tries = take ? 40 : 1;; tries--) {
+        if (flock(fd, (take ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
+            break;
         int e = errno;
+        if (e == EWOULDBLOCK && tries > 1) {
+            struct timespec ts = {0, 5 * 1000000L};
+            nanosleep(&ts, NULL);
+            continue;
+        }
         close(fd);
         if (e == EWOULDBLOCK)
             return 1;

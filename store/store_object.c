@@ -587,11 +587,17 @@ store_verify(struct store *st, store_verify_fn cb, void *arg, struct store_verif
     size_t n;
     sqlite3_stmt *del = NULL;
     char path[STORE_PATH_MAX], sum[HASH_HEX_LEN];
+    const char **bad = NULL;
+    size_t n_bad = 0;
     int rc;
 
     memset(rep, 0, sizeof *rep);
     if ((rc = store_artifact_list(st, &rows, &n, err)) < 0)
         return rc;
+    if (!(bad = calloc(n ? n : 1, sizeof *bad))) {
+        free(rows);
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "verify: out of memory");
+    }
     if ((rc = store_prepare(st, "DELETE FROM artifacts WHERE key = ? AND checksum = ?", &del,
                             err)) < 0)
         goto out;
@@ -635,9 +641,16 @@ store_verify(struct store *st, store_verify_fn cb, void *arg, struct store_verif
             goto out;
         }
         unlink(path);
+        bad[n_bad++] = rows[i].key;
+    }
+    /* What was computed from a bad object may hold its bad numbers. */
+    if ((rc = store_artifact_invalidate(st, bad, n_bad, cb, arg, err)) >= 0) {
+        rep->invalidated = (uint64_t)rc;
+        rc = 0;
     }
 out:
     sqlite3_finalize(del);
+    free(bad);
     free(rows);
     return rc;
 }

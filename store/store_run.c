@@ -42,7 +42,7 @@ static const char *const task_state_names[] = {
     [STORE_TASK_PENDING] = "pending",     [STORE_TASK_READY] = "ready",
     [STORE_TASK_RUNNING] = "running",     [STORE_TASK_DONE] = "done",
     [STORE_TASK_CACHED] = "cached",       [STORE_TASK_FAILED] = "failed",
-    [STORE_TASK_CANCELLED] = "cancelled",
+    [STORE_TASK_CANCELLED] = "cancelled", [STORE_TASK_SKIPPED] = "skipped",
 };
 
 const char *
@@ -218,11 +218,23 @@ store_run_list_free(struct store_run *runs, size_t n)
 
 /* ---- tasks ----------------------------------------------------------------------------- */
 
+/* Runs a two-text-parameter insert (an edge of the artifact graph). */
+static int
+exec_pair(struct store *st, sqlite3_stmt *s, const char *a, const char *b, struct sieve_errbuf *err)
+{
+    sqlite3_reset(s);
+    store_bind_text(s, 1, a);
+    store_bind_text(s, 2, b);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return store_fail(st, err, "record artifact edge");
+    return 0;
+}
+
 int
 store_tasks_insert(struct store *st, int64_t run, const struct store_task *rows, size_t n,
                    struct sieve_errbuf *err)
 {
-    sqlite3_stmt *ins = NULL, *pin = NULL;
+    sqlite3_stmt *ins = NULL, *pin = NULL, *in_edge = NULL, *out_edge = NULL;
     int rc;
 
     if ((rc = store_begin(st, err)) < 0)
@@ -236,6 +248,14 @@ store_tasks_insert(struct store *st, int64_t run, const struct store_task *rows,
         goto out;
     if ((rc = store_prepare(st, "INSERT OR IGNORE INTO artifact_pins(run, key) VALUES(?, ?)", &pin,
                             err)) < 0)
+        goto out;
+    /* Edges exist from schema 4 on (a store opened at an older version by a test has none). */
+    if (st->version >= 4 &&
+        ((rc = store_prepare(st, "INSERT OR IGNORE INTO task_inputs(input, task_key) VALUES(?, ?)",
+                             &in_edge, err)) < 0 ||
+         (rc =
+              store_prepare(st, "INSERT OR IGNORE INTO task_outputs(output, task_key) VALUES(?, ?)",
+                            &out_edge, err)) < 0))
         goto out;
     for (size_t i = 0; i < n; i++) {
         const struct store_task *t = &rows[i];
@@ -267,9 +287,17 @@ store_tasks_insert(struct store *st, int64_t run, const struct store_task *rows,
                 rc = store_fail(st, err, "pin artifact");
                 goto out;
             }
+            if (out_edge && t->key &&
+                (rc = exec_pair(st, out_edge, t->out_keys[o], t->key, err)) < 0)
+                goto out;
         }
+        for (uint32_t k = 0; in_edge && t->key && k < t->n_in; k++)
+            if ((rc = exec_pair(st, in_edge, t->in_keys[k], t->key, err)) < 0)
+                goto out;
     }
 out:
+    sqlite3_finalize(out_edge);
+    sqlite3_finalize(in_edge);
     sqlite3_finalize(pin);
     sqlite3_finalize(ins);
     if (rc < 0) {

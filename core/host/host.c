@@ -144,16 +144,33 @@ check_params(const char *path, const struct sieve_plugin *d, struct sieve_errbuf
     return 0;
 }
 
-/*
- * Checks a descriptor against the host's ABI and the rules of sieve/plugin.h. `expect` is the
- * name implied by the file name.
- */
+/* The row fields of a full-size descriptor (a copy): each a non-empty name, few of them, and
+ * none for a reduce plugin (its key covers every row already). */
 static int
-check_descriptor(const char *path, const char *expect, const struct sieve_plugin *d,
-                 struct sieve_errbuf *err)
+check_row_fields(const char *path, const struct sieve_plugin *d, struct sieve_errbuf *err)
 {
-    int rc;
+    uint32_t n = 0;
+    if (!d->row_fields)
+        return 0;
+    if (d->flags & SIEVE_PLUGIN_REDUCE)
+        return sieve_errbuf_set(err, SIEVE_EABI,
+                                "plugin '%s': a reduce plugin declares row fields (its key "
+                                "covers every row already)",
+                                path);
+    for (; d->row_fields[n]; n++) {
+        if (n >= MAX_PARAMS)
+            return sieve_errbuf_set(err, SIEVE_EABI, "plugin '%s': more than %u row fields", path,
+                                    MAX_PARAMS);
+        if (!d->row_fields[n][0])
+            return sieve_errbuf_set(err, SIEVE_EABI, "plugin '%s': empty row field name", path);
+    }
+    return 0;
+}
 
+/* Checks the version fields of a descriptor against the host's ABI. */
+static int
+check_version(const char *path, const struct sieve_plugin *d, struct sieve_errbuf *err)
+{
     /* The three version fields exist in every ABI; nothing else may be read before them. */
     if (d->abi_major != SIEVE_ABI_MAJOR)
         return sieve_errbuf_set(err, SIEVE_EABI, "plugin '%s': ABI major %u, host supports %d",
@@ -162,13 +179,27 @@ check_descriptor(const char *path, const char *expect, const struct sieve_plugin
         return sieve_errbuf_set(err, SIEVE_EABI,
                                 "plugin '%s': built for ABI %u.%u, host supports up to %d.%d", path,
                                 d->abi_major, d->abi_minor, SIEVE_ABI_MAJOR, SIEVE_ABI_MINOR);
-    /* Minor 0 is the oldest layout of major 1, so every field of it must be covered. */
-    if (d->struct_size < sizeof(struct sieve_plugin) || d->struct_size > MAX_DESC_SIZE)
+    /* Minor 0 is the oldest layout of major 1, so every field of it must be covered; later
+     * fields are read only when struct_size covers them (host_plugin_open copies). */
+    if (d->struct_size < SIEVE_PLUGIN_SIZE_1_0 || d->struct_size > MAX_DESC_SIZE)
         return sieve_errbuf_set(err, SIEVE_EABI,
                                 "plugin '%s': descriptor size %u is not valid for ABI %u.%u "
-                                "(expected %zu)",
+                                "(expected at least %zu)",
                                 path, d->struct_size, d->abi_major, d->abi_minor,
-                                sizeof(struct sieve_plugin));
+                                (size_t)SIEVE_PLUGIN_SIZE_1_0);
+    return 0;
+}
+
+/*
+ * Checks the rest of a descriptor (a full-size copy, after check_version) against the rules of
+ * sieve/plugin.h. `expect` is the name implied by the file name.
+ */
+static int
+check_descriptor(const char *path, const char *expect, const struct sieve_plugin *d,
+                 struct sieve_errbuf *err)
+{
+    int rc;
+
     if (!d->name)
         return sieve_errbuf_set(err, SIEVE_EABI, "plugin '%s': descriptor has no name", path);
     if (strcmp(d->name, expect) != 0)
@@ -190,7 +221,19 @@ check_descriptor(const char *path, const char *expect, const struct sieve_plugin
         return rc;
     if (!d->process)
         return sieve_errbuf_set(err, SIEVE_EABI, "plugin '%s': no process callback", path);
-    return 0;
+    return check_row_fields(path, d, err);
+}
+
+/*
+ * Checks a descriptor the host built at its own size (a script node's, host_script.c): the
+ * version fields, then the rest. `expect` is the name the descriptor must carry.
+ */
+int
+host_descriptor_check(const char *path, const char *expect, const struct sieve_plugin *d,
+                      struct sieve_errbuf *err)
+{
+    int rc = check_version(path, d, err);
+    return rc < 0 ? rc : check_descriptor(path, expect, d, err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -246,17 +289,24 @@ host_plugin_open(const char *path, struct host_plugin **out, struct sieve_errbuf
         rc = sieve_errbuf_set(err, SIEVE_EABI, "plugin '%s': entry function returned NULL", abs);
         goto fail;
     }
-    if ((rc = check_descriptor(abs, expect, desc, err)) < 0)
-        goto fail;
-
     p = calloc(1, sizeof *p);
-    if (!p || !(p->name = strdup(desc->name))) {
+    if (!p) {
+        rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "plugin '%s': out of memory", abs);
+        goto fail;
+    }
+    /* The version fields first; only once they say how long the descriptor is, the rest. */
+    if ((rc = check_version(abs, desc, err)) < 0)
+        goto fail;
+    memcpy(&p->full, desc, desc->struct_size < sizeof p->full ? desc->struct_size : sizeof p->full);
+    if ((rc = check_descriptor(abs, expect, &p->full, err)) < 0)
+        goto fail;
+    if (!(p->name = strdup(desc->name))) {
         rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "plugin '%s': out of memory", abs);
         goto fail;
     }
     p->path = abs;
     p->handle = handle;
-    p->desc = desc;
+    p->desc = &p->full;
     *out = p;
     return 0;
 
@@ -277,6 +327,7 @@ host_plugin_free(struct host_plugin *p)
         return;
     if (p->handle)
         dlclose(p->handle);
+    host_script_release(p->script);
     free(p->name);
     free(p->path);
     free(p);

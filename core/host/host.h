@@ -35,11 +35,21 @@
 
 #include <sieve/plugin.h>
 
+struct host_script;
+
 struct host_plugin {
     char *name;                      /* equal to the file name without sieve- and .so */
     char *path;                      /* absolute path of the .so */
     void *handle;                    /* dlopen handle */
-    const struct sieve_plugin *desc; /* validated descriptor */
+    /* Validated descriptor: points at `full` for a .so plugin, or at the descriptor `script`
+     * owns for a script node's plugin. */
+    const struct sieve_plugin *desc;
+    /* The plugin's descriptor copied at the host's size: fields an older plugin's shorter
+     * descriptor lacks are zero (NULL), so the host reads every field without size checks. */
+    struct sieve_plugin full;
+    /* Non-NULL for a script node's plugin (host_script_open): it owns `desc`, which was
+     * synthesized from the script's declaration; `handle` is then NULL (the bridge's). */
+    struct host_script *script;
 };
 
 struct host_registry;
@@ -108,7 +118,8 @@ int host_value_parse_items(const struct sieve_param *row, const char *const *ite
 
 /*
  * Builds the full value array for `p` from n key/text pairs, filling defaults, rejecting
- * unknown names, missing required parameters and ill-typed or out-of-range values.
+ * unknown names, missing required parameters and ill-typed or out-of-range values. The array
+ * has one more value than rows, zeroed (type 0): the script bridge counts values by it.
  * Ownership: the caller frees *out with host_params_free.
  */
 int host_params_build(const struct host_plugin *p, const char *const *keys,
@@ -167,5 +178,64 @@ const char *host_param_type_name(uint32_t type);
  * -0 is written "0". This is the number form of canonical parameters and of messages.
  */
 void host_number_format(double v, char *buf, size_t cap);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Script nodes (the `python` plugin)                                                        */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * A script node is a node of the bridge plugin `python` (plugins/python) whose ports and
+ * parameters come from the script it names, not from the bridge's own descriptor. The host
+ * reads the script's declaration without running it (`python -m sieve_node.declare`, which
+ * parses a literal SIEVE dict and checks syntax and imports) and synthesizes a descriptor:
+ *
+ *   name      "python" (the bridge: workers find the bridge by it)
+ *   version   "<declared version>+sha256.<first 16 hex digits of the script's content hash>",
+ *             so editing the script or bumping its version changes every key below it
+ *   params    `script` (STRING, required, NO_KEY: its content is in the version), `python`
+ *             (STRING, default "python3", NO_KEY), then the declared ones in their order
+ *   ports, flags, row_fields   as declared; callbacks   the bridge's
+ *
+ * The planner stores `script` as "<absolute file>[:Class]#sha256=<64 hex>" (a pinned target);
+ * a worker that finds another hash in the file refuses the task instead of computing with a
+ * script the key does not describe (host_script_pin_check).
+ */
+#define HOST_SCRIPT_BRIDGE "python"
+#define HOST_SCRIPT_PIN "#sha256="
+
+/* Whether `p` is the script bridge (its nodes need host_script_open). */
+int host_plugin_is_script_bridge(const struct host_plugin *p);
+
+/* Where a declaration problem is: the script's path, 1-based line and column (0: unknown). */
+struct host_script_where {
+    char file[1024];
+    unsigned line, col;
+};
+
+/*
+ * Reads the declaration of `target` (path.py, path.py:Class or package.module:Class; a pin
+ * suffix is ignored) with interpreter `python` (a command, a path, or a venv/conda directory
+ * whose bin/python is used; NULL: "python3") and returns a plugin with the synthesized
+ * descriptor. `pinned` receives the pinned target ("<file>[:Class]#sha256=<hex>"), may be NULL.
+ * Errors: SIEVE_ESPEC for a problem in the script (syntax error, missing import, malformed
+ * declaration), with `where` set; SIEVE_ENOENT when the interpreter or the helper module
+ * cannot be run; SIEVE_ENOMEM. The message in err does not repeat the location.
+ * Ownership: the caller frees *out with host_plugin_free and *pinned with free().
+ * Thread: forks and waits for one child (a second or so for a slow interpreter start).
+ */
+int host_script_open(const struct host_plugin *bridge, const char *python, const char *target,
+                     struct host_plugin **out, char **pinned, struct host_script_where *where,
+                     struct sieve_errbuf *err);
+
+/*
+ * Checks that a pinned target's hash is the one `p` was synthesized from.
+ * Errors: SIEVE_EBADINPUT ("script '...' changed since the run was planned").
+ */
+int host_script_pin_check(const struct host_plugin *p, const char *pinned,
+                          struct sieve_errbuf *err);
+
+/* The directory of the sieve_node Python package shipped beside the bridge at `bridge_path`
+ * ($SIEVE_PYTHON_LIB overrides). Writes into buf. */
+void host_script_lib_dir(const char *bridge_path, char *buf, size_t cap);
 
 #endif

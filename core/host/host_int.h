@@ -27,4 +27,16 @@ size_t host_edit_distance(const char *a, const char *b);
  */
 int host_param_row_check(const struct sieve_param *row, struct sieve_errbuf *err);
 
+/*
+ * Checks a descriptor against the host's ABI and the rules of sieve/plugin.h. `expect` is the
+ * name implied by the file name; `path` names the plugin in messages.
+ * Returns 0, or SIEVE_EABI with the reason in err.
+ */
+int host_descriptor_check(const char *path, const char *expect, const struct sieve_plugin *d,
+                          struct sieve_errbuf *err);
+
+struct host_script;
+/* Frees what a script plugin owns (its synthesized descriptor); accepts NULL. */
+void host_script_release(struct host_script *s);
+
 #endif

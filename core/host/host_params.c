@@ -78,7 +78,9 @@ build(const struct host_plugin *p, const char *const *keys, size_t key_stride, c
     int rc = 0;
 
     *out = NULL;
-    vals = calloc(np ? np : 1, sizeof *vals);
+    /* One zeroed value (type 0) past the last row: the script bridge counts its values by it,
+     * because a synthesized table's length is not known to the plugin (host.h). */
+    vals = calloc((size_t)np + 1, sizeof *vals);
     set = calloc(np ? np : 1, 1);
     if (!vals || !set) {
         rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");

@@ -16,6 +16,7 @@
 #include "base/hash.h"
 #include "core/host/host.h"
 #include "base/sbuf.h"
+#include "plan_int.h"
 #include "store/store.h"
 
 void
@@ -501,6 +502,17 @@ task_key(struct plan *p, struct plan_task *t)
             hash_ctx_field(&h, "", 0);
         else
             hash_ctx_field(&h, p->tasks[dep->task].out_keys[dep->port], 32);
+    }
+    if (t->sample >= 0 && d->row_fields && d->row_fields[0]) {
+        /* A plugin that reads the row: the fields it declares, and the sample id. */
+        char *row = plan_row_text(d, &p->samples[t->sample]);
+        if (!row) {
+            hash_ctx_release(&h);
+            return SIEVE_ENOMEM;
+        }
+        hash_ctx_field(&h, "row", 3);
+        hash_ctx_field(&h, row, strlen(row));
+        free(row);
     }
     if (t->sample < 0) {
         /* A reduce task sees every manifest row (categories, labels) through its context. */

@@ -13,7 +13,12 @@
  *     the SIEVE_PARAM_NO_KEY ones (host_params_key_text), then for each input port in port
  *     order the input artifact key (reduce: sample-major), or for a plugin with no input
  *     ports the content hash of the sample's media file (remembered by the store by path,
- *     size and mtime).
+ *     size and mtime); then, for a per-sample task of a plugin that declares row fields
+ *     (struct sieve_plugin.row_fields, ABI 1.2), the field "row" and the canonical JSON of
+ *     {"id": sample id, field: value, ...} (compact, sorted keys, ASCII; a field the row
+ *     lacks left out); for a reduce task, every sample's fields_json in sample order.
+ * Plugins that declare no row fields hash nothing of the row, so their keys are what they
+ * were before ABI 1.2 and rows sharing a media file share their tasks' outputs.
  * An artifact key is sha256(task key, output port name). Each field is encoded as a u64
  * little-endian length followed by its bytes, so no two different inputs share a preimage.
  * For a plugin without NO_KEY parameters the params text is the full canonical text, so
@@ -111,6 +116,15 @@ struct plan_task {
     int cached;
 };
 
+/* What plan_verify_inputs did. */
+struct plan_verify_report {
+    uint32_t checked;     /* cached objects re-hashed */
+    uint32_t corrupt;     /* of them, the ones that did not match the index */
+    uint32_t invalidated; /* indexed artifacts computed from those, dropped with them */
+    uint64_t bytes;       /* bytes hashed */
+    double ms;
+};
+
 struct plan {
     struct spec *spec; /* owned: the plan keeps names, samples and texts alive */
     uint32_t n_nodes;
@@ -128,6 +142,8 @@ struct plan {
     char (*media_hex)[HASH_HEX_LEN]; /* per sample, content hash of the media file */
     /* Wall-clock milliseconds of the phases of plan_prepare (for the dry run and bench/). */
     double ms_spec, ms_build, ms_lookup;
+    /* What plan_prepare's input verification did (all zero when not asked for). */
+    struct plan_verify_report verify;
 };
 
 /*
@@ -145,6 +161,23 @@ int plan_build(struct spec *s, struct store *st, struct plan **out, struct sieve
  * are dropped from the index and count as misses). Sets task.cached and plan.n_cached.
  */
 int plan_lookup(struct plan *p, struct store *st, struct sieve_errbuf *err);
+
+/* Hears of each object found corrupt (its problem) and each artifact dropped because it was
+ * computed from one (problem "computed from a corrupt object"). Same shape as store_verify_fn. */
+typedef void (*plan_verify_fn)(void *arg, const char *key, const char *problem);
+
+/*
+ * After plan_lookup: re-hashes every cached object that a task of the plan will read (an
+ * output of a task with cached == 1 consumed by a task with cached == 0) against its index
+ * row. A mismatch is a miss: the object and everything ever computed from it are dropped from
+ * the store (store_artifact_invalidate), the lookup is redone, and the loop repeats for the
+ * cached inputs the newly uncached tasks read, so on return no task that runs reads an
+ * unverified cached object. Objects written during the run are not checked here: the worker
+ * hashed them while writing. `cb` may be NULL.
+ * Errors: SIEVE_ESTORE, SIEVE_ENOMEM (a corrupt object is not an error).
+ */
+int plan_verify_inputs(struct plan *p, struct store *st, plan_verify_fn cb, void *arg,
+                       struct plan_verify_report *rep, struct sieve_errbuf *err);
 
 void plan_free(struct plan *p);
 
@@ -168,6 +201,11 @@ struct plan_opts {
     /* The pipeline's text, e.g. the copy a run recorded (resume plans what ran, even if the
      * file changed since); NULL reads `path`. `path` still names it and anchors the dataset. */
     const char *text;
+    /* Verify the cached inputs after the lookup (plan_verify_inputs; report in plan.verify),
+     * telling `verify_cb` of each problem. Runs that execute set it; a dry run does not. */
+    int verify;
+    plan_verify_fn verify_cb;
+    void *verify_arg;
 };
 
 /*

@@ -12,6 +12,7 @@
 #include "core/host/host.h"
 #include "core/plan/plan.h"
 #include "base/sbuf.h"
+#include "plan_int.h"
 #include "store/store.h"
 
 char *
@@ -38,6 +39,14 @@ plan_task_components(const struct plan *p, uint32_t t)
     if (n->n_inputs == 0 && task->sample >= 0) {
         sbuf_str(&b, ",\"media\":");
         sbuf_quoted(&b, p->media_hex[task->sample]);
+    }
+    if (task->sample >= 0) {
+        char *row = plan_row_text(d, &p->samples[task->sample]);
+        if (row) {
+            sbuf_str(&b, ",\"row\":");
+            sbuf_str(&b, row);
+            free(row);
+        }
     }
     sbuf_str(&b, ",\"inputs\":[");
     for (uint32_t k = 0; k < task->n_deps; k++) {
@@ -71,17 +80,20 @@ plan_store_tasks(const struct plan *p, struct store *st, int64_t run, struct sie
     struct store_task *rows;
     char **comps;
     char(*hex)[HASH_HEX_LEN];
-    const char **keys;
-    uint64_t n_keys = 0, k = 0;
+    const char **keys, **in_keys;
+    uint64_t n_keys = 0, n_in = 0, k = 0, ki = 0;
     int rc = 0;
 
-    for (uint32_t t = 0; t < p->n_tasks; t++)
+    for (uint32_t t = 0; t < p->n_tasks; t++) {
         n_keys += p->nodes[p->tasks[t].node].n_outputs;
+        n_in += p->tasks[t].n_deps;
+    }
     rows = calloc(p->n_tasks ? p->n_tasks : 1, sizeof *rows);
     comps = calloc(p->n_tasks ? p->n_tasks : 1, sizeof *comps);
     hex = calloc(n_keys ? n_keys : 1, sizeof *hex);
     keys = calloc(n_keys ? n_keys : 1, sizeof *keys);
-    if (!rows || !comps || !hex || !keys) {
+    in_keys = calloc(n_in ? n_in : 1, sizeof *in_keys);
+    if (!rows || !comps || !hex || !keys || !in_keys) {
         rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "store plan: out of memory");
         goto out;
     }
@@ -108,6 +120,19 @@ plan_store_tasks(const struct plan *p, struct store *st, int64_t run, struct sie
             keys[k] = hex[k];
         }
     }
+    /* Inputs point at the hex of their producer's outputs, written above (deps come first in
+     * task order, but any order works once all are written). */
+    for (uint32_t t = 0; t < p->n_tasks; t++) {
+        const struct plan_task *task = &p->tasks[t];
+        rows[t].in_keys = &in_keys[ki];
+        for (uint32_t d = 0; d < task->n_deps; d++) {
+            const struct plan_dep *dep = &task->deps[d];
+            if (dep->task == PLAN_NONE)
+                continue;
+            in_keys[ki++] = rows[dep->task].out_keys[dep->port];
+            rows[t].n_in++;
+        }
+    }
     rc = store_tasks_insert(st, run, rows, p->n_tasks, err);
 out:
     for (uint32_t t = 0; comps && t < p->n_tasks; t++)
@@ -116,6 +141,7 @@ out:
     free(rows);
     free(hex);
     free(keys);
+    free(in_keys);
     return rc;
 }
 
@@ -124,7 +150,7 @@ plan_prepare(const struct plan_opts *o, const struct host_registry *reg, struct 
              struct plan **out, struct spec_diags *diags, struct sieve_errbuf *err)
 {
     struct spec *s = NULL;
-    double t0 = clock_mono_ms_f(), t1, t2;
+    double t0 = clock_mono_ms_f(), t1, t2, t3;
     int rc;
 
     *out = NULL;
@@ -158,8 +184,16 @@ plan_prepare(const struct plan_opts *o, const struct host_registry *reg, struct 
         *out = NULL;
         return rc;
     }
+    t3 = clock_mono_ms_f();
+    if (st && !o->no_lookup && o->verify &&
+        (rc = plan_verify_inputs(*out, st, o->verify_cb, o->verify_arg, &(*out)->verify, err)) <
+            0) {
+        plan_free(*out);
+        *out = NULL;
+        return rc;
+    }
     (*out)->ms_spec = t1 - t0;
     (*out)->ms_build = t2 - t1;
-    (*out)->ms_lookup = clock_mono_ms_f() - t2;
+    (*out)->ms_lookup = t3 - t2;
     return 0;
 }

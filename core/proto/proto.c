@@ -65,6 +65,7 @@ proto_msg_release(struct proto_msg *m)
     }
     free(m->samples);
     free((void *)m->log_path);
+    free((void *)m->task_key);
     free((void *)m->fault);
     free((void *)m->text);
     free((void *)m->error_class);
@@ -142,6 +143,8 @@ build_payload(const struct proto_msg *m, struct sieve_errbuf *err)
         json_object_set_new(o, "timeout_ms", json_integer(m->timeout_ms));
         set_str(o, "log_path", m->log_path);
         set_str(o, "fault", m->fault);
+        if (m->task_key)
+            set_str(o, "task_key", m->task_key);
         break;
     }
     case PROTO_HEARTBEAT:
@@ -433,7 +436,8 @@ parse_payload(int type, json_t *o, struct proto_msg *m, struct sieve_errbuf *err
             (rc = get_samples(&c, o, m)) < 0 ||
             (rc = get_int(&c, o, "timeout_ms", 0, INT64_MAX / 2, &m->timeout_ms)) < 0 ||
             (rc = get_str(&c, o, "log_path", &m->log_path)) < 0 ||
-            (rc = get_str(&c, o, "fault", &m->fault)) < 0)
+            (rc = get_str(&c, o, "fault", &m->fault)) < 0 ||
+            (rc = get_opt_str(&c, o, "task_key", &m->task_key)) < 0)
             return rc;
         return 0;
     }

@@ -124,6 +124,7 @@ struct proto_msg {
     int64_t timeout_ms;
     const char *log_path;
     const char *fault;
+    const char *task_key; /* optional (NULL): hex; the worker records it in each output */
 
     /* heartbeat */
     double progress;

@@ -242,7 +242,7 @@ sched_task_end(struct sched *s, uint32_t t, int state, const char *error)
         break;
     case ST_SKIPPED:
         r->n_skipped++;
-        sched_store_update(s, t, STORE_TASK_CANCELLED, NULL, error, -1, clock_wall_ms());
+        sched_store_update(s, t, STORE_TASK_SKIPPED, NULL, error, -1, clock_wall_ms());
         break;
     case ST_CANCELLED:
         r->n_cancelled++;
@@ -1035,6 +1035,7 @@ sched_free(struct sched *s)
         free(s->runs[i]);
     }
     sched_share_free(s);
+    sched_blame_free(s);
     free(s->runs);
     free(s->t);
     free(s->ready[0].v);

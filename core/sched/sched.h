@@ -17,8 +17,11 @@
  *                                       device at once (not counted against retries);
  *   worker killed by a signal, lost     the device turns suspect (quarantined on a second fault
  *   heartbeat, stalled plugin (no       within a minute), the worker is respawned and the task
- *   host call for the stall timeout)    moves; a task survives retries + 1 lost workers and
- *                                       fails on the next;
+ *   host call for the stall timeout)    moves; the first loss always moves it, each retry
+ *                                       allows one more: it fails on loss retries + 2; a
+ *                                       plugin whose tasks lost workers on two devices is
+ *                                       at fault, not the devices (sched_blame.c); a SIGKILL
+ *                                       with an OOM kill in our cgroup is out of memory;
  *   worker not ready in time            the slot's worker is restarted and its device turns
  *                                       suspect; no task is charged;
  *   straggler (4x its node's median)    a copy runs on an idle healthy device, the first to

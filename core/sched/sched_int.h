@@ -32,6 +32,10 @@ struct json_t;
 
 /* Output ports of a task the scheduler indexes (more than any plugin has). */
 #define SCHED_OUTPUTS_MAX 16
+/* "node/sample/vN": a node name (SPEC_NODE_NAME_MAX), a sample id (SPEC_SAMPLE_ID_MAX), the
+ * variant; with room to spare, so no id the spec accepts is truncated (a truncated id would
+ * not match its result). */
+#define SCHED_TASK_ID_MAX 384
 
 enum stask_state {
     ST_PENDING = 0,
@@ -95,9 +99,9 @@ struct slot {
     struct transport *tr;
     int pid;
     uint32_t task; /* UINT32_MAX when idle */
-    char task_id[160];
+    char task_id[SCHED_TASK_ID_MAX];
     uint32_t next; /* a prefetched task queued behind `task`, or UINT32_MAX */
-    char next_id[160];
+    char next_id[SCHED_TASK_ID_MAX];
     int64_t started_ms, last_beat_ms, deadline_ms, spawned_ms;
     int64_t activity, last_activity_ms; /* the running task's activity count, when it moved */
     int hello;                          /* the worker said hello (it is alive, loading) */
@@ -179,6 +183,10 @@ struct sched {
     char last_wait_msg[256];
     int store_failed, flush_warned, record_warned;
     struct sieve_errbuf store_err;
+    /* sched_blame.c: lost workers per plugin, and the OOM kills of our cgroup seen so far */
+    struct sched_plugin_fault *pfaults;
+    size_t n_pfaults, cap_pfaults;
+    long long oom_kills_seen;
 };
 
 /* The metric rows a task's `sieve.metrics` JSON carries, for its run, node, variant and key. */
@@ -328,5 +336,33 @@ void sched_report_waiting(struct sched *s, int64_t now);
 /* heap */
 int sched_queue_push(struct sched_queue *h, const struct sched *s, uint32_t t);
 uint32_t sched_queue_pop(struct sched_queue *h, const struct sched *s);
+
+/* Removes the scratch directories (`<tmp>/sieve-worker-<pid>-*`) of schedulers and workers
+ * that were killed, once per process (core/sched/sched_scratch.c). */
+void sched_scratch_sweep(const char *tmp);
+/* Removes a scratch directory and everything in it. */
+void sched_scratch_remove(const char *dir);
+
+/* ---- whose fault a lost worker is (sched_blame.c) ---- */
+
+/*
+ * Records that task t lost its worker on slot sl (device_blamed: the policy blamed the
+ * device). Rewrites `text` to name the plugin and node; returns whether the device stays
+ * blamed: 0 once the plugin has lost workers on two devices (its fault; the devices it made
+ * suspect go back into service).
+ */
+int sched_blame_crash(struct sched *s, uint32_t t, const struct slot *sl, int device_blamed,
+                      char *text, size_t len);
+void sched_blame_free(struct sched *s);
+/* The `oom_kill` count of memory.events at `events_path` (NULL: this process's cgroup v2), or
+ * -1 when it cannot be read. */
+long long sched_oom_kills(const char *events_path);
+/*
+ * The error code of a worker that died by `term_signal` without being told to: SIEVE_ENOMEM
+ * (with `why` rewritten to say out of memory) when it was SIGKILL and the cgroup's oom_kill
+ * count went up since last seen, else SIEVE_ECRASH (`why` unchanged).
+ */
+int sched_exit_reason(struct sched *s, const struct slot *sl, int term_signal, char *why,
+                      size_t len);
 
 #endif

@@ -47,7 +47,9 @@ sched_policy_decide(int code, const struct sched_policy_task *task, int device_q
     case SIEVE_ECRASH:
         /* A dead, silent or stalled worker: the task moves. Only a task's first lost worker
          * counts against the device: a task that also kills its next worker, elsewhere, is a
-         * plugin bug and must not quarantine GPUs. It fails after retries + 1 lost workers. */
+         * plugin bug and must not quarantine GPUs. The first loss always moves the task (even
+         * with retries 0: it may be the device's fault), each retry allows one more: with
+         * `crashes` losses before this one, it fails on loss number retries + 2. */
         v.lost_worker = 1;
         v.blame = task->crashes == 0 ? SCHED_BLAME_FAULT : SCHED_BLAME_NONE;
         v.act = task->crashes + 1 > task->retries + 1 ? SCHED_ACT_FAIL : SCHED_ACT_MOVE;
@@ -137,8 +139,13 @@ sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, const 
     struct sched_verdict v = sched_policy_decide(code, &pt, d->state == DEVICE_QUARANTINED,
                                                  sched_task_run(s, t)->cancelling, jitter);
 
-    if (v.lost_worker)
+    if (v.lost_worker) {
         st->crashes++;
+        if (!sched_blame_crash(s, t, sl, v.blame != SCHED_BLAME_NONE, text, sizeof text))
+            v.blame = SCHED_BLAME_NONE;
+        free(st->error);
+        st->error = strdup(text);
+    }
     if (v.blame != SCHED_BLAME_NONE)
         sched_device_fault(s, d, now, v.blame == SCHED_BLAME_QUARANTINE, text);
     if (v.recycle)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/err.h"
@@ -22,22 +23,12 @@
 
 extern char **environ;
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* Removes the slot's scratch directory: a killed worker cannot clean up after itself. */
 static void
 scratch_remove(struct slot *sl)
 {
     if (sl->scratch[0])
-        nftw(sl->scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        sched_scratch_remove(sl->scratch);
     sl->scratch[0] = '\0';
 }
 
@@ -128,6 +119,7 @@ on_exit_cb(uv_process_t *p, int64_t status, int term_signal)
     } else if (term_signal) {
         snprintf(why, sizeof why, "worker on '%s' killed by signal %d (%s)", sl->dev->name,
                  term_signal, strsignal(term_signal));
+        code = sched_exit_reason(s, sl, term_signal, why, sizeof why);
     } else {
         snprintf(why, sizeof why, "worker on '%s' exited with status %d", sl->dev->name,
                  (int)status);
@@ -271,8 +263,10 @@ sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err)
         args[na++] = s->o->plugin_path;
     }
     const char *tmp = getenv("TMPDIR");
-    snprintf(sl->scratch, sizeof sl->scratch, "%s/sieve-worker-XXXXXX",
-             tmp && tmp[0] ? tmp : "/tmp");
+    tmp = tmp && tmp[0] ? tmp : "/tmp";
+    sched_scratch_sweep(tmp);
+    /* The pid in the name tells a later scheduler whether the directory's owner still runs. */
+    snprintf(sl->scratch, sizeof sl->scratch, "%s/sieve-worker-%ld-XXXXXX", tmp, (long)getpid());
     if (mkdtemp(sl->scratch)) {
         args[na++] = "--scratch";
         args[na++] = sl->scratch;
@@ -452,6 +446,7 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
         .timeout_ms = (int64_t)st->timeout_s * 1000,
         .log_path = log_path,
         .fault = device_dispatch(sl->dev, now),
+        .task_key = pt->key_hex, /* so `sieve cache reindex` can rebuild its metric rows */
     };
     if (!sl->tr) {
         rc = sieve_errbuf_set(err, SIEVE_EIO, "worker on '%s' has no pipe", sl->dev->name);

@@ -16,11 +16,18 @@
 
 #include "base/array.h"
 #include "base/err.h"
+#include "core/host/host.h"
 #include "spec_int.h"
 
 /* Bounds that keep a hostile file (alias bombs, deep nesting) from exhausting memory. */
 #define MAX_DEPTH 32
 #define MAX_TEXT (64 * 1024)
+/* Pairs that merge keys may bring in over a whole file: a few levels of `<<: [*a, *a]` double
+ * at each level, and 25 levels cost minutes of CPU. Real pipelines merge a handful. */
+#define MAX_MERGED 4096
+/* Flow collections ([...], {...}) nested deeper than this are refused before libyaml sees
+ * them: its parser is quadratic in flow depth (100,000 levels: minutes). */
+#define MAX_FLOW_DEPTH 64
 
 /* ---- YAML walking ---------------------------------------------------------------------- */
 
@@ -29,6 +36,8 @@ struct parse {
     yaml_document_t *doc;
     struct spec *s;
     struct spec_diags *d;
+    size_t merged;  /* pairs brought in by merge keys so far (MAX_MERGED) */
+    int merge_bomb; /* reported once */
 };
 
 struct kv {
@@ -141,6 +150,12 @@ collect(struct parse *p, yaml_node_t *map, struct kvs *out, const char *what, in
         if (!key) {
             problem(p, k, "mapping keys must be scalars, not %s", type_name(k));
             continue;
+        }
+        if (depth > 0 && ++p->merged > MAX_MERGED) {
+            /* depth > 0: this mapping was reached through `<<` */
+            if (!p->merge_bomb++)
+                problem(p, k, "merge keys ('<<') bring in more than %d entries", MAX_MERGED);
+            break;
         }
         if (!strcmp(key, "<<") && !is_quoted(k)) {
             if (v->type == YAML_MAPPING_NODE) {
@@ -517,6 +532,11 @@ parse_node(struct parse *p, const struct kv *e)
         problem(p, e->k, "node name '%s' may only use letters, digits, '_' and '-'", e->key);
         return;
     }
+    if (strlen(e->key) > SPEC_NODE_NAME_MAX) {
+        problem(p, e->k, "node name is %zu characters long (at most %d)", strlen(e->key),
+                SPEC_NODE_NAME_MAX);
+        return;
+    }
     if (e->v->type != YAML_MAPPING_NODE) {
         problem(p, e->v, "node '%s' must be a mapping with 'plugin'", e->key);
         return;
@@ -628,6 +648,51 @@ default_name(const char *path)
     return dot && dot != base ? strndup(base, (size_t)(dot - base)) : strdup(base);
 }
 
+/*
+ * Reports (and returns 1) when flow collections nest deeper than MAX_FLOW_DEPTH, scanning the
+ * raw text in one pass: brackets inside quoted scalars and comments do not count. A quote
+ * opens a quoted scalar only where a scalar may start (after a space, `[{,:` or at the start
+ * of a line), as in YAML; a stray bracket in a plain scalar counts, which can only make a
+ * file that is already absurd fail sooner.
+ */
+static int
+flow_too_deep(const char *path, const char *text, size_t len, struct spec_diags *d)
+{
+    uint32_t line = 1, col = 0, depth = 0;
+    char prev = '\n';
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        col++;
+        if (c == '\n') {
+            line++;
+            col = 0;
+        } else if (c == '#' && (prev == ' ' || prev == '\t' || prev == '\n')) {
+            while (i + 1 < len && text[i + 1] != '\n')
+                i++;
+        } else if ((c == '"' || c == '\'') && strchr(" \t\n[{,:", prev)) {
+            for (i++; i < len && text[i] != c; i++) {
+                if (text[i] == '\\' && c == '"' && i + 1 < len)
+                    i++;
+                if (text[i] == '\n') {
+                    line++;
+                    col = 0;
+                }
+            }
+            c = ' ';
+        } else if (c == '[' || c == '{') {
+            if (++depth > MAX_FLOW_DEPTH) {
+                spec_diags_add(d, 0, path, (struct spec_mark){line, col},
+                               "collections nested more than %d deep", MAX_FLOW_DEPTH);
+                return 1;
+            }
+        } else if ((c == ']' || c == '}') && depth) {
+            depth--;
+        }
+        prev = c;
+    }
+    return 0;
+}
+
 int
 spec_parse(const char *path, const char *text, size_t len, struct spec **out,
            struct spec_diags *diags, struct sieve_errbuf *err)
@@ -653,6 +718,10 @@ spec_parse(const char *path, const char *text, size_t len, struct spec **out,
     *out = s;
     if (!yaml_parser_initialize(&parser))
         return sieve_errbuf_set(err, SIEVE_ENOMEM, "parse '%s': out of memory", path);
+    if (flow_too_deep(path, text, len, diags)) {
+        yaml_parser_delete(&parser);
+        return SIEVE_ESPEC;
+    }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
         struct spec_mark at = {(uint32_t)parser.problem_mark.line + 1,
@@ -666,7 +735,7 @@ spec_parse(const char *path, const char *text, size_t len, struct spec **out,
         yaml_parser_delete(&parser);
         return SIEVE_ESPEC;
     }
-    p = (struct parse){path, &doc, s, diags};
+    p = (struct parse){.file = path, .doc = &doc, .s = s, .d = diags};
     parse_root(&p, yaml_document_get_root_node(&doc));
     if (!s->name)
         s->name = default_name(path);
@@ -749,6 +818,7 @@ spec_free(struct spec *s)
         free(n->params);
         free(n->name);
         free(n->plugin_name);
+        host_plugin_free(n->script_plugin);
     }
     free(s->nodes);
     for (size_t i = 0; i < s->n_vars; i++)

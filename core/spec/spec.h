@@ -113,6 +113,7 @@ struct spec_node {
     char *plugin_name;
     struct spec_mark plugin_mark;
     const struct host_plugin *plugin; /* resolved by spec_validate; borrowed from the registry */
+    struct host_plugin *script_plugin; /* a script node's synthesized plugin (owned) */
     struct spec_input *inputs;
     size_t n_inputs;
     struct spec_param *params;
@@ -140,6 +141,13 @@ struct spec_var {
 };
 
 /* One dataset row; strings owned by the spec. `media` is absolute. */
+/* Bounds on a manifest: a sample id goes into task ids, file names and messages; a row longer
+ * than this is not a manifest row. Both are reported with the manifest line. */
+#define SPEC_SAMPLE_ID_MAX 256
+#define SPEC_ROW_MAX (1 << 20)
+/* A node name goes into task ids ("node/sample/vN") with the sample id. */
+#define SPEC_NODE_NAME_MAX 64
+
 struct spec_sample {
     char *id;
     char *media;

@@ -671,6 +671,8 @@ spec_validate(struct spec *s, const struct host_registry *reg, struct spec_diags
                 spec_diags_add(d, 0, s->path, n->plugin_mark, "node '%s': unknown plugin '%s'",
                                n->name, n->plugin_name);
         }
+        if (host_plugin_is_script_bridge(n->plugin))
+            spec_script_resolve(s, n, d);
         check_params(&c, n);
     }
     for (size_t i = 0; i < s->n_nodes; i++)

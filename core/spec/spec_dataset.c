@@ -8,6 +8,7 @@
  * keyed by path.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <jansson.h>
 #include <limits.h>
@@ -120,6 +121,12 @@ add_sample(struct loader *l, uint32_t line, char *id, const char *media, char *c
     smp->line = line;
     if (!smp->media)
         goto fail_sample;
+    if (strlen(id) > SPEC_SAMPLE_ID_MAX) {
+        /* Bounded here, where the line is known, not later as a rejected result. */
+        spec_diags_add(l->d, 0, l->label, (struct spec_mark){line, 0},
+                       "sample id is %zu bytes long (at most %d)", strlen(id), SPEC_SAMPLE_ID_MAX);
+        goto fail_sample;
+    }
     if ((prev = idset_add(&l->ids, s, s->n_samples)) >= 0) {
         spec_diags_add(l->d, 0, l->label, (struct spec_mark){line, 0},
                        "duplicate id '%s' (first on line %u)", id, s->samples[prev].line);
@@ -144,6 +151,30 @@ fail:
     return -1;
 }
 
+/*
+ * The first line of a manifest may start with a UTF-8 byte order mark (spreadsheet exports
+ * write one); it is not part of the data. Returns the new length.
+ */
+static ssize_t
+strip_bom(char *line, ssize_t len, uint32_t lineno)
+{
+    if (lineno != 1 || len < 3 || memcmp(line, "\xef\xbb\xbf", 3))
+        return len;
+    memmove(line, line + 3, (size_t)len - 2); /* with the NUL */
+    return len - 3;
+}
+
+/* A row this long is not a manifest row (a binary file, /dev/urandom copied to disk). */
+static int
+row_too_long(struct loader *l, ssize_t len, uint32_t lineno)
+{
+    if (len <= SPEC_ROW_MAX)
+        return 0;
+    spec_diags_add(l->d, 0, l->label, (struct spec_mark){lineno, 0},
+                   "row is %zd bytes long (at most %d)", len, SPEC_ROW_MAX);
+    return 1;
+}
+
 static void
 load_jsonl(struct loader *l, FILE *f)
 {
@@ -161,13 +192,17 @@ load_jsonl(struct loader *l, FILE *f)
 
         lineno++;
         at = (struct spec_mark){lineno, 0};
+        len = strip_bom(line, len, lineno);
+        if (row_too_long(l, len, lineno))
+            break;
         for (k = 0; k < (size_t)len && strchr(" \t\r\n", line[k]); k++)
             ;
         if (k == (size_t)len)
             continue;
         if (l->s->limit >= 0 && l->s->n_samples >= (size_t)l->s->limit)
             break;
-        row = json_loadb(line, (size_t)len, 0, &jerr);
+        /* Two values for one key would make the row mean whichever the parser kept. */
+        row = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
         if (!row) {
             spec_diags_add(l->d, 0, l->label, at, "invalid JSON: %s", jerr.text);
             continue;
@@ -275,6 +310,9 @@ load_csv(struct loader *l, FILE *f)
         struct spec_mark at;
         lineno++;
         at = (struct spec_mark){lineno, 0};
+        len = strip_bom(line, len, lineno);
+        if (row_too_long(l, len, lineno))
+            break;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';
         if (len == 0)
@@ -375,6 +413,52 @@ load_glob(struct loader *l, const char *base_dir, struct spec_mark mark)
     free(pattern);
 }
 
+/* What a path that is not a regular file is, for the message. */
+static const char *
+file_kind(mode_t m)
+{
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+                         : "not a regular file";
+}
+
+/*
+ * Opens the manifest, which must be a regular file: a FIFO would hang the open (hence
+ * O_NONBLOCK until fstat has looked), /dev/urandom would never end, and a directory or
+ * /dev/null used to read as "not found" or as empty.
+ */
+static FILE *
+open_manifest(struct spec *s, struct spec_mark mark, struct spec_diags *d)
+{
+    struct stat sb;
+    FILE *f;
+    int fd = open(s->manifest, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        char e[128];
+        snprintf(e, sizeof e, "%s", strerror(errno));
+        e[0] = (char)(e[0] >= 'A' && e[0] <= 'Z' ? e[0] - 'A' + 'a' : e[0]);
+        spec_diags_add(d, 0, s->path, mark, "dataset: open manifest '%s': %s", s->manifest, e);
+        return NULL;
+    }
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        spec_diags_add(d, 0, s->path, mark, "dataset: manifest '%s' is %s, not a file", s->manifest,
+                       fstat(fd, &sb) < 0 ? "unreadable" : file_kind(sb.st_mode));
+        close(fd);
+        return NULL;
+    }
+    /* A regular file never blocks; clear the flag for stdio's sake. */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    if (!(f = fdopen(fd, "r"))) {
+        close(fd);
+        spec_diags_add(d, 0, s->path, mark, "dataset: open manifest '%s': out of memory",
+                       s->manifest);
+    }
+    return f;
+}
+
 int
 spec_dataset_load(struct spec *s, const char *base_dir, struct spec_mark mark, struct spec_diags *d)
 {
@@ -388,13 +472,8 @@ spec_dataset_load(struct spec *s, const char *base_dir, struct spec_mark mark, s
         goto out;
     }
     l.label = s->manifest;
-    if (!(f = fopen(s->manifest, "r"))) {
-        char e[128];
-        snprintf(e, sizeof e, "%s", strerror(errno));
-        e[0] = (char)(e[0] >= 'A' && e[0] <= 'Z' ? e[0] - 'A' + 'a' : e[0]);
-        spec_diags_add(d, 0, s->path, mark, "dataset: open manifest '%s': %s", s->manifest, e);
+    if (!(f = open_manifest(s, mark, d)))
         return -1;
-    }
     l.media_dir = spec_dirname(s->manifest);
     {
         size_t len = strlen(s->manifest);

@@ -23,4 +23,14 @@ char *spec_path_join(const char *dir, const char *rel);
 int spec_dataset_load(struct spec *s, const char *base_dir, struct spec_mark mark,
                       struct spec_diags *d);
 
+/*
+ * Turns node n of the script bridge (`plugin: python`) into a node of its script: reads the
+ * script's declaration (host_script_open) and points n->plugin at the synthesized plugin,
+ * which the spec then owns (n->script_plugin). `script` becomes the pinned absolute target
+ * (relative paths are relative to the pipeline file, as a glob is) and a relative `python`
+ * path an absolute one. A problem in the script is reported at the script's file:line:col;
+ * n->plugin is then NULL so that no second message follows from it.
+ */
+void spec_script_resolve(struct spec *s, struct spec_node *n, struct spec_diags *d);
+
 #endif

@@ -52,6 +52,12 @@ struct worker {
     struct sieve_host host;
     int device_index;
 
+    /* Script nodes' plugins (host_script_open), made on first use and kept for the worker's
+     * life, so a state's plugin pointer stays valid; keyed by "script\npython". */
+    struct host_plugin **scripts;
+    char **script_keys;
+    size_t n_scripts, cap_scripts, cap_script_keys;
+
     /* What a result message points to: kept here, reused task after task, because a message
      * built for sending only borrows (proto.h). */
     struct proto_artifact *arts;
@@ -64,13 +70,23 @@ struct worker {
     pthread_mutex_t hlock;
     pthread_cond_t hcond;
     int hb_started, stop;
-    char task_id[256]; /* "" while idle */
+    char task_id[512]; /* "" while idle */
     double progress;
     /* Bumped by every host call of the running plugin (progress, log, cancellation checks,
      * new tensors and metadata) and read by the heartbeat thread: a count that stops moving
      * while heartbeats go on is a plugin stuck inside its own call. */
     atomic_uint_fast64_t activity;
+    /* The running task's log (stdout and stderr of the plugin): its descriptor (-1: none),
+     * where this attempt's part starts, and the bytes cut off past WORKER_LOG_MAX. */
+    int log_fd;
+    off_t log_base;
+    uint64_t log_dropped;
 };
+
+/* A task's captured output per attempt: a plugin printing in a loop (200 MB per task) would
+ * fill the store's disk. The heartbeat thread cuts the log back to this size, so a log
+ * overshoots by at most what the plugin writes in one heartbeat interval. */
+#define WORKER_LOG_MAX ((off_t)16 << 20)
 
 static volatile sig_atomic_t cancel_flag;
 
@@ -171,6 +187,18 @@ svc_meta_set(struct sieve_bundle *b, const char *key, const char *value)
 
 /* ---- heartbeat thread ------------------------------------------------------------------- */
 
+/* Cuts the running task's log back to WORKER_LOG_MAX past its start (w->hlock held). The log
+ * is opened O_APPEND, so the plugin's next write lands at the new end. */
+static void
+log_cap(struct worker *w)
+{
+    struct stat sb;
+    if (w->log_fd < 0 || fstat(w->log_fd, &sb) < 0 || sb.st_size <= w->log_base + WORKER_LOG_MAX)
+        return;
+    if (ftruncate(w->log_fd, w->log_base + WORKER_LOG_MAX) == 0)
+        w->log_dropped += (uint64_t)(sb.st_size - (w->log_base + WORKER_LOG_MAX));
+}
+
 static void *
 heartbeat_main(void *arg)
 {
@@ -197,6 +225,7 @@ heartbeat_main(void *arg)
         char id[sizeof w->task_id];
         memcpy(id, w->task_id, sizeof id);
         m.task_id = id;
+        log_cap(w);
         pthread_mutex_unlock(&w->hlock);
         send_msg(w, &m);
         pthread_mutex_lock(&w->hlock);
@@ -319,6 +348,68 @@ state_get(struct worker *w, const struct host_plugin *p, const char *params,
     return 0;
 }
 
+/* ---- script nodes ------------------------------------------------------------------------ */
+
+/*
+ * The plugin a script node's task runs under: the descriptor synthesized from the script
+ * named in its params (the planner pinned the script's content hash into the value; a file
+ * that no longer matches refuses the task rather than compute what the key does not describe).
+ */
+static int
+script_plugin(struct worker *w, const struct host_plugin *bridge, const char *params,
+              const struct host_plugin **out, struct sieve_errbuf *err)
+{
+    json_t *o = json_loads(params, 0, NULL);
+    const char *script = json_string_value(json_object_get(o, "script"));
+    const char *python = json_string_value(json_object_get(o, "python"));
+    struct host_script_where where;
+    struct host_plugin *p = NULL;
+    char *key = NULL;
+    int rc = 0;
+
+    if (!script) {
+        rc = sieve_errbuf_set(err, SIEVE_EINVAL, "python node: no 'script' parameter");
+        goto out;
+    }
+    if (!python)
+        python = "python3";
+    if (!(key = malloc(strlen(script) + strlen(python) + 2))) {
+        rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+        goto out;
+    }
+    sprintf(key, "%s\n%s", script, python);
+    for (size_t i = 0; i < w->n_scripts; i++)
+        if (!strcmp(w->script_keys[i], key)) {
+            *out = w->scripts[i];
+            goto out;
+        }
+    if ((rc = host_script_open(bridge, python, script, &p, NULL, &where, err)) < 0) {
+        if (where.line)
+            sieve_errbuf_prefix(err, SIEVE_EBADINPUT, "%s:%u:%u", where.file, where.line,
+                                where.col);
+        rc = rc == SIEVE_ESPEC ? SIEVE_EBADINPUT : rc;
+        goto out;
+    }
+    if ((rc = host_script_pin_check(p, script, err)) < 0 ||
+        (rc = array_grow(&w->scripts, &w->cap_scripts, w->n_scripts + 1, sizeof *w->scripts)) <
+            0 ||
+        (rc = array_grow(&w->script_keys, &w->cap_script_keys, w->n_scripts + 1,
+                         sizeof *w->script_keys)) < 0) {
+        if (rc == SIEVE_ENOMEM)
+            sieve_errbuf_set(err, rc, "out of memory");
+        host_plugin_free(p);
+        goto out;
+    }
+    w->scripts[w->n_scripts] = p;
+    w->script_keys[w->n_scripts++] = key;
+    key = NULL;
+    *out = p;
+out:
+    free(key);
+    json_decref(o);
+    return rc;
+}
+
 /* ---- one task ------------------------------------------------------------------------------ */
 
 static int
@@ -369,6 +460,8 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
         rc = sieve_errbuf_set(&err, SIEVE_ENOENT, "plugin '%s' not found by the worker", m->plugin);
         goto done;
     }
+    if (host_plugin_is_script_bridge(p) && (rc = script_plugin(w, p, m->params, &p, &err)) < 0)
+        goto done;
     const struct sieve_plugin *d = p->desc;
     struct state_entry *se = NULL;
     if ((rc = state_get(w, p, m->params, &se, &r->init_ms, &err)) < 0)
@@ -396,6 +489,9 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
                 rc = SIEVE_ETRANSIENT;
             goto done;
         }
+        /* A script node reads the object itself (one file, mapped by numpy): tell it where. */
+        if (p->script && (rc = bundle_meta_set(in[i], "sieve.path", m->inputs[i].path, &err)) < 0)
+            goto done;
     }
     for (size_t i = 0; i < m->n_outputs; i++)
         if (!(out[i] = bundle_new())) {
@@ -453,6 +549,11 @@ run_task(struct worker *w, const struct proto_msg *m, struct proto_msg *r, char 
             }
             r->metrics = w->metrics;
         }
+        /* What produced the object, in the object: `sieve cache reindex` rebuilds an emptied
+         * index (artifact rows and the task key's metric rows) from it. */
+        if (m->task_key &&
+            (rc = bundle_meta_set(out[i], BUNDLE_META_TASK_KEY, m->task_key, &err)) < 0)
+            goto done;
         /* The checksum is computed while writing, in parallel across workers, rather than by
          * the single scheduler thread that indexes the artifact. The embedded data hash lets a
          * resumed run tell a whole object from one torn by a power loss; in batch mode the
@@ -492,6 +593,12 @@ handle_run(struct worker *w, const struct proto_msg *m)
     if (m->log_path[0]) {
         logfd = open(m->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (logfd >= 0) {
+            struct stat sb;
+            pthread_mutex_lock(&w->hlock);
+            w->log_fd = logfd;
+            w->log_base = fstat(logfd, &sb) == 0 ? sb.st_size : 0;
+            w->log_dropped = 0;
+            pthread_mutex_unlock(&w->hlock);
             fflush(stderr);
             fflush(stdout);
             saved = dup(2);
@@ -514,8 +621,23 @@ handle_run(struct worker *w, const struct proto_msg *m)
         dup2(saved, 1);
         close(saved);
     }
-    if (logfd >= 0)
+    if (logfd >= 0) {
+        pthread_mutex_lock(&w->hlock);
+        log_cap(w);
+        if (w->log_dropped) {
+            char note[160];
+            int n = snprintf(note, sizeof note,
+                             "\n[sieve: this attempt's output was cut at %lld MiB; %llu bytes "
+                             "dropped]\n",
+                             (long long)(WORKER_LOG_MAX >> 20), (unsigned long long)w->log_dropped);
+            if (write(logfd, note, (size_t)n) < 0) {
+                /* the log is best effort */
+            }
+        }
+        w->log_fd = -1;
+        pthread_mutex_unlock(&w->hlock);
         close(logfd);
+    }
     scratch_clear(w);
     if (!r.metrics)
         r.metrics = "";
@@ -532,7 +654,7 @@ device_index_of(const char *device)
 int
 worker_main(const struct worker_opts *o)
 {
-    struct worker w = {.o = o, .fd = o->fd};
+    struct worker w = {.o = o, .fd = o->fd, .log_fd = -1};
     struct sieve_errbuf err = {{0}};
     struct proto_decoder dec;
     int status = 1;
@@ -633,6 +755,12 @@ out:
     for (size_t i = 0; i < w.n_cache; i++)
         entry_release(&w.cache[i]);
     free(w.cache);
+    for (size_t i = 0; i < w.n_scripts; i++) {
+        host_plugin_free(w.scripts[i]);
+        free(w.script_keys[i]);
+    }
+    free(w.scripts);
+    free(w.script_keys);
     free(w.arts);
     free(w.hex);
     free(w.metrics);

@@ -253,6 +253,7 @@ indexed_container(const AVFormatContext *fmt)
 
 struct pass1 {
     const struct media_src *src;
+    const AVFormatContext *fmt;
     const struct media_opts *o;
     const struct media_sink *sink;
     int vidx, aidx;
@@ -263,8 +264,24 @@ struct pass1 {
 };
 
 static int
+too_long(const struct media_src *src, const struct media_opts *o, double seconds,
+         struct sieve_errbuf *err)
+{
+    return sieve_errbuf_set(err, SIEVE_EBADINPUT,
+                            "read '%s': %.0f s of media, more than max_duration %g s (set "
+                            "'duration' to read a part, or raise 'max_duration')",
+                            src->name, seconds, o->max_duration);
+}
+
+static int
 pass1_packet(struct pass1 *p, AVPacket *pkt, struct sieve_errbuf *err)
 {
+    if (p->o->duration <= 0 && p->o->max_duration > 0 && pkt->pts != AV_NOPTS_VALUE) {
+        AVRational tb = p->fmt->streams[pkt->stream_index]->time_base;
+        double t = (double)pkt->pts * av_q2d(tb) - p->origin;
+        if (t > p->o->start + p->o->max_duration)
+            return too_long(p->src, p->o, t, err);
+    }
     if (pkt->flags & AV_PKT_FLAG_CORRUPT)
         return sieve_errbuf_set(err, SIEVE_EBADINPUT,
                                 "read '%s': truncated or corrupt packet in stream %d", p->src->name,
@@ -379,7 +396,14 @@ decode_src(const struct media_src *src, const struct media_opts *o, const struct
     }
     describe(in.fmt, vidx, aidx, info);
     info->rotation = o->rotation == MEDIA_ROTATION_APPLY ? info->rotation_tag : 0;
+    /* A 10-hour file read whole is gigabytes of samples: refused before decoding when the
+     * container says how long it is, and while reading (pass1_packet) when it does not. */
+    if (o->duration <= 0 && o->max_duration > 0 && info->duration > o->start + o->max_duration) {
+        rc = too_long(src, o, info->duration, err);
+        goto out;
+    }
     p.origin = media_origin(in.fmt);
+    p.fmt = in.fmt;
     if (o->video && vidx >= 0) {
         p.vidx = vidx;
         vi.base_fps = rate_of(in.fmt->streams[vidx]->r_frame_rate);
@@ -434,6 +458,7 @@ media_opts_init(struct media_opts *o)
     o->resize = MEDIA_RESIZE_BICUBIC;
     o->rotation = MEDIA_ROTATION_IGNORE;
     o->audio_rate = 16000;
+    o->max_duration = 3600;
     o->video = o->audio = o->frame_types = 1;
 }
 

@@ -72,6 +72,7 @@ struct media_opts {
     int audio_rate;       /* Hz of the mono output */
     double start;         /* seconds from the container's start */
     double duration;      /* seconds; 0 reads to the end */
+    double max_duration;  /* with duration 0: refuse media longer than this (0: no bound) */
     int video, audio;     /* decode these streams */
     int frame_types;      /* fill media_video_out.types */
     int motion_vectors;   /* export motion vectors and fill media_video_out.motion */

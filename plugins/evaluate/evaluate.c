@@ -313,9 +313,13 @@ eval_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundle
     return rc;
 }
 
-static const struct sieve_plugin desc = SIEVE_PLUGIN_INIT(
+/* It writes the sample id and category into its metric rows and metadata. */
+static const char *const row_fields[] = {"id", "category", NULL};
+
+static const struct sieve_plugin desc = SIEVE_PLUGIN_INIT_ROWS(
     "evaluate", "1.0.0",
     "per-sample token metrics (kept, retention, coverage, importance) and LLM "
     "prefill FLOPs / KV-cache estimates",
-    inputs, outputs, params, SIEVE_PLUGIN_DETERMINISTIC, eval_init, eval_process, eval_free);
+    inputs, outputs, params, SIEVE_PLUGIN_DETERMINISTIC, eval_init, eval_process, eval_free,
+    row_fields);
 SIEVE_PLUGIN_DEFINE(desc)

@@ -1,7 +1,8 @@
 /*
  * reduce.c - the `evaluate-reduce` plugin: one task per variant over the `evaluate` outputs
  * of all its samples. Every per-sample metric is averaged by category and overall ("all");
- * probe accuracy (probe.h) and, when a predictions file is given, answer accuracy are added.
+ * probe accuracy (probe.h) and, when answers are given (the optional `answers` port, one
+ * bundle per sample with metadata `answer`, or a predictions file), answer accuracy are added.
  * Its `sieve.metrics` rows (no `sample` field) are the cells of `sieve table`.
  *
  * Output bundle `out`:
@@ -10,7 +11,8 @@
  *
  * Extra metrics: `samples` (count), `probe_acc` (queries from kept tokens), `probe_acc_full`
  * (queries from full tokens, the reference the kept one is read against), `answer_acc`
- * (predictions file lines {"id": ..., "answer": ...} against the manifest field `answer`;
+ * (the `answers` port's metadata `answer`, else predictions file lines {"id": ...,
+ * "answer": ...}, against the manifest field `answer`;
  * comparison ignores case and surrounding white space; a sample with an answer but no
  * prediction counts as wrong, one without an answer is left out).
  */
@@ -26,8 +28,12 @@
 #include "probe.h"
 #include "rows.h"
 
+enum { IN_SCORES, IN_ANSWERS, N_IN };
 static const struct sieve_port inputs[] = {
-    {"scores", "the evaluate output of every sample of the variant", 0},
+    [IN_SCORES] = {"scores", "the evaluate output of every sample of the variant", 0},
+    [IN_ANSWERS] = {"answers",
+                    "a model's answer per sample: metadata `answer` (a Python node, say)",
+                    SIEVE_PORT_OPTIONAL},
 };
 static const struct sieve_port outputs[] = {
     {"out", "per-category means and sieve.metrics rows", 0},
@@ -182,6 +188,30 @@ score_answers(const struct state *st, const struct sieve_ctx *ctx, signed char *
     return 0;
 }
 
+/*
+ * Answer correctness per sample from the `answers` port: the metadata `answer` of each
+ * sample's bundle against the manifest field, compared as for a predictions file. A sample
+ * whose bundle has no `answer` counts as wrong.
+ */
+static void
+score_answer_bundles(const struct state *st, const struct sieve_host *h,
+                     const struct sieve_ctx *ctx, const struct sieve_bundle *const *in,
+                     signed char *ok)
+{
+    char ref[256], got[256];
+    for (uint32_t s = 0; s < ctx->n_samples; s++) {
+        const char *fj = ctx->samples[s].fields_json, *v;
+        const char *pred = h->meta_get(in[s * N_IN + IN_ANSWERS], "answer");
+        ok[s] = -1;
+        if (!fj || json_object_find(fj, fj + strlen(fj), st->answer_field, &v) < 0 ||
+            json_value_text(v, fj + strlen(fj), ref, sizeof ref) < 0)
+            continue;
+        normalise(ref, ref, sizeof ref);
+        normalise(pred ? pred : "", got, sizeof got);
+        ok[s] = pred && strcmp(ref, got) == 0;
+    }
+}
+
 struct table {
     int n_cat, n_met;
     const char *cat[1024];
@@ -228,7 +258,7 @@ add_probe(const struct sieve_host *h, const struct sieve_ctx *ctx,
           const struct sieve_bundle *const *in, struct table *t)
 {
     uint32_t n = ctx->n_samples;
-    const struct sieve_tensor *f0 = h->tensor_get(in[0], "pooled_full");
+    const struct sieve_tensor *f0 = h->tensor_get(in[IN_SCORES], "pooled_full");
     if (!f0 || f0->dtype != SIEVE_DTYPE_F32 || n < 2)
         return 0;
     int64_t c = (int64_t)sieve_tensor_numel(f0);
@@ -241,8 +271,8 @@ add_probe(const struct sieve_host *h, const struct sieve_ctx *ctx,
         goto out;
     rc = 0;
     for (uint32_t s = 0; s < n; s++) {
-        const struct sieve_tensor *pf = h->tensor_get(in[s], "pooled_full");
-        const struct sieve_tensor *pk = h->tensor_get(in[s], "pooled_kept");
+        const struct sieve_tensor *pf = h->tensor_get(in[s * N_IN + IN_SCORES], "pooled_full");
+        const struct sieve_tensor *pk = h->tensor_get(in[s * N_IN + IN_SCORES], "pooled_kept");
         if (!pf || !pk || pf->dtype != SIEVE_DTYPE_F32 || pk->dtype != SIEVE_DTYPE_F32 ||
             (int64_t)sieve_tensor_numel(pf) != c || (int64_t)sieve_tensor_numel(pk) != c) {
             h->log(ctx, SIEVE_LOG_WARN,
@@ -281,8 +311,8 @@ add_sample_metrics(const struct sieve_host *h, const struct sieve_ctx *ctx,
 {
     int ms = metric_slot(t, "samples");
     for (uint32_t s = 0; s < ctx->n_samples; s++) {
-        const struct sieve_tensor *mt = h->tensor_get(in[s], "metrics");
-        const char *list = h->meta_get(in[s], "metric_names");
+        const struct sieve_tensor *mt = h->tensor_get(in[s * N_IN + IN_SCORES], "metrics");
+        const char *list = h->meta_get(in[s * N_IN + IN_SCORES], "metric_names");
         char *names[MAX_METRICS], *copy = list ? strdup(list) : NULL;
         int nn = copy ? split_names(copy, names, MAX_METRICS) : -1;
         int cat = cat_index(t, category_of(ctx, s));
@@ -392,14 +422,18 @@ reduce_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bund
     rc = add_sample_metrics(h, ctx, in, &t, err);
     if (rc == 0 && add_probe(h, ctx, in, &t) < 0)
         rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "evaluate-reduce: out of memory");
-    if (rc == 0 && strcmp(st->predictions, "none") != 0 && st->predictions[0]) {
+    int from_port = in[IN_ANSWERS] != NULL;
+    if (rc == 0 && (from_port || (strcmp(st->predictions, "none") != 0 && st->predictions[0]))) {
         ok = malloc(n + 1);
         int ma = metric_slot(&t, "answer_acc");
         if (!ok || ma < 0) {
             rc = sieve_errbuf_set(err, SIEVE_ENOMEM, "evaluate-reduce: out of memory");
             goto out;
         }
-        rc = score_answers(st, ctx, ok, err);
+        if (from_port)
+            score_answer_bundles(st, h, ctx, in, ok);
+        else
+            rc = score_answers(st, ctx, ok, err);
         for (uint32_t s = 0; rc == 0 && s < n; s++)
             if (ok[s] >= 0)
                 table_add(&t, cat_index(&t, category_of(ctx, s)), ma, ok[s]);
@@ -416,7 +450,7 @@ out:
 }
 
 static const struct sieve_plugin desc =
-    SIEVE_PLUGIN_INIT("evaluate-reduce", "1.0.0",
+    SIEVE_PLUGIN_INIT("evaluate-reduce", "1.1.0",
                       "per-variant means of evaluate metrics by category, probe and answer "
                       "accuracy",
                       inputs, outputs, params, SIEVE_PLUGIN_REDUCE | SIEVE_PLUGIN_DETERMINISTIC,

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "base/bundle.h"
+#include "store_objects.h"
 
 /* The live workspace and background sieve, kept outside the test's stack frame so that
  * ws_teardown can remove them after a failed assertion has left the test. */
@@ -195,11 +196,11 @@ ws_read(const char *path)
     return buf;
 }
 
-/* Number of lines in the execution log whose task id starts with `prefix` ("" for all). */
+/* Number of lines of the file at `path` that start with `prefix` ("" for all). */
 static inline int
-ws_exec_count(const struct ws *w, const char *prefix)
+ws_count_lines(const char *path, const char *prefix)
 {
-    char *text = ws_read(w->log);
+    char *text = ws_read(path);
     int n = 0;
     size_t pl = strlen(prefix);
     for (char *line = text; *line;) {
@@ -212,6 +213,13 @@ ws_exec_count(const struct ws *w, const char *prefix)
     }
     free(text);
     return n;
+}
+
+/* Number of lines in the execution log whose task id starts with `prefix` ("" for all). */
+static inline int
+ws_exec_count(const struct ws *w, const char *prefix)
+{
+    return ws_count_lines(w->log, prefix);
 }
 
 /* The largest number of times any single task id appears in the execution log. */
@@ -241,6 +249,26 @@ ws_exec_max_repeat(const struct ws *w)
     return max;
 }
 
+struct ws_objects_check {
+    const struct ws *w;
+    const double *adds;
+    int n_adds;
+};
+
+static inline int
+ws_object_holds_x(const char *path, const struct bundle *b, void *arg)
+{
+    const struct ws_objects_check *c = arg;
+    const struct sieve_tensor *x = bundle_tensor_get(b, "x");
+    for (int s = 0; x && s < c->w->n_samples; s++)
+        for (int a = 0; a < c->n_adds; a++)
+            if (((double *)x->data)[0] == c->w->sum[s] + c->adds[a] &&
+                ((double *)x->data)[1] == c->w->size[s] + c->adds[a])
+                return 0;
+    fprintf(stderr, "object %s holds an unexpected value\n", path);
+    return -1;
+}
+
 /*
  * Reads every object in the store. Each must parse, and hold x = [sum + a, size + a] for some
  * sample and some a in `adds`. Returns the number of objects, or -1 on a bad one.
@@ -248,57 +276,11 @@ ws_exec_max_repeat(const struct ws *w)
 static inline int
 ws_check_objects(const struct ws *w, const double *adds, int n_adds)
 {
-    char objdir[400];
-    snprintf(objdir, sizeof objdir, "%s/objects", w->store);
-    DIR *d = opendir(objdir);
-    int count = 0;
-    struct dirent *e;
-    if (!d)
-        return 0;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char sub[700];
-        snprintf(sub, sizeof sub, "%s/%s", objdir, e->d_name);
-        DIR *sd = opendir(sub);
-        struct dirent *f;
-        while (sd && (f = readdir(sd))) {
-            if (!strstr(f->d_name, ".safetensors") || strstr(f->d_name, ".tmp"))
-                continue;
-            char path[1000];
-            struct bundle *b;
-            struct sieve_errbuf err;
-            snprintf(path, sizeof path, "%s/%s", sub, f->d_name);
-            if (bundle_read(path, &b, &err) < 0) {
-                fprintf(stderr, "bad object %s: %s\n", path, err.msg);
-                closedir(sd);
-                closedir(d);
-                return -1;
-            }
-            const struct sieve_tensor *x = bundle_tensor_get(b, "x");
-            int ok = 0;
-            for (int s = 0; x && s < w->n_samples; s++)
-                for (int a = 0; a < n_adds; a++)
-                    if (((double *)x->data)[0] == w->sum[s] + adds[a] &&
-                        ((double *)x->data)[1] == w->size[s] + adds[a])
-                        ok = 1;
-            bundle_free(b);
-            if (!ok) {
-                fprintf(stderr, "object %s holds an unexpected value\n", path);
-                closedir(sd);
-                closedir(d);
-                return -1;
-            }
-            count++;
-        }
-        if (sd)
-            closedir(sd);
-    }
-    closedir(d);
-    return count;
+    struct ws_objects_check c = {w, adds, n_adds};
+    int n = store_objects_each(w->store, ws_object_holds_x, &c);
+    return n < 0 ? -1 : n;
 }
 
-/* Whether `needle` occurs in the output of the sieve commands run so far. */
 static inline int
 ws_out_has(const struct ws *w, const char *needle)
 {

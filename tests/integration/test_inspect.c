@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -181,6 +182,33 @@ test_inspect__errors_have_status_and_one_line(void **state)
     free(out);
 }
 
+/* A FIFO, a character device or a directory is refused at once with one line; a FIFO used to
+ * hang the open until a writer came. */
+static void
+test_inspect__not_a_file_is_refused_without_hanging(void **state)
+{
+    char dir[] = "/tmp/sieve-test-inspect-XXXXXX", args[512], fifo[300];
+    char *out;
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(fifo, sizeof fifo, "%s/pipe", dir);
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    const char *targets[] = {fifo, "/dev/urandom", "/dev/null", dir};
+    for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
+        snprintf(args, sizeof args, "inspect '%s'", targets[i]);
+        assert_int_equal(run(args, 1, &out), 1);
+        assert_non_null(strstr(out, "not a regular file"));
+        free(out);
+    }
+    snprintf(args, sizeof args, "apply example-topk --in '%s' --out '%s/o.safetensors'", fifo, dir);
+    assert_int_equal(run(args, 1, &out), 1);
+    assert_non_null(strstr(out, "not a regular file"));
+    free(out);
+    unlink(fifo);
+    rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -188,6 +216,7 @@ main(void)
         cmocka_unit_test(test_inspect__json_lists_tensors_stats_and_metadata),
         cmocka_unit_test(test_inspect__text_shows_each_tensor_and_metadata),
         cmocka_unit_test(test_inspect__errors_have_status_and_one_line),
+        cmocka_unit_test(test_inspect__not_a_file_is_refused_without_hanging),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

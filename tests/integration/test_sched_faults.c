@@ -242,6 +242,32 @@ test_sched_faults__task_timeout_kills_and_fails(void **state)
     ws_release(&w);
 }
 
+/* A plugin that kills its worker wherever it runs is the plugin's fault: the message names
+ * the plugin and the node, and no healthy device ends up quarantined (each CPU slot used to
+ * turn suspect, then quarantined, one crash after another). */
+static void
+test_sched_faults__crash_that_follows_the_plugin_blames_the_plugin(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 6);
+    ws_pipeline(&w, "name: t\n"
+                    "dataset: { manifest: clips.jsonl }\n"
+                    "defaults: { retries: 0 }\n"
+                    "nodes:\n"
+                    "  src: { plugin: sched-source }\n"
+                    "  boom: { plugin: crash-process, in: { in: src } }\n");
+    const char *args[] = {"run", "--devices", "cpu:3", "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 120, args), 1);
+    assert_true(ws_out_has(&w, "plugin 'crash-process' of node 'boom' crashed"));
+    assert_true(ws_out_has(&w, "the plugin is at fault and no device is blamed"));
+    char *st = ws_status_json(&w);
+    assert_null(strstr(st, "quarantined"));
+    assert_null(strstr(st, "\"state\": \"suspect\""));
+    free(st);
+    ws_release(&w);
+}
+
 int
 main(void)
 {
@@ -261,6 +287,8 @@ main(void)
         cmocka_unit_test_teardown(
             test_sched_faults__crashing_plugin_fails_without_quarantining_devices, ws_teardown),
         cmocka_unit_test_teardown(test_sched_faults__task_timeout_kills_and_fails, ws_teardown),
+        cmocka_unit_test_teardown(
+            test_sched_faults__crash_that_follows_the_plugin_blames_the_plugin, ws_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -120,6 +120,9 @@ test_sched_run__bad_input_fails_without_retry_and_skips_dependents(void **state)
     assert_non_null(strstr(st, "\"attempts\": 1"));
     assert_null(strstr(st, "\"attempts\": 2"));
     assert_non_null(strstr(st, "\"state\": \"failed\""));
+    /* the two tasks after the failures were skipped, not cancelled */
+    assert_non_null(strstr(st, "\"skipped\": 2"));
+    assert_null(strstr(st, "\"cancelled\": 2"));
     free(st);
     ws_release(&w);
 }
@@ -206,6 +209,34 @@ test_sched_run__finishes_samples_before_starting_new_ones(void **state)
     ws_release(&w);
 }
 
+/* A plugin printing in a loop cannot fill the disk: its captured output is cut at 16 MiB per
+ * attempt, with a note saying how much was dropped. */
+static void
+test_sched_run__task_log_is_capped(void **state)
+{
+    (void)state;
+    struct ws w;
+    ws_init(&w, 1);
+    ws_pipeline(&w, "name: t\n"
+                    "dataset: { manifest: clips.jsonl }\n"
+                    "nodes:\n"
+                    "  src: { plugin: sched-source }\n"
+                    "  loud: { plugin: sched-count, in: { in: src }, with: { spam_mb: 40 } }\n");
+    const char *args[] = {"run", "--devices", "cpu:1", "p.yaml", NULL};
+    assert_int_equal(ws_sieve(&w, 60, args), 0);
+    char path[600];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/logs/1/1.log", w.store);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_true(sb.st_size >= (16 << 20));
+    assert_true(sb.st_size < (17 << 20));
+    char *log = ws_read(path);
+    assert_non_null(strstr(log, "[sieve: this attempt's output was cut at 16 MiB; 25165824 bytes "
+                                "dropped]"));
+    free(log);
+    ws_release(&w);
+}
+
 int
 main(void)
 {
@@ -218,6 +249,7 @@ main(void)
         cmocka_unit_test_teardown(test_sched_run__cancel_then_resume, ws_teardown),
         cmocka_unit_test_teardown(test_sched_run__finishes_samples_before_starting_new_ones,
                                   ws_teardown),
+        cmocka_unit_test_teardown(test_sched_run__task_log_is_capped, ws_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,9 @@
  * Minor versions of ABI 1:
  *   1.0  the first release.
  *   1.1  SIEVE_PARAM_NO_KEY: a parameter the host leaves out of the task key.
+ *   1.2  struct sieve_plugin.row_fields: the manifest row fields a per-sample plugin reads;
+ *        their values (and the sample id) enter its task key. A 1.0/1.1 descriptor is
+ *        shorter; the host reads its missing trailing fields as NULL.
  *
  * Lifecycle and threads:
  *   - `init` runs once per distinct parameter set in a worker process and builds the state
@@ -95,7 +98,15 @@ extern "C" {
 #endif
 
 #define SIEVE_ABI_MAJOR 1
-#define SIEVE_ABI_MINOR 1
+#define SIEVE_ABI_MINOR 2
+
+/*
+ * True when the ABI this header describes is at least major.minor, for code that must build
+ * against several installed kits: `#if SIEVE_ABI_AT_LEAST(1, 1)` guards the use of
+ * SIEVE_PARAM_NO_KEY. A different major is never "at least" (majors are incompatible).
+ */
+#define SIEVE_ABI_AT_LEAST(major, minor)                                                           \
+    (SIEVE_ABI_MAJOR == (major) && SIEVE_ABI_MINOR >= (minor))
 
 #if defined(__GNUC__)
 #define SIEVE_EXPORT __attribute__((visibility("default")))
@@ -394,7 +405,12 @@ struct sieve_plugin {
     sieve_init_fn init;
     sieve_process_fn process;
     sieve_free_fn free;
+    /* ABI 1.2: the manifest row fields the plugin reads from struct sieve_sample ("id", "category" or a key of fields_json), NULL-terminated; their values enter the task key. NULL: none. */
+    const char *const *row_fields;
 };
+
+/* The size of a 1.0 and 1.1 descriptor (everything up to `free`): the smallest the host loads. */
+#define SIEVE_PLUGIN_SIZE_1_0 (offsetof(struct sieve_plugin, free) + sizeof(sieve_free_fn))
 
 #define SIEVE_COUNT(a) ((uint32_t)(sizeof(a) / sizeof((a)[0])))
 
@@ -417,7 +433,21 @@ struct sieve_plugin {
     {                                                                                              \
         SIEVE_ABI_MAJOR, SIEVE_ABI_MINOR, (uint32_t)sizeof(struct sieve_plugin), (name_),          \
             (version_), (summary_), SIEVE_TABLE(in_), SIEVE_TABLE(out_), SIEVE_TABLE(par_),        \
-            (flags_), (init_), (process_), (free_)                                                 \
+            (flags_), (init_), (process_), (free_), NULL                                           \
+    }
+
+/*
+ * SIEVE_PLUGIN_INIT for a per-sample plugin that reads the manifest row: `rows_` is a
+ * NULL-terminated array of the fields it reads, e.g.
+ *     static const char *const rows[] = {"id", "category", NULL};
+ * A plugin that reads only ctx->samples[0].media (hashed by content already) needs none.
+ */
+#define SIEVE_PLUGIN_INIT_ROWS(name_, version_, summary_, in_, out_, par_, flags_, init_,          \
+                               process_, free_, rows_)                                             \
+    {                                                                                              \
+        SIEVE_ABI_MAJOR, SIEVE_ABI_MINOR, (uint32_t)sizeof(struct sieve_plugin), (name_),          \
+            (version_), (summary_), SIEVE_TABLE(in_), SIEVE_TABLE(out_), SIEVE_TABLE(par_),        \
+            (flags_), (init_), (process_), (free_), (rows_)                                        \
     }
 
 /* The one exported symbol. */

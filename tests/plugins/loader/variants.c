@@ -67,10 +67,19 @@ variant_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bun
 #define ABI_MINOR SIEVE_ABI_MINOR
 #endif
 
+#if defined(VARIANT_ABI_1_1)
+/* A descriptor built against ABI 1.1: shorter, no row_fields. The host must load it. */
+#undef ABI_MINOR
+#define ABI_MINOR 1
+#define DESC_SIZE SIEVE_PLUGIN_SIZE_1_0
+#else
+#define DESC_SIZE sizeof(struct sieve_plugin)
+#endif
+
 static const struct sieve_plugin desc = {
     .abi_major = ABI_MAJOR,
     .abi_minor = ABI_MINOR,
-    .struct_size = sizeof(struct sieve_plugin),
+    .struct_size = DESC_SIZE,
     .name = PLUGIN_NAME,
     .version = "1.0.0",
     .summary = "a loader test case",

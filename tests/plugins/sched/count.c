@@ -3,7 +3,8 @@
  * cancellation and reporting progress), then outputs its input tensor "x" plus `add`.
  * Every execution appends a line to `log`, so a test can count how often each task ran;
  * `pidfile` receives the worker's pid at the start (so a test can kill it mid-task);
- * `metric` adds a `sieve.metrics` row with the output's first value. With a `log`, it also writes a
+ * `metric` adds a `sieve.metrics` row with the mean of the output's even-indexed values (the
+ * first value when x has two). With a `log`, it also writes a
  * line to stderr and one through the host log, which `sieve logs` must show. `block_on` names
  * a device on which process blocks forever without calling the host: a wedged GPU call, with
  * the worker (and its heartbeat) alive. On the device `slow_on` it sleeps `slow_ms` instead of
@@ -36,6 +37,13 @@ static const struct sieve_param params[] = {
      .type = SIEVE_PARAM_STRING,
      .doc = "sleep slow_ms on this device",
      .def = ""},
+    {.name = "spam_mb",
+     .type = SIEVE_PARAM_INT,
+     .doc = "write this many MiB to stdout (a plugin that prints in a loop)",
+     .def = "0",
+     .min = 0,
+     .max = 1024,
+     .flags = SIEVE_PARAM_HAS_MIN | SIEVE_PARAM_HAS_MAX},
     {.name = "slow_ms",
      .type = SIEVE_PARAM_INT,
      .doc = "the sleep on slow_on",
@@ -51,6 +59,7 @@ struct state {
     char *log, *pidfile, *block_on, *slow_on;
     int metric;
     long slow_ms;
+    long spam_mb;
 };
 
 static int
@@ -68,7 +77,8 @@ count_init(const struct sieve_host *host, const struct sieve_value *p, void **ou
     s->metric = (int)p[4].i;
     s->block_on = strdup(p[5].s);
     s->slow_on = strdup(p[6].s);
-    s->slow_ms = (long)p[7].i;
+    s->spam_mb = (long)p[7].i;
+    s->slow_ms = (long)p[8].i;
     *out = s;
     return 0;
 }
@@ -114,6 +124,14 @@ count_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundl
         if (h->cancelled(ctx))
             return sieve_errbuf_set(err, SIEVE_ECANCELED, "cancelled");
     }
+    if (s->spam_mb) {
+        static char line[1024];
+        memset(line, 'y', sizeof line - 1);
+        line[sizeof line - 1] = '\n';
+        for (long i = 0; i < s->spam_mb * 1024; i++)
+            fwrite(line, 1, sizeof line, stdout);
+        fflush(stdout);
+    }
     const struct sieve_tensor *x = h->tensor_get(in[0], "x");
     if (!x || x->dtype != SIEVE_DTYPE_F64 || x->ndim != 1)
         return sieve_errbuf_set(err, SIEVE_EBADINPUT, "need a 1-d F64 tensor 'x'");
@@ -125,17 +143,25 @@ count_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bundl
         ((double *)y->data)[i] = ((const double *)x->data)[i] + s->add;
     if (s->metric) {
         char m[256];
+        double mean = 0;
+        int64_t n_even = 0;
+        for (int64_t i = 0; i < x->shape[0]; i += 2, n_even++)
+            mean += ((double *)y->data)[i];
+        mean /= (double)(n_even ? n_even : 1);
         snprintf(m, sizeof m,
                  "[{\"metric\":\"value\",\"category\":\"%s\",\"value\":%.17g,\"sample\":\"%s\"}]",
-                 ctx->samples[0].category ? ctx->samples[0].category : "all",
-                 ((double *)y->data)[0], ctx->samples[0].id);
+                 ctx->samples[0].category ? ctx->samples[0].category : "all", mean,
+                 ctx->samples[0].id);
         h->meta_set(out[0], "sieve.metrics", m);
     }
     sched_test_log_exec(s->log, ctx);
     return 0;
 }
 
-static const struct sieve_plugin desc = SIEVE_PLUGIN_INIT(
+/* Its metric row carries the sample id and category. */
+static const char *const row_fields[] = {"id", "category", NULL};
+
+static const struct sieve_plugin desc = SIEVE_PLUGIN_INIT_ROWS(
     "sched-count", "1.0.0", "adds a constant after a sleep (scheduler test plugin)", inputs,
-    outputs, params, SIEVE_PLUGIN_DETERMINISTIC, count_init, count_process, count_free);
+    outputs, params, SIEVE_PLUGIN_DETERMINISTIC, count_init, count_process, count_free, row_fields);
 SIEVE_PLUGIN_DEFINE(desc)

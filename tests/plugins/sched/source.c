@@ -1,7 +1,8 @@
 /*
  * source.c - `sched-source`, a dataset leaf for scheduler tests: reads the sample's media file
  * and emits tensor "x" = [byte sum, file size] (F64), so outputs differ per sample and depend
- * only on the media content.
+ * only on the media content. With `width` W > 2, x holds W values, the pair repeated: an object
+ * big enough to damage in its middle (tests of verification).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,18 @@
 static const struct sieve_port outputs[] = {{"out", "x = [byte sum, size]", 0}};
 static const struct sieve_param params[] = {
     {.name = "log", .type = SIEVE_PARAM_STRING, .doc = "execution log file", .def = ""},
+    {.name = "width",
+     .type = SIEVE_PARAM_INT,
+     .doc = "number of values in x (the pair repeated)",
+     .def = "2",
+     .min = 2,
+     .max = 1 << 24,
+     .flags = SIEVE_PARAM_HAS_MIN | SIEVE_PARAM_HAS_MAX},
+};
+
+struct state {
+    char *log;
+    int64_t width;
 };
 
 static int
@@ -18,15 +31,22 @@ source_init(const struct sieve_host *host, const struct sieve_value *p, void **s
             struct sieve_errbuf *err)
 {
     (void)host;
-    (void)err;
-    *state = p[0].s[0] ? strdup(p[0].s) : NULL;
+    struct state *s = calloc(1, sizeof *s);
+    if (!s)
+        return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+    s->log = p[0].s[0] ? strdup(p[0].s) : NULL;
+    s->width = p[1].i;
+    *state = s;
     return 0;
 }
 
 static void
 source_free(void *state)
 {
-    free(state);
+    struct state *s = state;
+    if (s)
+        free(s->log);
+    free(s);
 }
 
 static int
@@ -45,14 +65,17 @@ source_process(void *state, const struct sieve_ctx *ctx, const struct sieve_bund
         size++;
     }
     fclose(f);
-    sched_test_log_exec(state, ctx);
-    int64_t two = 2;
+    const struct state *s = state;
+    sched_test_log_exec(s->log, ctx);
+    int64_t width = s->width & ~(int64_t)1;
     struct sieve_tensor *t;
-    int rc = h->tensor_new(out[0], "x", SIEVE_DTYPE_F64, 1, &two, &t);
+    int rc = h->tensor_new(out[0], "x", SIEVE_DTYPE_F64, 1, &width, &t);
     if (rc < 0)
         return sieve_errbuf_set(err, rc, "allocate 'x'");
-    ((double *)t->data)[0] = sum;
-    ((double *)t->data)[1] = size;
+    for (int64_t i = 0; i < width; i += 2) {
+        ((double *)t->data)[i] = sum;
+        ((double *)t->data)[i + 1] = size;
+    }
     return 0;
 }
 

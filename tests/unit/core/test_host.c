@@ -77,7 +77,24 @@ static void
 test_host__rejects_newer_minor(void **state)
 {
     (void)state;
-    expect_open_fails("newer-minor.so", SIEVE_EABI, "built for ABI 1.4, host supports up to 1.1");
+    expect_open_fails("newer-minor.so", SIEVE_EABI, "built for ABI 1.5, host supports up to 1.2");
+}
+
+/* A plugin built against ABI 1.1 has a shorter descriptor: it loads, and the fields it lacks
+ * read as NULL (no row fields). */
+static void
+test_host__loads_an_older_minor_with_a_shorter_descriptor(void **state)
+{
+    struct host_plugin *p;
+    struct sieve_errbuf err = {{0}};
+
+    (void)state;
+    assert_int_equal(host_plugin_open(DIR "/abi-1-1.so", &p, &err), 0);
+    assert_int_equal(p->desc->abi_minor, 1);
+    assert_int_equal(p->desc->struct_size, SIEVE_PLUGIN_SIZE_1_0);
+    assert_null(p->desc->row_fields);
+    assert_non_null(p->desc->process);
+    host_plugin_free(p);
 }
 
 static void
@@ -126,7 +143,7 @@ test_host__scan_keeps_going_past_every_failure(void **state)
         const char *file, *reason;
     } want[] = {
         {"wrong-major.so", "ABI major 2, host supports 1"},
-        {"newer-minor.so", "built for ABI 1.4, host supports up to 1.1"},
+        {"newer-minor.so", "built for ABI 1.5, host supports up to 1.2"},
         {"no-entry.so", "no entry symbol 'sieve_plugin_entry'"},
         {"name-mismatch.so", "does not match the file name"},
         {"bad-params-dup.so", "duplicate parameter 'keep'"},
@@ -143,7 +160,8 @@ test_host__scan_keeps_going_past_every_failure(void **state)
     assert_non_null(host_registry_find(reg, "slow"));
     assert_non_null(host_registry_find(reg, "fail"));
     assert_non_null(host_registry_find(reg, "crash-process"));
-    assert_int_equal(host_registry_count(reg), 4);
+    assert_non_null(host_registry_find(reg, "abi-1-1"));
+    assert_int_equal(host_registry_count(reg), 5);
     assert_null(host_registry_find(reg, "wrong-major"));
     assert_int_equal(host_registry_problem_count(reg), sizeof want / sizeof want[0]);
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -154,7 +172,7 @@ test_host__scan_keeps_going_past_every_failure(void **state)
         assert_null(strchr(line, '\n'));
     }
     /* Sorted directory order makes the listing reproducible. */
-    assert_string_equal(host_registry_at(reg, 0)->name, "crash-process");
+    assert_string_equal(host_registry_at(reg, 0)->name, "abi-1-1");
     assert_null(host_registry_at(reg, 99));
     host_registry_free(reg);
 }
@@ -217,7 +235,8 @@ test_host__first_plugin_of_a_name_wins(void **state)
     p = host_registry_find(reg, "good");
     assert_non_null(p);
     assert_non_null(strstr(p->path, tmpl));
-    assert_int_equal(host_registry_count(reg), 4);
+    assert_non_null(host_registry_find(reg, "abi-1-1"));
+    assert_int_equal(host_registry_count(reg), 5);
     host_registry_free(reg);
 
     /* SIEVE_PLUGIN_PATH comes first in the default search path. */
@@ -269,6 +288,7 @@ main(void)
         cmocka_unit_test(test_host__open_good_plugin),
         cmocka_unit_test(test_host__rejects_wrong_major),
         cmocka_unit_test(test_host__rejects_newer_minor),
+        cmocka_unit_test(test_host__loads_an_older_minor_with_a_shorter_descriptor),
         cmocka_unit_test(test_host__rejects_missing_entry),
         cmocka_unit_test(test_host__rejects_name_mismatch),
         cmocka_unit_test(test_host__rejects_bad_parameter_tables),

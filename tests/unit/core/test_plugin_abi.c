@@ -57,8 +57,8 @@
     X(sieve_plugin, inputs, 40) X(sieve_plugin, n_inputs, 48) X(sieve_plugin, outputs, 56)         \
     X(sieve_plugin, n_outputs, 64) X(sieve_plugin, params, 72) X(sieve_plugin, n_params, 80)       \
     X(sieve_plugin, flags, 84) X(sieve_plugin, init, 88) X(sieve_plugin, process, 96)              \
-    X(sieve_plugin, free, 104)                                                                     \
-    S(sieve_plugin, 112)
+    X(sieve_plugin, free, 104) X(sieve_plugin, row_fields, 112)                                    \
+    S(sieve_plugin, 120)
 /* clang-format on */
 
 LAYOUT(PIN_OFF, PIN_SIZE)
@@ -82,7 +82,8 @@ test_plugin_abi__constants(void **state)
 {
     (void)state;
     assert_int_equal(SIEVE_ABI_MAJOR, 1);
-    assert_int_equal(SIEVE_ABI_MINOR, 1);
+    assert_int_equal(SIEVE_ABI_MINOR, 2);
+    assert_int_equal(SIEVE_PLUGIN_SIZE_1_0, 112);
     assert_int_equal(SIEVE_ERRBUF_SIZE, 512);
     assert_int_equal(SIEVE_MAX_DIMS, 8);
     assert_string_equal(SIEVE_ENTRY_SYMBOL, "sieve_plugin_entry");

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -332,6 +334,168 @@ test_spec__hostile_input_does_not_crash(void **state)
     spec_diags_release(&d);
 }
 
+/* Whether a diagnostic containing `needle` was reported. */
+static int
+has_diag(const struct spec_diags *d, const char *needle)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (strstr(d->items[i].text, needle))
+            return 1;
+    fprintf(stderr, "no diagnostic with '%s' among:\n", needle);
+    spec_diags_print(d, stderr);
+    return 0;
+}
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A merge-key bomb (each level merges the previous one twice) and 100,000-deep nesting fail
+ * in well under a second with file:line:col, instead of minutes of CPU. */
+static void
+test_spec__merge_bomb_and_deep_nesting_fail_fast(void **state)
+{
+    struct sieve_errbuf err = {{0}};
+    struct spec_diags d;
+    struct spec *s;
+    char *text = malloc(1 << 21);
+    size_t n = 0;
+
+    (void)state;
+    assert_non_null(text);
+    n += (size_t)sprintf(text + n, "defs:\n  a0: &a0 {x0: 1}\n");
+    for (int i = 1; i <= 30; i++)
+        n += (size_t)sprintf(text + n, "  a%d: &a%d {<<: [*a%d, *a%d], x%d: 1}\n", i, i, i - 1,
+                             i - 1, i);
+    n += (size_t)sprintf(text + n, "dataset: { glob: '*.none' }\n"
+                                   "nodes: { x: { plugin: tp-prune, with: { <<: *a30 } } }\n");
+    double t0 = now_s();
+    spec_diags_init(&d);
+    assert_int_equal(spec_parse("bomb.yaml", text, n, &s, &d, &err), SIEVE_ESPEC);
+    assert_true(has_diag(&d, "merge keys ('<<') bring in more than 4096 entries"));
+    assert_true(has_diag(&d, "bomb.yaml:"));
+    spec_free(s);
+    spec_diags_release(&d);
+
+    n = (size_t)sprintf(text, "name: deep\nx: ");
+    for (int i = 0; i < 100000; i++)
+        text[n++] = '[';
+    for (int i = 0; i < 100000; i++)
+        text[n++] = ']';
+    text[n++] = '\n';
+    spec_diags_init(&d);
+    assert_int_equal(spec_parse("deep.yaml", text, n, &s, &d, &err), SIEVE_ESPEC);
+    assert_true(has_diag(&d, "deep.yaml:2:68: collections nested more than 64 deep"));
+    spec_free(s);
+    spec_diags_release(&d);
+    /* brackets in quoted scalars and comments are not nesting */
+    static const char quoted[] =
+        "name: q # [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n"
+        "x: '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[['\n";
+    spec_diags_init(&d);
+    spec_parse("q.yaml", quoted, sizeof quoted - 1, &s, &d, &err);
+    for (size_t i = 0; i < d.n; i++)
+        assert_null(strstr(d.items[i].text, "nested"));
+    spec_free(s);
+    spec_diags_release(&d);
+    assert_true(now_s() - t0 < 2.0);
+    free(text);
+}
+
+/* Parses a pipeline whose manifest is `manifest`, returning the spec and its diagnostics. */
+static struct spec *
+parse_with_manifest(const char *manifest, struct spec_diags *d)
+{
+    struct sieve_errbuf err = {{0}};
+    struct spec *s = NULL;
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "dataset: { manifest: \"%s\" }\nnodes: { media: { plugin: tp-source } }\n", manifest);
+    spec_diags_init(d);
+    spec_parse("/tmp/p.yaml", yaml, strlen(yaml), &s, d, &err);
+    return s;
+}
+
+static void
+write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A BOM is accepted; a duplicate key, an overlong sample id, and a manifest that is a FIFO, a
+ * directory or /dev/null are each one clear error naming the line or the file, without a
+ * hang. */
+static void
+test_spec__manifest_bounds(void **state)
+{
+    char dir[] = "/tmp/sieve-spec-manifest-XXXXXX", path[256], media[256], text[2048];
+    struct spec_diags d;
+    struct spec *s;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(media, sizeof media, "%s/a.bin", dir);
+    write_text(media, "x");
+    snprintf(path, sizeof path, "%s/m.jsonl", dir);
+
+    snprintf(text, sizeof text, "\xef\xbb\xbf{\"id\":\"a\",\"media\":\"a.bin\"}\n");
+    write_text(path, text);
+    s = parse_with_manifest(path, &d);
+    assert_int_equal(d.n_errors, 0);
+    assert_int_equal(s->n_samples, 1);
+    assert_string_equal(s->samples[0].id, "a");
+    spec_free(s);
+    spec_diags_release(&d);
+
+    write_text(path, "{\"id\":\"a\",\"media\":\"a.bin\"}\n"
+                     "{\"id\":\"b\",\"media\":\"a.bin\",\"category\":\"x\",\"category\":\"y\"}\n");
+    s = parse_with_manifest(path, &d);
+    assert_true(has_diag(&d, "m.jsonl:2: invalid JSON: duplicate object key"));
+    spec_free(s);
+    spec_diags_release(&d);
+
+    char id[400];
+    memset(id, 'i', 300);
+    id[300] = '\0';
+    snprintf(text, sizeof text,
+             "{\"id\":\"a\",\"media\":\"a.bin\"}\n{\"id\":\"%s\",\"media\":\"a.bin\"}\n", id);
+    write_text(path, text);
+    s = parse_with_manifest(path, &d);
+    assert_true(has_diag(&d, "m.jsonl:2: sample id is 300 bytes long (at most 256)"));
+    spec_free(s);
+    spec_diags_release(&d);
+
+    snprintf(path, sizeof path, "%s/fifo.jsonl", dir);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    s = parse_with_manifest(path, &d);
+    assert_true(has_diag(&d, "fifo.jsonl' is a FIFO, not a file"));
+    spec_free(s);
+    spec_diags_release(&d);
+    unlink(path);
+
+    s = parse_with_manifest(dir, &d);
+    assert_true(has_diag(&d, "' is a directory, not a file"));
+    spec_free(s);
+    spec_diags_release(&d);
+
+    s = parse_with_manifest("/dev/null", &d);
+    assert_true(has_diag(&d, "manifest '/dev/null' is a character device, not a file"));
+    spec_free(s);
+    spec_diags_release(&d);
+
+    snprintf(path, sizeof path, "%s/m.jsonl", dir);
+    unlink(path);
+    unlink(media);
+    rmdir(dir);
+}
+
 /* A small deterministic PRNG so a failure reproduces. */
 static uint32_t
 next_rand(uint32_t *x)
@@ -443,6 +607,8 @@ main(void)
         cmocka_unit_test(test_spec__hostile_input_does_not_crash),
         cmocka_unit_test(test_spec__mutated_pipelines_never_crash),
         cmocka_unit_test(test_spec__mutated_manifests_never_crash),
+        cmocka_unit_test(test_spec__merge_bomb_and_deep_nesting_fail_fast),
+        cmocka_unit_test(test_spec__manifest_bounds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -254,6 +254,36 @@ test_decode__bad_media_is_bad_input(void **state)
     mock_bundle_free(b);
 }
 
+/* Media longer than max_duration (default an hour, not in the key) is refused rather than
+ * decoded into gigabytes; an explicit duration reads a part of it as before. */
+static void
+test_decode__longer_than_max_duration_is_refused(void **state)
+{
+    struct sieve_bundle *b;
+    struct sieve_errbuf err;
+    const struct sieve_plugin *d = sieve_plugin_entry();
+    (void)state;
+
+    int found = 0;
+    for (uint32_t i = 0; i < d->n_params; i++)
+        if (!strcmp(d->params[i].name, "max_duration")) {
+            assert_string_equal(d->params[i].def, "3600");
+            assert_true(d->params[i].flags & SIEVE_PARAM_NO_KEY);
+            found = 1;
+        }
+    assert_true(found);
+    assert_int_equal(apply(clip, (const char *[]){"max_duration=1", NULL}, &b, &err),
+                     SIEVE_EBADINPUT);
+    assert_non_null(strstr(err.msg, "more than max_duration 1 s"));
+    mock_bundle_free(b);
+    assert_int_equal(
+        apply(clip, (const char *[]){"max_duration=1", "duration=0.5", NULL}, &b, &err), 0);
+    need(b, "frames", SIEVE_DTYPE_U8, 4);
+    mock_bundle_free(b);
+    assert_int_equal(apply(clip, NULL, &b, &err), 0);
+    mock_bundle_free(b);
+}
+
 static void
 test_decode__cancel_stops_the_task(void **state)
 {
@@ -277,6 +307,7 @@ main(void)
         cmocka_unit_test(test_decode__missing_audio_is_stated),
         cmocka_unit_test(test_decode__missing_video_is_stated),
         cmocka_unit_test(test_decode__bad_media_is_bad_input),
+        cmocka_unit_test(test_decode__longer_than_max_duration_is_refused),
         cmocka_unit_test(test_decode__cancel_stops_the_task),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -256,12 +256,16 @@ test_evaluate__reduce_means_probe_and_answers(void **st)
         {"s1", "/m1", "A", "{\"id\":\"s1\",\"answer\":\"yes\"}"},
         {"s3", "/m3", "B", "{\"id\":\"s3\",\"answer\":\"c\"}"},
     };
-    struct sieve_bundle *in[4] = {
+    struct sieve_bundle *scores[4] = {
         sample_scores(0.8, 0.5, 0.1f, 0.9f),
         sample_scores(1.0, 0.5, 1.0f, 0.0f),
         sample_scores(0.5, 0.25, 0.9f, 0.1f),
         sample_scores(0.6, 0.5, 0.0f, 1.0f),
     };
+    /* Sample-major, two ports: scores, then the optional answers (unconnected here). */
+    struct sieve_bundle *in[8] = {0};
+    for (int i = 0; i < 4; i++)
+        in[2 * i] = scores[i];
     struct sieve_bundle *ob = mock_bundle_new();
     struct sieve_bundle *outs[1] = {ob};
     struct sieve_ctx ctx = mock_ctx(samples, 4);
@@ -303,8 +307,31 @@ test_evaluate__reduce_means_probe_and_answers(void **st)
     assert_non_null(strstr(err.msg, ":1:"));
     l.desc->free(state);
     mock_bundle_free(ob);
-    for (int i = 0; i < 4; i++)
-        mock_bundle_free(in[i]);
+
+    /* Answers on the `answers` port (a Python node's outputs) win over the file: metadata
+     * `answer` per sample, compared the same way; a bundle without one is wrong. */
+    static const char *const said[4] = {"B", "no", " YES", NULL};
+    for (int i = 0; i < 4; i++) {
+        in[2 * i + 1] = mock_bundle_new();
+        if (said[i])
+            assert_int_equal(h->meta_set(in[2 * i + 1], "answer", said[i]), 0);
+    }
+    assert_int_equal(l.desc->init(h, v, &state, &err), 0);
+    ob = mock_bundle_new();
+    outs[0] = ob;
+    rc = l.desc->process(state, &ctx, (const struct sieve_bundle *const *)in, outs, &err);
+    if (rc < 0)
+        fail_msg("process: %s", err.msg);
+    rows = h->meta_get(ob, "sieve.metrics");
+    /* s2 right, s0 wrong, s1 right (case, space), s3 no answer: wrong. */
+    assert_float_equal(row_value(rows, "answer_acc", "A"), 0.5, 1e-12);
+    assert_float_equal(row_value(rows, "answer_acc", "B"), 0.5, 1e-12);
+    assert_float_equal(row_value(rows, "answer_acc", "all"), 0.5, 1e-12);
+    l.desc->free(state);
+    mock_bundle_free(ob);
+    for (int i = 0; i < 8; i++)
+        if (in[i])
+            mock_bundle_free(in[i]);
     mock_plugin_close(&l);
     unlink(path);
 }

@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "sched_int.h"
@@ -126,6 +129,22 @@ test_policy__plugin_cancel_fails(void **state)
     assert_int_equal(v.blame, SCHED_BLAME_NONE);
 }
 
+/* The OOM evidence: the oom_kill count of a cgroup's memory.events. */
+static void
+test_policy__oom_kill_count_is_read_from_memory_events(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sieve-memory-events-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char text[] = "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n";
+    assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    assert_int_equal(sched_oom_kills(path), 2);
+    unlink(path);
+    assert_int_equal(sched_oom_kills(path), -1);
+}
+
 int
 main(void)
 {
@@ -137,6 +156,7 @@ main(void)
         cmocka_unit_test(test_policy__lost_worker_moves_and_blames_once),
         cmocka_unit_test(test_policy__cancelling_run_cancels_the_task),
         cmocka_unit_test(test_policy__plugin_cancel_fails),
+        cmocka_unit_test(test_policy__oom_kill_count_is_read_from_memory_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -124,7 +124,8 @@ test_store__states_are_written_by_name(void **state)
     for (int i = 0; i < STORE_TASK_N_STATES; i++)
         assert_int_equal(store_task_state_parse(store_task_state_name(i)), i);
     assert_string_equal(store_task_state_name(STORE_TASK_CACHED), "cached");
-    assert_int_equal(store_task_state_parse("skipped"), -1);
+    assert_int_equal(store_task_state_parse("skipped"), STORE_TASK_SKIPPED);
+    assert_int_equal(store_task_state_parse("postponed"), -1);
 
     assert_int_equal(store_run_create(f->st, "r", "p.yaml", "", &run, &err), 0);
     assert_int_equal(store_run_get(f->st, run, &r, &err), 0);
@@ -637,6 +638,100 @@ test_store__size_parse(void **state)
     assert_int_equal(store_size_parse("", &v), SIEVE_EINVAL);
 }
 
+/* A chain a -> b -> c and a side branch a -> d, plus an unrelated e: invalidating a drops b, c
+ * and d with their metric rows but not e, and not a's producer's rows. */
+static void
+test_store__invalidate_follows_edges_to_the_end(void **state)
+{
+    struct fixture *f = *state;
+    struct sieve_errbuf err = {{0}};
+    char k[5][HASH_HEX_LEN], tk[5][HASH_HEX_LEN], path[STORE_PATH_MAX], problem[128];
+    int64_t run;
+    uint64_t bytes;
+    for (int i = 0; i < 5; i++) {
+        key_of(100 + i, k[i]);
+        key_of(200 + i, tk[i]);
+        write_object(f->st, k[i], 8);
+        assert_int_equal(store_artifact_index(f->st, &(struct store_artifact){.key = k[i]}, &err),
+                         0);
+    }
+    assert_int_equal(store_run_create(f->st, "r", "p.yaml", "", &run, &err), 0);
+    const char *out[5][1] = {{k[0]}, {k[1]}, {k[2]}, {k[3]}, {k[4]}};
+    const char *in_b[] = {k[0]}, *in_c[] = {k[1]}, *in_d[] = {k[0]};
+    struct store_task rows[5] = {
+        {.idx = 0, .node = "a", .key = tk[0], .out_keys = out[0], .n_out = 1},
+        {.idx = 1,
+         .node = "b",
+         .key = tk[1],
+         .out_keys = out[1],
+         .n_out = 1,
+         .in_keys = in_b,
+         .n_in = 1},
+        {.idx = 2,
+         .node = "c",
+         .key = tk[2],
+         .out_keys = out[2],
+         .n_out = 1,
+         .in_keys = in_c,
+         .n_in = 1},
+        {.idx = 3,
+         .node = "d",
+         .key = tk[3],
+         .out_keys = out[3],
+         .n_out = 1,
+         .in_keys = in_d,
+         .n_in = 1},
+        {.idx = 4, .node = "e", .key = tk[4], .out_keys = out[4], .n_out = 1},
+    };
+    assert_int_equal(store_tasks_insert(f->st, run, rows, 5, &err), 0);
+    struct store_metric m[5];
+    for (int i = 0; i < 5; i++)
+        m[i] = (struct store_metric){.run = run,
+                                     .node = rows[i].node,
+                                     .variant = "{}",
+                                     .metric = "v",
+                                     .value = i,
+                                     .task_key = tk[i]};
+    assert_int_equal(store_metrics_insert(f->st, m, 5, &err), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(store_task_update(f->st, run, (uint32_t)i,
+                                           &(struct store_task_update){.state = STORE_TASK_DONE,
+                                                                       .attempts = -1,
+                                                                       .started_ms = -1,
+                                                                       .finished_ms = -1},
+                                           &err),
+                         0);
+
+    assert_int_equal(store_artifact_check(f->st, k[0], &bytes, problem, sizeof problem, &err), 1);
+    assert_true(bytes > 0);
+    assert_int_equal(store_object_path(f->st, k[0], path, sizeof path, 0), 0);
+    FILE *fp = fopen(path, "r+b");
+    fseek(fp, -1, SEEK_END);
+    fputc(0x55, fp);
+    fclose(fp);
+    assert_int_equal(store_artifact_check(f->st, k[0], &bytes, problem, sizeof problem, &err), 0);
+    assert_string_equal(problem, "checksum mismatch");
+
+    const char *bad[] = {k[0]};
+    assert_int_equal(store_artifact_invalidate(f->st, bad, 1, NULL, NULL, &err), 3);
+    assert_int_equal(lookup1(f->st, k[0]), 0);
+    assert_int_equal(lookup1(f->st, k[1]), 0);
+    assert_int_equal(lookup1(f->st, k[2]), 0);
+    assert_int_equal(lookup1(f->st, k[3]), 0);
+    assert_int_equal(lookup1(f->st, k[4]), 1);
+    assert_int_equal(store_object_path(f->st, k[2], path, sizeof path, 0), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    struct store_metric *got;
+    size_t n;
+    assert_int_equal(store_metrics_query(f->st, run, NULL, &got, &n, &err), 0);
+    assert_int_equal(n, 2); /* a (its object was whole when it reported) and e */
+    assert_string_equal(got[0].node, "a");
+    assert_string_equal(got[1].node, "e");
+    store_metric_rows_free(got, n);
+    assert_int_equal(store_artifact_check(f->st, k[1], &bytes, problem, sizeof problem, &err), 0);
+    assert_string_equal(problem, "not indexed");
+}
+
 int
 main(void)
 {
@@ -658,6 +753,8 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_store__media_hash_is_remembered_by_size_and_mtime,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store__invalidate_follows_edges_to_the_end, setup,
+                                        teardown),
         cmocka_unit_test(test_store__size_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
