@@ -52,8 +52,10 @@ const picked = rows.filter((r) => {
 }).map((r) => ({ ...r, media: resolve(dataDir, r.media) }));
 writeFileSync(join(tmp, 'clips.jsonl'), picked.map((r) => JSON.stringify(r)).join('\n') + '\n');
 const pipeline = join(tmp, 'demo.yaml');
+// The pipeline's own relative paths (a Python node's script) resolve from pipelines/.
 writeFileSync(pipeline, readFileSync(join(SRC, 'pipelines', 'demo.yaml'), 'utf8')
-  .replace('../demo-data/clips.jsonl', join(tmp, 'clips.jsonl')));
+  .replace('../demo-data/clips.jsonl', join(tmp, 'clips.jsonl'))
+  .replace(/(script:\s*)([^\s,}'"]+)/g, (m, key, path) => key + resolve(SRC, 'pipelines', path)));
 
 const sieve = (...args) => execFileSync(SIEVE, [...args, '--store', store], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
