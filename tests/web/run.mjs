@@ -64,6 +64,8 @@ const sieve = (...args) => execFileSync(SIEVE, [...args, '--store', store], { en
 const serve = spawn(SIEVE, ['serve', '--store', store, '--listen', '127.0.0.1:0', '--devices', 'cpu:1'],
   { stdio: ['ignore', 'ignore', 'pipe'] });
 let serveLog = '';
+// Whatever ends this script (a failed step throws), the daemon does not outlive it.
+process.on('exit', () => { if (serve.exitCode === null && serve.signalCode === null) serve.kill('SIGKILL'); });
 const base = await new Promise((ok, fail) => {
   const timer = setTimeout(() => fail(new Error(`sieve serve did not start:\n${serveLog}`)), 20000);
   serve.stderr.on('data', (d) => {
