@@ -98,10 +98,33 @@ cmd_devices(int argc, char **argv)
                    ok ? "" : perr.msg);
         }
     }
-    /* Devices the store remembers that are not in the pool now (e.g. fake ones of a test). */
+    /* Devices the store remembers that are not in the pool now (e.g. fake ones of a test), and
+     * Slurm pilots (docs/slurm.md), with their node and job. */
     for (size_t k = 0; k < n_rows; k++) {
         if (devices_find(&ds, rows[k].name))
             continue;
+        json_t *ij = rows[k].info ? json_loads(rows[k].info, 0, NULL) : NULL;
+        if (ij && json_is_true(json_object_get(ij, "pilot"))) {
+            const char *node = json_string_value(json_object_get(ij, "node"));
+            const char *job = json_string_value(json_object_get(ij, "job"));
+            const char *model = json_string_value(json_object_get(ij, "model"));
+            if (json) {
+                json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:s,s:O}", "name",
+                                                   rows[k].name, "recorded", rows[k].state, "kind",
+                                                   "pilot", "node", node ? node : "", "job",
+                                                   job ? job : "", "info", ij));
+            } else {
+                char where[96];
+                snprintf(where, sizeof where, "%s", model ? model : "");
+                where[strcspn(where, "(")] = '\0';
+                printf("%-10s %-12s %-10s %-28s %s%s%s%s\n", rows[k].name, rows[k].state, "pilot",
+                       where, node && node[0] ? "node " : "(no pilot now)", node ? node : "",
+                       job && job[0] ? ", job " : "", job ? job : "");
+            }
+            json_decref(ij);
+            continue;
+        }
+        json_decref(ij);
         if (json)
             json_array_append_new(a, json_pack("{s:s,s:s,s:s}", "name", rows[k].name, "recorded",
                                                rows[k].state, "kind", "remembered"));

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "base/err.h"
+#include "core/exec/slurm.h"
 #include "core/sched/devices.h"
 #include "core/host/host.h"
 #include "core/plan/plan.h"
@@ -124,6 +125,55 @@ cli_sched_lock(const char *verb, struct store *st, struct store_lock **lock)
     return CLI_EXIT_OK;
 }
 
+/* The executor of a run: --executor, else the pipeline's `executor: kind:`, else local; the
+ * Slurm options of the pipeline's section, then --slurm KEY=VALUE over them. Returns 1 for
+ * slurm, 0 for local, or a negative code with the message in err. */
+int
+cli_executor_build(const struct run_exec_opts *o, const struct spec *sp, struct exec_slurm_opts *xo,
+                   struct sieve_errbuf *err)
+{
+    const char *kind = o->executor;
+    int rc;
+    for (size_t i = 0; sp && i < sp->n_executor; i++)
+        if (!strcmp(sp->executor[i].key, "kind") && !kind)
+            kind = sp->executor[i].value;
+    if (!kind || !strcmp(kind, "local"))
+        return 0;
+    if (strcmp(kind, "slurm"))
+        return sieve_errbuf_set(err, SIEVE_EINVAL, "executor '%s': expected local or slurm", kind);
+    for (size_t i = 0; sp && i < sp->n_executor; i++)
+        if (strcmp(sp->executor[i].key, "kind") &&
+            (rc = exec_slurm_set(xo, sp->executor[i].key, sp->executor[i].value, err)) < 0)
+            return rc;
+    for (size_t i = 0; i < o->n_executor_sets; i++) {
+        char key[64];
+        const char *eq = strchr(o->executor_sets[i], '=');
+        snprintf(key, sizeof key, "%.*s", (int)(eq - o->executor_sets[i]), o->executor_sets[i]);
+        if ((rc = exec_slurm_set(xo, key, eq + 1, err)) < 0)
+            return rc;
+    }
+    return 1;
+}
+
+struct slurm_ctx {
+    struct exec_slurm_opts *xo;
+    struct exec_slurm *x;
+};
+
+static int
+slurm_on_start(void *ud, struct sched *s, struct sieve_errbuf *err)
+{
+    struct slurm_ctx *c = ud;
+    return exec_slurm_start(s, c->xo, &c->x, err);
+}
+
+static void
+slurm_on_stop(void *ud)
+{
+    struct slurm_ctx *c = ud;
+    exec_slurm_stop(c->x);
+}
+
 /* Schedules `plan` as run `run_id` (whose task rows exist) and prints the summary. */
 static int
 execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int64_t run_id,
@@ -140,7 +190,26 @@ execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int6
         cli_error(o->verb, "durability '%s': expected batch or strict", dur);
         return CLI_EXIT_USAGE;
     }
-    if ((rc = cli_devices_build(o, &ds, &err)) < 0) {
+    struct exec_slurm_opts xo = {0};
+    struct slurm_ctx sctx = {&xo, NULL};
+    char store_abs[PATH_MAX];
+    int slurm = cli_executor_build(o, plan->spec, &xo, &err);
+    if (slurm < 0) {
+        cli_error(o->verb, "%s", err.msg);
+        return CLI_EXIT_USAGE;
+    }
+    if (slurm) {
+        /* Pilot slots instead of local devices: each takes one pilot's device. */
+        if (o->devices) {
+            cli_error(o->verb, "--devices does not go with the slurm executor (its pilots "
+                               "bring their devices; see --slurm gpus=N)");
+            return CLI_EXIT_USAGE;
+        }
+        rc = devices_add_remote(&ds, exec_slurm_slots(&xo), xo.gpus > 0, &err);
+    } else {
+        rc = cli_devices_build(o, &ds, &err);
+    }
+    if (rc < 0) {
         cli_error(o->verb, "%s", err.msg);
         devices_release(&ds);
         return CLI_EXIT_USAGE;
@@ -174,6 +243,16 @@ execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int6
         .tty = isatty(2),
         .out = stderr,
     };
+    if (slurm) {
+        xo.store_dir = realpath(store_dir(st), store_abs) ? store_abs : store_dir(st);
+        xo.worker_exe = exe;
+        xo.heartbeat_ms = o->heartbeat_ms;
+        xo.strict = strict;
+        xo.run = run_id;
+        so.ud = &sctx;
+        so.on_start = slurm_on_start;
+        so.on_stop = slurm_on_stop;
+    }
     struct sched_summary sum;
     struct store_lock *lease = NULL;
     if ((rc = store_run_lease_take(st, run_id, &lease, &err)) < 0) {
@@ -182,6 +261,7 @@ execute(const struct run_exec_opts *o, struct store *st, struct plan *plan, int6
         return cli_exit_from_error(rc);
     }
     rc = sched_run(&so, &sum, &err);
+    exec_slurm_free(sctx.x); /* cancels the pilots that are left */
     store_lock_free(lease);
     sched_summary_print(&sum, stderr);
     sched_summary_release(&sum);
@@ -213,10 +293,16 @@ cli_run_exec_prepared(const struct run_exec_opts *o, struct store *st, struct pl
     int status = cli_sched_lock(o->verb, st, &lock);
     if (status != CLI_EXIT_OK)
         return status;
+    run_id = 0;
     if ((rc = store_run_create(st, plan->spec->name, path, plan->spec->text, &run_id, &err)) < 0 ||
         (rc = cli_run_args_save(st, run_id, o->sets, o->n_sets, &err)) < 0 ||
         (rc = plan_store_tasks(plan, st, run_id, &err)) < 0) {
         cli_error(o->verb, "%s", err.msg);
+        /* Not a pending run nobody can resume or cancel (a full disk at the start): failed,
+         * with the reason, when the index can still take that much. */
+        struct sieve_errbuf e2;
+        if (run_id > 0)
+            store_run_set_state(st, run_id, STORE_RUN_FAILED, err.msg, &e2);
         store_lock_free(lock);
         return cli_exit_from_error(rc);
     }

@@ -27,6 +27,9 @@ struct run_exec_opts {
     int speculate_after_ms; /* 0: default; < 0: off */
     const char *durability; /* "batch" or "strict"; NULL: $SIEVE_DURABILITY, else batch */
     int64_t resume_run;     /* resume: the run id */
+    const char *executor;   /* "local" or "slurm"; NULL: the pipeline's executor: section */
+    const char *const *executor_sets; /* --slurm KEY=VALUE, over the pipeline's section */
+    size_t n_executor_sets;
 };
 
 struct plan;
@@ -53,6 +56,14 @@ int cli_run_args_save(struct store *st, int64_t run, const char *const *sets, si
  * (CLI_EXIT_OK with *out set). Ownership: plan_free(*out). */
 int cli_run_replan(const char *verb, struct store *st, const struct host_registry *reg,
                    int64_t run_id, struct plan **out);
+
+struct spec;
+struct exec_slurm_opts;
+/* The executor: --executor, else the pipeline's `executor: kind:` (sp may be NULL), else
+ * local; for slurm, the options of the pipeline's section, then --slurm KEY=VALUE over them.
+ * Returns 1 for slurm, 0 for local, or SIEVE_EINVAL with the message in err. */
+int cli_executor_build(const struct run_exec_opts *o, const struct spec *sp,
+                       struct exec_slurm_opts *xo, struct sieve_errbuf *err);
 
 /* Resumes run o->resume_run: replans its pipeline with its --set values, then executes.
  * Returns the process exit status (enum cli_exit). */

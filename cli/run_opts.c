@@ -77,6 +77,24 @@ run_opts_apply(const char *verb, int c, const char *arg, struct run_exec_opts *o
         }
         o->speculate_after_ms = v ? v : -1;
         return 1;
+    case RUN_OPT_EXECUTOR:
+        if (strcmp(arg, "local") && strcmp(arg, "slurm")) {
+            cli_error(verb, "--executor '%s': expected local or slurm", arg);
+            return -1;
+        }
+        o->executor = arg;
+        return 1;
+    case RUN_OPT_SLURM: {
+        static const char *sets[RUN_OPTS_SLURM_MAX];
+        if (!strchr(arg, '=') || o->n_executor_sets >= RUN_OPTS_SLURM_MAX) {
+            cli_error(verb, "--slurm '%s': expected KEY=VALUE (at most %d)", arg,
+                      RUN_OPTS_SLURM_MAX);
+            return -1;
+        }
+        sets[o->n_executor_sets++] = arg;
+        o->executor_sets = sets;
+        return 1;
+    }
     case RUN_OPT_STORE:
         o->store_dir = arg;
         return 1;

@@ -21,6 +21,8 @@ enum {
     RUN_OPT_STALL_TIMEOUT,
     RUN_OPT_STARTUP_TIMEOUT,
     RUN_OPT_SPECULATE_AFTER,
+    RUN_OPT_EXECUTOR,
+    RUN_OPT_SLURM,
 };
 
 #define RUN_OPTS_LONGOPTS                                                                          \
@@ -32,6 +34,8 @@ enum {
         {"stall-timeout", required_argument, NULL, RUN_OPT_STALL_TIMEOUT},                         \
         {"startup-timeout", required_argument, NULL, RUN_OPT_STARTUP_TIMEOUT},                     \
         {"speculate-after", required_argument, NULL, RUN_OPT_SPECULATE_AFTER},                     \
+        {"executor", required_argument, NULL, RUN_OPT_EXECUTOR},                                   \
+        {"slurm", required_argument, NULL, RUN_OPT_SLURM},                                         \
     {                                                                                              \
         "heartbeat-timeout", required_argument, NULL, RUN_OPT_HEARTBEAT_TIMEOUT                    \
     }
@@ -62,6 +66,13 @@ enum {
     "                           off: never)\n"                                                     \
     "  --durability MODE        batch (default; also $SIEVE_DURABILITY): objects are synced\n"     \
     "                           once per index commit; strict: fsync every object\n"               \
+    "  --executor KIND          local (default) or slurm: workers run as Slurm pilot jobs\n"     \
+    "                           that connect back (docs/slurm.md); also the pipeline's\n"      \
+    "                           executor: section\n"                                           \
+    "  --slurm KEY=VALUE        a Slurm option (repeatable; over the executor: section):\n"      \
+    "                           partition, account, time, mem, gpus (per pilot), cpus,\n"       \
+    "                           max_pilots, max_replacements, sbatch (extra arguments),\n"     \
+    "                           drain (s), listen (HOST:PORT), advertise (HOST)\n"              \
     "  --store DIR              the store (default $SIEVE_STORE or ./.sieve)\n"
 // clang-format on
 
@@ -71,6 +82,9 @@ enum {
  */
 int run_opts_apply(const char *verb, int c, const char *arg, struct run_exec_opts *o,
                    const char **faults, size_t cap);
+
+/* --slurm values of one command line (argv strings are borrowed). */
+#define RUN_OPTS_SLURM_MAX 32
 
 /* "500ms", "2s", "1.5" (seconds), "2m" in milliseconds, or -1. */
 int run_opts_duration_ms(const char *s);

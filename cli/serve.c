@@ -17,6 +17,7 @@
 #include "base/err.h"
 #include "core/host/host.h"
 #include "core/plan/plan.h"
+#include "core/exec/slurm.h"
 #include "core/sched/devices.h"
 #include "core/sched/sched.h"
 #include "core/spec/spec.h"
@@ -43,6 +44,7 @@ struct serve {
     struct device_set ds;
     struct sched_opts so;
     struct sched *sched;
+    struct exec_slurm *exec; /* --executor slurm: the pilots, or NULL */
     struct web_server *web;
     struct store_lock *lock;
     struct serve_run **runs; /* not ended */
@@ -180,6 +182,7 @@ static void
 on_stop(void *ud)
 {
     struct serve *d = ud;
+    exec_slurm_stop(d->exec);
     if (d->progress_on) {
         uv_timer_stop(&d->progress);
         uv_close((uv_handle_t *)&d->progress, on_closed_noop);
@@ -298,9 +301,12 @@ hook_devices(void *ud)
     json_t *arr = json_array();
     for (size_t i = 0; i < d->ds.n; i++) {
         const struct device *dv = &d->ds.dev[i];
-        json_array_append_new(arr,
-                              json_pack("{s:s, s:s, s:b}", "name", dv->name, "state",
-                                        device_state_name(dv->state), "gpu", device_is_gpu(dv)));
+        json_t *e = json_pack("{s:s, s:s, s:b}", "name", dv->name, "state",
+                              device_state_name(dv->state), "gpu", device_is_gpu(dv));
+        if (dv->remote) /* a Slurm pilot's slot: where it runs, "" while none is connected */
+            json_object_update_new(
+                e, json_pack("{s:b, s:s, s:s}", "pilot", 1, "node", dv->node, "job", dv->job));
+        json_array_append_new(arr, e);
     }
     char *text = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
@@ -349,7 +355,15 @@ serve_run(const struct serve_opts *o)
     if ((status = cli_sched_lock("serve", d.st, &d.lock)) != CLI_EXIT_OK)
         goto out;
     status = CLI_EXIT_FAIL;
-    if ((rc = cli_devices_build(&o->run, &d.ds, &err)) < 0)
+    /* The daemon's executor comes from its command line: the pipelines it is sent share it. */
+    struct exec_slurm_opts xo = {0};
+    char store_abs[PATH_MAX];
+    int slurm = cli_executor_build(&o->run, NULL, &xo, &err);
+    if ((rc = slurm) < 0)
+        goto fail;
+    if (slurm && (rc = devices_add_remote(&d.ds, exec_slurm_slots(&xo), xo.gpus > 0, &err)) < 0)
+        goto fail;
+    if (!slurm && (rc = cli_devices_build(&o->run, &d.ds, &err)) < 0)
         goto fail;
     ssize_t n = readlink("/proc/self/exe", d.exe, sizeof d.exe - 1);
     if (n <= 0) {
@@ -379,6 +393,14 @@ serve_run(const struct serve_opts *o)
     };
     if ((rc = sched_new(&d.so, &d.sched, &err)) < 0)
         goto fail;
+    if (slurm) {
+        xo.store_dir = realpath(dir, store_abs) ? store_abs : dir;
+        xo.worker_exe = d.exe;
+        xo.heartbeat_ms = o->run.heartbeat_ms;
+        xo.strict = d.so.strict;
+        if ((rc = exec_slurm_start(d.sched, &xo, &d.exec, &err)) < 0)
+            goto fail;
+    }
     if ((rc = web_token_ensure(dir, d.token, sizeof d.token, &err)) < 0)
         goto fail;
     struct web_opts wo = {
@@ -433,6 +455,7 @@ out:
         d.web = NULL;
     }
     sched_free(d.sched);
+    exec_slurm_free(d.exec); /* cancels the pilots that are left */
     for (size_t i = 0; i < d.n_runs; i++) {
         store_lock_free(d.runs[i]->lease);
         plan_free(d.runs[i]->plan);

@@ -20,10 +20,13 @@ BUILD_PKGS=(
     python3 python3-numpy
 )
 # Tests and fixtures (numpy also makes and reads reference fixtures); clang builds the
-# libFuzzer harnesses (tests/fuzz, -DSIEVE_FUZZ=ON); chromium runs the web page's tests
-# (tests/web/), driven by playwright-core from npm.
+# libFuzzer harnesses (tests/fuzz, -DSIEVE_FUZZ=ON); slurmctld, slurmd and slurm-client are the
+# local cluster of the Slurm tests and bench (scripts/slurm-local.sh); their postinst starts
+# nothing without systemd; chromium runs the web page's tests (tests/web/), driven by
+# playwright-core from npm.
 TEST_PKGS=(
     libcmocka-dev python3 python3-numpy python3-yaml sqlite3 clang-format clang chromium
+    slurmctld slurmd slurm-client
 )
 # scripts/flaky.sh loads every core while it repeats the tests.
 STRESS_PKGS=(

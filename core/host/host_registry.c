@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,6 +110,7 @@ probe(const char *path, int timeout_ms, struct sieve_errbuf *err)
         return sieve_errbuf_set(err, sieve_error_from_errno(errno), "plugin '%s': pipe: %s", path,
                                 strerror(errno));
     fflush(NULL); /* the child must not inherit unwritten stdio buffers */
+    pid_t parent = getpid();
     pid = fork();
     if (pid < 0) {
         close(fds[0]);
@@ -124,8 +126,15 @@ probe(const char *path, int timeout_ms, struct sieve_errbuf *err)
         int null = open("/dev/null", O_WRONLY);
         if (null >= 0) {
             dup2(null, STDERR_FILENO);
+            /* Nor may a plugin that hangs in its constructor hold the caller's stdout open
+             * (`sieve plugins | less` would wait for it). */
+            dup2(null, STDOUT_FILENO);
             close(null);
         }
+        /* A parent killed while it waits takes the check with it: no orphan loader. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
         close(fds[0]);
         probe_child(path, fds[1]);
     }

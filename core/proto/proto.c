@@ -29,6 +29,8 @@ proto_type_name(int type)
         return "shutdown";
     case PROTO_READY:
         return "ready";
+    case PROTO_DRAIN:
+        return "drain";
     default:
         return "unknown";
     }
@@ -53,6 +55,9 @@ proto_msg_release(struct proto_msg *m)
     free((void *)m->task_id);
     free((void *)m->worker_id);
     free((void *)m->device);
+    free((void *)m->token);
+    free((void *)m->node);
+    free((void *)m->job);
     free((void *)m->plugin);
     free((void *)m->params);
     paths_free(m->inputs, m->n_inputs);
@@ -111,6 +116,14 @@ build_payload(const struct proto_msg *m, struct sieve_errbuf *err)
         set_str(o, "worker_id", m->worker_id);
         json_object_set_new(o, "pid", json_integer(m->pid));
         set_str(o, "device", m->device);
+        /* A pilot (a worker that dialled in over TCP) proves it belongs to the run and says
+         * where it runs; a local worker sends none of these. */
+        if (m->token)
+            set_str(o, "token", m->token);
+        if (m->node)
+            set_str(o, "node", m->node);
+        if (m->job)
+            set_str(o, "job", m->job);
         break;
     case PROTO_RUN_TASK: {
         json_error_t jerr;
@@ -183,6 +196,7 @@ build_payload(const struct proto_msg *m, struct sieve_errbuf *err)
         set_str(o, "metrics", m->metrics);
         break;
     case PROTO_SHUTDOWN:
+    case PROTO_DRAIN:
         break;
     default:
         json_decref(o);
@@ -416,7 +430,10 @@ parse_payload(int type, json_t *o, struct proto_msg *m, struct sieve_errbuf *err
     case PROTO_HELLO:
         if ((rc = get_str(&c, o, "worker_id", &m->worker_id)) < 0 ||
             (rc = get_int(&c, o, "pid", 0, INT32_MAX, &m->pid)) < 0 ||
-            (rc = get_str(&c, o, "device", &m->device)) < 0)
+            (rc = get_str(&c, o, "device", &m->device)) < 0 ||
+            (rc = get_opt_str(&c, o, "token", &m->token)) < 0 ||
+            (rc = get_opt_str(&c, o, "node", &m->node)) < 0 ||
+            (rc = get_opt_str(&c, o, "job", &m->job)) < 0)
             return rc;
         return 0;
     case PROTO_RUN_TASK: {
@@ -476,6 +493,7 @@ parse_payload(int type, json_t *o, struct proto_msg *m, struct sieve_errbuf *err
             return rc;
         return 0;
     case PROTO_SHUTDOWN:
+    case PROTO_DRAIN:
         return 0;
     default:
         return sieve_errbuf_set(err, SIEVE_EPROTO, "unknown message type %d", type);

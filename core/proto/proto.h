@@ -16,9 +16,12 @@
  * else is SIEVE_EPROTO with a message saying what was wrong. A decoder that reported an error
  * stays failed (the stream is out of sync and must be closed).
  *
- * Messages (worker → scheduler: hello, ready, heartbeat, log, result; scheduler → worker:
- * run-task, shutdown):
- *   hello      worker_id, pid, device; sent first, before the worker loads any plugin
+ * Messages (worker → scheduler: hello, ready, heartbeat, log, result, drain; scheduler →
+ * worker: run-task, shutdown):
+ *   hello      worker_id, pid, device; sent first, before the worker loads any plugin. A pilot
+ *              (a worker that connected over TCP, docs/slurm.md) adds token (the run's secret;
+ *              the scheduler closes a connection whose first message lacks it), node (its host)
+ *              and job (the batch job, "1234_5" for an array task); all three are optional.
  *   ready      plugins (how many were loaded); the worker takes tasks from now on
  *   run-task   task_id, plugin, params (canonical JSON object), inputs [{port, path}],
  *              outputs [{port, path}], samples [{id, media, category, fields}], timeout_ms,
@@ -33,6 +36,9 @@
  *   result     task_id, status (0 or SIEVE_E*), error_class, message, bytes_written,
  *              init_ms, run_ms, write_ms, artifacts [{port, sha256, bytes}], metrics
  *   shutdown   (no fields)
+ *   drain      (no fields) the worker leaves after its running task (a pilot near its time
+ *              limit, SIGUSR1): the scheduler sends it nothing more and takes back what it
+ *              queued behind the running task
  *
  * Usage:
  *     struct proto_decoder dec;
@@ -71,8 +77,9 @@ enum proto_type {
     PROTO_RESULT = 5,
     PROTO_SHUTDOWN = 6,
     PROTO_READY = 7,
+    PROTO_DRAIN = 8,
 };
-#define PROTO_TYPE_MAX PROTO_READY
+#define PROTO_TYPE_MAX PROTO_DRAIN
 
 /* One port binding of a run-task: the port name and the object path to read or write. */
 struct proto_path {
@@ -111,6 +118,9 @@ struct proto_msg {
     const char *worker_id;
     int64_t pid;
     const char *device;
+    const char *token; /* optional: pilots only, NULL when absent */
+    const char *node;
+    const char *job;
 
     /* run-task */
     const char *plugin;

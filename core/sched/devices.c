@@ -210,6 +210,26 @@ devices_parse(struct device_set *ds, const char *spec, struct sieve_errbuf *err)
 }
 
 int
+devices_add_remote(struct device_set *ds, size_t n, int gpu, struct sieve_errbuf *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct device *nd = realloc(ds->dev, (ds->n + 1) * sizeof *nd);
+        if (!nd)
+            return sieve_errbuf_set(err, SIEVE_ENOMEM, "out of memory");
+        ds->dev = nd;
+        struct device *d = &ds->dev[ds->n++];
+        memset(d, 0, sizeof *d);
+        snprintf(d->name, sizeof d->name, "pilot:%zu", i);
+        d->kind = gpu ? DEVICE_GPU : DEVICE_CPU;
+        d->index = (int)i;
+        d->remote = 1;
+        d->fault.fired_ms = -1;
+        snprintf(d->model, sizeof d->model, "waiting for a pilot");
+    }
+    return 0;
+}
+
+int
 devices_default(struct device_set *ds, int cpu_slots, struct sieve_errbuf *err)
 {
     int n = devices_nvml_count();
@@ -378,7 +398,7 @@ device_dispatch(struct device *d, int64_t now_ms)
 int
 device_probe(struct device *d, int64_t now_ms, struct sieve_errbuf *err)
 {
-    if (d->kind == DEVICE_CPU)
+    if (d->kind == DEVICE_CPU || d->remote)
         return 0;
     if (d->kind == DEVICE_FAKE) {
         if (fault_active(d, now_ms))

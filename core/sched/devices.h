@@ -72,6 +72,10 @@ struct device {
     uint64_t dispatched;
     struct device_fault fault;
     char reason[160]; /* why it is suspect or quarantined */
+    int remote;       /* a pilot's slot (docs/slurm.md): filled when a pilot connects; `model`
+                         then says where ("cuda:0 on node1, job 42_3") */
+    char node[64];    /* a pilot's host and batch job ("42_3"), "" while none is connected */
+    char job[32];
 };
 
 struct device_set {
@@ -86,6 +90,13 @@ void devices_release(struct device_set *ds);
  * Errors: SIEVE_EINVAL with the offending entry.
  */
 int devices_parse(struct device_set *ds, const char *spec, struct sieve_errbuf *err);
+
+/*
+ * Appends n slots for pilots ("pilot:0".."pilot:n-1", GPU slots when `gpu`): no process
+ * of their own, each taken by one pilot connection at a time (sched_listen).
+ * Errors: SIEVE_ENOMEM.
+ */
+int devices_add_remote(struct device_set *ds, size_t n, int gpu, struct sieve_errbuf *err);
 
 /* The default pool: every NVML GPU plus `cpu_slots` CPU slots. */
 int devices_default(struct device_set *ds, int cpu_slots, struct sieve_errbuf *err);

@@ -64,6 +64,10 @@ commit_done(uv_work_t *req, int status)
     s->committing = 0;
     if (status == 0 && s->commit_rc == 0)
         return;
+    if (sched_disk_full_error(s->commit_err.msg)) {
+        sched_disk_pause(s, s->commit_err.msg); /* the updates stay queued for the retry */
+        return;
+    }
     if (!s->flush_warned)
         sched_log(s, "store: %s (will retry)", s->commit_err.msg);
     s->flush_warned = 1;
@@ -395,7 +399,7 @@ static void
 dispatch(struct sched *s)
 {
     int64_t now = clock_mono_ms();
-    if (s->draining || s->finished)
+    if (s->draining || s->finished || s->disk_full)
         return;
     /* Healthy slots first, then suspect ones: a device under suspicion gets work only when no
      * healthy one is free. */
@@ -427,7 +431,7 @@ dispatch(struct sched *s)
     for (size_t i = 0; i < s->n_slots; i++) {
         struct slot *sl = &s->slots[i];
         if (sl->state != SLOT_BUSY || sl->next != UINT32_MAX || !sl->tr ||
-            sl->dev->state != DEVICE_HEALTHY || sl->kill_code)
+            sl->dev->state != DEVICE_HEALTHY || sl->kill_code || sl->leaving)
             continue;
         struct sched_queue *h = &s->ready[device_is_gpu(sl->dev) ? 1 : 0];
         if (h->n == 0)
@@ -465,6 +469,7 @@ finish(struct sched *s)
     s->finished = 1;
     for (size_t i = 0; i < s->n_slots; i++)
         sched_slot_shutdown(&s->slots[i]);
+    sched_remote_close(s);
     uv_timer_stop(&s->tick);
     uv_close((uv_handle_t *)&s->tick, on_close_noop);
     uv_check_stop(&s->judge);
@@ -594,6 +599,12 @@ end_run(struct sched *s, struct srun *r)
     struct sieve_errbuf err;
     int rc;
     if (store_batch_commit(s->batch, &err) < 0) {
+        if (sched_disk_full_error(err.msg) && !r->cancelling) {
+            /* Its task rows cannot be written yet: the run ends once they can. A cancelled
+             * run ends now: its lease goes, and it reads as interrupted. */
+            sched_disk_pause(s, err.msg);
+            return;
+        }
         s->store_failed = 1;
         s->store_err = err;
     }
@@ -644,7 +655,8 @@ check_runs(struct sched *s, int64_t now)
                     sched_slot_kill(sl, SIEVE_ECANCELED, "cancelled");
             }
         }
-        if (r->n_left == 0 && !s->committing && !sched_run_busy(s, r))
+        if (r->n_left == 0 && !s->committing && (!s->disk_full || r->cancelling) &&
+            !sched_run_busy(s, r))
             end_run(s, r);
     }
 }
@@ -680,6 +692,7 @@ on_tick(uv_timer_t *h)
         }
     }
     sched_devices_probe(s, now);
+    sched_disk_check(s, now);
     poll_cancel(s, now);
     check_runs(s, now);
     if (s->draining && now >= s->drain_deadline_ms) {
@@ -850,7 +863,7 @@ sched_run_add(struct sched *s, int64_t run, const struct plan *p, int resume, in
     for (size_t i = 0; i < s->n_slots && !s->finished; i++) {
         struct slot *sl = &s->slots[i];
         struct sieve_errbuf serr;
-        if (s->n_left > 0 && sl->state == SLOT_DOWN && !sl->proc &&
+        if (s->n_left > 0 && sl->state == SLOT_DOWN && !sl->proc && !sl->remote &&
             sched_slot_usable(s, sl, clock_mono_ms()) && sched_slot_spawn(s, sl, &serr) < 0) {
             if (!s->o->serve)
                 return sieve_errbuf_set(err, SIEVE_EIO, "%s", serr.msg);
@@ -901,6 +914,7 @@ init_slots(struct sched *s, struct sieve_errbuf *err)
         sl->dev = &ds->dev[i];
         sl->task = UINT32_MAX;
         sl->next = UINT32_MAX;
+        sl->remote = sl->dev->remote;
         s->has_class[device_is_gpu(sl->dev) ? 1 : 0] = 1;
     }
     s->max_parallel = s->o->max_parallel > 0 ? s->o->max_parallel : (int)ds->n;
@@ -1052,7 +1066,8 @@ sched_run(const struct sched_opts *o, struct sched_summary *sum, struct sieve_er
     memset(sum, 0, sizeof *sum);
     if ((rc = sched_new(o, &s, err)) < 0)
         return rc;
-    if ((rc = sched_run_add(s, o->run, o->plan, o->resume, 0, NULL, err)) < 0) {
+    if ((rc = sched_run_add(s, o->run, o->plan, o->resume, 0, NULL, err)) < 0 ||
+        (o->on_start && (rc = o->on_start(o->ud, s, err)) < 0)) {
         sched_free(s);
         return rc;
     }

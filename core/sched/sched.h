@@ -59,6 +59,7 @@
 struct plan;
 struct store;
 struct device_set;
+struct sched;
 
 /*
  * Liveness defaults. A stall is a plugin that makes no host call (no progress, no log, no
@@ -105,6 +106,9 @@ struct sched_opts {
     /* The scheduler closed its handles (every run ended, or a drain finished): handles the
      * caller added to the loop must close now for sched_loop_run to return. */
     void (*on_stop)(void *ud);
+    /* sched_run made its scheduler and added the run, before the loop runs: an executor
+     * (core/exec) joins the loop here. A negative return ends sched_run with that error. */
+    int (*on_start)(void *ud, struct sched *s, struct sieve_errbuf *err);
 };
 
 /* One task that did not finish, for the closing summary. */
@@ -162,6 +166,30 @@ void sched_drain(struct sched *s, int grace_ms);
 /* Runs the loop until every run ended (sieve run) or a drain finished (serve). */
 int sched_loop_run(struct sched *s, struct sieve_errbuf *err);
 void sched_free(struct sched *s);
+
+/*
+ * Pilots (docs/slurm.md). The device pool may hold pilot slots (devices_add_remote): they
+ * have no process of their own; a `sieve worker --connect` that dials the listener and whose
+ * hello carries `token` takes a free one, and its connection is its life: a closed connection
+ * or lost heartbeats are a lost worker (its task moves, as for a local worker), and the slot
+ * waits for the next pilot. A pilot that finds no free slot is told to shut down.
+ *
+ * sched_listen listens on host:port (numeric IPv4 or IPv6; port 0 picks one) and returns the
+ * port it bound. The listener closes when the scheduler stops. Errors: SIEVE_EINVAL (address),
+ * SIEVE_EIO (bind/listen), SIEVE_EEXIST (listening already). Ownership: token is copied.
+ */
+int sched_listen(struct sched *s, const char *host, int port, const char *token,
+                 struct sieve_errbuf *err);
+
+/* Where the pilot slots stand, for an executor deciding how many pilots to keep. */
+struct sched_pilots {
+    size_t slots;       /* pilot slots in the pool */
+    size_t attached;    /* taken by a connected pilot */
+    size_t busy;        /* running a task */
+    uint32_t work_left; /* tasks of all runs not yet ended */
+    int stopping;       /* finished or draining: no pilot is wanted any more */
+};
+void sched_pilots_count(const struct sched *s, struct sched_pilots *out);
 
 /* Prints the summary: counts, then one line per failed task with its error. */
 void sched_summary_print(const struct sched_summary *sum, FILE *f);

@@ -8,6 +8,7 @@
  * sched_queue.c   the ready queue (a heap ordered by sample, then task)
  * sched_resume.c  adopting outputs a killed scheduler never indexed
  * sched_share.c   tasks of several runs with one key: computed once (in-flight de-duplication)
+ * sched_remote.c  pilots: the TCP listener, a pilot's hello and token, slots taken and lost
  *
  * Runs: the scheduler executes several runs at once (sieve serve) or one (sieve run). Their
  * tasks live in one array, run after run; task indices in this room are indices in that array
@@ -110,6 +111,8 @@ struct slot {
     char kill_why[160];
     double progress;
     char scratch[256]; /* the worker's scratch directory, removed when it exits */
+    int remote;        /* a pilot's slot: no process; `tr` is its TCP connection, if any */
+    int leaving;       /* the worker said drain: it gets nothing more and leaves after its task */
 };
 
 /* The durations of a node's last finished tasks, for its straggler bound (sched_spec.c). */
@@ -182,7 +185,10 @@ struct sched {
     int64_t next_report_ms, next_wait_msg_ms, next_commit_ms, next_health_ms;
     char last_wait_msg[256];
     int store_failed, flush_warned, record_warned;
+    int disk_full; /* dispatch paused until the store's file system has room (sched_disk.c) */
+    int64_t disk_free_at_pause, next_disk_probe_ms;
     struct sieve_errbuf store_err;
+    struct sched_remote *remote; /* the pilots' listener (sched_remote.c), or NULL */
     /* sched_blame.c: lost workers per plugin, and the OOM kills of our cgroup seen so far */
     struct sched_plugin_fault *pfaults;
     size_t n_pfaults, cap_pfaults;
@@ -245,11 +251,19 @@ const struct plan_node *sched_pnode(const struct sched *s, uint32_t t);
 int sched_run_busy(const struct sched *s, const struct srun *r);
 
 /* sched_worker.c */
+extern const struct transport_callbacks sched_slot_callbacks; /* a slot's transport callbacks */
+void sched_slot_lose_task(struct slot *sl, int code, const char *why);
 int sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err);
 int sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_errbuf *err);
 void sched_slot_kill(struct slot *sl, int code, const char *why);
 void sched_slot_shutdown(struct slot *sl);
 void sched_slots_check(struct sched *s, int64_t now);
+
+/* sched_remote.c: a pilot slot's connection ended (the slot is free again, its task moves);
+ * connections that never said hello are dropped; the listener closes when the loop ends. */
+void sched_remote_lost(struct slot *sl, int status, const char *why);
+void sched_remote_check(struct sched *s, int64_t now);
+void sched_remote_close(struct sched *s);
 
 /* sched_policy.c */
 void sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, const char *msg);
@@ -306,6 +320,14 @@ int64_t sched_policy_backoff_ms(unsigned attempt, double jitter);
 void sched_device_changed(struct sched *s, struct device *d, const char *why);
 void sched_devices_probe(struct sched *s, int64_t now);
 int sched_slot_usable(const struct sched *s, const struct slot *sl, int64_t now);
+
+/* sched_disk.c: a full disk pauses dispatch until space comes back. */
+#define SCHED_DISK_RESUME_BYTES (1024 * 1024)
+/* Whether an error message says the disk (or the index's) is full. */
+int sched_disk_full_error(const char *msg);
+void sched_disk_pause(struct sched *s, const char *why);
+/* Every tick: while paused, probes the free space and resumes when it came back. */
+void sched_disk_check(struct sched *s, int64_t now);
 
 /* sched_resume.c */
 int sched_resume_adopt(struct sched *s, uint32_t t);

@@ -72,14 +72,18 @@ sched_device_changed(struct sched *s, struct device *d, const char *why)
     char info[512];
     struct sieve_errbuf err;
     int64_t wait = d->state == DEVICE_QUARANTINED ? d->next_probe_ms - clock_mono_ms() : 0;
-    snprintf(info, sizeof info,
-             "{\"model\":\"%s\",\"kind\":\"%s\",\"tasks\":%llu,\"reason\":\"%s\","
-             "\"next_probe_ms\":%lld}",
-             d->model,
-             d->kind == DEVICE_CPU   ? "cpu"
-             : d->kind == DEVICE_GPU ? "gpu"
-                                     : "fake",
-             (unsigned long long)d->dispatched, d->reason, (long long)(wait > 0 ? wait : 0));
+    int len =
+        snprintf(info, sizeof info,
+                 "{\"model\":\"%s\",\"kind\":\"%s\",\"tasks\":%llu,\"reason\":\"%s\","
+                 "\"next_probe_ms\":%lld}",
+                 d->model,
+                 d->kind == DEVICE_CPU   ? "cpu"
+                 : d->kind == DEVICE_GPU ? "gpu"
+                                         : "fake",
+                 (unsigned long long)d->dispatched, d->reason, (long long)(wait > 0 ? wait : 0));
+    if (d->remote && len > 0 && (size_t)len < sizeof info) /* a pilot: where it runs */
+        snprintf(info + len - 1, sizeof info - (size_t)len + 1,
+                 ",\"pilot\":true,\"node\":\"%s\",\"job\":\"%s\"}", d->node, d->job);
     sched_flush(s);
     for (char *c = info; *c; c++)
         if (*c == '\n' || *c == '\\')
@@ -133,6 +137,15 @@ sched_task_failed(struct sched *s, uint32_t t, struct slot *sl, int code, const 
     free(st->error);
     st->error = strdup(text);
     st->slot = -1;
+
+    if (sched_disk_full_error(text) && !sched_task_run(s, t)->cancelling) {
+        /* Not the task's fault, nor the device's: it waits for space without using an
+         * attempt (sched_disk.c). */
+        st->attempts--;
+        sched_disk_pause(s, text);
+        sched_task_requeue(s, t, 0);
+        return;
+    }
 
     struct sched_policy_task pt = {st->attempts, st->crashes, st->retries};
     double jitter = (double)rand() / ((double)RAND_MAX + 1.0);

@@ -93,7 +93,7 @@ copy_target(struct sched *s, uint32_t t, const struct slot *running, int64_t now
 void
 sched_speculate(struct sched *s, int64_t now)
 {
-    if (s->draining || s->finished || s->spec_floor_ms <= 0)
+    if (s->draining || s->finished || s->disk_full || s->spec_floor_ms <= 0)
         return;
     for (size_t i = 0; i < s->n_slots; i++) {
         struct slot *sl = &s->slots[i];

@@ -38,21 +38,28 @@ proc_closed(uv_handle_t *h)
     free(h);
 }
 
-/* Ends the slot's current task, if any, as lost with `code` (a crash, a lost heartbeat). */
+/* The prefetched task never started: back to the queue, no attempt used. */
 static void
-lose_task(struct slot *sl, int code, const char *why)
+requeue_next(struct slot *sl)
 {
     struct sched *s = sl->s;
-    if (sl->next != UINT32_MAX) {
-        /* The prefetched task never started: back to the queue, no attempt used. */
-        uint32_t n = sl->next;
-        sl->next = UINT32_MAX;
-        s->n_prefetched--;
-        s->t[n].attempts--;
-        s->n_exec--;
-        sched_task_run(s, n)->n_exec--;
-        sched_task_requeue(s, n, 0);
-    }
+    if (sl->next == UINT32_MAX)
+        return;
+    uint32_t n = sl->next;
+    sl->next = UINT32_MAX;
+    s->n_prefetched--;
+    s->t[n].attempts--;
+    s->n_exec--;
+    sched_task_run(s, n)->n_exec--;
+    sched_task_requeue(s, n, 0);
+}
+
+/* Ends the slot's current task, if any, as lost with `code` (a crash, a lost heartbeat). */
+void
+sched_slot_lose_task(struct slot *sl, int code, const char *why)
+{
+    struct sched *s = sl->s;
+    requeue_next(sl);
     if (sl->task == UINT32_MAX)
         return;
     uint32_t t = sl->task;
@@ -130,7 +137,7 @@ on_exit_cb(uv_process_t *p, int64_t status, int term_signal)
     scratch_remove(sl);
     if (sl->tr)
         transport_close(sl->tr);
-    lose_task(sl, code, why);
+    sched_slot_lose_task(sl, code, why);
     int was_stopping = sl->state == SLOT_STOPPING;
     sl->state = SLOT_DOWN;
     sl->kill_code = 0;
@@ -153,8 +160,17 @@ on_msg(struct transport *t, const struct proto_msg *m, void *data)
     case PROTO_HELLO:
         sl->hello = 1;
         break;
+    case PROTO_DRAIN:
+        /* The worker leaves after its running task (a pilot near its time limit): nothing
+         * more goes to it, and what was queued behind its task goes back to the queue. */
+        sl->leaving = 1;
+        requeue_next(sl);
+        if (sl->state == SLOT_STARTING || sl->state == SLOT_IDLE)
+            sl->state = SLOT_STOPPING;
+        sched_kick(s);
+        break;
     case PROTO_READY:
-        if (sl->state == SLOT_STARTING) {
+        if (sl->state == SLOT_STARTING && !sl->leaving) {
             sl->state = SLOT_IDLE;
             sched_kick(s);
         }
@@ -192,6 +208,8 @@ on_msg(struct transport *t, const struct proto_msg *m, void *data)
             *avg = *avg < 0 ? ms : 0.8 * *avg + 0.2 * ms;
         }
         promote_next(sl);
+        if (sl->leaving && sl->state == SLOT_IDLE)
+            sl->state = SLOT_STOPPING;
         if (m->status == 0) {
             if (other) {
                 char label[256];
@@ -226,6 +244,11 @@ on_tr_close(struct transport *t, int status, const char *why, void *data)
     struct slot *sl = data;
     (void)t;
     sl->tr = NULL;
+    if (sl->remote) {
+        /* A pilot has no process to wait for: its connection is its life. */
+        sched_remote_lost(sl, status, why);
+        return;
+    }
     if (sl->proc && status != 0) {
         /* A worker that talks nonsense is killed; the exit callback moves its task. */
         char msg[200];
@@ -237,10 +260,12 @@ on_tr_close(struct transport *t, int status, const char *why, void *data)
      * lingers is caught by the heartbeat check if it held a task. */
 }
 
+const struct transport_callbacks sched_slot_callbacks = {on_msg, on_tr_close};
+
 int
 sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err)
 {
-    static const struct transport_callbacks cb = {on_msg, on_tr_close};
+    const struct transport_callbacks cb = sched_slot_callbacks;
     char idbuf[32], hb[32], cuda[64];
     const char *args[16];
     int na = 0;
@@ -330,6 +355,7 @@ sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err)
     sl->proc = proc;
     sl->pid = proc->pid;
     sl->hello = 0;
+    sl->leaving = 0;
     sl->spawned_ms = sl->last_beat_ms = clock_mono_ms();
     if ((rc = transport_from_stream((uv_stream_t *)pipe, &cb, sl, &sl->tr, err)) < 0) {
         uv_close((uv_handle_t *)pipe, proc_closed);
@@ -343,6 +369,15 @@ sched_slot_spawn(struct sched *s, struct slot *sl, struct sieve_errbuf *err)
 void
 sched_slot_kill(struct slot *sl, int code, const char *why)
 {
+    if (sl->remote && sl->tr) {
+        /* A pilot is killed by hanging up on it: it cannot stay without the scheduler. */
+        if (!sl->kill_code) {
+            sl->kill_code = code;
+            snprintf(sl->kill_why, sizeof sl->kill_why, "%s", why);
+        }
+        transport_close(sl->tr);
+        return;
+    }
     if (!sl->proc)
         return;
     if (!sl->kill_code) {
@@ -355,6 +390,14 @@ sched_slot_kill(struct slot *sl, int code, const char *why)
 void
 sched_slot_shutdown(struct slot *sl)
 {
+    if (sl->remote && sl->tr) {
+        struct proto_msg m = {.type = PROTO_SHUTDOWN};
+        struct sieve_errbuf err;
+        sl->state = SLOT_STOPPING;
+        transport_send(sl->tr, &m, &err);
+        transport_close(sl->tr);
+        return;
+    }
     if (!sl->proc)
         return;
     sl->state = SLOT_STOPPING;
@@ -546,7 +589,8 @@ sched_slots_check(struct sched *s, int64_t now)
         struct slot *sl = &s->slots[i];
         char why[240];
         int code;
-        if (sl->proc && !sl->kill_code && judge_slot(s, sl, now, &code, why, sizeof why)) {
+        int live = sl->proc || (sl->remote && sl->tr);
+        if (live && !sl->kill_code && judge_slot(s, sl, now, &code, why, sizeof why)) {
             if (sl->state == SLOT_STARTING) {
                 /* A slow start is the slot's: no task is charged, the device is suspect. */
                 if (!sched_device_fault(s, sl->dev, now, 0, why))
@@ -554,8 +598,9 @@ sched_slots_check(struct sched *s, int64_t now)
             }
             sched_slot_kill(sl, code, why);
         }
-        if (sl->state == SLOT_DOWN && !sl->proc && !sl->tr && !s->finished && !s->draining &&
-            now >= sl->respawn_at_ms && sched_slot_usable(s, sl, now) && s->n_left > 0) {
+        if (sl->state == SLOT_DOWN && !sl->remote && !sl->proc && !sl->tr && !s->finished &&
+            !s->draining && now >= sl->respawn_at_ms && sched_slot_usable(s, sl, now) &&
+            s->n_left > 0) {
             struct sieve_errbuf err;
             if (sched_slot_spawn(s, sl, &err) < 0) {
                 sched_log(s, "%s", err.msg);
@@ -563,4 +608,5 @@ sched_slots_check(struct sched *s, int64_t now)
             }
         }
     }
+    sched_remote_check(s, now);
 }

@@ -3,6 +3,8 @@
  */
 #include "core/sched/transport.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,6 +204,36 @@ transport_tcp_connect(uv_loop_t *loop, const char *ip, int port,
                                 uv_strerror(rc));
     }
     return 0;
+}
+
+void
+transport_rebind(struct transport *t, const struct transport_callbacks *cb, void *data)
+{
+    t->cb = *cb;
+    t->data = data;
+}
+
+void
+transport_peer(const struct transport *t, char *buf, size_t cap)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    buf[0] = '\0';
+    if (t->stream->type != UV_TCP ||
+        uv_tcp_getpeername((const uv_tcp_t *)t->stream, (struct sockaddr *)&ss, &len) < 0)
+        return;
+    char ip[64] = "";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+        uv_ip4_name(a, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+        uv_ip6_name(a, ip, sizeof ip);
+        port = ntohs(a->sin6_port);
+    }
+    snprintf(buf, cap, "%s:%d", ip, port);
 }
 
 static void

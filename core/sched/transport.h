@@ -57,6 +57,14 @@ int transport_tcp_connect(uv_loop_t *loop, const char *ip, int port,
                           void (*on_ready)(struct transport *t, void *data),
                           struct sieve_errbuf *err);
 
+/* Hands the transport's callbacks to a new owner (a pilot's connection passes from the
+ * listener, which checked its hello, to the slot it becomes). Call from a callback or between
+ * loop iterations; the next message goes to the new owner. */
+void transport_rebind(struct transport *t, const struct transport_callbacks *cb, void *data);
+
+/* The peer's address as "ip:port" (a TCP transport), or "" . */
+void transport_peer(const struct transport *t, char *buf, size_t cap);
+
 /* Encodes and queues one message. Errors: SIEVE_EINVAL (encoding), SIEVE_EIO (closed stream). */
 int transport_send(struct transport *t, const struct proto_msg *m, struct sieve_errbuf *err);
 

@@ -601,10 +601,40 @@ parse_nodes(struct parse *p, yaml_node_t *n)
     free(m.items);
 }
 
+/* The executor section: scalars only; the executor checks the values (cli/run_exec.c). */
+static void
+parse_executor(struct parse *p, yaml_node_t *n)
+{
+    static const char *const known[] = {
+        "kind",   "partition",  "account",          "time",   "gpus",      "cpus", "mem",
+        "sbatch", "max_pilots", "max_replacements", "listen", "advertise", "drain"};
+    struct kvs m = {0};
+    if (n->type != YAML_MAPPING_NODE) {
+        problem(p, n, "'executor' must be a mapping");
+        return;
+    }
+    collect(p, n, &m, "key", 0);
+    check_keys(p, &m, known, sizeof known / sizeof known[0], "executor: ");
+    p->s->executor = calloc(m.n ? m.n : 1, sizeof *p->s->executor);
+    for (size_t i = 0; p->s->executor && i < m.n; i++) {
+        const char *v = scalar(m.items[i].v);
+        if (!v) {
+            problem(p, m.items[i].v, "executor: '%s' must be a scalar", m.items[i].key);
+            continue;
+        }
+        struct spec_setting *e = &p->s->executor[p->s->n_executor++];
+        e->key = strdup(m.items[i].key);
+        e->value = strdup(v);
+        e->mark = mark_of(m.items[i].v);
+    }
+    free(m.items);
+}
+
 static void
 parse_root(struct parse *p, yaml_node_t *root)
 {
-    static const char *const known[] = {"name", "dataset", "matrix", "defaults", "nodes"};
+    static const char *const known[] = {"name",     "dataset", "matrix",
+                                        "defaults", "nodes",   "executor"};
     struct kvs m = {0};
     const struct kv *e;
 
@@ -614,7 +644,7 @@ parse_root(struct parse *p, yaml_node_t *root)
         return;
     }
     collect(p, root, &m, "key", 0);
-    check_keys(p, &m, known, 5, "");
+    check_keys(p, &m, known, 6, "");
     if ((e = kvs_find(&m, "name"))) {
         if (!scalar(e->v))
             problem(p, e->v, "'name' must be a string");
@@ -626,6 +656,8 @@ parse_root(struct parse *p, yaml_node_t *root)
         parse_matrix(p, e->v);
     if ((e = kvs_find(&m, "defaults")))
         parse_defaults(p, e->v);
+    if ((e = kvs_find(&m, "executor")))
+        parse_executor(p, e->v);
     if ((e = kvs_find(&m, "nodes")))
         parse_nodes(p, e->v);
     else
@@ -831,6 +863,11 @@ spec_free(struct spec *s)
         free(s->samples[i].fields_json);
     }
     free(s->samples);
+    for (size_t i = 0; i < s->n_executor; i++) {
+        free(s->executor[i].key);
+        free(s->executor[i].value);
+    }
+    free(s->executor);
     free(s->path);
     free(s->text);
     free(s->name);

@@ -158,6 +158,12 @@ struct spec_sample {
 
 #define SPEC_MAX_VARS 64
 
+/* One `key: value` of a settings section, with where it was written. */
+struct spec_setting {
+    char *key, *value;
+    struct spec_mark mark;
+};
+
 struct spec {
     char *path; /* as given */
     char *text; /* the whole file, for the store */
@@ -172,6 +178,10 @@ struct spec {
     int def_retries, def_timeout_s, def_gpu;
     struct spec_node *nodes;
     size_t n_nodes;
+    /* The `executor:` section (docs/slurm.md): where the workers run, as key/value text
+     * (kind: local|slurm, partition, account, time, gpus, ...). It never enters a cache key. */
+    struct spec_setting *executor;
+    size_t n_executor;
 };
 
 /*

@@ -89,6 +89,9 @@ struct worker {
 #define WORKER_LOG_MAX ((off_t)16 << 20)
 
 static volatile sig_atomic_t cancel_flag;
+/* SIGUSR1 (a pilot told by Slurm that its time limit nears): finish the running task, then
+ * leave; the scheduler moves whatever it had queued behind it. */
+static volatile sig_atomic_t drain_flag;
 
 static void
 activity_bump(struct worker *w)
@@ -97,6 +100,23 @@ activity_bump(struct worker *w)
         atomic_fetch_add_explicit(&w->activity, 1, memory_order_relaxed);
 }
 static struct worker *the_worker; /* for log calls from init, which have no ctx */
+
+/* A pilot's SIGTERM comes from Slurm (scancel, a node going down, the time limit): the task
+ * is not the one that failed, so no result is sent; the closed connection makes the scheduler
+ * move it, as for any lost worker. */
+static void
+on_sigterm_exit(int sig)
+{
+    (void)sig;
+    _exit(0);
+}
+
+static void
+on_sigusr1(int sig)
+{
+    (void)sig;
+    drain_flag = 1;
+}
 
 static void
 on_sigterm(int sig)
@@ -227,7 +247,19 @@ heartbeat_main(void *arg)
         m.task_id = id;
         log_cap(w);
         pthread_mutex_unlock(&w->hlock);
-        send_msg(w, &m);
+        if (drain_flag == 1) {
+            /* Said once, from here: the main thread may be inside a plugin for minutes. */
+            struct proto_msg d = {.type = PROTO_DRAIN};
+            drain_flag = 2;
+            send_msg(w, &d);
+        }
+        if (send_msg(w, &m) < 0 && w->o->exit_on_term) {
+            /* A pilot whose scheduler is gone (the connection reset, or unacknowledged for
+             * the TCP user timeout) stops at once, even inside a long task: its result has
+             * nowhere to go, and a pilot must not hold its allocation for nothing. */
+            fprintf(stderr, "sieve worker: lost the scheduler; exiting\n");
+            _exit(1);
+        }
         pthread_mutex_lock(&w->hlock);
     }
     pthread_mutex_unlock(&w->hlock);
@@ -641,6 +673,14 @@ handle_run(struct worker *w, const struct proto_msg *m)
     scratch_clear(w);
     if (!r.metrics)
         r.metrics = "";
+    if (drain_flag == 1) {
+        /* Draining: say so before the result, so that the scheduler takes back what it queued
+         * behind this task instead of counting it lost when the connection closes. */
+        struct proto_msg d = {.type = PROTO_DRAIN};
+        drain_flag = 2;
+        if (send_msg(w, &d) < 0)
+            return -1;
+    }
     return send_msg(w, &r);
 }
 
@@ -672,9 +712,12 @@ worker_main(const struct worker_opts *o)
     w.host.meta_set = svc_meta_set;
     w.device_index = device_index_of(o->device);
 
-    struct sigaction sa = {.sa_handler = on_sigterm};
+    struct sigaction sa = {.sa_handler = o->exit_on_term ? on_sigterm_exit : on_sigterm};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
+    struct sigaction su = {.sa_handler = on_sigusr1};
+    sigemptyset(&su.sa_mask);
+    sigaction(SIGUSR1, &su, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* A worker must not outlive its scheduler: a killed scheduler's tasks are requeued by
      * `sieve resume`, and a worker still computing would race with their second run. */
@@ -694,7 +737,14 @@ worker_main(const struct worker_opts *o)
      * while plugins load (seconds on a loaded machine, longer for a GPU context); ready
      * follows, and only then does the slot take tasks. */
     struct proto_msg hello = {
-        .type = PROTO_HELLO, .worker_id = o->id, .pid = getpid(), .device = o->device};
+        .type = PROTO_HELLO,
+        .worker_id = o->id,
+        .pid = getpid(),
+        .device = o->device,
+        .token = o->token,
+        .node = o->node,
+        .job = o->job,
+    };
     if (send_msg(&w, &hello) < 0)
         goto out;
     if (pthread_create(&w.hb, NULL, heartbeat_main, &w) == 0)
@@ -712,12 +762,21 @@ worker_main(const struct worker_opts *o)
         uint8_t buf[65536];
         ssize_t n = read(w.fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) {
-            if (cancel_flag)
-                break; /* SIGTERM while idle */
+            if (cancel_flag || drain_flag) {
+                if (drain_flag == 1) {
+                    struct proto_msg d = {.type = PROTO_DRAIN};
+                    drain_flag = 2;
+                    send_msg(&w, &d);
+                }
+                status = drain_flag ? 0 : status;
+                break; /* SIGTERM, or a drain, while idle */
+            }
             continue;
         }
         if (n <= 0) {
-            status = n == 0 ? 0 : 1;
+            /* A pilot hung up on without a shutdown (refused, or its scheduler died) fails,
+             * so that its job does not read as a pilot that finished its work. */
+            status = n == 0 && !o->exit_on_term ? 0 : 1;
             break;
         }
         if (proto_decoder_feed(&dec, buf, (size_t)n, &err) < 0)
@@ -728,6 +787,8 @@ worker_main(const struct worker_opts *o)
             if (m.type == PROTO_RUN_TASK) {
                 if (handle_run(&w, &m) < 0)
                     quit = 1;
+                else if (drain_flag)
+                    quit = 2;
             } else if (m.type == PROTO_SHUTDOWN) {
                 quit = 2;
             }

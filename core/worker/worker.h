@@ -20,7 +20,8 @@
  * sleeps forever without heartbeats, "crash" kills the process with SIGKILL mid-task.
  *
  * SIGTERM asks the running task to stop (ctx cancelled() turns true); when idle the worker
- * exits. Exit status: 0 after shutdown or EOF, 1 on a protocol or setup error.
+ * exits. SIGUSR1 drains: the running task finishes, then the worker exits (status 0); a pilot
+ * gets it from Slurm before its time limit (sbatch --signal). Exit status: 0 after shutdown or EOF, 1 on a protocol or setup error.
  */
 #ifndef SIEVE_CORE_WORKER_H
 #define SIEVE_CORE_WORKER_H
@@ -34,6 +35,10 @@ struct worker_opts {
     int cache_states;        /* plugin states kept (LRU); 0: 8 */
     const char *scratch;     /* scratch directory (the scheduler's, removed by it); NULL: own */
     int strict;              /* fsync each object (1); 0: the scheduler syncs batches */
+    /* A pilot's hello (docs/slurm.md): the run's token, its host and batch job; NULL for a
+     * local worker. */
+    const char *token, *node, *job;
+    int exit_on_term; /* a pilot: SIGTERM exits at once, without a result for the task */
 };
 
 /* Runs the worker until shutdown or EOF. Returns the process exit status. */

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -216,6 +219,36 @@ test_host__hang_while_loading_times_out(void **state)
     host_registry_free(reg);
 }
 
+/* A scan killed while a plugin hangs in its constructor leaves no loader check behind that
+ * holds its stdout: whoever reads that stdout (a pipe to `less`) sees the end. */
+static void
+test_host__killed_scan_leaves_no_loader_holding_stdout(void **state)
+{
+    int fds[2];
+    (void)state;
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct host_registry *reg;
+        struct sieve_errbuf err;
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        setenv("SIEVE_PLUGIN_LOAD_TIMEOUT_MS", "60000", 1);
+        host_registry_scan(DIR "/hang", &reg, &err);
+        _exit(0);
+    }
+    close(fds[1]);
+    usleep(300000); /* the check is waiting on the hanging constructor */
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+    char c;
+    assert_int_equal(poll(&pfd, 1, 3000), 1);
+    assert_int_equal(read(fds[0], &c, 1), 0); /* end of file: nobody holds it */
+    close(fds[0]);
+}
+
 static void
 test_host__first_plugin_of_a_name_wins(void **state)
 {
@@ -296,6 +329,7 @@ main(void)
         cmocka_unit_test(test_host__scan_keeps_going_past_every_failure),
         cmocka_unit_test(test_host__crash_reports_the_signal),
         cmocka_unit_test(test_host__hang_while_loading_times_out),
+        cmocka_unit_test(test_host__killed_scan_leaves_no_loader_holding_stdout),
         cmocka_unit_test(test_host__first_plugin_of_a_name_wins),
         cmocka_unit_test(test_host__missing_directory_is_a_problem),
         cmocka_unit_test(test_host__suggests_close_names),

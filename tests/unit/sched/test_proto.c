@@ -105,6 +105,7 @@ test_proto__result_heartbeat_log_hello_shutdown_round_trip(void **state)
          .metrics = "[]"},
         {.type = PROTO_SHUTDOWN},
         {.type = PROTO_READY, .n_plugins = 9},
+        {.type = PROTO_DRAIN},
     };
     size_t n = sizeof msgs / sizeof msgs[0];
     struct proto_decoder dec;
@@ -144,6 +145,10 @@ test_proto__result_heartbeat_log_hello_shutdown_round_trip(void **state)
     assert_int_equal(proto_decoder_next(&dec, &d, &err), 1);
     assert_int_equal(d.type, PROTO_READY);
     assert_int_equal(d.n_plugins, 9);
+    proto_msg_release(&d);
+    assert_int_equal(proto_decoder_next(&dec, &d, &err), 1);
+    assert_int_equal(d.type, PROTO_DRAIN);
+    assert_string_equal(proto_type_name(d.type), "drain");
     proto_msg_release(&d);
     assert_int_equal(proto_decoder_next(&dec, &d, &err), 0);
     proto_decoder_release(&dec);
@@ -218,6 +223,47 @@ frame(uint8_t *buf, size_t *len, int type, const char *json)
     buf[4] = (uint8_t)type;
     memcpy(buf + 5, json, n);
     *len = n + 5;
+}
+
+/* A pilot's hello carries its token, node and job; a local worker's has none (NULL). */
+static void
+test_proto__pilot_hello_carries_token_node_job(void **state)
+{
+    (void)state;
+    struct proto_msg pilot = {.type = PROTO_HELLO,
+                              .worker_id = "w0.1",
+                              .pid = 7,
+                              .device = "cuda:1",
+                              .token = "9f3a",
+                              .node = "gpu-node-03",
+                              .job = "4242_7"};
+    struct proto_msg local = {.type = PROTO_HELLO, .worker_id = "w0", .pid = 8, .device = "cpu"};
+    struct proto_decoder dec;
+    struct sieve_errbuf err;
+    struct proto_msg d;
+    size_t len;
+    proto_decoder_init(&dec);
+    uint8_t *buf = encode(&pilot, &len);
+    assert_int_equal(proto_decoder_feed(&dec, buf, len, &err), 0);
+    free(buf);
+    buf = encode(&local, &len);
+    assert_int_equal(proto_decoder_feed(&dec, buf, len, &err), 0);
+    free(buf);
+    assert_int_equal(proto_decoder_next(&dec, &d, &err), 1);
+    assert_string_equal(d.token, "9f3a");
+    assert_string_equal(d.node, "gpu-node-03");
+    assert_string_equal(d.job, "4242_7");
+    assert_string_equal(d.device, "cuda:1");
+    proto_msg_release(&d);
+    assert_int_equal(proto_decoder_next(&dec, &d, &err), 1);
+    assert_null(d.token);
+    assert_null(d.node);
+    assert_null(d.job);
+    proto_msg_release(&d);
+    proto_decoder_release(&dec);
+    uint8_t raw[256];
+    frame(raw, &len, PROTO_HELLO, "{\"worker_id\":\"w\",\"pid\":1,\"device\":\"d\",\"token\":5}");
+    assert_int_equal(decode_raw(raw, len), SIEVE_EPROTO); /* a token must be a string */
 }
 
 static void
@@ -322,6 +368,7 @@ main(void)
         cmocka_unit_test(test_proto__run_task_round_trips),
         cmocka_unit_test(test_proto__result_heartbeat_log_hello_shutdown_round_trip),
         cmocka_unit_test(test_proto__decodes_across_random_chunk_boundaries),
+        cmocka_unit_test(test_proto__pilot_hello_carries_token_node_job),
         cmocka_unit_test(test_proto__rejects_malformed_frames),
         cmocka_unit_test(test_proto__survives_mutated_frames),
         cmocka_unit_test(test_proto__encode_rejects_bad_params),
