@@ -3,8 +3,11 @@
  * runs submitted runs side by side and serves the HTTP API (cli/serve.c).
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "run_opts.h"
@@ -13,6 +16,37 @@
 #define MAX_LIST 256
 
 enum { OPT_LISTEN = 2000, OPT_ALLOW_REMOTE, OPT_GRACE, OPT_STATIC };
+
+/*
+ * The web page's files when --static is not given: an installed sieve serves
+ * <prefix>/share/sieve/web (found next to the binary, so a moved prefix still works), a
+ * sieve run from its build tree serves the source tree's web/static (SIEVE_SOURCE_STATIC_DIR,
+ * set by CMake). NULL when neither has an index.html: the API alone is served.
+ */
+static const char *
+default_static_dir(char *buf, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(buf, len, "%s/../share/sieve/web/index.html", exe);
+            if (access(buf, R_OK) == 0) {
+                buf[strlen(buf) - strlen("/index.html")] = '\0';
+                return buf;
+            }
+        }
+    }
+#ifdef SIEVE_SOURCE_STATIC_DIR
+    snprintf(buf, len, "%s/index.html", SIEVE_SOURCE_STATIC_DIR);
+    if (access(buf, R_OK) == 0)
+        return SIEVE_SOURCE_STATIC_DIR;
+#endif
+    return NULL;
+}
 
 static void
 usage(FILE *f)
@@ -28,7 +62,9 @@ usage(FILE *f)
             "  --listen ADDR            HTTP address (default 127.0.0.1:8470; port 0 picks one)\n"
             "  --allow-remote           allow a --listen address other than loopback\n"
             "  --grace DUR              running tasks get this long when stopping (default 30s)\n"
-            "  --static DIR             serve the web page's files from DIR at /\n" RUN_OPTS_HELP
+            "  --static DIR             serve the web page's files from DIR at / (default: the\n"
+            "                           installed share/sieve/web, else the source web/static)\n"
+            RUN_OPTS_HELP
             "  -h, --help               show this help\n");
 }
 
@@ -47,6 +83,7 @@ cmd_serve(int argc, char **argv)
     };
     const char *faults[MAX_LIST];
     struct serve_opts o = {.run = {.verb = "serve"}};
+    char static_buf[PATH_MAX + 32];
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -82,5 +119,7 @@ cmd_serve(int argc, char **argv)
     if (optind != argc)
         return cli_usage(usage, 0);
     o.run.faults = faults;
+    if (!o.static_dir)
+        o.static_dir = default_static_dir(static_buf, sizeof static_buf);
     return serve_run(&o);
 }

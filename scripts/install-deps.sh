@@ -22,9 +22,10 @@ BUILD_PKGS=(
 # Tests and fixtures (numpy also makes and reads reference fixtures); clang builds the
 # libFuzzer harnesses (tests/fuzz, -DSIEVE_FUZZ=ON); slurmctld, slurmd and slurm-client are the
 # local cluster of the Slurm tests and bench (scripts/slurm-local.sh); their postinst starts
-# nothing without systemd.
+# nothing without systemd; chromium runs the web page's tests (tests/web/), driven by
+# playwright-core from npm.
 TEST_PKGS=(
-    libcmocka-dev python3 python3-numpy python3-yaml sqlite3 clang-format clang
+    libcmocka-dev python3 python3-numpy python3-yaml sqlite3 clang-format clang chromium
     slurmctld slurmd slurm-client
 )
 # scripts/flaky.sh loads every core while it repeats the tests.
@@ -53,8 +54,30 @@ for p in "${want[@]}"; do
     fi
 done
 
+# Node.js and npm for the web tests: Debian's nodejs (18) and npm unless a node is there
+# already (a NodeSource nodejs bundles npm and conflicts with Debian's npm package).
+web=0
+case "${1:-all}" in test | stress | all) web=1 ;; esac
+if [ "$web" = 1 ] && ! { command -v node >/dev/null && command -v npm >/dev/null; }; then
+    missing+=(nodejs npm)
+fi
+
+# The npm packages of package-lock.json (playwright-core for the tests; uPlot, whose file
+# is vendored in web/static/vendor/), when node_modules is missing or older than the lock.
+npm_ci() {
+    [ "$web" = 1 ] || return 0
+    local root
+    root="$(cd "$(dirname "$0")/.." && pwd)"
+    if [ ! -f "$root/node_modules/.package-lock.json" ] ||
+        [ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; then
+        echo "install-deps: npm ci (package-lock.json)"
+        (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
     echo "install-deps: all ${#want[@]} packages already installed"
+    npm_ci
     exit 0
 fi
 
@@ -68,4 +91,5 @@ echo "install-deps: installing ${#missing[@]} missing package(s): ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+npm_ci
 echo "install-deps: done"

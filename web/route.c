@@ -438,6 +438,12 @@ route_api(const struct web_api *api, const struct web_request *req, char seg[][M
             api_run_tasks(api, run, req, res);
         } else if (n == 4 && get && strcmp(seg[3], "table") == 0) {
             api_run_table(api, run, req, res);
+        } else if (n == 5 && get && strcmp(seg[3], "table") == 0) {
+            api_run_table_text(api, run, seg[4], req, res);
+        } else if (n == 4 && get &&
+                   (strcmp(seg[3], "graph") == 0 || strcmp(seg[3], "metrics") == 0)) {
+            if (web_query_check(req->query, none, res) == 0)
+                (seg[3][0] == 'g' ? api_run_graph : api_run_metrics)(api, run, res);
         } else if (n == 6 && get && strcmp(seg[3], "tasks") == 0 && strcmp(seg[5], "log") == 0) {
             if (web_parse_int(seg[4], 0, UINT32_MAX, &idx) < 0)
                 web_reply_error(res, 400, "malformed task index '%.40s'", seg[4]);
@@ -470,6 +476,13 @@ route_api(const struct web_api *api, const struct web_request *req, char seg[][M
         } else {
             web_reply_error(res, 404, "no such endpoint");
         }
+        return;
+    }
+    if (n == 5 && strcmp(seg[1], "tasks") == 0 && strcmp(seg[3], "outputs") == 0 && get) {
+        if (!web_key_valid(seg[2]))
+            web_reply_error(res, 400, "malformed task key: 64 lower-case hex digits expected");
+        else if (web_query_check(req->query, none, res) == 0)
+            api_task_output(api, seg[2], seg[4], res);
         return;
     }
     if (n == 2 && strcmp(seg[1], "devices") == 0 && get) {

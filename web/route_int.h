@@ -65,6 +65,15 @@ void api_artifact_file(const struct web_api *api, const char *key, struct web_re
 void api_artifact_overlay(const struct web_api *api, const char *key, const struct web_request *req,
                           struct web_response *res);
 
+/* api_results.c: the run's graph, its metric names, its table as md/csv/latex text. */
+void api_run_graph(const struct web_api *api, int64_t run, struct web_response *res);
+void api_run_metrics(const struct web_api *api, int64_t run, struct web_response *res);
+void api_run_table_text(const struct web_api *api, int64_t run, const char *format,
+                        const struct web_request *req, struct web_response *res);
+/* The artifact key of a task's output port ({task, port, artifact, indexed}). */
+void api_task_output(const struct web_api *api, const char *task_key, const char *port,
+                     struct web_response *res);
+
 /* The devices as a JSON array (the daemon's live pool, else the store's rows); NULL on error. */
 json_t *api_devices_json(const struct web_api *api);
 
