@@ -82,7 +82,13 @@ ws_init(struct ws *w, int n)
         fprintf(m, "{\"id\":\"clip%02d\",\"media\":\"%s\",\"category\":\"c%d\"}\n", i, name, i % 2);
     }
     fclose(m);
-    setenv("SIEVE_PLUGIN_PATH", SIEVE_BUILD_DIR "/test-plugins-sched:" SIEVE_TEST_PLUGIN_DIR, 1);
+    /* Exactly the plugins these tests use: each worker checks every plugin on its path in a
+     * child process when it starts, and the loader tests' plugins (slow, crashing, hanging
+     * on load) made a sanitizer build's workers take seconds to be ready. */
+    setenv("SIEVE_PLUGIN_PATH",
+           SIEVE_BUILD_DIR "/test-plugins-sched:" SIEVE_TEST_PLUGIN_DIR
+                           "/fail.so:" SIEVE_TEST_PLUGIN_DIR "/crash-process.so",
+           1);
     setenv("SIEVE_STORE", w->store, 1);
     unsetenv("SIEVE_FAULTS");
     setenv("TMPDIR", w->dir, 1); /* worker scratch directories live and die with the workspace */

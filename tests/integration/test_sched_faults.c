@@ -127,7 +127,8 @@ test_sched_faults__hang_is_caught_as_a_stall_and_quarantines(void **state)
     assert_int_equal(ws_check_objects(&w, adds, 2), 16);
     assert_false(ws_out_has(&w, "no heartbeat"));
     char *st = ws_status_json(&w);
-    assert_non_null(strstr(st, "\"name\": \"fake:0\",\n      \"state\": \"quarantined\""));
+    if (!strstr(st, "\"name\": \"fake:0\",\n      \"state\": \"quarantined\""))
+        fail_msg("fake:0 not quarantined:\n%s\n%s", st, ws_read(w.log));
     free(st);
     ws_release(&w);
 }
