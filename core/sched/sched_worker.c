@@ -512,7 +512,7 @@ sched_slot_dispatch(struct sched *s, struct slot *sl, uint32_t t, struct sieve_e
         task_started(sl, st, now);
         s->n_running++;
     }
-    sched_store_update(s, t, STORE_TASK_RUNNING, sl->dev->name, NULL, -1, -1);
+    sched_store_update(s, t, STORE_TASK_RUNNING, sl->dev->name, NULL, clock_wall_ms(), -1);
 out:
     free(ins);
     free(outs);
