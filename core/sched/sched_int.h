@@ -7,6 +7,7 @@
  * sched_report.c  progress line, log lines, summary
  * sched_queue.c   the ready queue (a heap ordered by sample, then task)
  * sched_resume.c  adopting outputs a killed scheduler never indexed
+ * sched_runs.c    runs added, cancelled and ended
  * sched_share.c   tasks of several runs with one key: computed once (in-flight de-duplication)
  * sched_remote.c  pilots: the TCP listener, a pilot's hello and token, slots taken and lost
  *
@@ -249,6 +250,14 @@ const struct plan_task *sched_ptask(const struct sched *s, uint32_t t);
 const struct plan_node *sched_pnode(const struct sched *s, uint32_t t);
 /* Whether a slot runs (or has prefetched) a task of run r. */
 int sched_run_busy(const struct sched *s, const struct srun *r);
+
+/* sched_runs.c: a run's cancel (tasks not started end cancelled, running ones are asked to
+ * stop), the polling of `sieve cancel` requests, ending runs whose tasks are all done, and
+ * writing one run's end. */
+void sched_run_begin_cancel(struct sched *s, struct srun *r, const char *why);
+void sched_runs_poll_cancel(struct sched *s, int64_t now);
+void sched_runs_check(struct sched *s, int64_t now);
+void sched_run_end(struct sched *s, struct srun *r);
 
 /* sched_worker.c */
 extern const struct transport_callbacks sched_slot_callbacks; /* a slot's transport callbacks */
