@@ -12,6 +12,7 @@
 #include "base/err.h"
 #include "base/sbuf.h"
 #include "store/store.h"
+#include "web/web.h"
 
 /* A daemon answers a request in milliseconds; this bounds a hung one. */
 #define HTTP_TIMEOUT_S 30L
@@ -36,15 +37,10 @@ cli_daemon_find(const char *dir, struct cli_daemon *d, struct sieve_errbuf *err)
     json_decref(j);
     if (!serving)
         return 0;
-    char path[STORE_PATH_MAX];
-    snprintf(path, sizeof path, "%s/serve.token", dir);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        size_t n = fread(d->token, 1, sizeof d->token - 1, f);
-        d->token[n] = '\0';
-        d->token[strcspn(d->token, "\r\n")] = '\0';
-        fclose(f);
-    }
+    /* Unreadable (another user's daemon): reads still work, writes are refused with 401. */
+    struct sieve_errbuf terr;
+    if (web_token_read(dir, d->token, sizeof d->token, &terr) < 0)
+        d->token[0] = '\0';
     return 1;
 }
 
