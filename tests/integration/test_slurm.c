@@ -154,6 +154,16 @@ live_running(void)
     return atoi(out);
 }
 
+/* Starts `sieve run p.yaml` on at most two one-GPU pilots; returns its pid. */
+static pid_t
+spawn_pilot_run(struct ws *w)
+{
+    const char *args[] = {"run",         "--executor",   "slurm",   "--slurm",  "gpus=1",
+                          "--slurm",     "max_pilots=2", "--slurm", listen_opt, "--slurm",
+                          advertise_opt, "p.yaml",       NULL};
+    return ws_spawn(w, args);
+}
+
 static int
 wait_exec(const struct ws *w, int n, double seconds)
 {
@@ -222,10 +232,7 @@ test_slurm__scancel_of_a_pilot_loses_nothing(void **state)
     struct ws w;
     ws_init(&w, 4);
     pipeline(&w, 400);
-    const char *args[] = {"run",         "--executor",   "slurm",   "--slurm",  "gpus=1",
-                          "--slurm",     "max_pilots=2", "--slurm", listen_opt, "--slurm",
-                          advertise_opt, "p.yaml",       NULL};
-    pid_t pid = ws_spawn(&w, args);
+    pid_t pid = spawn_pilot_run(&w);
     assert_true(wait_exec(&w, 6, 60));
     /* sieve devices shows the pilots with their node and job while they run. */
     char devs[4096] = "";
@@ -260,10 +267,7 @@ test_slurm__node_down_requeues_its_tasks(void **state)
     ws_init(&w, 4);
     pipeline(&w, 400);
 
-    const char *args[] = {"run",         "--executor",   "slurm",   "--slurm",  "gpus=1",
-                          "--slurm",     "max_pilots=2", "--slurm", listen_opt, "--slurm",
-                          advertise_opt, "p.yaml",       NULL};
-    pid_t pid = ws_spawn(&w, args);
+    pid_t pid = spawn_pilot_run(&w);
     assert_true(wait_exec(&w, 6, 60));
     if (two_nodes) {
         /* Both pilots run (one per node) before one node goes. */
@@ -346,10 +350,7 @@ test_slurm__usr1_drains_a_pilot_without_losing_its_task(void **state)
     struct ws w;
     ws_init(&w, 4);
     pipeline(&w, 400);
-    const char *args[] = {"run",         "--executor",   "slurm",   "--slurm",  "gpus=1",
-                          "--slurm",     "max_pilots=2", "--slurm", listen_opt, "--slurm",
-                          advertise_opt, "p.yaml",       NULL};
-    pid_t pid = ws_spawn(&w, args);
+    pid_t pid = spawn_pilot_run(&w);
     assert_true(wait_exec(&w, 6, 60));
     /* What Slurm's --signal=B:USR1@T sends before the time limit: the pilot finishes its
      * task, leaves (COMPLETED, not lost) and is replaced. */
@@ -381,10 +382,7 @@ test_slurm__sieve_cancel_cancels_the_pilots(void **state)
     struct ws w;
     ws_init(&w, 4);
     pipeline(&w, 400);
-    const char *args[] = {"run",         "--executor",   "slurm",   "--slurm",  "gpus=1",
-                          "--slurm",     "max_pilots=2", "--slurm", listen_opt, "--slurm",
-                          advertise_opt, "p.yaml",       NULL};
-    pid_t pid = ws_spawn(&w, args);
+    pid_t pid = spawn_pilot_run(&w);
     assert_true(wait_exec(&w, 4, 60));
     const char *cancel[] = {"cancel", "1", NULL};
     pid_t c = ws_spawn(&w, cancel);
