@@ -12,7 +12,9 @@ export function h(spec, attrs, ...kids) {
   if (m) for (const part of m[2].match(/[.#][\w-]+/g) || []) {
     if (part[0] === '.') el.classList.add(part.slice(1)); else el.id = part.slice(1);
   }
-  if (attrs && (typeof attrs !== 'object' || attrs instanceof Node || Array.isArray(attrs))) {
+  // A number or string (0 included) where the attributes go is the first child.
+  if (attrs !== null && attrs !== undefined &&
+      (typeof attrs !== 'object' || attrs instanceof Node || Array.isArray(attrs))) {
     kids.unshift(attrs);
     attrs = null;
   }
